@@ -1,0 +1,213 @@
+//! The findings catalogue: stable codes, severities and the shape of a finding.
+//!
+//! A code is a promise: tools, tests and users match on it. Wording may change; a code never
+//! changes meaning and is never reused. Add new codes at the end of [`Code::ALL`].
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dns::DnsName;
+
+/// How much a finding matters to mail delivery and its protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Mail is deferred, bounced or exposed, or a protection the owner set up fails.
+    Error,
+    /// A weakness worth fixing; mail still flows as intended.
+    Warning,
+    /// Information: how things stand, or a non-urgent improvement.
+    Notice,
+    /// Something checked and found right.
+    Ok,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+            Severity::Ok => "ok",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($($variant:ident => $code:literal, $rfc:literal;)*) => {
+        /// A finding's stable identifier.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum Code {
+            $(#[serde(rename = $code)] $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable string form, e.g. `tlsa-mismatch`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// The standard the finding rests on.
+            pub fn rfc(self) -> &'static str {
+                match self { $(Code::$variant => $rfc,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    MxNull => "mx-null", "RFC 7505 §3";
+    MxImplicit => "mx-implicit", "RFC 5321 §5.1";
+    MxDnssecInsecure => "mx-dnssec-insecure", "RFC 7672 §2.2.1";
+    DnssecBogus => "dnssec-bogus", "RFC 7672 §2.1.1";
+    DnsLookupFailed => "dns-lookup-failed", "RFC 7672 §2.1.1";
+    TlsaMissing => "tlsa-missing", "RFC 7672 §2.2";
+    TlsaUnsigned => "tlsa-unsigned", "RFC 7672 §2.2";
+    TlsaLookupFailed => "tlsa-lookup-failed", "RFC 7672 §2.2";
+    TlsaUnusable => "tlsa-unusable", "RFC 7672 §3.1.3";
+    TlsaMismatch => "tlsa-mismatch", "RFC 7672 §3.1";
+    DaneVerified => "dane-verified", "RFC 7672 §3";
+    TlsaNoRollover => "tlsa-no-rollover", "RFC 7671 §8";
+    DaneTaNameMismatch => "dane-ta-name-mismatch", "RFC 7672 §3.2.2";
+    DaneTaNotInChain => "dane-ta-not-in-chain", "RFC 7671 §5.2.2";
+    StarttlsMissing => "starttls-missing", "RFC 3207 §4";
+    StarttlsStripped => "starttls-stripped", "RFC 3207 §6";
+    StarttlsFailed => "starttls-failed", "RFC 3207 §4.1";
+    SmtpUnreachable => "smtp-unreachable", "RFC 5321 §5.1";
+    SmtpInconclusive => "smtp-inconclusive", "RFC 5321 §3.1";
+    AddressRefused => "address-refused", "RFC 6890";
+    CertExpired => "cert-expired", "RFC 5280 §4.1.2.5";
+    CertNameMismatch => "cert-name-mismatch", "RFC 6125 §6";
+    CertUntrusted => "cert-untrusted", "RFC 5280 §6";
+    MxCname => "mx-cname", "RFC 2181 §10.3";
+    MxNullMixed => "mx-null-mixed", "RFC 7505 §3";
+    TlsaKeyTypePartial => "tlsa-key-type-partial", "RFC 7671 §5";
+    ResolverNoDnssec => "resolver-no-dnssec", "RFC 4035 §4.9";
+    DnssecIndeterminate => "dnssec-indeterminate", "RFC 4035 §4.3";
+    MxIpLiteral => "mx-ip-literal", "RFC 7505 §4";
+    MxHostNoAddress => "mx-host-no-address", "RFC 5321 §5.1";
+    MxNone => "mx-none", "RFC 5321 §5.1";
+    CertTrusted => "cert-trusted", "RFC 5280 §6";
+    TlsOldVersion => "tls-old-version", "RFC 8996 §2";
+    LimitReached => "limit-reached", "";
+    DaneTaExpired => "dane-ta-expired", "RFC 7672 §3.1.2";
+    TlsaPartlyUnusable => "tlsa-partly-unusable", "RFC 7672 §3.1.3";
+    DaneNotApplicable => "dane-not-applicable", "RFC 7672 §2.2";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Subject {
+    /// The mail domain as a whole.
+    Domain { name: DnsName },
+    /// One MX host.
+    Host { name: DnsName },
+    /// One address of one MX host.
+    Address { host: DnsName, ip: IpAddr },
+    /// The probe's own resolver, not the domain.
+    Resolver,
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Domain { name } | Subject::Host { name } => write!(f, "{name}"),
+            Subject::Address { host, ip } => write!(f, "{host} [{ip}]"),
+            Subject::Resolver => f.write_str("probe resolver"),
+        }
+    }
+}
+
+/// A concrete fix: what to do, and where one exists, the exact record to publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fix {
+    pub text: String,
+    /// Zone-file lines ready to paste.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<String>,
+}
+
+/// One judgement about the domain, an MX host or an address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    pub subject: Subject,
+    pub title: String,
+    pub explanation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+    /// The RFC section the judgement rests on.
+    pub rfc: String,
+}
+
+impl Finding {
+    pub fn new(
+        code: Code,
+        severity: Severity,
+        subject: Subject,
+        title: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            code,
+            severity,
+            subject,
+            title: title.into(),
+            explanation: String::new(),
+            fix: None,
+            rfc: code.rfc().to_owned(),
+        }
+    }
+
+    pub fn explain(mut self, text: impl Into<String>) -> Finding {
+        self.explanation = text.into();
+        self
+    }
+
+    pub fn fix(mut self, text: impl Into<String>) -> Finding {
+        self.fix = Some(Fix {
+            text: text.into(),
+            records: Vec::new(),
+        });
+        self
+    }
+
+    pub fn fix_with_records(mut self, text: impl Into<String>, records: Vec<String>) -> Finding {
+        self.fix = Some(Fix {
+            text: text.into(),
+            records,
+        });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+            assert!(
+                code.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            );
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Path validation with rustls-webpki: to the Mozilla root set (webpki-roots) for the PKIX
+//! verdict, and to a single DANE-TA trust anchor for RFC 7672 §3.1.2.
+//!
+//! Names are not checked here (see [`crate::cert::ParsedCert::matches_name`]): webpki ignores
+//! the subject CN, which mail servers still honour where a certificate has no DNS SAN.
+
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime as PkiTime};
+use serde::{Deserialize, Serialize};
+use webpki::{EndEntityCert, KeyUsage};
+
+use crate::evidence::{Bytes, UnixTime};
+
+/// Why a chain does not validate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PathError {
+    /// A certificate in the path is past its notAfter (or before notBefore).
+    Expired,
+    NotYetValid,
+    /// No path to a trusted anchor (self-signed, private CA, missing intermediate).
+    UnknownIssuer,
+    /// Anything else webpki refused, in its words.
+    Invalid {
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathError::Expired => f.write_str("a certificate in the chain has expired"),
+            PathError::NotYetValid => f.write_str("a certificate in the chain is not yet valid"),
+            PathError::UnknownIssuer => {
+                f.write_str("the chain does not lead to a trusted root (unknown issuer or missing intermediate)")
+            }
+            PathError::Invalid { reason } => write!(f, "the chain is invalid: {reason}"),
+        }
+    }
+}
+
+fn map_error(e: webpki::Error) -> PathError {
+    match e {
+        webpki::Error::CertExpired { .. } => PathError::Expired,
+        webpki::Error::CertNotValidYet { .. } => PathError::NotYetValid,
+        webpki::Error::UnknownIssuer => PathError::UnknownIssuer,
+        other => PathError::Invalid {
+            reason: format!("{other:?}"),
+        },
+    }
+}
+
+/// Validates `chain` (end entity first) for TLS server use at `now` against `anchors`.
+pub fn verify_chain(
+    chain: &[Bytes],
+    anchors: &[TrustAnchor<'_>],
+    now: UnixTime,
+) -> Result<(), PathError> {
+    let Some(ee) = chain.first() else {
+        return Err(PathError::Invalid {
+            reason: "no certificate was presented".to_owned(),
+        });
+    };
+    let ee_der = CertificateDer::from(ee.as_ref());
+    let ee = EndEntityCert::try_from(&ee_der).map_err(map_error)?;
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|c| CertificateDer::from(c.as_ref()))
+        .collect();
+    let time = PkiTime::since_unix_epoch(Duration::from_secs(u64::try_from(now.0).unwrap_or(0)));
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        anchors,
+        &intermediates,
+        time,
+        KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(map_error)
+}
+
+/// The Mozilla root set plus `extra` roots (DER certificates recorded in the evidence).
+/// Extra roots that do not parse are skipped.
+pub fn pkix_anchors(extra: &[Bytes]) -> Vec<TrustAnchor<'_>> {
+    let mut anchors: Vec<TrustAnchor<'_>> = webpki_roots::TLS_SERVER_ROOTS.to_vec();
+    anchors.extend(
+        extra
+            .iter()
+            .filter_map(|der| anchor_from_cert(der.as_ref())),
+    );
+    anchors
+}
+
+/// A trust anchor made from a certificate (a DANE-TA certificate, or an extra root).
+pub fn anchor_from_cert(der: &[u8]) -> Option<TrustAnchor<'static>> {
+    let cert = CertificateDer::from(der);
+    webpki::anchor_from_trusted_cert(&cert)
+        .ok()
+        .map(|a| a.to_owned())
+}
+
+/// A trust anchor synthesised from a bare public key (a `2 1 0` TLSA record whose key is not
+/// in the presented chain): named as the issuer of the topmost presented certificate, which
+/// is how OpenSSL's DANE code treats such records. `issuer` and `spki` are full DER
+/// (with their SEQUENCE headers); webpki wants their contents.
+pub fn anchor_from_spki(issuer: &[u8], spki: &[u8]) -> Option<TrustAnchor<'static>> {
+    Some(TrustAnchor {
+        subject: der_contents(issuer)?.to_vec().into(),
+        subject_public_key_info: der_contents(spki)?.to_vec().into(),
+        name_constraints: None,
+    })
+}
+
+/// The contents of a DER SEQUENCE (tag 0x30), or `None` if `der` is not exactly one.
+fn der_contents(der: &[u8]) -> Option<&[u8]> {
+    let (&tag, rest) = der.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, body) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (body.len() == len).then_some(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_contents_strips_short_and_long_headers() {
+        assert_eq!(der_contents(&[0x30, 2, 5, 0]), Some(&[5u8, 0][..]));
+        let mut long = vec![0x30, 0x81, 200];
+        long.extend(std::iter::repeat_n(1u8, 200));
+        assert_eq!(der_contents(&long).map(<[u8]>::len), Some(200));
+        assert_eq!(der_contents(&[0x30, 3, 5, 0]), None);
+        assert_eq!(der_contents(&[0x31, 0]), None);
+        assert_eq!(der_contents(&[]), None);
+    }
+
+    #[test]
+    fn empty_chain_is_invalid_not_a_panic() {
+        assert!(matches!(
+            verify_chain(&[], &[], UnixTime(0)),
+            Err(PathError::Invalid { .. })
+        ));
+    }
+}

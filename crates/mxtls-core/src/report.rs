@@ -1,0 +1,203 @@
+//! The report: what `analyse` concludes, shaped for the renderers (text, JSON, web).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cert::{CertFacts, KeyKind};
+use crate::dane::ChainDane;
+use crate::dns::DnsName;
+use crate::evidence::{KeyTypeOffer, UnixTime};
+use crate::findings::{Finding, Severity};
+use crate::pkix::PathError;
+
+/// The TLS verdict for one address (or one chain of it): what a sender gets there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Authenticated by DANE.
+    Verified,
+    /// PKIX-valid for the MX host name (what MTA-STS senders require).
+    Trusted,
+    /// Encrypted but not authenticated.
+    Untrusted,
+    /// No STARTTLS (missing or stripped): mail travels in cleartext.
+    NoStarttls,
+    /// STARTTLS offered but failed: senders fall back to cleartext or defer.
+    TlsFailed,
+    /// No TCP connection to port 25.
+    Unreachable,
+    /// The server refused or limited us; says nothing about the domain.
+    Inconclusive,
+    /// Not connected: the address is not public (target policy).
+    Refused,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Trusted => "trusted",
+            Verdict::Untrusted => "untrusted",
+            Verdict::NoStarttls => "no-starttls",
+            Verdict::TlsFailed => "tls-failed",
+            Verdict::Unreachable => "unreachable",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Refused => "refused",
+        }
+    }
+}
+
+/// Whether DANE applies to an MX host (RFC 7672 §2.2), and with what result for senders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DaneStatus {
+    /// Secure MX, addresses and TLSA with at least one usable record: senders authenticate.
+    Applies,
+    /// Secure TLSA RRset, but no record is usable: senders require STARTTLS without
+    /// authentication.
+    Unusable,
+    /// Secure, but no TLSA published.
+    NotPublished,
+    /// The MX or the host's addresses are not DNSSEC-signed: DANE cannot apply.
+    NotApplicable,
+    /// A lookup failed or did not validate: DANE senders defer mail to this host.
+    Failed,
+    /// The probe's resolver strips DNSSEC: the status cannot be known from here.
+    Unknown,
+}
+
+impl DaneStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            DaneStatus::Applies => "applies",
+            DaneStatus::Unusable => "all records unusable",
+            DaneStatus::NotPublished => "no TLSA records",
+            DaneStatus::NotApplicable => "not applicable (unsigned)",
+            DaneStatus::Failed => "lookup failed (senders defer)",
+            DaneStatus::Unknown => "unknown (resolver strips DNSSEC)",
+        }
+    }
+}
+
+/// The whole judgement of one evidence value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub domain: DnsName,
+    /// When the evidence was gathered (the time it is judged at).
+    pub judged_at: UnixTime,
+    pub summary: Summary,
+    /// Every finding, most severe first.
+    pub findings: Vec<Finding>,
+    pub mx: Vec<MxReport>,
+}
+
+impl Report {
+    /// The number of findings of `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.count(Severity::Error) > 0
+    }
+}
+
+/// The answer at the top of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// One line for a domain owner.
+    pub headline: String,
+    /// Every reachable, judged address was authenticated by DANE.
+    pub dane_authenticated: bool,
+    /// An attacker on the path could strip STARTTLS (no DANE on every host).
+    pub strippable: bool,
+    /// The domain says it accepts no mail (null MX).
+    pub accepts_no_mail: bool,
+}
+
+/// One MX host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MxReport {
+    pub host: DnsName,
+    /// `None` for implicit MX.
+    pub preference: Option<u16>,
+    /// Where the TLSA records were looked up (after secure CNAME expansion).
+    pub tlsa_base: Option<DnsName>,
+    pub dane: DaneStatus,
+    /// DNSSEC state of each lookup behind this host, for display.
+    pub lookups: Vec<LookupState>,
+    pub tlsa: Vec<TlsaReport>,
+    pub addresses: Vec<AddressReport>,
+}
+
+/// One DNS lookup's outcome and DNSSEC state, for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupState {
+    pub qname: DnsName,
+    pub qtype: String,
+    /// `data`, `nodata`, `nxdomain`, `servfail`, …
+    pub outcome: String,
+    /// `secure`, `insecure`, `bogus`, `indeterminate`.
+    pub dnssec: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One TLSA record of a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsaReport {
+    /// `3 1 1 <hex>`.
+    pub record: String,
+    pub usable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unusable_reason: Option<String>,
+    /// Which presented certificates it matched.
+    pub matched: Vec<CertRef>,
+}
+
+/// A certificate of a chain presented by an address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertRef {
+    pub ip: IpAddr,
+    pub key: KeyKind,
+    /// Position in the chain (0 = end entity); `None` when the anchor came from the record.
+    pub depth: Option<usize>,
+}
+
+/// One address of one MX host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressReport {
+    pub ip: IpAddr,
+    /// The verdict senders get here: the weakest over the server's chains.
+    pub tls: Verdict,
+    /// One entry per distinct certificate chain (key type) the server presented.
+    pub chains: Vec<ChainReport>,
+    /// Whether STARTTLS was advertised in cleartext EHLO.
+    pub starttls_offered: Option<bool>,
+}
+
+/// The judgement of one presented chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainReport {
+    pub key: KeyKind,
+    pub offered: KeyTypeOffer,
+    pub verdict: Verdict,
+    pub tls_version: Option<String>,
+    pub cipher_suite: Option<String>,
+    pub kx_group: Option<String>,
+    /// `None` when DANE does not apply to the host.
+    pub dane: Option<ChainDane>,
+    /// PKIX path validation to the Mozilla roots (plus recorded extra roots).
+    pub pkix: Result<(), PathError>,
+    /// Whether the end entity carries the MX host name.
+    pub name_matches: bool,
+    /// The `3 1 1` zone line that would match this chain's key.
+    pub dane_ee_record: Option<String>,
+    /// The `2 1 1` zone line for the issuer of the end entity, where the chain has one.
+    pub dane_ta_record: Option<String>,
+    pub certs: Vec<CertFacts>,
+}
