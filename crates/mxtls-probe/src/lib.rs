@@ -1,0 +1,6 @@
+//! mxtls-probe: the I/O half of mxtls. It talks to DNS and SMTP servers and records what it
+//! saw as [`mxtls_core::Evidence`]; it never decides what the evidence means.
+//!
+//! Built so far: the target policy ([`target`]), which every connection must pass.
+
+pub mod target;

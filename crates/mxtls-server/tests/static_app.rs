@@ -1,0 +1,46 @@
+//! The server over real HTTP on loopback: health, static files, client-side routes.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+#[tokio::test]
+async fn serves_health_app_and_client_routes() {
+    let dir = std::env::temp_dir().join(format!("mxtls-server-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<html>mxtls app</html>").unwrap();
+    std::fs::write(dir.join("app.js"), "console.log(1)").unwrap();
+    let config = mxtls_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        web_dir: dir.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, mxtls_server::router(&config)).await });
+
+    let health = get(addr, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.ends_with("ok\n"));
+
+    let js = get(addr, "/app.js").await;
+    assert!(js.contains("console.log(1)"));
+    assert!(
+        js.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
+
+    // A client-side route falls back to the app.
+    let route = get(addr, "/check/example.org").await;
+    assert!(route.starts_with("HTTP/1.1 200"), "{route}");
+    assert!(route.contains("mxtls app"));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,70 @@
+//! The `mxtls` binary as a user runs it: exit codes, JSON shape, clear errors.
+
+use std::process::Command;
+
+fn mxtls(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mxtls"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mxtls")
+}
+
+fn fixture() -> String {
+    format!(
+        "{}/../mxtls-core/tests/fixtures/evidence-v1.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Error findings → exit 1, and the text report names them.
+#[test]
+fn analyse_prints_the_report_and_exits_1_on_errors() {
+    let out = mxtls(&["analyse", &fixture()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("mxtls report for example.org"));
+    assert!(text.contains("tlsa-mismatch") && text.contains("starttls-stripped"));
+    assert!(!text.contains('\x1b'), "no colour when not a terminal");
+}
+
+/// The JSON report carries domain, findings (code, severity, subject), mx with addresses and
+/// their verdicts, and the evidence.
+#[test]
+fn analyse_json_has_the_documented_shape() {
+    let out = mxtls(&["analyse", "--json", &fixture()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["domain"], "example.org");
+    let f = &v["findings"][0];
+    assert!(f["code"].is_string() && f["severity"] == "error" && f["subject"].is_object());
+    assert_eq!(v["mx"][0]["host"], "mx.example.org");
+    assert_eq!(v["mx"][0]["addresses"][0]["ip"], "192.0.2.25");
+    assert_eq!(v["mx"][0]["addresses"][0]["tls"], "untrusted");
+    assert_eq!(v["mx"][1]["addresses"][0]["tls"], "no-starttls");
+    assert_eq!(v["evidence"]["schema"], 1);
+}
+
+/// Bad input is exit 2 with a one-line reason, never a panic.
+#[test]
+fn bad_input_exits_2_with_a_clear_error() {
+    let out = mxtls(&["analyse", "/nonexistent/evidence.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+
+    let dir = std::env::temp_dir().join(format!("mxtls-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, "{\"schema\": 1, \"domain\": 5}").unwrap();
+    let out = mxtls(&["analyse", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("mxtls: ") && err.contains("not valid evidence"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+
+    let out = mxtls(&["no-such-command"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,65 @@
+# Sourced by scripts/run.sh and scripts/test.sh: installs what mxtls needs on a Debian machine
+# that has only rustup's toolchain, skipping whatever is already there, and puts the tools on
+# PATH. Versions are pinned where Trunk insists on exact ones (see ../shared/toolchain.md).
+
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132.0.0
+MXTLS_TOOLS="${MXTLS_TOOLS:-$HOME/.cache/mxtls-tools}"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=
+need_apt() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    step "apt-get install ${missing[*]}"
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# clang builds ring for wasm32; node/npm bring binaryen's wasm-opt.
+need_apt clang ca-certificates
+command -v npm >/dev/null || need_apt nodejs npm
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || {
+    step "rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+}
+for component in clippy rustfmt; do
+    rustup component list --installed | grep -q "^$component" || rustup component add "$component"
+done
+
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+    step "cargo install trunk $TRUNK_VERSION (several minutes, once)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+# wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock, or the build breaks.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+    # Not --locked: its lock file pins a crate the registry mirror lacks.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+grep -q "wasm_bindgen = \"$WASM_BINDGEN_VERSION\"" Trunk.toml || {
+    echo "Trunk.toml pins a wasm_bindgen other than Cargo.lock's $WASM_BINDGEN_VERSION" >&2
+    exit 2
+}
+
+# Debian's binaryen is too old for wasm-bindgen 0.2.130's output; npm's is current.
+if [ "$("$MXTLS_TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ]; then
+    step "npm install binaryen@$BINARYEN_VERSION"
+    mkdir -p "$MXTLS_TOOLS"
+    npm install --silent --prefix "$MXTLS_TOOLS" "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+export PATH="$MXTLS_TOOLS/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+# Trunk runs cargo --offline: fetch the dependencies first.
+cargo fetch --quiet
