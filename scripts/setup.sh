@@ -24,8 +24,9 @@ need_apt() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# clang builds ring for wasm32; node/npm bring binaryen's wasm-opt.
-need_apt clang ca-certificates
+# clang builds ring for wasm32; node/npm bring binaryen's wasm-opt; chromium runs the
+# browser tests.
+need_apt clang ca-certificates chromium chromium-driver
 command -v npm >/dev/null || need_apt nodejs npm
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || {

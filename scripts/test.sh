@@ -17,5 +17,10 @@ cargo clippy -p mxtls-core -p mxtls-web --target wasm32-unknown-unknown --locked
 step "trunk build --release (the web app, size profile)"
 trunk build --release
 
+step "mxtls-core in headless Chromium (wasm-bindgen-test)"
+CHROMEDRIVER=/usr/bin/chromedriver \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p mxtls-core --target wasm32-unknown-unknown --locked --test browser
+
 step "cargo test"
 cargo test --workspace --locked

@@ -93,10 +93,16 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Reads evidence from JSON, refusing a schema newer than this code understands.
+    /// Reads evidence from JSON — bare, or the `evidence` member of a `--json` report —
+    /// refusing a schema newer than this code understands.
     pub fn from_json(text: &str) -> Result<Evidence, EvidenceError> {
-        let value: serde_json::Value =
+        let mut value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        if value.get("schema").is_none()
+            && let Some(inner) = value.get_mut("evidence")
+        {
+            value = inner.take();
+        }
         let schema = value
             .get("schema")
             .and_then(|s| s.as_u64())
