@@ -330,3 +330,29 @@ fn each_key_type_is_judged() {
     assert_eq!(first_address(&r).tls, Verdict::Verified);
     assert!(!r.has_errors(), "{:?}", codes(&r));
 }
+
+/// RFC 7672 §3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP whatever their selector
+/// and matching type, even when they match the presented chain exactly.
+#[test]
+fn pkix_usages_are_unusable_for_every_selector_and_matching_type() {
+    let pki = Pki::new();
+    let chain = pki.chain(&[MX], "ee-ecdsa", Validity::Current);
+    for (usage, cert) in [(0, &pki.inter.der), (1, &chain[0])] {
+        for selector in [0, 1] {
+            for matching in [0, 1, 2] {
+                let r = scenario(
+                    Host::new(MX)
+                        .tlsa(vec![tlsa(usage, selector, matching, cert)])
+                        .serves(&chain),
+                );
+                assert_eq!(
+                    r.mx[0].dane,
+                    DaneStatus::Unusable,
+                    "{usage} {selector} {matching}"
+                );
+                assert!(has(&r, Code::TlsaUnusable));
+                assert_ne!(verdict(&r), Verdict::Verified);
+            }
+        }
+    }
+}
