@@ -1,0 +1,241 @@
+//! The world's real servers: NSD (authoritative for the signed zones), Unbound (validating
+//! resolver in front, as production has) and Postfix. Each runs in the foreground as a child of
+//! the world, bound to the world's own loopback addresses, and is stopped with it.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::pki::Error;
+
+/// A child process that is terminated (and reaped) when the world stops.
+pub struct Daemon {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl Daemon {
+    fn spawn(name: &'static str, cmd: &mut Command) -> Result<Daemon, Error> {
+        let child = cmd
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start {name}: {e} (is it installed? scripts/setup.sh installs it)")
+            })?;
+        Ok(Daemon { name, child })
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within two seconds.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill(2) on a pid we spawned and have not reaped; no memory is involved.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+
+    /// Fails if the process has already exited (a bad configuration, a port in use).
+    pub fn check_running(&mut self, log: &Path) -> Result<(), Error> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!("{} exited ({status}); its log says:\n{tail}", self.name).into());
+        }
+        Ok(())
+    }
+}
+
+/// Starts NSD on `ip:53` serving `zones`.
+pub fn nsd(
+    dir: &Path,
+    ip: Ipv4Addr,
+    zones: &[(String, PathBuf)],
+) -> Result<(Daemon, PathBuf), Error> {
+    let mut conf = format!(
+        "server:\n  ip-address: {ip}\n  port: 53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  \
+         pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  \
+         database: \"\"\n  logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 1\n  hide-version: yes\n  \
+         do-ip6: no\nremote-control:\n  control-enable: no\n",
+        d = dir.display()
+    );
+    for (origin, file) in zones {
+        let _ = write!(
+            conf,
+            "zone:\n  name: \"{origin}\"\n  zonefile: \"{}\"\n",
+            file.display()
+        );
+    }
+    let path = dir.join("nsd.conf");
+    std::fs::write(&path, conf)?;
+    let log = dir.join("nsd.log");
+    Ok((
+        Daemon::spawn("nsd", Command::new("nsd").arg("-d").arg("-c").arg(&path))?,
+        log,
+    ))
+}
+
+/// Starts Unbound on `ip:53`, validating from `trust_anchor`, recursing from the root at
+/// `root_ip`.
+pub fn unbound(
+    dir: &Path,
+    ip: Ipv4Addr,
+    root_ip: Ipv4Addr,
+    trust_anchor: &Path,
+) -> Result<(Daemon, PathBuf), Error> {
+    let hints = dir.join("root.hints");
+    std::fs::write(
+        &hints,
+        format!(". 3600000 IN NS ns.test.\nns.test. 3600000 IN A {root_ip}\n"),
+    )?;
+    let conf = format!(
+        "server:\n  interface: {ip}\n  port: 53\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
+         do-not-query-localhost: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  \
+         pidfile: \"{d}/unbound.pid\"\n  logfile: \"{d}/unbound.log\"\n  use-syslog: no\n  \
+         verbosity: 1\n  val-log-level: 2\n  root-hints: \"{hints}\"\n  trust-anchor-file: \"{ta}\"\n  \
+         module-config: \"validator iterator\"\n  cache-max-ttl: 30\n  cache-max-negative-ttl: 5\n  \
+         num-threads: 1\n  so-reuseport: no\n  local-zone: \"test.\" nodefault\nremote-control:\n  control-enable: no\n",
+        d = dir.display(),
+        hints = hints.display(),
+        ta = trust_anchor.display()
+    );
+    let path = dir.join("unbound.conf");
+    std::fs::write(&path, conf)?;
+    let log = dir.join("unbound.log");
+    Ok((
+        Daemon::spawn(
+            "unbound",
+            Command::new("unbound").arg("-d").arg("-c").arg(&path),
+        )?,
+        log,
+    ))
+}
+
+/// Waits until a DNS server at `addr` answers a query for `. SOA`.
+pub fn wait_for_dns(addr: SocketAddr, deadline: Duration) -> Result<(), Error> {
+    // A minimal query: id 0x4d58, RD, one question `. IN SOA`.
+    let query = [
+        0x4d, 0x58, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1,
+    ];
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let start = Instant::now();
+    let mut buf = [0u8; 512];
+    while start.elapsed() < deadline {
+        let _ = socket.send_to(&query, addr);
+        if let Ok((n, _)) = socket.recv_from(&mut buf)
+            && n >= 2
+            && buf[..2] == query[..2]
+        {
+            return Ok(());
+        }
+    }
+    Err(format!("no DNS answer from {addr} within {deadline:?}").into())
+}
+
+/// Files a Postfix instance needs.
+pub struct PostfixFiles<'a> {
+    pub key_pem: &'a str,
+    pub chain_pem: &'a str,
+    pub hostname: &'a str,
+}
+
+/// Starts a real Postfix (`postfix start-fg`) listening only on `ip:port`, configured so that
+/// it can never relay or deliver anywhere: every recipient is rejected and every transport is
+/// `error`. The listening address is set in master.cf; `inet_interfaces` must name an
+/// interface address, and 127.<net>.x.y are not (only 127.0.0.1/8 is), so it names 127.0.0.1,
+/// where no service of this instance listens.
+pub fn postfix(
+    dir: &Path,
+    ip: Ipv4Addr,
+    port: u16,
+    files: &PostfixFiles<'_>,
+) -> Result<(Daemon, PathBuf), Error> {
+    let conf = dir.join("etc");
+    for sub in ["etc", "queue", "data"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let tls = dir.join("etc/tls.pem");
+    std::fs::write(&tls, format!("{}{}", files.key_pem, files.chain_pem))?;
+    let nothing = "error:5.7.1 the mxtls test world delivers nothing";
+    let main_cf = format!(
+        "compatibility_level = 3.6\n\
+         queue_directory = {q}\n\
+         data_directory = {data}\n\
+         command_directory = /usr/sbin\n\
+         daemon_directory = /usr/lib/postfix/sbin\n\
+         meta_directory = /etc/postfix\n\
+         shlib_directory = no\n\
+         mail_owner = postfix\n\
+         setgid_group = postdrop\n\
+         inet_interfaces = 127.0.0.1\n\
+         inet_protocols = ipv4\n\
+         myhostname = {host}\n\
+         mydestination =\n\
+         mynetworks =\n\
+         relay_domains =\n\
+         relayhost =\n\
+         alias_maps =\n\
+         alias_database =\n\
+         default_transport = {nothing}\n\
+         local_transport = {nothing}\n\
+         relay_transport = {nothing}\n\
+         virtual_transport = {nothing}\n\
+         smtpd_relay_restrictions = reject\n\
+         smtpd_recipient_restrictions = reject\n\
+         smtpd_banner = $myhostname ESMTP mxtls test world (Postfix)\n\
+         smtpd_tls_security_level = may\n\
+         smtpd_tls_chain_files = {tls}\n\
+         smtpd_tls_loglevel = 1\n\
+         maillog_file_prefixes = {dir}\n\
+         maillog_file = {log}\n\
+         master_service_disable = pickup/unix\n",
+        q = dir.join("queue").display(),
+        data = dir.join("data").display(),
+        host = files.hostname,
+        tls = tls.display(),
+        log = dir.join("maillog").display(),
+        dir = dir.display(),
+    );
+    std::fs::write(conf.join("main.cf"), main_cf)?;
+    let master_cf = format!(
+        "{ip}:{port} inet n - n - - smtpd\n\
+         cleanup unix n - n - 0 cleanup\n\
+         qmgr unix n - n 300 1 qmgr\n\
+         tlsmgr unix - - n 1000? 1 tlsmgr\n\
+         rewrite unix - - n - - trivial-rewrite\n\
+         bounce unix - - n - 0 bounce\n\
+         defer unix - - n - 0 bounce\n\
+         trace unix - - n - 0 bounce\n\
+         verify unix - - n - 1 verify\n\
+         flush unix n - n 1000? 0 flush\n\
+         proxymap unix - - n - - proxymap\n\
+         anvil unix - - n - 1 anvil\n\
+         scache unix - - n - 1 scache\n\
+         error unix - - n - - error\n\
+         retry unix - - n - - error\n\
+         discard unix - - n - - discard\n\
+         showq unix n - n - - showq\n\
+         postlog unix-dgram n - n - 1 postlogd\n"
+    );
+    std::fs::write(conf.join("master.cf"), master_cf)?;
+    // Postfix insists that its queue belongs to its mail owner.
+    let _ = std::process::Command::new("chown")
+        .args(["-R", "postfix"])
+        .arg(dir.join("queue"))
+        .arg(dir.join("data"))
+        .status();
+    let log = dir.join("maillog");
+    let daemon = Daemon::spawn(
+        "postfix",
+        Command::new("postfix").arg("-c").arg(&conf).arg("start-fg"),
+    )?;
+    Ok((daemon, log))
+}

@@ -1,0 +1,346 @@
+//! The hermetic test world: what the probe, the CLI and the browser tests run against, and the
+//! demo for a machine with no network.
+//!
+//! Everything lives on the world's own loopback block `127.<net>.0.0/16` (default
+//! `127.53`), never on a wildcard address:
+//!
+//! | address            | what                                              |
+//! |--------------------|---------------------------------------------------|
+//! | `127.<net>.0.1:53` | Unbound, validating from the world's root key      |
+//! | `127.<net>.0.2:53` | NSD, authoritative for `.`, `test.`, the scenarios |
+//! | `127.<net>.1.N`    | scenario SMTP servers (port `smtp_port`, 25)       |
+//! | `127.<net>.2.1`    | the real Postfix                                   |
+//! | `[::1]`            | the IPv6 address of the `ipv6` scenario            |
+//!
+//! [`scenarios::SCENARIOS`] is the list of mail domains and their expected outcomes.
+
+pub mod daemons;
+pub mod pki;
+pub mod scenarios;
+pub mod smtp;
+pub mod zones;
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daemons::Daemon;
+use pki::{Error, KeyAlg, Pki};
+use scenarios::{Behaviour, Certs, Mx, SCENARIOS, Scenario, Tlsa};
+
+/// How to start the world.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The second octet of the world's loopback block: `127.<net>.0.0/16`.
+    pub net: u8,
+    /// The port every SMTP server listens on (the probe's `--smtp-port`).
+    pub smtp_port: u16,
+    /// The delay of the `slow-banner` scenario.
+    pub banner_delay: Duration,
+    /// Start the real Postfix (its scenario is unreachable without it).
+    pub postfix: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            net: 53,
+            smtp_port: 25,
+            banner_delay: Duration::from_millis(3000),
+            postfix: true,
+        }
+    }
+}
+
+/// A scenario as started: its domain and the addresses of its hosts.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub scenario: &'static Scenario,
+    pub domain: String,
+    /// `(host name, addresses)` in MX order.
+    pub hosts: Vec<(String, Vec<IpAddr>)>,
+}
+
+/// A running world. Stop it with [`World::stop`]; dropping it also kills its processes.
+pub struct World {
+    /// The validating resolver to point the probe at (`--resolver`).
+    pub resolver: SocketAddr,
+    /// The authoritative server, for looking behind the resolver.
+    pub authoritative: SocketAddr,
+    /// The root zone's DS record (`--trust-anchor`).
+    pub trust_anchor: PathBuf,
+    /// The world's root CA certificate, PEM (`--pkix-roots`).
+    pub root_ca: PathBuf,
+    pub root_ca_der: Vec<u8>,
+    pub smtp_port: u16,
+    pub scenarios: Vec<Running>,
+    pub dir: PathBuf,
+    pub started_in: Duration,
+    daemons: Vec<Daemon>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl World {
+    /// Builds keys, certificates and signed zones, and starts every server.
+    pub async fn start(options: Options) -> Result<World, Error> {
+        let began = Instant::now();
+        let net = options.net;
+        let ip = |c: u8, d: u8| Ipv4Addr::new(127, net, c, d);
+        let dir = std::env::temp_dir().join(format!("mxtls-world-{net}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+
+        let pki = Pki::new()?;
+        let root_ca = dir.join("world-root-ca.pem");
+        std::fs::write(&root_ca, &pki.root_pem)?;
+
+        let mut zones = Vec::new();
+        let mut running = Vec::new();
+        let mut servers = Vec::new();
+        let mut next_ip = 1u8;
+        let mut postfix_leaf = None;
+        for scenario in SCENARIOS {
+            let domain = scenario.domain();
+            let mut body = String::new();
+            let mut hosts = Vec::new();
+            if scenario.mx == Mx::Null {
+                body.push_str("@ IN MX 0 .\n");
+            }
+            for (i, host) in scenario.hosts.iter().enumerate() {
+                let fqdn = if host.label == "@" {
+                    domain.clone()
+                } else {
+                    format!("{}.{domain}", host.label)
+                };
+                // Where the address and TLSA records live: the alias target for Mx::Cname.
+                let (owner, base) = if scenario.mx == Mx::Cname {
+                    let _ = writeln!(body, "{} IN CNAME real", host.label);
+                    ("real".to_owned(), format!("real.{domain}"))
+                } else {
+                    (host.label.to_owned(), fqdn.clone())
+                };
+                if matches!(scenario.mx, Mx::Hosts | Mx::Cname) {
+                    let _ = writeln!(body, "@ IN MX {} {fqdn}.", 10 * (i + 1));
+                }
+                let v4 = match (host.behaviour, host.unused_address) {
+                    (_, true) => ip(1, 250),
+                    (Behaviour::Postfix, _) => ip(2, 1),
+                    _ => {
+                        let a = ip(1, next_ip);
+                        next_ip += 1;
+                        a
+                    }
+                };
+                let mut addrs = vec![IpAddr::V4(v4)];
+                let _ = writeln!(body, "{owner} IN A {v4}");
+                if host.ipv6 {
+                    addrs.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+                    let _ = writeln!(body, "{owner} IN AAAA ::1");
+                }
+
+                let names: Vec<String> = if base == fqdn {
+                    vec![fqdn.clone()]
+                } else {
+                    vec![fqdn.clone(), base.clone()]
+                };
+                let leaf = match host.certs {
+                    Certs::Ecdsa | Certs::Dual => pki.leaf(&names, KeyAlg::Ecdsa, false, true)?,
+                    Certs::Expired => pki.leaf(&names, KeyAlg::Ecdsa, true, true)?,
+                    Certs::LeafOnly => pki.leaf(&names, KeyAlg::Ecdsa, false, false)?,
+                    Certs::WrongName => pki.leaf(
+                        &["mail.elsewhere.test".to_owned()],
+                        KeyAlg::Ecdsa,
+                        false,
+                        true,
+                    )?,
+                };
+                let rsa = match host.certs {
+                    Certs::Dual => Some(pki.leaf(&names, KeyAlg::Rsa, false, true)?),
+                    _ => None,
+                };
+                let tlsa_owner = if owner == "@" {
+                    "_25._tcp".to_owned()
+                } else {
+                    format!("_25._tcp.{owner}")
+                };
+                for (usage, data) in tlsa_records(host.tlsa, &leaf, &pki, &names)? {
+                    let _ = writeln!(body, "{tlsa_owner} IN TLSA {usage} 1 1 {data}");
+                }
+
+                match host.behaviour {
+                    Behaviour::Silent => {}
+                    Behaviour::Postfix => postfix_leaf = Some((leaf, fqdn.clone())),
+                    behaviour => {
+                        let server = smtp::Server {
+                            hostname: fqdn.clone(),
+                            behaviour,
+                            banner_delay: options.banner_delay,
+                            tls: Some(smtp::tls_config(&leaf, rsa.as_ref())?),
+                        };
+                        for a in &addrs {
+                            servers.push(
+                                smtp::listen(
+                                    SocketAddr::new(*a, options.smtp_port),
+                                    server.clone(),
+                                )
+                                .await?,
+                            );
+                        }
+                    }
+                }
+                hosts.push((fqdn, addrs));
+            }
+            zones.push(zones::Zone {
+                origin: format!("{domain}."),
+                body,
+                signing: scenario.signing,
+            });
+            running.push(Running {
+                scenario,
+                domain,
+                hosts,
+            });
+        }
+
+        let zone_dir = dir.join("zones");
+        let signed = zones::build(&zone_dir, ip(0, 2), &zones)?;
+        let mut daemons = Vec::new();
+        let (nsd, nsd_log) = daemons::nsd(&zone_dir, ip(0, 2), &signed.files)?;
+        daemons.push(nsd);
+        let authoritative = SocketAddr::new(IpAddr::V4(ip(0, 2)), 53);
+        daemons::wait_for_dns(authoritative, Duration::from_secs(10))
+            .map_err(|e| with_log(e, &nsd_log))?;
+        let (unbound, unbound_log) =
+            daemons::unbound(&dir, ip(0, 1), ip(0, 2), &signed.trust_anchor)?;
+        daemons.push(unbound);
+        let resolver = SocketAddr::new(IpAddr::V4(ip(0, 1)), 53);
+        daemons::wait_for_dns(resolver, Duration::from_secs(10))
+            .map_err(|e| with_log(e, &unbound_log))?;
+
+        if options.postfix
+            && let Some((leaf, hostname)) = &postfix_leaf
+        {
+            let files = daemons::PostfixFiles {
+                key_pem: &leaf.key_pem,
+                chain_pem: &leaf.chain_pem,
+                hostname,
+            };
+            let (postfix, log) =
+                daemons::postfix(&dir.join("postfix"), ip(2, 1), options.smtp_port, &files)?;
+            daemons.push(postfix);
+            wait_for_tcp(
+                SocketAddr::new(IpAddr::V4(ip(2, 1)), options.smtp_port),
+                Duration::from_secs(15),
+            )
+            .await
+            .map_err(|e| with_log(e, &log))?;
+        }
+
+        Ok(World {
+            resolver,
+            authoritative,
+            trust_anchor: signed.trust_anchor,
+            root_ca,
+            root_ca_der: pki.root_der.clone(),
+            smtp_port: options.smtp_port,
+            scenarios: running,
+            dir,
+            started_in: began.elapsed(),
+            daemons,
+            servers,
+        })
+    }
+
+    /// The scenario named `name` (e.g. `dane-ee`).
+    pub fn scenario(&self, name: &str) -> Option<&Running> {
+        self.scenarios.iter().find(|s| s.scenario.name == name)
+    }
+
+    /// Stops every process and server and removes the world's files.
+    pub async fn stop(mut self) {
+        for task in self.servers.drain(..) {
+            task.abort();
+        }
+        for daemon in self.daemons.drain(..).rev() {
+            daemon.stop().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// What the `mxtls-world` command prints.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "resolver      {}\ntrust anchor  {}\npkix root     {}\nsmtp port     {}\nstarted in    {:.1} s\n\nscenarios:\n",
+            self.resolver,
+            self.trust_anchor.display(),
+            self.root_ca.display(),
+            self.smtp_port,
+            self.started_in.as_secs_f64()
+        );
+        for s in &self.scenarios {
+            let addrs: Vec<String> = s
+                .hosts
+                .iter()
+                .flat_map(|(_, a)| a.iter().map(IpAddr::to_string))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<28} {:<40} {}",
+                s.domain,
+                s.scenario.summary,
+                addrs.join(" ")
+            );
+        }
+        out
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for task in &self.servers {
+            task.abort();
+        }
+        // Daemons are spawned with kill_on_drop.
+    }
+}
+
+fn tlsa_records(
+    kind: Tlsa,
+    leaf: &pki::Leaf,
+    pki: &Pki,
+    names: &[String],
+) -> Result<Vec<(u8, String)>, Error> {
+    let fresh = || {
+        pki.leaf(names, KeyAlg::Ecdsa, false, true)
+            .map(|l| l.spki_sha256())
+    };
+    Ok(match kind {
+        Tlsa::None => Vec::new(),
+        Tlsa::Ee => vec![(3, leaf.spki_sha256())],
+        Tlsa::Ta => vec![(2, pki.intermediate_spki_sha256())],
+        Tlsa::Mismatch => vec![(3, fresh()?)],
+        Tlsa::Rollover => vec![(3, leaf.spki_sha256()), (3, fresh()?)],
+        Tlsa::PkixOnly => vec![(0, pki.root_spki_sha256()), (1, leaf.spki_sha256())],
+    })
+}
+
+fn with_log(e: Error, log: &std::path::Path) -> Error {
+    let tail = std::fs::read_to_string(log).unwrap_or_default();
+    format!("{e}\n--- {} ---\n{tail}", log.display()).into()
+}
+
+async fn wait_for_tcp(addr: SocketAddr, deadline: Duration) -> Result<(), Error> {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("nothing listens on {addr} after {deadline:?}").into())
+}
+
+/// For tests that share one world: the smtp servers need a runtime that outlives each test.
+pub type Shared = Arc<World>;

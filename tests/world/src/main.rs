@@ -1,0 +1,75 @@
+//! `mxtls-world`: starts the hermetic test world, prints how to use it, and runs until
+//! interrupted (Ctrl-C, SIGTERM) or until its standard input closes; then it stops every
+//! process it started.
+//!
+//! Options: `--net N` (use 127.N.0.0/16, default 53), `--smtp-port PORT` (default 25),
+//! `--banner-delay-ms MS` (default 3000), `--no-postfix`.
+
+use std::time::Duration;
+
+use mxtls_world::{Options, World};
+use tokio::io::AsyncReadExt;
+use tokio::signal::unix::{SignalKind, signal};
+
+fn parse() -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--net" => o.net = value("--net")?.parse().map_err(|_| "--net takes 0-255")?,
+            "--smtp-port" => o.smtp_port = value("--smtp-port")?.parse().map_err(|_| "--smtp-port takes a port")?,
+            "--banner-delay-ms" => {
+                o.banner_delay = Duration::from_millis(value("--banner-delay-ms")?.parse().map_err(|_| "bad delay")?)
+            }
+            "--no-postfix" => o.postfix = false,
+            "-h" | "--help" => return Err("usage: mxtls-world [--net N] [--smtp-port PORT] [--banner-delay-ms MS] [--no-postfix]".into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let options = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("mxtls-world: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let world = match World::start(options).await {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("mxtls-world: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("{}", world.describe());
+    println!(
+        "try: mxtls check dane-ee.test --resolver {} --trust-anchor {} --pkix-roots {} --allow-private-targets",
+        world.resolver,
+        world.trust_anchor.display(),
+        world.root_ca.display()
+    );
+    println!("stop with Ctrl-C (or close standard input)");
+
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        world.stop().await;
+        return std::process::ExitCode::FAILURE;
+    };
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = async { while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {} } => {}
+    }
+    world.stop().await;
+    eprintln!("mxtls-world: stopped");
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,362 @@
+//! The scenario table: every mail domain of the world, how it is built, and what a correct
+//! checker must say about it. `tests/world/SCENARIOS.md` is this table for people; a test keeps
+//! the two in step.
+
+/// How a scenario's zone is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// Signed, with a DS in `test.`: answers validate as secure.
+    Signed,
+    /// Not signed, no DS: an insecure delegation, provably unsigned.
+    Unsigned,
+    /// Signed, but the TLSA RRset's data was changed after signing: its RRSIG fails, a
+    /// validating resolver answers SERVFAIL for the TLSA query only.
+    BogusTlsa,
+    /// Signed, but the DS in `test.` matches no key of the zone: everything is bogus.
+    BadDs,
+}
+
+/// The MX RRset of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mx {
+    /// One MX record per host, preference 10, 20, …
+    Hosts,
+    /// `MX 0 .` (RFC 7505).
+    Null,
+    /// No MX RRset; the apex has the address records (implicit MX).
+    Implicit,
+    /// The MX names an alias; the host's records live at `real.<domain>`.
+    Cname,
+}
+
+/// What the SMTP server at a host does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// STARTTLS and a good handshake.
+    Normal,
+    /// EHLO without STARTTLS.
+    NoStarttls,
+    /// EHLO shows `XXXXXXXA` where STARTTLS was (Cisco ESMTP inspection).
+    Mangled,
+    /// STARTTLS advertised, answered `454 4.7.0 TLS not available`.
+    Starttls454,
+    /// `220` to STARTTLS, then cleartext bytes instead of a TLS handshake.
+    BrokenHandshake,
+    /// The greeting comes after a delay (postscreen-like), then normal.
+    SlowBanner,
+    /// The real Postfix of the world serves this host.
+    Postfix,
+    /// Nothing listens at the address.
+    Silent,
+}
+
+/// The certificates a server presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Certs {
+    /// ECDSA leaf for the MX host + intermediate.
+    Ecdsa,
+    /// RSA and ECDSA leaves; which one depends on the client's signature schemes.
+    Dual,
+    /// Expired ECDSA leaf + intermediate.
+    Expired,
+    /// Leaf only: the intermediate is not sent.
+    LeafOnly,
+    /// A leaf for another name (`mail.elsewhere.test`).
+    WrongName,
+}
+
+/// The TLSA RRset published at `_25._tcp.<host>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tlsa {
+    None,
+    /// `3 1 1` of the presented (ECDSA) key.
+    Ee,
+    /// `2 1 1` of the intermediate CA.
+    Ta,
+    /// `3 1 1` of a key the server no longer uses (rotated).
+    Mismatch,
+    /// `3 1 1` current + `3 1 1` next key.
+    Rollover,
+    /// Only `0 1 1` (root CA) and `1 1 1` (leaf): unusable for SMTP.
+    PkixOnly,
+}
+
+/// One mail host of a scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Host {
+    /// Label under the scenario domain, e.g. `mx` → `mx.<domain>`.
+    pub label: &'static str,
+    pub behaviour: Behaviour,
+    pub certs: Certs,
+    pub tlsa: Tlsa,
+    /// Also an AAAA record for `::1` served by the same behaviour.
+    pub ipv6: bool,
+    /// The address is the world's unused `.250` (nothing listens; refused by the target
+    /// policy unless private targets are allowed).
+    pub unused_address: bool,
+}
+
+const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tlsa) -> Host {
+    Host {
+        label,
+        behaviour,
+        certs,
+        tlsa,
+        ipv6: false,
+        unused_address: false,
+    }
+}
+
+/// A mail domain of the world and what a correct checker says about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The domain is `<name>.test`.
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub signing: Signing,
+    pub mx: Mx,
+    pub hosts: &'static [Host],
+    /// Per-address verdicts, host by host, as `mxtls check --allow-private-targets` gives them.
+    pub verdicts: &'static [&'static str],
+    /// Finding codes that must appear.
+    pub codes: &'static [&'static str],
+}
+
+use Behaviour as B;
+use Certs as C;
+use Tlsa as T;
+
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "dane-ee",
+        summary: "DANE-EE 3 1 1 matching the server's key",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["dane-verified", "tlsa-no-rollover"],
+    },
+    Scenario {
+        name: "dane-ta",
+        summary: "DANE-TA 2 1 1 naming the intermediate CA, name matches",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ta)],
+        verdicts: &["verified"],
+        codes: &["dane-verified"],
+    },
+    Scenario {
+        name: "tlsa-mismatch",
+        summary: "3 1 1 of a rotated-out key: DANE senders defer",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Mismatch)],
+        verdicts: &["untrusted"],
+        codes: &["tlsa-mismatch"],
+    },
+    Scenario {
+        name: "rollover",
+        summary: "3 1 1 current + 3 1 1 next key: rollover-safe",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Rollover)],
+        verdicts: &["verified"],
+        codes: &["dane-verified"],
+    },
+    Scenario {
+        name: "pkix-usages",
+        summary: "only 0 1 1 and 1 1 1 records: unusable for SMTP",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::PkixOnly)],
+        verdicts: &["untrusted"],
+        codes: &["tlsa-unusable"],
+    },
+    Scenario {
+        name: "unsigned",
+        summary: "unsigned zone that publishes TLSA: ignored by senders",
+        signing: Signing::Unsigned,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["trusted"],
+        codes: &["mx-dnssec-insecure", "tlsa-unsigned"],
+    },
+    Scenario {
+        name: "bogus-tlsa",
+        summary: "TLSA RRSIG does not validate: resolver SERVFAIL, senders defer",
+        signing: Signing::BogusTlsa,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["trusted"],
+        codes: &["dnssec-bogus", "tlsa-lookup-failed"],
+    },
+    Scenario {
+        name: "bad-ds",
+        summary: "DS in the parent matches no key: the whole zone is bogus",
+        signing: Signing::BadDs,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &[],
+        codes: &["dnssec-bogus"],
+    },
+    Scenario {
+        name: "no-starttls",
+        summary: "EHLO without STARTTLS",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::NoStarttls, C::Ecdsa, T::None)],
+        verdicts: &["no-starttls"],
+        codes: &["starttls-missing"],
+    },
+    Scenario {
+        name: "stripped",
+        summary: "STARTTLS overwritten with XXXXXXXA by a middlebox",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Mangled, C::Ecdsa, T::None)],
+        verdicts: &["no-starttls"],
+        codes: &["starttls-stripped"],
+    },
+    Scenario {
+        name: "starttls-454",
+        summary: "STARTTLS advertised, answered 454",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Starttls454, C::Ecdsa, T::None)],
+        verdicts: &["tls-failed"],
+        codes: &["starttls-failed"],
+    },
+    Scenario {
+        name: "broken-handshake",
+        summary: "220 to STARTTLS, then cleartext instead of TLS",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::BrokenHandshake, C::Ecdsa, T::Ee)],
+        verdicts: &["tls-failed"],
+        codes: &["starttls-stripped"],
+    },
+    Scenario {
+        name: "slow-banner",
+        summary: "greeting delayed (MXTLS_WORLD_BANNER_DELAY_MS, default 3000 ms)",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::SlowBanner, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["dane-verified"],
+    },
+    Scenario {
+        name: "null-mx",
+        summary: "MX 0 . : accepts no mail",
+        signing: Signing::Signed,
+        mx: Mx::Null,
+        hosts: &[],
+        verdicts: &[],
+        codes: &["mx-null"],
+    },
+    Scenario {
+        name: "implicit-mx",
+        summary: "no MX: the apex A record is the mail host",
+        signing: Signing::Signed,
+        mx: Mx::Implicit,
+        hosts: &[host("@", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["mx-implicit", "dane-verified"],
+    },
+    Scenario {
+        name: "two-mx",
+        summary: "mx1 good DANE, mx2 without STARTTLS",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[
+            host("mx1", B::Normal, C::Ecdsa, T::Ee),
+            host("mx2", B::NoStarttls, C::Ecdsa, T::None),
+        ],
+        verdicts: &["verified", "no-starttls"],
+        codes: &["dane-verified", "starttls-missing"],
+    },
+    Scenario {
+        name: "expired-ee",
+        summary: "expired certificate under a matching DANE-EE record",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Expired, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["dane-verified", "cert-expired"],
+    },
+    Scenario {
+        name: "ipv6",
+        summary: "the MX host has an IPv4 address and ::1",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[Host {
+            ipv6: true,
+            ..host("mx", B::Normal, C::Ecdsa, T::Ee)
+        }],
+        verdicts: &["verified", "verified"],
+        codes: &["dane-verified"],
+    },
+    Scenario {
+        name: "private-target",
+        summary: "the MX address is non-public: refused unless --allow-private-targets",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[Host {
+            unused_address: true,
+            ..host("mx", B::Silent, C::Ecdsa, T::None)
+        }],
+        verdicts: &["unreachable"],
+        codes: &["smtp-unreachable"],
+    },
+    Scenario {
+        name: "dane-ta-no-intermediate",
+        summary: "2 1 1 for the intermediate, but the server sends only its leaf",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::LeafOnly, T::Ta)],
+        verdicts: &["untrusted"],
+        codes: &["dane-ta-not-in-chain"],
+    },
+    Scenario {
+        name: "dane-ta-wrong-name",
+        summary: "2 1 1 chain is fine, but the certificate is for another name",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::WrongName, T::Ta)],
+        verdicts: &["untrusted"],
+        codes: &["dane-ta-name-mismatch"],
+    },
+    Scenario {
+        name: "dual-key",
+        summary: "RSA and ECDSA certificates; TLSA matches only the ECDSA key",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Normal, C::Dual, T::Ee)],
+        verdicts: &["untrusted"],
+        codes: &["tlsa-key-type-partial"],
+    },
+    Scenario {
+        name: "mx-cname",
+        summary: "the MX names an alias of real.mx-cname.test, which has the TLSA",
+        signing: Signing::Signed,
+        mx: Mx::Cname,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["mx-cname", "dane-verified"],
+    },
+    Scenario {
+        name: "postfix",
+        summary: "a real Postfix with DANE-EE 3 1 1",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Postfix, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["dane-verified"],
+    },
+];
+
+impl Scenario {
+    /// `<name>.test`.
+    pub fn domain(&self) -> String {
+        format!("{}.test", self.name)
+    }
+}

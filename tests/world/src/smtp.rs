@@ -1,0 +1,219 @@
+//! The scenario SMTP servers: just enough ESMTP (RFC 5321) and STARTTLS (RFC 3207) to show a
+//! checker each behaviour of the scenario table. They never accept mail: `MAIL`, `RCPT` and
+//! `DATA` are refused.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::pki::{Error, Leaf};
+use crate::scenarios::Behaviour;
+
+/// The longest command line accepted (RFC 5321 §4.5.3.1.4 says 512; a little slack).
+const MAX_LINE: usize = 1024;
+/// Idle timeout per command.
+const IDLE: Duration = Duration::from_secs(30);
+
+/// One server's configuration.
+#[derive(Clone)]
+pub struct Server {
+    pub hostname: String,
+    pub behaviour: Behaviour,
+    pub banner_delay: Duration,
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+/// Picks the ECDSA certificate when the client can verify ECDSA signatures, else RSA — what
+/// a dual-certificate Postfix or Exim does.
+#[derive(Debug)]
+struct ByKeyType {
+    ecdsa: Arc<CertifiedKey>,
+    rsa: Option<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for ByKeyType {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        use rustls::SignatureScheme as S;
+        let ecdsa_ok = hello.signature_schemes().iter().any(|s| {
+            matches!(
+                s,
+                S::ECDSA_NISTP256_SHA256 | S::ECDSA_NISTP384_SHA384 | S::ECDSA_NISTP521_SHA512
+            )
+        });
+        match (&self.rsa, ecdsa_ok) {
+            (Some(rsa), false) => Some(rsa.clone()),
+            _ => Some(self.ecdsa.clone()),
+        }
+    }
+}
+
+fn certified(leaf: &Leaf) -> Result<Arc<CertifiedKey>, Error> {
+    let provider = rustls::crypto::ring::default_provider();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf.key_der.clone())
+        .map_err(|e| format!("key: {e}"))?;
+    let chain = leaf
+        .chain
+        .iter()
+        .map(|c| rustls::pki_types::CertificateDer::from(c.clone()))
+        .collect();
+    Ok(Arc::new(CertifiedKey::from_der(chain, key, &provider)?))
+}
+
+/// A TLS configuration presenting `ecdsa` (and `rsa`, for dual-key servers).
+pub fn tls_config(ecdsa: &Leaf, rsa: Option<&Leaf>) -> Result<Arc<ServerConfig>, Error> {
+    let resolver = ByKeyType {
+        ecdsa: certified(ecdsa)?,
+        rsa: rsa.map(certified).transpose()?,
+    };
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+    Ok(Arc::new(config))
+}
+
+/// Binds `addr` and serves until the task is aborted.
+pub async fn listen(
+    addr: SocketAddr,
+    server: Server,
+) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind SMTP {addr}: {e}"))?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let server = server.clone();
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(120), session(stream, server)).await;
+            });
+        }
+    }))
+}
+
+async fn session(stream: tokio::net::TcpStream, server: Server) -> std::io::Result<()> {
+    if server.behaviour == Behaviour::SlowBanner {
+        tokio::time::sleep(server.banner_delay).await;
+    }
+    let mut io = BufReader::new(stream);
+    io.write_all(format!("220 {} ESMTP mxtls test world\r\n", server.hostname).as_bytes())
+        .await?;
+    match converse(&mut io, &server, false).await? {
+        Next::Quit => Ok(()),
+        Next::StartTls => {
+            if server.behaviour == Behaviour::BrokenHandshake {
+                // A middlebox that answered 220 for the server, then speaks cleartext.
+                io.write_all(b"250 mxtls test world: this is not TLS\r\n")
+                    .await?;
+                return Ok(());
+            }
+            let Some(tls) = &server.tls else {
+                return Ok(());
+            };
+            let stream = io.into_inner();
+            let tls_stream = TlsAcceptor::from(tls.clone()).accept(stream).await?;
+            let mut io = BufReader::new(tls_stream);
+            converse(&mut io, &server, true).await.map(|_| ())
+        }
+    }
+}
+
+enum Next {
+    Quit,
+    StartTls,
+}
+
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    server: &Server,
+    secure: bool,
+) -> std::io::Result<Next> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = tokio::time::timeout(
+            IDLE,
+            (&mut *io)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut line),
+        )
+        .await;
+        match read {
+            Ok(Ok(0)) | Err(_) => return Ok(Next::Quit),
+            Ok(Ok(_)) if !line.ends_with(b"\n") => {
+                io.write_all(b"500 5.5.2 line too long\r\n").await?;
+                return Ok(Next::Quit);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
+        let text = String::from_utf8_lossy(&line);
+        let verb = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: String = match verb.as_str() {
+            "EHLO" => ehlo(server, secure),
+            "HELO" => format!("250 {}\r\n", server.hostname),
+            "STARTTLS" if secure => "503 5.5.1 TLS already active\r\n".into(),
+            "STARTTLS" if offers_starttls(server.behaviour) => {
+                if server.behaviour == Behaviour::Starttls454 {
+                    "454 4.7.0 TLS not available due to local problem\r\n".into()
+                } else {
+                    io.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                    return Ok(Next::StartTls);
+                }
+            }
+            "NOOP" | "RSET" => "250 2.0.0 OK\r\n".into(),
+            "QUIT" => {
+                io.write_all(b"221 2.0.0 Bye\r\n").await?;
+                return Ok(Next::Quit);
+            }
+            "MAIL" | "RCPT" | "DATA" | "BDAT" => {
+                "554 5.7.1 the mxtls test world accepts no mail\r\n".into()
+            }
+            _ => "502 5.5.2 command not recognized\r\n".into(),
+        };
+        io.write_all(reply.as_bytes()).await?;
+    }
+}
+
+fn offers_starttls(b: Behaviour) -> bool {
+    matches!(
+        b,
+        Behaviour::Normal
+            | Behaviour::SlowBanner
+            | Behaviour::Starttls454
+            | Behaviour::BrokenHandshake
+    )
+}
+
+fn ehlo(server: &Server, secure: bool) -> String {
+    let mut keywords = vec!["PIPELINING", "SIZE 10240000", "8BITMIME"];
+    if !secure {
+        match server.behaviour {
+            Behaviour::Mangled => keywords.push("XXXXXXXA"),
+            b if offers_starttls(b) => keywords.push("STARTTLS"),
+            _ => {}
+        }
+    }
+    keywords.push("ENHANCEDSTATUSCODES");
+    let mut out = format!("250-{}\r\n", server.hostname);
+    for (i, k) in keywords.iter().enumerate() {
+        let sep = if i + 1 == keywords.len() { ' ' } else { '-' };
+        out.push_str(&format!("250{sep}{k}\r\n"));
+    }
+    out
+}

@@ -1,0 +1,174 @@
+//! The world's DNS data: a private root `.`, `test.`, and one zone per scenario, signed at
+//! start-up with ldns (`ldns-keygen`, `ldns-signzone`: real keys, real RRSIGs, NSEC denial) so
+//! that every validity window is fresh. Broken cases are made the way they break in real life:
+//! data edited after signing (bogus TLSA), a DS for a key the zone does not use (bad DS), a
+//! delegation without DS (unsigned).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::pki::Error;
+use crate::scenarios::Signing;
+
+/// A zone to be written (and maybe signed).
+pub struct Zone {
+    /// Absolute name with trailing dot, e.g. `dane-ee.test.`.
+    pub origin: String,
+    /// Records after the SOA and NS, in zone-file syntax relative to `origin`.
+    pub body: String,
+    pub signing: Signing,
+}
+
+/// The signed zone files and the root's trust anchor.
+pub struct Signed {
+    /// `(origin, file)` for NSD.
+    pub files: Vec<(String, PathBuf)>,
+    /// The root's DS record(s), as unbound's `trust-anchor-file` takes them.
+    pub trust_anchor: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Result<String, Error> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e} (is ldnsutils installed?)"))?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `ldns-keygen` a combined signing key for `origin`; returns the key file's base path.
+fn keygen(dir: &Path, origin: &str) -> Result<PathBuf, Error> {
+    let base = run(Command::new("ldns-keygen").current_dir(dir).args([
+        "-a",
+        "ECDSAP256SHA256",
+        "-k",
+        origin,
+    ]))?;
+    Ok(dir.join(base))
+}
+
+fn ds_of(key_base: &Path) -> Result<String, Error> {
+    let path = PathBuf::from(format!("{}.ds", key_base.display()));
+    Ok(std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+fn header(origin: &str, ns_ip: Ipv4Addr) -> String {
+    let mut z = format!(
+        "$ORIGIN {origin}\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300\n@ IN NS ns.test.\n"
+    );
+    if origin == "test." {
+        let _ = writeln!(z, "ns IN A {ns_ip}");
+    }
+    z
+}
+
+/// `YYYYMMDDhhmmss` for ldns-signzone, `offset` seconds from now.
+fn stamp(offset: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn sign(dir: &Path, origin: &str, text: &str, key: &Path) -> Result<PathBuf, Error> {
+    let file = dir.join(format!("{}zone", origin.replace('.', "_")));
+    std::fs::write(&file, text)?;
+    let signed = file.with_extension("signed");
+    run(Command::new("ldns-signzone")
+        .arg("-i")
+        .arg(stamp(-3600))
+        .arg("-e")
+        .arg(stamp(30 * 86_400))
+        .arg("-f")
+        .arg(&signed)
+        .arg(&file)
+        .arg(key))?;
+    Ok(signed)
+}
+
+/// Writes and signs every zone bottom-up (children first, so parents carry their DS).
+pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Error> {
+    std::fs::create_dir_all(dir)?;
+    let mut files = Vec::new();
+    let mut test_zone = header("test.", ns_ip);
+    for zone in zones {
+        let label = zone.origin.trim_end_matches(".test.");
+        let _ = writeln!(test_zone, "{label} IN NS ns.test.");
+        let text = format!("{}{}", header(&zone.origin, ns_ip), zone.body);
+        let path = match zone.signing {
+            Signing::Unsigned => {
+                let p = dir.join(format!("{}zone", zone.origin.replace('.', "_")));
+                std::fs::write(&p, &text)?;
+                p
+            }
+            Signing::Signed | Signing::BogusTlsa | Signing::BadDs => {
+                let key = keygen(dir, &zone.origin)?;
+                let signed = sign(dir, &zone.origin, &text, &key)?;
+                let ds = if zone.signing == Signing::BadDs {
+                    ds_of(&keygen(dir, &zone.origin)?)?
+                } else {
+                    ds_of(&key)?
+                };
+                let _ = writeln!(test_zone, "{ds}");
+                if zone.signing == Signing::BogusTlsa {
+                    corrupt_tlsa(&signed)?;
+                }
+                signed
+            }
+        };
+        files.push((zone.origin.clone(), path));
+    }
+
+    let test_key = keygen(dir, "test.")?;
+    files.push(("test.".into(), sign(dir, "test.", &test_zone, &test_key)?));
+
+    let mut root = header(".", ns_ip);
+    let _ = writeln!(
+        root,
+        "test. IN NS ns.test.\nns.test. IN A {ns_ip}\n{}",
+        ds_of(&test_key)?
+    );
+    let root_key = keygen(dir, ".")?;
+    files.push((".".into(), sign(dir, ".", &root, &root_key)?));
+
+    let trust_anchor = dir.join("root.ds");
+    std::fs::write(&trust_anchor, format!("{}\n", ds_of(&root_key)?))?;
+    Ok(Signed {
+        files,
+        trust_anchor,
+    })
+}
+
+/// Changes the data of every TLSA record after signing, so its RRSIG no longer validates.
+fn corrupt_tlsa(signed: &Path) -> Result<(), Error> {
+    let text = std::fs::read_to_string(signed)?;
+    let out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() >= 4 && fields[3] == "TLSA" {
+                // Flip the last hex digit of the association data.
+                let mut l = line.trim_end().to_owned();
+                let last = l.pop().unwrap_or('0');
+                l.push(if last == '0' { '1' } else { '0' });
+                l
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(signed, out.join("\n") + "\n")?;
+    Ok(())
+}
