@@ -15,22 +15,51 @@ use crate::pki::Error;
 pub struct Daemon {
     pub name: &'static str,
     child: Child,
+    /// For servers that daemonise (Postfix): the command that stops them, run at stop and on
+    /// drop, since signalling our child does not reach a detached master.
+    stop_command: Option<std::process::Command>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(cmd) = &mut self.stop_command {
+            let _ = cmd
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Daemon {
     fn spawn(name: &'static str, cmd: &mut Command) -> Result<Daemon, Error> {
+        // Its own process group: Postfix's master signals its whole group when it stops, which
+        // must not reach the test runner; and stopping the group stops every helper process.
         let child = cmd
+            .process_group(0)
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null())
             .spawn()
             .map_err(|e| {
                 format!("cannot start {name}: {e} (is it installed? scripts/setup.sh installs it)")
             })?;
-        Ok(Daemon { name, child })
+        Ok(Daemon {
+            name,
+            child,
+            stop_command: None,
+        })
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within two seconds.
     pub async fn stop(mut self) {
+        if let Some(mut cmd) = self.stop_command.take() {
+            let _ = tokio::task::spawn_blocking(move || {
+                cmd.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+            })
+            .await;
+        }
         if let Some(pid) = self.child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
             // SAFETY: kill(2) on a pid we spawned and have not reaped; no memory is involved.
             unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -147,7 +176,7 @@ pub struct PostfixFiles<'a> {
     pub hostname: &'a str,
 }
 
-/// Starts a real Postfix (`postfix start-fg`) listening only on `ip:port`, configured so that
+/// Starts a real Postfix listening only on `ip:port`, configured so that
 /// it can never relay or deliver anywhere: every recipient is rejected and every transport is
 /// `error`. The listening address is set in master.cf; `inet_interfaces` must name an
 /// interface address, and 127.<net>.x.y are not (only 127.0.0.1/8 is), so it names 127.0.0.1,
@@ -191,6 +220,7 @@ pub fn postfix(
          smtpd_relay_restrictions = reject\n\
          smtpd_recipient_restrictions = reject\n\
          smtpd_banner = $myhostname ESMTP mxtls test world (Postfix)\n\
+         smtpd_peername_lookup = no\n\
          smtpd_tls_security_level = may\n\
          smtpd_tls_chain_files = {tls}\n\
          smtpd_tls_loglevel = 1\n\
@@ -233,9 +263,14 @@ pub fn postfix(
         .arg(dir.join("data"))
         .status();
     let log = dir.join("maillog");
-    let daemon = Daemon::spawn(
+    // `postfix start` daemonises master into a session of its own, out of reach of signals to
+    // our child; `postfix abort` (through master's pid file) is what ends it.
+    let mut daemon = Daemon::spawn(
         "postfix",
-        Command::new("postfix").arg("-c").arg(&conf).arg("start-fg"),
+        Command::new("postfix").arg("-c").arg(&conf).arg("start"),
     )?;
+    let mut stop = std::process::Command::new("postfix");
+    stop.arg("-c").arg(&conf).arg("abort");
+    daemon.stop_command = Some(stop);
     Ok((daemon, log))
 }

@@ -23,7 +23,6 @@ pub mod zones;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daemons::Daemon;
@@ -83,14 +82,27 @@ pub struct World {
 }
 
 impl World {
-    /// Builds keys, certificates and signed zones, and starts every server.
+    /// Builds keys, certificates and signed zones, and starts every server. On failure
+    /// nothing is left behind: started processes are killed and the files removed.
     pub async fn start(options: Options) -> Result<World, Error> {
+        let dir = std::env::temp_dir().join(format!(
+            "mxtls-world-{}-{}",
+            options.net,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let started = Self::start_in(options, dir.clone()).await;
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        started
+    }
+
+    async fn start_in(options: Options, dir: PathBuf) -> Result<World, Error> {
         let began = Instant::now();
         let net = options.net;
         let ip = |c: u8, d: u8| Ipv4Addr::new(127, net, c, d);
-        let dir = std::env::temp_dir().join(format!("mxtls-world-{net}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
 
         let pki = Pki::new()?;
         let root_ca = dir.join("world-root-ca.pem");
@@ -98,7 +110,7 @@ impl World {
 
         let mut zones = Vec::new();
         let mut running = Vec::new();
-        let mut servers = Vec::new();
+        let mut servers = Servers(Vec::new());
         let mut next_ip = 1u8;
         let mut postfix_leaf = None;
         for scenario in SCENARIOS {
@@ -180,7 +192,7 @@ impl World {
                             tls: Some(smtp::tls_config(&leaf, rsa.as_ref())?),
                         };
                         for a in &addrs {
-                            servers.push(
+                            servers.0.push(
                                 smtp::listen(
                                     SocketAddr::new(*a, options.smtp_port),
                                     server.clone(),
@@ -249,8 +261,22 @@ impl World {
             dir,
             started_in: began.elapsed(),
             daemons,
-            servers,
+            servers: std::mem::take(&mut servers.0),
         })
+    }
+
+    /// The daemons' logs, for diagnosing a failed test.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for log in ["zones/nsd.log", "unbound.log", "postfix/maillog"] {
+            let text = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let _ = writeln!(out, "--- {log} (last lines) ---");
+            for line in tail.into_iter().rev() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        out
     }
 
     /// The scenario named `name` (e.g. `dane-ee`).
@@ -306,6 +332,17 @@ impl Drop for World {
     }
 }
 
+/// Aborts the SMTP server tasks if start-up fails half-way.
+struct Servers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 fn tlsa_records(
     kind: Tlsa,
     leaf: &pki::Leaf,
@@ -341,6 +378,3 @@ async fn wait_for_tcp(addr: SocketAddr, deadline: Duration) -> Result<(), Error>
     }
     Err(format!("nothing listens on {addr} after {deadline:?}").into())
 }
-
-/// For tests that share one world: the smtp servers need a runtime that outlives each test.
-pub type Shared = Arc<World>;

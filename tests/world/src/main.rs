@@ -3,7 +3,8 @@
 //! process it started.
 //!
 //! Options: `--net N` (use 127.N.0.0/16, default 53), `--smtp-port PORT` (default 25),
-//! `--banner-delay-ms MS` (default 3000), `--no-postfix`.
+//! `--banner-delay-ms MS` (default 3000), `--no-postfix`; `--markdown` prints the scenario
+//! table for SCENARIOS.md and exits.
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ fn parse() -> Result<Options, String> {
                 o.banner_delay = Duration::from_millis(value("--banner-delay-ms")?.parse().map_err(|_| "bad delay")?)
             }
             "--no-postfix" => o.postfix = false,
+            "--markdown" => {
+                print!("{}", mxtls_world::scenarios::markdown());
+                std::process::exit(0);
+            }
             "-h" | "--help" => return Err("usage: mxtls-world [--net N] [--smtp-port PORT] [--banner-delay-ms MS] [--no-postfix]".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }

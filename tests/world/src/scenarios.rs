@@ -169,7 +169,7 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Signed,
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::PkixOnly)],
-        verdicts: &["untrusted"],
+        verdicts: &["trusted"],
         codes: &["tlsa-unusable"],
     },
     Scenario {
@@ -359,4 +359,32 @@ impl Scenario {
     pub fn domain(&self) -> String {
         format!("{}.test", self.name)
     }
+}
+
+/// The scenario table as markdown rows (`mxtls-world --markdown`), for SCENARIOS.md.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| domain | what it is | DNSSEC | verdicts per address | findings that must appear |\n|---|---|---|---|---|\n",
+    );
+    for s in SCENARIOS {
+        let signing = match s.signing {
+            Signing::Signed => "signed",
+            Signing::Unsigned => "unsigned",
+            Signing::BogusTlsa => "signed, TLSA bogus",
+            Signing::BadDs => "bogus (bad DS)",
+        };
+        let verdicts = if s.verdicts.is_empty() {
+            "—".to_owned()
+        } else {
+            s.verdicts.join(", ")
+        };
+        let codes: Vec<String> = s.codes.iter().map(|c| format!("`{c}`")).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {signing} | {verdicts} | {} |\n",
+            s.domain(),
+            s.summary,
+            codes.join(" ")
+        ));
+    }
+    out
 }

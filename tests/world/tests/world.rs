@@ -1,0 +1,401 @@
+//! The world behaves as SCENARIOS.md says: DNS through the validating resolver (checked with
+//! `dig`, a real client), every SMTP scenario (checked with a small SMTP + rustls client), and
+//! stopping leaves no process behind. One world per test binary: its daemons are children of
+//! the test process.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mxtls_world::scenarios::{Behaviour, Certs, SCENARIOS, Signing};
+use mxtls_world::{Options, World};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const BANNER_DELAY: Duration = Duration::from_millis(1500);
+
+/// `dig` through the world's resolver: (status, authenticated-data flag).
+fn dig(world: &World, name: &str, rtype: &str) -> (String, bool) {
+    let out = Command::new("dig")
+        .args([
+            "+dnssec",
+            "+time=3",
+            "+tries=2",
+            "-p",
+            &world.resolver.port().to_string(),
+        ])
+        .arg(format!("@{}", world.resolver.ip()))
+        .args([name, rtype])
+        .output()
+        .expect("dig runs (bind9-dnsutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let status = text
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("none")
+        .to_owned();
+    let ad = text.lines().any(|l| {
+        l.starts_with(";; flags:") && l.split(';').nth(2).is_some_and(|f| f.contains(" ad"))
+    });
+    (status, ad)
+}
+
+/// Accepts any chain: the test only records what the server presents.
+#[derive(Debug)]
+struct Record(Vec<SignatureScheme>);
+
+impl ServerCertVerifier for Record {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.clone()
+    }
+}
+
+/// What one SMTP conversation showed.
+#[derive(Debug, Default)]
+struct Seen {
+    banner: Option<String>,
+    banner_after: Duration,
+    ehlo: Vec<String>,
+    starttls: Option<String>,
+    chain: Vec<Vec<u8>>,
+    handshake_error: Option<String>,
+}
+
+async fn reply<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        match tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return lines,
+        }
+        let done = line.as_bytes().get(3) != Some(&b'-');
+        lines.push(line.trim_end().to_owned());
+        if done {
+            return lines;
+        }
+    }
+}
+
+async fn send<S: AsyncWrite + Unpin>(w: &mut S, line: &str) {
+    let _ = w.write_all(format!("{line}\r\n").as_bytes()).await;
+}
+
+async fn converse(addr: SocketAddr, schemes: Vec<SignatureScheme>) -> Seen {
+    let mut seen = Seen::default();
+    let start = Instant::now();
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return seen;
+    };
+    let mut io = BufReader::new(stream);
+    seen.banner = reply(&mut io).await.first().cloned();
+    seen.banner_after = start.elapsed();
+    send(io.get_mut(), "EHLO probe.mxtls.test").await;
+    seen.ehlo = reply(&mut io).await;
+    if !seen.ehlo.iter().any(|l| l.ends_with("STARTTLS")) {
+        return seen;
+    }
+    send(io.get_mut(), "STARTTLS").await;
+    seen.starttls = reply(&mut io).await.first().cloned();
+    if !seen
+        .starttls
+        .as_deref()
+        .is_some_and(|r| r.starts_with("220"))
+    {
+        return seen;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(Record(schemes)))
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from("mx.test").expect("name");
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        connector.connect(name, io.into_inner()),
+    )
+    .await
+    {
+        Ok(Ok(tls)) => {
+            let (_, conn) = tls.get_ref();
+            seen.chain = conn
+                .peer_certificates()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.to_vec())
+                .collect();
+        }
+        Ok(Err(e)) => seen.handshake_error = Some(e.to_string()),
+        Err(_) => seen.handshake_error = Some("timeout".into()),
+    }
+    seen
+}
+
+fn all_schemes() -> Vec<SignatureScheme> {
+    rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .supported_schemes()
+}
+
+fn rsa_schemes() -> Vec<SignatureScheme> {
+    all_schemes()
+        .into_iter()
+        .filter(|s| format!("{s:?}").starts_with("RSA"))
+        .collect()
+}
+
+/// The end entity's key algorithm OID bytes appear in its SPKI: a cheap key-type probe.
+fn is_rsa(cert: &[u8]) -> bool {
+    const RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    cert.windows(RSA_OID.len()).any(|w| w == RSA_OID)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn world_behaves_as_documented() {
+    let options = Options {
+        net: 54,
+        banner_delay: BANNER_DELAY,
+        ..Options::default()
+    };
+    let world = World::start(options).await.expect("the world starts");
+    let dir = world.dir.clone();
+    let mut failures: Vec<String> = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            failures.push(what);
+        }
+    };
+
+    // DNS: validated where signed, SERVFAIL where bogus, unvalidated where unsigned.
+    for s in &world.scenarios {
+        let (status, ad) = dig(&world, &s.domain, "MX");
+        match s.scenario.signing {
+            Signing::Signed | Signing::BogusTlsa => check(
+                status == "NOERROR" && ad,
+                format!("{}: MX should validate, got {status} ad={ad}", s.domain),
+            ),
+            Signing::Unsigned => check(
+                status == "NOERROR" && !ad,
+                format!("{}: MX should be insecure, got {status} ad={ad}", s.domain),
+            ),
+            Signing::BadDs => check(
+                status == "SERVFAIL",
+                format!("{}: MX should be SERVFAIL, got {status}", s.domain),
+            ),
+        }
+    }
+    let (status, _) = dig(&world, "_25._tcp.mx.bogus-tlsa.test", "TLSA");
+    check(
+        status == "SERVFAIL",
+        format!("bogus TLSA should be SERVFAIL, got {status}"),
+    );
+    let (status, ad) = dig(&world, "_25._tcp.mx.dane-ee.test", "TLSA");
+    check(
+        status == "NOERROR" && ad,
+        format!("dane-ee TLSA should validate, got {status} ad={ad}"),
+    );
+    let (status, ad) = dig(&world, "_25._tcp.mx.no-starttls.test", "TLSA");
+    check(
+        status == "NXDOMAIN" && ad,
+        format!("no TLSA should be a secure NXDOMAIN, got {status} ad={ad}"),
+    );
+    let (status, ad) = dig(&world, "mx.mx-cname.test", "A");
+    check(
+        status == "NOERROR" && ad,
+        format!("the MX alias should validate, got {status} ad={ad}"),
+    );
+
+    // SMTP: each behaviour as documented.
+    for s in &world.scenarios {
+        for (host, (name, addrs)) in s.scenario.hosts.iter().zip(&s.hosts) {
+            for ip in addrs {
+                let addr = SocketAddr::new(*ip, world.smtp_port);
+                let seen = converse(addr, all_schemes()).await;
+                let tag = format!("{} {name} [{ip}]", s.domain);
+                let starttls = seen.ehlo.iter().any(|l| l.ends_with("STARTTLS"));
+                match host.behaviour {
+                    Behaviour::Silent => check(
+                        seen.banner.is_none(),
+                        format!("{tag}: nothing should listen"),
+                    ),
+                    Behaviour::NoStarttls => check(
+                        seen.banner.is_some() && !starttls && !seen.ehlo.is_empty(),
+                        format!("{tag}: EHLO without STARTTLS, got {:?}", seen.ehlo),
+                    ),
+                    Behaviour::Mangled => check(
+                        seen.ehlo.iter().any(|l| l.ends_with("XXXXXXXA")),
+                        format!("{tag}: mangled keyword, got {:?}", seen.ehlo),
+                    ),
+                    Behaviour::Starttls454 => check(
+                        seen.starttls
+                            .as_deref()
+                            .is_some_and(|r| r.starts_with("454")),
+                        format!("{tag}: 454, got {:?}", seen.starttls),
+                    ),
+                    Behaviour::BrokenHandshake => check(
+                        seen.handshake_error.is_some() && seen.chain.is_empty(),
+                        format!("{tag}: handshake must fail, got {:?}", seen.handshake_error),
+                    ),
+                    Behaviour::SlowBanner => check(
+                        seen.banner_after >= BANNER_DELAY && seen.chain.len() == 2,
+                        format!("{tag}: banner after {:?}", seen.banner_after),
+                    ),
+                    Behaviour::Postfix => check(
+                        seen.banner
+                            .as_deref()
+                            .is_some_and(|b| b.contains("Postfix"))
+                            && !seen.chain.is_empty(),
+                        format!(
+                            "{tag}: Postfix with STARTTLS, got {:?} chain {}",
+                            seen.banner,
+                            seen.chain.len()
+                        ),
+                    ),
+                    Behaviour::Normal => {
+                        let want = if host.certs == Certs::LeafOnly { 1 } else { 2 };
+                        check(
+                            seen.chain.len() == want,
+                            format!(
+                                "{tag}: chain of {want}, got {} ({:?})",
+                                seen.chain.len(),
+                                seen.handshake_error
+                            ),
+                        );
+                    }
+                }
+                if host.certs == Certs::Dual {
+                    check(
+                        seen.chain.first().is_some_and(|c| !is_rsa(c)),
+                        format!("{tag}: ECDSA first"),
+                    );
+                    let rsa = converse(addr, rsa_schemes()).await;
+                    check(
+                        rsa.chain.first().is_some_and(|c| is_rsa(c)),
+                        format!("{tag}: RSA when only RSA is offered"),
+                    );
+                }
+            }
+        }
+    }
+
+    // Mail is never accepted, even by Postfix.
+    if let Some(p) = world.scenario("postfix") {
+        let addr = SocketAddr::new(p.hosts[0].1[0], world.smtp_port);
+        let stream = TcpStream::connect(addr).await.expect("postfix");
+        let mut io = BufReader::new(stream);
+        reply(&mut io).await;
+        send(io.get_mut(), "EHLO probe.mxtls.test").await;
+        reply(&mut io).await;
+        send(io.get_mut(), "MAIL FROM:<a@probe.mxtls.test>").await;
+        reply(&mut io).await;
+        send(io.get_mut(), "RCPT TO:<someone@example.com>").await;
+        let rcpt = reply(&mut io).await;
+        check(
+            rcpt.first()
+                .is_some_and(|l| l.starts_with('5') || l.starts_with('4')),
+            format!("Postfix must refuse recipients, got {rcpt:?}"),
+        );
+    }
+
+    let logs = world.logs();
+    let net = format!(
+        "127.{}.",
+        world
+            .resolver
+            .ip()
+            .to_string()
+            .split('.')
+            .nth(1)
+            .unwrap_or("0")
+    );
+    world.stop().await;
+    // Nothing may still listen on the world's addresses (a detached Postfix master would).
+    let sockets = Command::new("ss")
+        .args(["-ltnuH"])
+        .output()
+        .expect("ss (iproute2)");
+    let listening: Vec<String> = String::from_utf8_lossy(&sockets.stdout)
+        .lines()
+        .filter(|l| l.contains(&net))
+        .map(str::to_owned)
+        .collect();
+    check(
+        listening.is_empty(),
+        format!("still listening after stop: {listening:?}"),
+    );
+    let left = Command::new("pgrep")
+        .arg("-f")
+        .arg(dir.to_string_lossy().as_ref())
+        .output()
+        .expect("pgrep");
+    check(
+        left.stdout.is_empty(),
+        format!(
+            "processes left behind: {}",
+            String::from_utf8_lossy(&left.stdout)
+        ),
+    );
+    check(!dir.exists(), "the world's files were not removed".into());
+    assert!(
+        failures.is_empty(),
+        "{} problem(s):\n{}\n{logs}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// SCENARIOS.md documents every scenario of the table.
+#[test]
+fn every_scenario_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/SCENARIOS.md"))
+        .expect("SCENARIOS.md");
+    for s in SCENARIOS {
+        assert!(
+            doc.contains(&format!("`{}`", s.domain())),
+            "{} is missing from SCENARIOS.md",
+            s.domain()
+        );
+        for code in s.codes {
+            assert!(
+                doc.contains(code),
+                "{}: {code} is missing from SCENARIOS.md",
+                s.domain()
+            );
+        }
+    }
+}
