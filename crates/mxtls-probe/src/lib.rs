@@ -1,6 +1,5 @@
 //! mxtls-probe: the I/O half of mxtls. It talks to DNS and SMTP servers and records what it
 //! saw as [`mxtls_core::Evidence`]; it never decides what the evidence means.
-//!
-//! Built so far: the target policy ([`target`]), which every connection must pass.
 
+pub mod dns;
 pub mod target;

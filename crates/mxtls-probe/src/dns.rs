@@ -1,0 +1,391 @@
+//! DNS with in-process DNSSEC validation: every question goes to the upstream resolver with
+//! DO=1 and CD=1, so that the resolver hands over the data even where it would not validate,
+//! and hickory's `DnssecDnsHandle` validates every signature and denial from our trust anchor.
+//! The result is recorded as [`DnsAnswer`] evidence, state and all.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hickory_net::client::Client;
+use hickory_net::dnssec::DnssecDnsHandle;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::{DnsError, DnsHandle, NetError};
+use hickory_proto::dnssec::{Proof, TrustAnchors, Verifier};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record as HRecord, RecordType as HType};
+use mxtls_core::dns::{DnsName, RecordType};
+use mxtls_core::evidence::{
+    Bytes, CnameLink, DnsAnswer, DnsOutcome, DnssecState, Record, RrsigSupport,
+};
+
+/// How long one DNS question (with its validation chase) may take.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// CNAMEs followed before giving up (the design's CNAME depth limit).
+pub const MAX_CNAME_DEPTH: usize = 8;
+
+/// Forces CD=1 on every request, so the upstream resolver never filters what it could not
+/// validate: the validation that counts is ours.
+#[derive(Clone)]
+struct CheckingDisabled<H>(H);
+
+impl<H: DnsHandle> DnsHandle for CheckingDisabled<H> {
+    type Response = H::Response;
+    type Runtime = H::Runtime;
+
+    fn send(&self, mut request: DnsRequest) -> Self::Response {
+        request.metadata.checking_disabled = true;
+        self.0.send(request)
+    }
+}
+
+/// A validating view of one upstream resolver.
+#[derive(Clone)]
+pub struct Dns {
+    validating: DnssecDnsHandle<CheckingDisabled<Client<TokioRuntimeProvider>>>,
+    plain: Client<TokioRuntimeProvider>,
+    pub upstream: SocketAddr,
+}
+
+/// Why DNS could not be set up.
+#[derive(Debug)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+impl Dns {
+    /// Connects to `upstream` over TCP (no truncation, whatever the DNSKEY sizes) and loads the
+    /// trust anchor: hickory's built-in root keys, or `anchor_file` with DNSKEY or DS records
+    /// for `.` in zone-file form (as unbound's `trust-anchor-file`).
+    pub async fn connect(
+        upstream: SocketAddr,
+        anchor_file: Option<&Path>,
+    ) -> Result<Dns, SetupError> {
+        let plain = tcp_client(upstream).await?;
+        let anchors = match anchor_file {
+            None => TrustAnchors::default(),
+            Some(path) => load_anchors(path, &plain).await?,
+        };
+        let validating = DnssecDnsHandle::with_trust_anchor(
+            CheckingDisabled(tcp_client(upstream).await?),
+            Arc::new(anchors),
+        );
+        Ok(Dns {
+            validating,
+            plain,
+            upstream,
+        })
+    }
+
+    /// Whether the upstream passes RRSIGs at all: asks for the root DNSKEY with DO=1.
+    pub async fn rrsig_support(&self) -> RrsigSupport {
+        match raw(&self.plain, Name::root(), HType::DNSKEY).await {
+            Some(resp) if resp.answers.iter().any(|r| r.record_type() == HType::RRSIG) => {
+                RrsigSupport::Present
+            }
+            Some(resp)
+                if resp
+                    .answers
+                    .iter()
+                    .any(|r| r.record_type() == HType::DNSKEY) =>
+            {
+                RrsigSupport::Absent
+            }
+            _ => RrsigSupport::Unknown,
+        }
+    }
+
+    /// Asks `name`/`rtype`, follows CNAMEs, validates, and records the answer.
+    pub async fn lookup(&self, name: &DnsName, rtype: RecordType) -> DnsAnswer {
+        let started = Instant::now();
+        let mut answer = DnsAnswer {
+            qname: name.clone(),
+            qtype: rtype,
+            outcome: DnsOutcome::Error {
+                message: "not asked".into(),
+            },
+            rcode: None,
+            records: Vec::new(),
+            cname_chain: Vec::new(),
+            dnssec: DnssecState::Indeterminate {
+                reason: "no answer".into(),
+            },
+            validation_failed: false,
+            wire: None,
+            elapsed_ms: None,
+        };
+        let Ok(qname) = Name::from_ascii(format!("{}.", name.as_str().trim_end_matches('.')))
+        else {
+            answer.outcome = DnsOutcome::Error {
+                message: format!("{name} is not a valid name"),
+            };
+            return answer;
+        };
+        let result = tokio::time::timeout(
+            QUERY_TIMEOUT,
+            first(&self.validating, qname.clone(), rtype.0),
+        )
+        .await;
+        answer.elapsed_ms = Some(elapsed_ms(started));
+        match result {
+            Err(_) => {
+                answer.outcome = DnsOutcome::Timeout;
+                answer.dnssec = DnssecState::Indeterminate {
+                    reason: format!("no answer within {QUERY_TIMEOUT:?}"),
+                };
+            }
+            Ok(Ok(resp)) => record_response(&mut answer, &qname, rtype.0, &resp, None),
+            Ok(Err(NetError::Dns(DnsError::Nsec {
+                response, proof, ..
+            }))) => {
+                record_response(&mut answer, &qname, rtype.0, &response, Some(proof));
+            }
+            Ok(Err(e)) => {
+                answer.outcome = DnsOutcome::Error {
+                    message: e.to_string(),
+                };
+                answer.dnssec = DnssecState::Indeterminate {
+                    reason: e.to_string(),
+                };
+            }
+        }
+        answer
+    }
+}
+
+async fn tcp_client(upstream: SocketAddr) -> Result<Client<TokioRuntimeProvider>, SetupError> {
+    let (connect, handle) = TcpClientStream::new(
+        upstream,
+        None,
+        Some(QUERY_TIMEOUT),
+        TokioRuntimeProvider::default(),
+    );
+    let stream = tokio::time::timeout(QUERY_TIMEOUT, connect)
+        .await
+        .map_err(|_| SetupError(format!("resolver {upstream} does not answer on TCP")))?
+        .map_err(|e| SetupError(format!("cannot reach resolver {upstream}: {e}")))?;
+    let (client, background) =
+        Client::<TokioRuntimeProvider>::with_timeout(stream, handle, QUERY_TIMEOUT);
+    tokio::spawn(background);
+    Ok(client)
+}
+
+fn options() -> DnsRequestOptions {
+    let mut o = DnsRequestOptions::default();
+    o.use_edns = true;
+    o.edns_set_dnssec_ok = true;
+    o.recursion_desired = true;
+    o
+}
+
+async fn first<H: DnsHandle>(
+    handle: &H,
+    name: Name,
+    rtype: HType,
+) -> Result<DnsResponse, NetError> {
+    let mut stream = handle.lookup(Query::query(name, rtype), options());
+    match stream.next().await {
+        Some(r) => r,
+        None => Err(NetError::from("no response")),
+    }
+}
+
+/// An unvalidated answer with CD=1 (for the trust anchor and the RRSIG check).
+async fn raw(
+    client: &Client<TokioRuntimeProvider>,
+    name: Name,
+    rtype: HType,
+) -> Option<DnsResponse> {
+    let cd = CheckingDisabled(client.clone());
+    tokio::time::timeout(QUERY_TIMEOUT, first(&cd, name, rtype))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Reads DNSKEY or DS records for `.`; DS records are resolved to the root DNSKEYs they match.
+async fn load_anchors(
+    path: &Path,
+    client: &Client<TokioRuntimeProvider>,
+) -> Result<TrustAnchors, SetupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SetupError(format!("cannot read trust anchor {}: {e}", path.display())))?;
+    let has_ds = text
+        .lines()
+        .any(|l| l.split_whitespace().any(|w| w == "DS"));
+    if !has_ds {
+        return text.parse::<TrustAnchors>().map_err(|e| {
+            SetupError(format!(
+                "{}: not DNSKEY records for the root: {e}",
+                path.display()
+            ))
+        });
+    }
+    let ds: Vec<hickory_proto::dnssec::rdata::DS> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let i = f.iter().position(|w| *w == "DS")?;
+            let (tag, alg, digest_type) = (
+                f.get(i + 1)?.parse().ok()?,
+                f.get(i + 2)?.parse::<u8>().ok()?,
+                f.get(i + 3)?.parse::<u8>().ok()?,
+            );
+            let digest = hex_decode(&f[i + 4..].concat())?;
+            Some(hickory_proto::dnssec::rdata::DS::new(
+                tag,
+                hickory_proto::dnssec::Algorithm::from_u8(alg),
+                digest_type.into(),
+                digest,
+            ))
+        })
+        .collect();
+    if ds.is_empty() {
+        return Err(SetupError(format!(
+            "{}: no DS record could be read",
+            path.display()
+        )));
+    }
+    let resp = raw(client, Name::root(), HType::DNSKEY)
+        .await
+        .ok_or_else(|| SetupError("the resolver did not return the root DNSKEY RRset".into()))?;
+    let mut anchors = TrustAnchors::empty();
+    for record in resp.answers.iter() {
+        if let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(key)) = &record.data
+            && ds
+                .iter()
+                .any(|d| d.covers(&Name::root(), key).unwrap_or(false))
+            && let Ok(public) = key.key()
+        {
+            anchors.insert(public.as_ref());
+        }
+    }
+    if anchors.is_empty() {
+        return Err(SetupError(format!(
+            "no root DNSKEY matches the DS record(s) in {}",
+            path.display()
+        )));
+    }
+    Ok(anchors)
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+fn state(proof: Proof, what: &str) -> DnssecState {
+    match proof {
+        Proof::Secure => DnssecState::Secure,
+        Proof::Insecure => DnssecState::Insecure,
+        Proof::Bogus => DnssecState::Bogus {
+            reason: format!(
+                "the signatures of {what} do not validate (bad, expired or missing RRSIG, or no DNSKEY matching the DS)"
+            ),
+        },
+        Proof::Indeterminate => DnssecState::Indeterminate {
+            reason: format!("the DNSSEC chain for {what} could not be established"),
+        },
+    }
+}
+
+fn weakest(a: DnssecState, b: DnssecState) -> DnssecState {
+    a.weakest(&b).clone()
+}
+
+fn to_record(r: &HRecord) -> Record {
+    let name = DnsName::from_hickory(&r.name);
+    mxtls_core::dns::encode(&name, r.ttl, &r.data)
+}
+
+/// Fills `answer` from a validated response. `denial_proof` is set when hickory refused the
+/// denial of existence (`DnsError::Nsec`).
+fn record_response(
+    answer: &mut DnsAnswer,
+    qname: &Name,
+    rtype: HType,
+    resp: &DnsResponse,
+    denial_proof: Option<Proof>,
+) {
+    answer.rcode = Some(u16::from(resp.response_code));
+    answer.wire = Some(Bytes(resp.as_buffer().to_vec()));
+
+    // Follow the CNAME chain inside the answer section.
+    let mut current = qname.clone();
+    for _ in 0..MAX_CNAME_DEPTH {
+        let Some(cname) = resp
+            .answers
+            .iter()
+            .find(|r| r.name == current && r.record_type() == HType::CNAME)
+        else {
+            break;
+        };
+        let RData::CNAME(target) = &cname.data else {
+            break;
+        };
+        answer.cname_chain.push(CnameLink {
+            from: DnsName::from_hickory(&current),
+            to: DnsName::from_hickory(&target.0),
+            dnssec: state(cname.proof, &format!("the CNAME at {current}")),
+        });
+        current = target.0.clone();
+    }
+    let rrset: Vec<&HRecord> = resp
+        .answers
+        .iter()
+        .filter(|r| r.name == current && r.record_type() == rtype)
+        .collect();
+    answer.records = rrset.iter().map(|r| to_record(r)).collect();
+    let what = format!("{current} {rtype}");
+
+    if !rrset.is_empty() {
+        answer.outcome = DnsOutcome::Data;
+        answer.dnssec = rrset
+            .iter()
+            .map(|r| state(r.proof, &what))
+            .reduce(weakest)
+            .unwrap_or(DnssecState::Insecure);
+    } else {
+        answer.outcome = match resp.response_code {
+            ResponseCode::NoError => DnsOutcome::NoData,
+            ResponseCode::NXDomain => DnsOutcome::NxDomain,
+            ResponseCode::ServFail => DnsOutcome::ServFail,
+            ResponseCode::Refused => DnsOutcome::Refused,
+            other => DnsOutcome::Error {
+                message: format!("response code {other}"),
+            },
+        };
+        answer.dnssec = match (denial_proof, answer.outcome.is_failure()) {
+            (_, true) => DnssecState::Indeterminate {
+                reason: format!("the resolver answered {}", resp.response_code),
+            },
+            (Some(p), _) => state(p, &format!("the denial of existence of {what}")),
+            (None, _)
+                if !resp.authorities.is_empty()
+                    && resp.authorities.iter().all(|r| r.proof == Proof::Insecure) =>
+            {
+                DnssecState::Insecure
+            }
+            (None, _) if resp.authorities.iter().any(|r| r.proof == Proof::Secure) => {
+                DnssecState::Secure
+            }
+            (None, _) => DnssecState::Insecure,
+        };
+    }
+    answer.validation_failed = answer.dnssec.is_failed() && !answer.outcome.is_failure();
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
