@@ -1,5 +1,10 @@
 //! mxtls-probe: the I/O half of mxtls. It talks to DNS and SMTP servers and records what it
 //! saw as [`mxtls_core::Evidence`]; it never decides what the evidence means.
 
+pub mod check;
 pub mod dns;
+pub mod progress;
+pub mod smtp;
 pub mod target;
+
+pub use check::{Config, check};

@@ -99,6 +99,13 @@ async fn validation_states_from_the_world() {
         format!("{:?} {:?} {:?}", a.outcome, a.dnssec, a.cname_chain),
     );
 
+    let a = dns.lookup(&n("mx.mx-cname.test"), RecordType::AAAA).await;
+    expect(
+        "a denial behind a secure alias is secure",
+        a.outcome == DnsOutcome::NoData && a.dnssec.is_secure() && a.cname_chain.len() == 1,
+        format!("{:?} {:?} {:?}", a.outcome, a.dnssec, a.cname_chain),
+    );
+
     world.stop().await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -1,5 +1,6 @@
 //! `mxtls`: the command line.
 //!
+//! * `mxtls check DOMAIN` probes the domain's mail servers and prints the report.
 //! * `mxtls analyse FILE` judges stored evidence (a snapshot, or `--json` output) and prints
 //!   the report; this is how a probe run is re-judged by newer analysis.
 //! * `mxtls serve` serves the web checker.
@@ -26,6 +27,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check a mail domain: every MX host and address, STARTTLS, certificates, DANE.
+    Check {
+        /// The mail domain (Unicode names are converted to A-labels).
+        domain: String,
+        /// Print the report and its evidence as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Upstream resolver, IP or IP:PORT (default: the system's).
+        #[arg(long)]
+        resolver: Option<String>,
+        /// Root trust anchor: DNSKEY or DS records for `.` (default: the IANA root keys).
+        #[arg(long)]
+        trust_anchor: Option<PathBuf>,
+        /// Connect to non-public addresses (test worlds only).
+        #[arg(long)]
+        allow_private_targets: bool,
+        /// Extra PKIX roots (PEM certificates), e.g. a test world's CA.
+        #[arg(long)]
+        pkix_roots: Option<PathBuf>,
+        /// SMTP port (tests only; mail uses 25).
+        #[arg(long, default_value_t = 25)]
+        smtp_port: u16,
+        /// Deadline for the whole check, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Judge stored evidence (JSON) and print the report.
     Analyse {
         /// Evidence JSON file, or `-` for standard input.
@@ -60,6 +87,39 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Check {
+            domain,
+            json,
+            resolver,
+            trust_anchor,
+            allow_private_targets,
+            pkix_roots,
+            smtp_port,
+            timeout,
+        } => {
+            let domain = match parse_domain(&domain) {
+                Ok(d) => d,
+                Err(e) => return fail(&e),
+            };
+            let resolver = match resolver.as_deref().map(parse_resolver).transpose() {
+                Ok(r) => r,
+                Err(e) => return fail(&e),
+            };
+            let extra_pkix_roots = match pkix_roots.as_deref().map(read_pem_certs).transpose() {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => return fail(&e),
+            };
+            let config = mxtls_probe::Config {
+                resolver,
+                trust_anchor,
+                allow_private_targets,
+                smtp_port,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+                extra_pkix_roots,
+                ..mxtls_probe::Config::default()
+            };
+            check(&domain, &config, json)
+        }
         Command::Analyse { file, json, at } => analyse_file(&file, json, at),
         Command::Serve { listen, web_dir } => {
             let runtime = match tokio::runtime::Runtime::new() {
@@ -74,6 +134,109 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("cannot serve on {listen}: {e}")),
             }
         }
+    }
+}
+
+/// A domain as typed by a person → its A-label form, or a one-line reason.
+fn parse_domain(input: &str) -> Result<mxtls_core::dns::DnsName, String> {
+    let trimmed = input.trim().trim_end_matches('.');
+    if trimmed.is_empty() {
+        return Err("no domain given".into());
+    }
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    if ascii.parse::<std::net::IpAddr>().is_ok() || !ascii.contains('.') && ascii.len() < 2 {
+        return Err(format!("{input:?} is not a mail domain"));
+    }
+    mxtls_core::dns::DnsName::parse(&ascii)
+        .map_err(|_| format!("{input:?} is not a valid domain name"))
+}
+
+fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("--resolver {text:?} is not IP or IP:PORT"))
+}
+
+fn read_pem_certs(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs: Result<Vec<Vec<u8>>, _> = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect();
+    let certs = certs.map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate found", path.display()));
+    }
+    Ok(certs)
+}
+
+fn check(domain: &mxtls_core::dns::DnsName, config: &mxtls_probe::Config, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let show_progress = !json && std::io::stderr().is_terminal();
+    let evidence = runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if show_progress {
+                    eprintln!("  {}", progress_line(&event));
+                }
+            }
+        });
+        let result = mxtls_probe::check(domain, config, Some(tx)).await;
+        let _ = printer.await;
+        result
+    });
+    let evidence = match evidence {
+        Ok(e) => e,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let report = analyse(&evidence, evidence.probe.finished_at);
+    if json {
+        println!("{}", to_json(&report, &evidence));
+    } else {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!("{}", render::text(&report, colour));
+    }
+    if report.has_errors() {
+        ExitCode::from(EXIT_ERRORS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn progress_line(event: &mxtls_probe::progress::Event) -> String {
+    use mxtls_probe::progress::Event as E;
+    match event {
+        E::LookupStarted { qname, qtype } => format!("lookup {qname} {qtype}…"),
+        E::LookupDone {
+            qname,
+            qtype,
+            outcome,
+            dnssec,
+        } => format!("lookup {qname} {qtype}: {outcome}, {dnssec}"),
+        E::Session {
+            host,
+            ip,
+            offer,
+            step,
+        } => format!("{host} [{ip}] ({offer:?}) {}…", step.label()),
+        E::SessionDone {
+            host,
+            ip,
+            offer,
+            stopped,
+        } => match stopped {
+            Some(step) => format!("{host} [{ip}] ({offer:?}) stopped at {}", step.label()),
+            None => format!("{host} [{ip}] ({offer:?}) done"),
+        },
+        E::Refused { host, ip, reason } => format!("{host} [{ip}] not contacted: {reason}"),
     }
 }
 

@@ -1,0 +1,408 @@
+//! A whole check: the MX set, every host's addresses and TLSA records, and an SMTP session
+//! with every address (a second one per other key type), gathered concurrently into one
+//! [`Evidence`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::join_all;
+use mxtls_core::cert::{KeyKind, ParsedCert};
+use mxtls_core::dns::{self as core_dns, DnsName, RecordType};
+use mxtls_core::evidence::{
+    AddressEvidence, Bytes, DnsAnswer, DnsOutcome, Evidence, HostEvidence, HostOrigin,
+    KeyTypeOffer, LimitHit, MtaStsEvidence, ProbeInfo, ProbeSettings, ResolverEvidence,
+    SCHEMA_VERSION, SessionError, SessionStop, SmtpSession, Step, TargetDecision, UnixTime,
+};
+use tokio::sync::Semaphore;
+
+use crate::dns::{Dns, SetupError};
+use crate::progress::{Event, Sink, emit};
+use crate::smtp::{self, SessionPlan};
+use crate::target;
+
+/// Caps that keep one check bounded whatever DNS says.
+pub const MAX_MX_HOSTS: usize = 10;
+pub const MAX_ADDRESSES_PER_HOST: usize = 8;
+/// Connections open at once, across the whole process.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// How to run a check.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Upstream resolver; `None`: the first `nameserver` of /etc/resolv.conf.
+    pub resolver: Option<SocketAddr>,
+    /// Root trust anchor file (DNSKEY or DS); `None`: hickory's built-in root keys.
+    pub trust_anchor: Option<PathBuf>,
+    /// Connect to non-public addresses (tests only).
+    pub allow_private_targets: bool,
+    pub smtp_port: u16,
+    /// Deadline for the whole check.
+    pub timeout: Duration,
+    /// Extra PKIX roots (DER), recorded in the evidence for the core.
+    pub extra_pkix_roots: Vec<Vec<u8>>,
+    /// Our EHLO name.
+    pub helo: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            resolver: None,
+            trust_anchor: None,
+            allow_private_targets: false,
+            smtp_port: 25,
+            timeout: Duration::from_secs(60),
+            extra_pkix_roots: Vec::new(),
+            helo: "mxtls.invalid".into(),
+        }
+    }
+}
+
+/// The system resolver: the first `nameserver` line of /etc/resolv.conf.
+pub fn system_resolver() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .find_map(|a| a.trim().parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+}
+
+fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    )
+}
+
+struct Run {
+    dns: Dns,
+    config: Config,
+    deadline: Instant,
+    sink: Sink,
+    connections: Arc<Semaphore>,
+}
+
+/// Runs a check of `domain` and returns its evidence. Fails only when DNS cannot be set up at
+/// all (no resolver, unreadable trust anchor); everything else is evidence.
+pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evidence, SetupError> {
+    let started_at = now();
+    let deadline = Instant::now() + config.timeout;
+    let upstream = config
+        .resolver
+        .or_else(system_resolver)
+        .ok_or_else(|| SetupError("no resolver: give --resolver".into()))?;
+    let dns = Dns::connect(upstream, config.trust_anchor.as_deref()).await?;
+    let run = Arc::new(Run {
+        dns,
+        config: config.clone(),
+        deadline,
+        sink,
+        connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+    });
+
+    let (rrsigs, mx) = tokio::join!(run.dns.rrsig_support(), run.lookup(domain, RecordType::MX));
+    let mut limits = Vec::new();
+    let targets: Vec<(DnsName, HostOrigin)> = match mx.outcome {
+        DnsOutcome::Data => {
+            let mut t: Vec<(DnsName, HostOrigin)> = core_dns::mx_targets(&mx)
+                .into_iter()
+                .flatten()
+                .filter(|t| !t.exchange.is_root() && t.exchange.as_str().parse::<IpAddr>().is_err())
+                .map(|t| {
+                    (
+                        t.exchange,
+                        HostOrigin::Mx {
+                            preference: t.preference,
+                        },
+                    )
+                })
+                .collect();
+            t.sort_by_key(|(n, o)| {
+                (
+                    match o {
+                        HostOrigin::Mx { preference } => *preference,
+                        HostOrigin::Implicit => 0,
+                    },
+                    n.clone(),
+                )
+            });
+            t.dedup_by(|a, b| a.0 == b.0);
+            if t.len() > MAX_MX_HOSTS {
+                limits.push(LimitHit {
+                    limit: "mx-hosts".into(),
+                    subject: domain.to_string(),
+                    detail: format!(
+                        "{} MX hosts; only the first {MAX_MX_HOSTS} were checked",
+                        t.len()
+                    ),
+                });
+                t.truncate(MAX_MX_HOSTS);
+            }
+            t
+        }
+        DnsOutcome::NoData => vec![(domain.clone(), HostOrigin::Implicit)],
+        _ => Vec::new(),
+    };
+
+    let hosts = join_all(targets.into_iter().map(|(name, origin)| {
+        let run = run.clone();
+        async move { run.host(name, origin).await }
+    }))
+    .await;
+    let mut host_evidence = Vec::new();
+    for (h, mut l) in hosts {
+        host_evidence.push(h);
+        limits.append(&mut l);
+    }
+    if Instant::now() >= deadline {
+        limits.push(LimitHit {
+            limit: "deadline".into(),
+            subject: domain.to_string(),
+            detail: format!("the check's {:?} deadline passed", config.timeout),
+        });
+    }
+
+    let (sts_name, rpt_name) = (
+        prefixed("_mta-sts", domain)?,
+        prefixed("_smtp._tls", domain)?,
+    );
+    let (mta_sts_txt, tls_rpt) = tokio::join!(
+        run.lookup(&sts_name, RecordType::TXT),
+        run.lookup(&rpt_name, RecordType::TXT)
+    );
+
+    Ok(Evidence {
+        schema: SCHEMA_VERSION,
+        probe: ProbeInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at,
+            finished_at: now(),
+        },
+        domain: domain.clone(),
+        resolver: ResolverEvidence {
+            address: upstream.to_string(),
+            rrsigs,
+        },
+        mx,
+        hosts: host_evidence,
+        mta_sts: MtaStsEvidence {
+            txt: Some(mta_sts_txt),
+            policy: None,
+        },
+        tls_rpt: Some(tls_rpt),
+        limits_hit: limits,
+        settings: ProbeSettings {
+            extra_pkix_roots: config.extra_pkix_roots.iter().cloned().map(Bytes).collect(),
+            allow_private_targets: config.allow_private_targets,
+        },
+    })
+}
+
+fn prefixed(prefix: &str, domain: &DnsName) -> Result<DnsName, SetupError> {
+    DnsName::parse(&format!("{prefix}.{domain}")).map_err(SetupError)
+}
+
+impl Run {
+    async fn lookup(&self, name: &DnsName, rtype: RecordType) -> DnsAnswer {
+        emit(
+            &self.sink,
+            Event::LookupStarted {
+                qname: name.clone(),
+                qtype: rtype,
+            },
+        );
+        let a = self.dns.lookup(name, rtype).await;
+        emit(
+            &self.sink,
+            Event::LookupDone {
+                qname: name.clone(),
+                qtype: rtype,
+                outcome: format!("{:?}", a.outcome),
+                dnssec: a.dnssec.label().into(),
+            },
+        );
+        a
+    }
+
+    async fn host(
+        self: Arc<Self>,
+        name: DnsName,
+        origin: HostOrigin,
+    ) -> (HostEvidence, Vec<LimitHit>) {
+        let (a, aaaa) = tokio::join!(
+            self.lookup(&name, RecordType::A),
+            self.lookup(&name, RecordType::AAAA)
+        );
+        // RFC 7672 §2.2.3: with a secure CNAME expansion, TLSA is sought at the expanded name
+        // first, then at the original name.
+        let expanded = [&a, &aaaa]
+            .into_iter()
+            .find(|x| {
+                !x.cname_chain.is_empty() && x.cname_chain.iter().all(|l| l.dnssec.is_secure())
+            })
+            .map(|x| core_dns::final_name(x).clone());
+        let mut bases: Vec<DnsName> = expanded.into_iter().collect();
+        bases.push(name.clone());
+        let mut tlsa = Vec::new();
+        for base in &bases {
+            let answer = self.lookup(&base.tlsa_owner(25), RecordType::TLSA).await;
+            let found = answer.outcome == DnsOutcome::Data
+                || answer.outcome.is_failure()
+                || answer.dnssec.is_failed();
+            tlsa.push(answer);
+            if found {
+                break;
+            }
+        }
+        let sni = tlsa
+            .iter()
+            .find(|t| t.outcome == DnsOutcome::Data)
+            .map(|t| &t.qname)
+            .unwrap_or(&tlsa[0].qname);
+        let sni = bases
+            .iter()
+            .find(|b| b.tlsa_owner(25) == *sni)
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+
+        let mut ips: Vec<IpAddr> = core_dns::addresses(&a)
+            .into_iter()
+            .chain(core_dns::addresses(&aaaa))
+            .collect();
+        let mut limits = Vec::new();
+        if ips.len() > MAX_ADDRESSES_PER_HOST {
+            limits.push(LimitHit {
+                limit: "addresses-per-host".into(),
+                subject: name.to_string(),
+                detail: format!(
+                    "{} addresses; only the first {MAX_ADDRESSES_PER_HOST} were checked",
+                    ips.len()
+                ),
+            });
+            ips.truncate(MAX_ADDRESSES_PER_HOST);
+        }
+        let addresses = join_all(
+            ips.into_iter()
+                .map(|ip| self.clone().address(name.clone(), sni.clone(), ip)),
+        )
+        .await;
+        (
+            HostEvidence {
+                name,
+                origin,
+                a: Some(a),
+                aaaa: Some(aaaa),
+                tlsa,
+                addresses,
+            },
+            limits,
+        )
+    }
+
+    async fn address(self: Arc<Self>, host: DnsName, sni: DnsName, ip: IpAddr) -> AddressEvidence {
+        if !self.config.allow_private_targets
+            && let Err(reason) = target::check(ip)
+        {
+            emit(
+                &self.sink,
+                Event::Refused {
+                    host: host.clone(),
+                    ip,
+                    reason: reason.into(),
+                },
+            );
+            return AddressEvidence {
+                ip,
+                target: TargetDecision::Refused {
+                    reason: reason.into(),
+                },
+                sessions: Vec::new(),
+            };
+        }
+        let first = self.session(&host, &sni, ip, KeyTypeOffer::Any).await;
+        let mut sessions = vec![first];
+        // Every key type: ask again offering only the other algorithm's signature schemes.
+        let other = sessions[0]
+            .tls
+            .as_ref()
+            .and_then(|t| t.chain.first())
+            .and_then(|c| ParsedCert::parse(c.as_ref()).ok().map(|c| c.key_kind()))
+            .and_then(|k| match k {
+                KeyKind::Ecdsa | KeyKind::Ed25519 => Some(KeyTypeOffer::Rsa),
+                KeyKind::Rsa => Some(KeyTypeOffer::Ecdsa),
+                _ => None,
+            });
+        if let Some(offer) = other {
+            sessions.push(self.session(&host, &sni, ip, offer).await);
+        }
+        AddressEvidence {
+            ip,
+            target: TargetDecision::Allowed,
+            sessions,
+        }
+    }
+
+    async fn session(
+        &self,
+        host: &DnsName,
+        sni: &DnsName,
+        ip: IpAddr,
+        offer: KeyTypeOffer,
+    ) -> SmtpSession {
+        let Ok(_permit) = self.connections.acquire().await else {
+            return failed_session(self.config.smtp_port, offer, "connection limiter closed");
+        };
+        emit(
+            &self.sink,
+            Event::Session {
+                host: host.clone(),
+                ip,
+                offer,
+                step: Step::Connect,
+            },
+        );
+        let plan = SessionPlan {
+            ip,
+            port: self.config.smtp_port,
+            sni: sni.clone(),
+            offer,
+            helo: self.config.helo.clone(),
+            deadline: self.deadline,
+        };
+        let s = smtp::session(&plan).await;
+        emit(
+            &self.sink,
+            Event::SessionDone {
+                host: host.clone(),
+                ip,
+                offer,
+                stopped: s.stopped.as_ref().map(|x| x.step),
+            },
+        );
+        s
+    }
+}
+
+fn failed_session(port: u16, offered: KeyTypeOffer, why: &str) -> SmtpSession {
+    SmtpSession {
+        port,
+        offered,
+        banner: None,
+        ehlo: None,
+        starttls: None,
+        tls: None,
+        ehlo_tls: None,
+        transcript: Vec::new(),
+        timings: Vec::new(),
+        stopped: Some(SessionStop {
+            step: Step::Connect,
+            error: SessionError::Io {
+                message: why.into(),
+            },
+        }),
+    }
+}
