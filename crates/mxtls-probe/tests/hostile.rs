@@ -1,0 +1,220 @@
+//! Hostile SMTP servers: each session ends within its deadline, never panics, never buffers
+//! without bound, and records the right step and error as evidence.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mxtls_core::dns::DnsName;
+use mxtls_core::evidence::{KeyTypeOffer, SessionError, SmtpSession, Step};
+use mxtls_probe::smtp::{self, SessionPlan};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Starts a one-connection server on loopback running `behave`.
+async fn serve<F, Fut>(behave: F) -> SocketAddr
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        if let Ok((stream, _)) = listener.accept().await {
+            behave(stream).await;
+        }
+    });
+    addr
+}
+
+/// Runs a session against `addr` with a `deadline` for the whole check, and makes sure it ends
+/// well within a bound (a hang fails the test instead of stalling it).
+async fn session(addr: SocketAddr, deadline: Duration) -> SmtpSession {
+    let plan = SessionPlan {
+        ip: addr.ip(),
+        port: addr.port(),
+        sni: DnsName::parse("mx.hostile.test").expect("name"),
+        offer: KeyTypeOffer::Any,
+        helo: "probe.mxtls.test".into(),
+        deadline: Instant::now() + deadline,
+    };
+    tokio::time::timeout(deadline + Duration::from_secs(10), smtp::session(&plan))
+        .await
+        .expect("the session must end by its deadline")
+}
+
+fn stop(s: &SmtpSession) -> (Step, SessionError) {
+    let stop = s
+        .stopped
+        .clone()
+        .expect("the session records where it stopped");
+    (stop.step, stop.error)
+}
+
+async fn greet_then<F, Fut>(then: F) -> SocketAddr
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    serve(|mut s| async move {
+        let _ = s.write_all(b"220 hostile ESMTP\r\n").await;
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).await; // EHLO
+        let _ = s.write_all(b"250-hostile\r\n250 STARTTLS\r\n").await;
+        let _ = s.read(&mut buf).await; // STARTTLS
+        let _ = s.write_all(b"220 go ahead\r\n").await;
+        then(s).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_banner_that_never_comes_times_out_at_the_banner() {
+    let addr = serve(|s| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(s);
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(2)).await;
+    assert_eq!(stop(&s), (Step::Banner, SessionError::Timeout));
+    assert!(
+        s.banner.is_none() && s.transcript.is_empty(),
+        "nothing was said before the greeting"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_multiline_reply_hits_the_line_limit() {
+    let addr = serve(|mut s| async move {
+        for _ in 0..100_000 {
+            if s.write_all(b"220-still greeting you\r\n").await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Banner);
+    assert!(matches!(error, SessionError::Limit { .. }), "{error:?}");
+    assert!(
+        s.transcript.len() <= smtp::MAX_REPLY_LINES + 1,
+        "the transcript is bounded too"
+    );
+}
+
+#[tokio::test]
+async fn a_one_megabyte_line_hits_the_line_limit() {
+    let addr = serve(|mut s| async move {
+        let _ = s.write_all(b"220 ").await;
+        let _ = s.write_all(&vec![b'a'; 1 << 20]).await;
+        let _ = s.write_all(b"\r\n").await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Banner);
+    assert!(matches!(error, SessionError::Limit { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn garbage_bytes_are_not_smtp() {
+    let addr = serve(|mut s| async move {
+        let _ = s
+            .write_all(b"\x16\x03\x01\x02\x00\x01\xff\xfe garbage\r\n")
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Banner);
+    assert!(matches!(error, SessionError::Garbage { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_421_greeting_is_recorded_as_a_rejection() {
+    let addr = serve(|mut s| async move {
+        let _ = s
+            .write_all(b"421 4.7.0 too many connections, try later\r\n")
+            .await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    assert_eq!(
+        stop(&s),
+        (Step::Banner, SessionError::Rejected { code: 421 })
+    );
+    assert_eq!(s.banner.as_ref().map(|b| b.code), Some(421));
+}
+
+#[tokio::test]
+async fn a_tls_alert_is_recorded_at_the_handshake() {
+    let addr = greet_then(|mut s| async move {
+        let mut buf = [0u8; 2048];
+        let _ = s.read(&mut buf).await; // ClientHello
+        // TLS 1.2 record: alert, fatal, handshake_failure.
+        let _ = s
+            .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Handshake);
+    assert!(matches!(error, SessionError::TlsAlert { .. }), "{error:?}");
+    assert_eq!(s.starttls.as_ref().map(|r| r.code), Some(220));
+}
+
+#[tokio::test]
+async fn a_reset_mid_handshake_is_recorded_at_the_handshake() {
+    let addr = greet_then(|s| async move {
+        let mut s = s;
+        let mut buf = [0u8; 2048];
+        let _ = s.read(&mut buf).await; // ClientHello
+        let _ = s.set_linger(Some(Duration::ZERO)); // close with RST
+        drop(s);
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Handshake);
+    assert!(
+        matches!(
+            error,
+            SessionError::Reset | SessionError::Closed | SessionError::Tls { .. }
+        ),
+        "{error:?}"
+    );
+    assert!(s.tls.is_none());
+}
+
+#[tokio::test]
+async fn cleartext_after_starttls_is_recognised() {
+    let addr = greet_then(|mut s| async move {
+        let _ = s.write_all(b"250 I am not TLS\r\n").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Handshake);
+    assert!(
+        matches!(error, SessionError::CleartextAfterStarttls { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_recorded_at_connect() {
+    // Bind and drop to find a port with nothing listening.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let s = session(addr, Duration::from_secs(5)).await;
+    assert_eq!(stop(&s), (Step::Connect, SessionError::ConnectRefused));
+}
