@@ -174,7 +174,7 @@ async fn a_reset_mid_handshake_is_recorded_at_the_handshake() {
         let mut s = s;
         let mut buf = [0u8; 2048];
         let _ = s.read(&mut buf).await; // ClientHello
-        let _ = s.set_linger(Some(Duration::ZERO)); // close with RST
+        let _ = s.set_zero_linger(); // close with RST
         drop(s);
     })
     .await;
