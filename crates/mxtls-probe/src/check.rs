@@ -323,21 +323,25 @@ impl Run {
                 sessions: Vec::new(),
             };
         }
-        let first = self.session(&host, &sni, ip, KeyTypeOffer::Any).await;
-        let mut sessions = vec![first];
-        // Every key type: ask again offering only the other algorithm's signature schemes.
-        let other = sessions[0]
+        // Every key type, without doubling the wait for a slow greeting: offer everything and,
+        // at the same time, only RSA (servers prefer ECDSA when the client can take it). Only
+        // if the first chain is RSA is an ECDSA-only session needed afterwards.
+        let (first, rsa_only) = tokio::join!(
+            self.session(&host, &sni, ip, KeyTypeOffer::Any),
+            self.session(&host, &sni, ip, KeyTypeOffer::Rsa)
+        );
+        let first_key = first
             .tls
             .as_ref()
             .and_then(|t| t.chain.first())
-            .and_then(|c| ParsedCert::parse(c.as_ref()).ok().map(|c| c.key_kind()))
-            .and_then(|k| match k {
-                KeyKind::Ecdsa | KeyKind::Ed25519 => Some(KeyTypeOffer::Rsa),
-                KeyKind::Rsa => Some(KeyTypeOffer::Ecdsa),
-                _ => None,
-            });
-        if let Some(offer) = other {
-            sessions.push(self.session(&host, &sni, ip, offer).await);
+            .and_then(|c| ParsedCert::parse(c.as_ref()).ok().map(|c| c.key_kind()));
+        let mut sessions = vec![first];
+        match first_key {
+            Some(KeyKind::Rsa) => {
+                sessions.push(self.session(&host, &sni, ip, KeyTypeOffer::Ecdsa).await)
+            }
+            Some(_) => sessions.push(rsa_only),
+            None => {}
         }
         AddressEvidence {
             ip,

@@ -147,6 +147,12 @@ impl World {
                 };
                 let mut addrs = vec![IpAddr::V4(v4)];
                 let _ = writeln!(body, "{owner} IN A {v4}");
+                if host.two_addresses {
+                    let second = ip(1, next_ip);
+                    next_ip += 1;
+                    addrs.push(IpAddr::V4(second));
+                    let _ = writeln!(body, "{owner} IN A {second}");
+                }
                 if host.ipv6 {
                     addrs.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
                     let _ = writeln!(body, "{owner} IN AAAA ::1");

@@ -44,6 +44,8 @@ pub enum Behaviour {
     BrokenHandshake,
     /// The greeting comes after a delay (postscreen-like), then normal.
     SlowBanner,
+    /// The greeting comes after this many milliseconds, then normal.
+    Delayed(u64),
     /// The real Postfix of the world serves this host.
     Postfix,
     /// Nothing listens at the address.
@@ -94,6 +96,8 @@ pub struct Host {
     /// The address is the world's unused `.250` (nothing listens; refused by the target
     /// policy unless private targets are allowed).
     pub unused_address: bool,
+    /// Two IPv4 addresses instead of one.
+    pub two_addresses: bool,
 }
 
 const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tlsa) -> Host {
@@ -104,6 +108,7 @@ const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tls
         tlsa,
         ipv6: false,
         unused_address: false,
+        two_addresses: false,
     }
 }
 
@@ -350,6 +355,35 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Postfix, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
+        codes: &["dane-verified"],
+    },
+    Scenario {
+        name: "critical-path",
+        summary: "4 MX hosts x 2 addresses, greetings after 1.0-2.0 s (the latency benchmark)",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[
+            Host {
+                two_addresses: true,
+                ..host("mx1", B::Delayed(1000), C::Ecdsa, T::Ee)
+            },
+            Host {
+                two_addresses: true,
+                ..host("mx2", B::Delayed(1300), C::Ecdsa, T::Ee)
+            },
+            Host {
+                two_addresses: true,
+                ..host("mx3", B::Delayed(1600), C::Ecdsa, T::Ee)
+            },
+            Host {
+                two_addresses: true,
+                ..host("mx4", B::Delayed(2000), C::Ecdsa, T::Ee)
+            },
+        ],
+        verdicts: &[
+            "verified", "verified", "verified", "verified", "verified", "verified", "verified",
+            "verified",
+        ],
         codes: &["dane-verified"],
     },
 ];

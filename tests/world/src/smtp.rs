@@ -103,8 +103,10 @@ pub async fn listen(
 }
 
 async fn session(stream: tokio::net::TcpStream, server: Server) -> std::io::Result<()> {
-    if server.behaviour == Behaviour::SlowBanner {
-        tokio::time::sleep(server.banner_delay).await;
+    match server.behaviour {
+        Behaviour::SlowBanner => tokio::time::sleep(server.banner_delay).await,
+        Behaviour::Delayed(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => {}
     }
     let mut io = BufReader::new(stream);
     io.write_all(format!("220 {} ESMTP mxtls test world\r\n", server.hostname).as_bytes())
@@ -195,6 +197,7 @@ fn offers_starttls(b: Behaviour) -> bool {
         b,
         Behaviour::Normal
             | Behaviour::SlowBanner
+            | Behaviour::Delayed(_)
             | Behaviour::Starttls454
             | Behaviour::BrokenHandshake
     )

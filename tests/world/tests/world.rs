@@ -271,6 +271,10 @@ async fn world_behaves_as_documented() {
                         seen.handshake_error.is_some() && seen.chain.is_empty(),
                         format!("{tag}: handshake must fail, got {:?}", seen.handshake_error),
                     ),
+                    Behaviour::Delayed(ms) => check(
+                        seen.banner_after >= Duration::from_millis(ms) && seen.chain.len() == 2,
+                        format!("{tag}: banner after {:?}", seen.banner_after),
+                    ),
                     Behaviour::SlowBanner => check(
                         seen.banner_after >= BANNER_DELAY && seen.chain.len() == 2,
                         format!("{tag}: banner after {:?}", seen.banner_after),

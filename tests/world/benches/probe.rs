@@ -1,0 +1,183 @@
+//! The probe's benchmarks, printed (not asserted): `cargo bench -p mxtls-world --bench probe`.
+//!
+//! * critical path: `critical-path.test` has 4 MX hosts × 2 addresses whose greetings wait
+//!   1.0–2.0 s. Prints the whole check's time ÷ the slowest single address session measured
+//!   alone (target ≤ 1.10: addresses are checked concurrently, key types too).
+//! * scale: 1, 100 and 1000 concurrent SMTP+TLS sessions against one world server. Prints
+//!   sessions per second and the growth of peak RSS per in-flight session (target ≤ 100 KB).
+//!
+//! The world runs as a child process so that its memory is not counted.
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mxtls_core::dns::DnsName;
+use mxtls_core::evidence::KeyTypeOffer;
+use mxtls_probe::smtp::{self, SessionPlan};
+
+const NET: u8 = 59;
+const PORT: u16 = 2559;
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn raise_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+fn plan(ip: IpAddr, sni: &str, offer: KeyTypeOffer) -> SessionPlan {
+    SessionPlan {
+        ip,
+        port: PORT,
+        sni: DnsName::parse(sni).expect("name"),
+        offer,
+        helo: "bench.mxtls.test".into(),
+        deadline: Instant::now() + Duration::from_secs(60),
+    }
+}
+
+fn main() {
+    raise_open_files();
+    let mut world = Command::new(env!("CARGO_BIN_EXE_mxtls-world"))
+        .args([
+            "--net",
+            &NET.to_string(),
+            "--smtp-port",
+            &PORT.to_string(),
+            "--no-postfix",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start mxtls-world");
+    let mut resolver = None;
+    let mut anchor = None;
+    let mut roots = None;
+    for line in BufReader::new(world.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+    {
+        let value = line.split_whitespace().last().map(str::to_owned);
+        if line.starts_with("resolver") {
+            resolver = value.and_then(|v| v.parse::<SocketAddr>().ok());
+        } else if line.starts_with("trust anchor") {
+            anchor = value;
+        } else if line.starts_with("pkix root") {
+            roots = value;
+        } else if line.starts_with("stop with") {
+            break;
+        }
+    }
+    let (Some(resolver), Some(anchor), Some(_roots)) = (resolver, anchor, roots) else {
+        eprintln!("the world did not start");
+        let _ = world.kill();
+        let _ = world.wait();
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let config = mxtls_probe::Config {
+            resolver: Some(resolver),
+            trust_anchor: Some(anchor.into()),
+            allow_private_targets: true,
+            smtp_port: PORT,
+            ..mxtls_probe::Config::default()
+        };
+        let domain = DnsName::parse("critical-path.test").expect("name");
+
+        // Warm the resolver's cache, and learn the addresses.
+        let warm = mxtls_probe::check(&domain, &config, None)
+            .await
+            .expect("check");
+        let mut slowest = Duration::ZERO;
+        for host in &warm.hosts {
+            for a in &host.addresses {
+                let t = Instant::now();
+                let s = smtp::session(&plan(a.ip, host.name.as_str(), KeyTypeOffer::Any)).await;
+                assert!(s.tls.is_some(), "the session with {} completes", a.ip);
+                slowest = slowest.max(t.elapsed());
+            }
+        }
+        let mut totals = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let e = mxtls_probe::check(&domain, &config, None)
+                .await
+                .expect("check");
+            totals.push(t.elapsed());
+            let sessions: usize = e
+                .hosts
+                .iter()
+                .flat_map(|h| &h.addresses)
+                .map(|a| a.sessions.len())
+                .sum();
+            assert_eq!(sessions, 16, "8 addresses × 2 key-type sessions");
+        }
+        totals.sort();
+        let total = totals[1];
+        println!("critical path (4 MX × 2 addresses, greetings 1.0–2.0 s)");
+        println!(
+            "  slowest single address session: {:>7.3} s",
+            slowest.as_secs_f64()
+        );
+        println!(
+            "  whole check (median of 3):       {:>7.3} s",
+            total.as_secs_f64()
+        );
+        println!(
+            "  ratio:                           {:>7.3}   (target ≤ 1.10)",
+            total.as_secs_f64() / slowest.as_secs_f64()
+        );
+
+        println!(
+            "\nscale (concurrent SMTP + STARTTLS + TLS 1.3 sessions against one world server)"
+        );
+        println!(
+            "  {:>6} {:>10} {:>12} {:>14} {:>12}",
+            "n", "completed", "seconds", "sessions/s", "KB/session"
+        );
+        let target: IpAddr = format!("127.{NET}.1.1").parse().expect("ip");
+        for n in [1usize, 100, 1000] {
+            let _ = std::fs::write("/proc/self/clear_refs", "5"); // reset the peak RSS mark
+            let base = status_kb("VmRSS:");
+            let t = Instant::now();
+            let sessions = futures_util::future::join_all((0..n).map(|_| async move {
+                smtp::session(&plan(target, "mx.dane-ee.test", KeyTypeOffer::Any)).await
+            }))
+            .await;
+            let secs = t.elapsed().as_secs_f64();
+            let peak = status_kb("VmHWM:");
+            let ok = sessions.iter().filter(|s| s.tls.is_some()).count();
+            drop(sessions);
+            println!(
+                "  {n:>6} {ok:>10} {secs:>12.3} {:>14.1} {:>12.1}",
+                n as f64 / secs,
+                peak.saturating_sub(base) as f64 / n as f64
+            );
+        }
+    });
+    drop(world.stdin.take()); // the world stops when its standard input closes
+    let _ = world.wait();
+}
