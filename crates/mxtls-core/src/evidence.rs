@@ -459,6 +459,24 @@ pub struct SmtpSession {
     pub stopped: Option<SessionStop>,
 }
 
+impl SmtpSession {
+    /// A session that has not started yet.
+    pub fn new(port: u16, offered: KeyTypeOffer) -> SmtpSession {
+        SmtpSession {
+            port,
+            offered,
+            banner: None,
+            ehlo: None,
+            starttls: None,
+            tls: None,
+            ehlo_tls: None,
+            transcript: Vec::new(),
+            timings: Vec::new(),
+            stopped: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStop {
     pub step: Step,

@@ -94,7 +94,6 @@ codes! {
     CertTrusted => "cert-trusted", "RFC 5280 §6";
     TlsOldVersion => "tls-old-version", "RFC 8996 §2";
     LimitReached => "limit-reached", "";
-    DaneTaExpired => "dane-ta-expired", "RFC 7672 §3.1.2";
     TlsaPartlyUnusable => "tlsa-partly-unusable", "RFC 7672 §3.1.3";
     DaneNotApplicable => "dane-not-applicable", "RFC 7672 §2.2";
 }

@@ -393,20 +393,12 @@ impl Run {
 
 fn failed_session(port: u16, offered: KeyTypeOffer, why: &str) -> SmtpSession {
     SmtpSession {
-        port,
-        offered,
-        banner: None,
-        ehlo: None,
-        starttls: None,
-        tls: None,
-        ehlo_tls: None,
-        transcript: Vec::new(),
-        timings: Vec::new(),
         stopped: Some(SessionStop {
             step: Step::Connect,
             error: SessionError::Io {
                 message: why.into(),
             },
         }),
+        ..SmtpSession::new(port, offered)
     }
 }

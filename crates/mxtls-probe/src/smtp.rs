@@ -90,18 +90,7 @@ impl Recorder {
 /// Runs one session and records everything that happened.
 pub async fn session(plan: &SessionPlan) -> SmtpSession {
     let mut rec = Recorder {
-        session: SmtpSession {
-            port: plan.port,
-            offered: plan.offer,
-            banner: None,
-            ehlo: None,
-            starttls: None,
-            tls: None,
-            ehlo_tls: None,
-            transcript: Vec::new(),
-            timings: Vec::new(),
-            stopped: None,
-        },
+        session: SmtpSession::new(plan.port, plan.offer),
         started: Instant::now(),
         deadline: plan.deadline,
     };

@@ -197,18 +197,7 @@ fn check(domain: &mxtls_core::dns::DnsName, config: &mxtls_probe::Config, json: 
         Ok(e) => e,
         Err(e) => return fail(&e.to_string()),
     };
-    let report = analyse(&evidence, evidence.probe.finished_at);
-    if json {
-        println!("{}", to_json(&report, &evidence));
-    } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", render::text(&report, colour));
-    }
-    if report.has_errors() {
-        ExitCode::from(EXIT_ERRORS)
-    } else {
-        ExitCode::SUCCESS
-    }
+    print_report(&evidence, evidence.probe.finished_at, json)
 }
 
 fn progress_line(event: &mxtls_probe::progress::Event) -> String {
@@ -259,10 +248,19 @@ fn analyse_file(file: &PathBuf, json: bool, at: Option<i64>) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(&format!("{}: {e}", file.display())),
     };
-    let now = at.map(UnixTime).unwrap_or(evidence.probe.finished_at);
-    let report = analyse(&evidence, now);
+    print_report(
+        &evidence,
+        at.map(UnixTime).unwrap_or(evidence.probe.finished_at),
+        json,
+    )
+}
+
+/// Judges `evidence` as of `now`, prints the report (JSON, or text with colour only on a
+/// terminal without NO_COLOR) and returns the exit status it calls for.
+fn print_report(evidence: &Evidence, now: UnixTime, json: bool) -> ExitCode {
+    let report = analyse(evidence, now);
     if json {
-        println!("{}", to_json(&report, &evidence));
+        println!("{}", to_json(&report, evidence));
     } else {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", render::text(&report, colour));

@@ -30,20 +30,6 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn raise_open_files() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn plan(ip: IpAddr, sni: &str, offer: KeyTypeOffer) -> SessionPlan {
     SessionPlan {
         ip,
@@ -56,7 +42,7 @@ fn plan(ip: IpAddr, sni: &str, offer: KeyTypeOffer) -> SessionPlan {
 }
 
 fn main() {
-    raise_open_files();
+    mxtls_world::raise_open_files();
     let mut world = Command::new(env!("CARGO_BIN_EXE_mxtls-world"))
         .args([
             "--net",

@@ -35,24 +35,9 @@ fn parse() -> Result<Options, String> {
     Ok(o)
 }
 
-/// Lets the world serve a thousand connections at once (the scale benchmark).
-fn raise_open_files() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    raise_open_files();
+    mxtls_world::raise_open_files();
     let options = match parse() {
         Ok(o) => o,
         Err(e) => {

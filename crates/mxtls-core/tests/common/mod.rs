@@ -251,16 +251,9 @@ pub fn tls_session(chain: &[Vec<u8>], offered: KeyTypeOffer, sni: &str) -> SmtpS
 /// A session that stopped after a cleartext EHLO with these lines.
 pub fn plain_session(ehlo: &[&str]) -> SmtpSession {
     SmtpSession {
-        port: 25,
-        offered: KeyTypeOffer::Any,
         banner: Some(reply(220, &["mx.test ESMTP"])),
         ehlo: Some(reply(250, ehlo)),
-        starttls: None,
-        tls: None,
-        ehlo_tls: None,
-        transcript: Vec::new(),
-        timings: Vec::new(),
-        stopped: None,
+        ..SmtpSession::new(25, KeyTypeOffer::Any)
     }
 }
 
