@@ -73,6 +73,21 @@ impl std::fmt::Display for DnsName {
     }
 }
 
+/// A mail domain as a person types it → its A-label form (IDNA, UTS #46), or a one-line
+/// reason. A trailing dot is accepted; IP addresses and single labels are not mail domains.
+pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
+    let trimmed = input.trim().trim_end_matches('.');
+    if trimmed.is_empty() {
+        return Err("no domain given".into());
+    }
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    if ascii.parse::<std::net::IpAddr>().is_ok() || !ascii.contains('.') {
+        return Err(format!("{input:?} is not a mail domain"));
+    }
+    DnsName::parse(&ascii).map_err(|_| format!("{input:?} is not a valid domain name"))
+}
+
 /// A DNS record type, serialised by its mnemonic (`MX`, `TLSA`, `TYPE65534`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -259,6 +274,18 @@ mod tests {
                 .as_str(),
             "_25._tcp.mx.example.org"
         );
+    }
+
+    #[test]
+    fn user_domains_become_a_labels() {
+        assert_eq!(
+            parse_user_domain("Bücher.example.").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
+        assert!(parse_user_domain("not a domain!").is_err());
+        assert!(parse_user_domain("192.0.2.1").is_err());
+        assert!(parse_user_domain("localhost").is_err());
+        assert!(parse_user_domain("").is_err());
     }
 
     #[test]

@@ -22,10 +22,16 @@ async fn serves_health_app_and_client_routes() {
     let config = mxtls_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: dir.clone(),
+        db: ":memory:".into(),
+        probe: mxtls_probe::Config::default(),
     };
+    let app = std::sync::Arc::new(mxtls_server::App {
+        store: mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        probe: config.probe.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, mxtls_server::router(&config)).await });
+    tokio::spawn(async move { axum::serve(listener, mxtls_server::router(&config, app)).await });
 
     let health = get(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");

@@ -34,24 +34,8 @@ enum Command {
         /// Print the report and its evidence as JSON.
         #[arg(long)]
         json: bool,
-        /// Upstream resolver, IP or IP:PORT (default: the system's).
-        #[arg(long)]
-        resolver: Option<String>,
-        /// Root trust anchor: DNSKEY or DS records for `.` (default: the IANA root keys).
-        #[arg(long)]
-        trust_anchor: Option<PathBuf>,
-        /// Connect to non-public addresses (test worlds only).
-        #[arg(long)]
-        allow_private_targets: bool,
-        /// Extra PKIX roots (PEM certificates), e.g. a test world's CA.
-        #[arg(long)]
-        pkix_roots: Option<PathBuf>,
-        /// SMTP port (tests only; mail uses 25).
-        #[arg(long, default_value_t = 25)]
-        smtp_port: u16,
-        /// Deadline for the whole check, in seconds.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        #[command(flatten)]
+        probe: ProbeArgs,
     },
     /// Judge stored evidence (JSON) and print the report.
     Analyse {
@@ -71,7 +55,54 @@ enum Command {
         /// The built web app (Trunk's output directory).
         #[arg(long, default_value = "dist")]
         web_dir: PathBuf,
+        /// The SQLite snapshot store.
+        #[arg(long, default_value = "mxtls.sqlite")]
+        db: PathBuf,
+        #[command(flatten)]
+        probe: ProbeArgs,
     },
+}
+
+/// How checks reach the network: shared by `check` and `serve`.
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// Upstream resolver, IP or IP:PORT (default: the system's).
+    #[arg(long)]
+    resolver: Option<String>,
+    /// Root trust anchor: DNSKEY or DS records for `.` (default: the IANA root keys).
+    #[arg(long)]
+    trust_anchor: Option<PathBuf>,
+    /// Connect to non-public addresses (test worlds only).
+    #[arg(long)]
+    allow_private_targets: bool,
+    /// Extra PKIX roots (PEM certificates), e.g. a test world's CA.
+    #[arg(long)]
+    pkix_roots: Option<PathBuf>,
+    /// SMTP port (tests only; mail uses 25).
+    #[arg(long, default_value_t = 25)]
+    smtp_port: u16,
+    /// Deadline for the whole check, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+impl ProbeArgs {
+    fn config(self) -> Result<mxtls_probe::Config, String> {
+        Ok(mxtls_probe::Config {
+            resolver: self.resolver.as_deref().map(parse_resolver).transpose()?,
+            trust_anchor: self.trust_anchor,
+            allow_private_targets: self.allow_private_targets,
+            smtp_port: self.smtp_port,
+            timeout: std::time::Duration::from_secs(self.timeout.max(1)),
+            extra_pkix_roots: self
+                .pkix_roots
+                .as_deref()
+                .map(read_pem_certs)
+                .transpose()?
+                .unwrap_or_default(),
+            ..mxtls_probe::Config::default()
+        })
+    }
 }
 
 /// Exit statuses promised by the design.
@@ -90,66 +121,44 @@ fn main() -> ExitCode {
         Command::Check {
             domain,
             json,
-            resolver,
-            trust_anchor,
-            allow_private_targets,
-            pkix_roots,
-            smtp_port,
-            timeout,
+            probe,
         } => {
-            let domain = match parse_domain(&domain) {
+            let domain = match mxtls_core::dns::parse_user_domain(&domain) {
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
-            let resolver = match resolver.as_deref().map(parse_resolver).transpose() {
-                Ok(r) => r,
-                Err(e) => return fail(&e),
-            };
-            let extra_pkix_roots = match pkix_roots.as_deref().map(read_pem_certs).transpose() {
-                Ok(r) => r.unwrap_or_default(),
-                Err(e) => return fail(&e),
-            };
-            let config = mxtls_probe::Config {
-                resolver,
-                trust_anchor,
-                allow_private_targets,
-                smtp_port,
-                timeout: std::time::Duration::from_secs(timeout.max(1)),
-                extra_pkix_roots,
-                ..mxtls_probe::Config::default()
-            };
-            check(&domain, &config, json)
+            match probe.config() {
+                Ok(config) => check(&domain, &config, json),
+                Err(e) => fail(&e),
+            }
         }
         Command::Analyse { file, json, at } => analyse_file(&file, json, at),
-        Command::Serve { listen, web_dir } => {
+        Command::Serve {
+            listen,
+            web_dir,
+            db,
+            probe,
+        } => {
+            let probe = match probe.config() {
+                Ok(p) => p,
+                Err(e) => return fail(&e),
+            };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
             };
-            match runtime.block_on(mxtls_server::serve(mxtls_server::Config {
+            let config = mxtls_server::Config {
                 listen,
                 web_dir,
-            })) {
+                db,
+                probe,
+            };
+            match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("cannot serve on {listen}: {e}")),
             }
         }
     }
-}
-
-/// A domain as typed by a person → its A-label form, or a one-line reason.
-fn parse_domain(input: &str) -> Result<mxtls_core::dns::DnsName, String> {
-    let trimmed = input.trim().trim_end_matches('.');
-    if trimmed.is_empty() {
-        return Err("no domain given".into());
-    }
-    let ascii = idna::domain_to_ascii(trimmed)
-        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
-    if ascii.parse::<std::net::IpAddr>().is_ok() || !ascii.contains('.') && ascii.len() < 2 {
-        return Err(format!("{input:?} is not a mail domain"));
-    }
-    mxtls_core::dns::DnsName::parse(&ascii)
-        .map_err(|_| format!("{input:?} is not a valid domain name"))
 }
 
 fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {

@@ -1,0 +1,153 @@
+//! The JSON API over real HTTP against the test world: a check streamed as server-sent events
+//! ends with evidence and its snapshot id; the snapshot is served immutable, survives a
+//! restart, and the same evidence always gets the same id.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mxtls_core::report::Verdict;
+use mxtls_core::{Evidence, analyse};
+use mxtls_server::snapshots::Store;
+use mxtls_server::{App, Config};
+use mxtls_world::{Options, World};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// HTTP/1.0, so the body is close-delimited (no chunk framing inside SSE lines).
+async fn get(addr: SocketAddr, path: &str, extra: &str) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n{extra}\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// The `data:` of every SSE event named `name`.
+fn events(body: &str, name: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter(|block| block.lines().any(|l| l == format!("event: {name}")))
+        .map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_streams_progress_and_stores_a_snapshot() {
+    let world = World::start(Options {
+        net: 58,
+        smtp_port: 2558,
+        postfix: false,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let db = std::env::temp_dir().join(format!("mxtls-api-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let probe = mxtls_probe::Config {
+        resolver: Some(world.resolver),
+        trust_anchor: Some(world.trust_anchor.clone()),
+        allow_private_targets: true,
+        smtp_port: world.smtp_port,
+        extra_pkix_roots: vec![world.root_ca_der.clone()],
+        ..mxtls_probe::Config::default()
+    };
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        web_dir: world.dir.clone(),
+        db: db.clone(),
+        probe: probe.clone(),
+    };
+    let app = Arc::new(App {
+        store: Store::open(&db).expect("store"),
+        probe,
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server =
+        tokio::spawn(
+            async move { axum::serve(listener, mxtls_server::router(&config, app)).await },
+        );
+
+    let (status, head, body) = get(addr, "/api/check/dane-ee.test", "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let progress = events(&body, "progress");
+    assert!(
+        progress.iter().any(|p| p.contains("\"session-done\"")),
+        "progress shows the sessions: {progress:?}"
+    );
+    let done = events(&body, "evidence");
+    assert_eq!(done.len(), 1, "one final evidence event: {body}");
+    let done: serde_json::Value = serde_json::from_str(&done[0]).expect("JSON");
+    let id = done["snapshot"].as_str().expect("snapshot id").to_owned();
+    let evidence: Evidence = serde_json::from_value(done["evidence"].clone()).expect("evidence");
+    // The server sends evidence; the verdict is the client's to compute.
+    assert_eq!(
+        analyse(&evidence, evidence.probe.finished_at).mx[0].addresses[0].tls,
+        Verdict::Verified
+    );
+
+    let (status, head, body) = get(addr, &format!("/api/snapshots/{id}"), "").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("cache-control: public, max-age=31536000, immutable"),
+        "{head}"
+    );
+    assert!(head.contains(&format!("etag: \"{id}\"")), "{head}");
+    assert_eq!(
+        Evidence::from_json(&body).expect("stored evidence"),
+        evidence
+    );
+    let (status, _, _) = get(
+        addr,
+        &format!("/api/snapshots/{id}"),
+        &format!("If-None-Match: \"{id}\"\r\n"),
+    )
+    .await;
+    assert_eq!(status, 304);
+
+    assert_eq!(get(addr, "/api/snapshots/not-an-id", "").await.0, 400);
+    assert_eq!(
+        get(addr, &format!("/api/snapshots/{}", "0".repeat(32)), "")
+            .await
+            .0,
+        404
+    );
+    let (status, _, body) = get(addr, "/api/check/not%20a%20domain", "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("error"));
+
+    server.abort();
+
+    // A restart loses nothing, and the same evidence has the same id.
+    let reopened = Store::open(&db).expect("reopen");
+    let id = mxtls_server::snapshots::SnapshotId::parse(&id).expect("id");
+    assert!(
+        reopened.get(&id).expect("read").is_some(),
+        "the snapshot survives a restart"
+    );
+    assert_eq!(reopened.put(&evidence).expect("put"), id);
+    assert_eq!(
+        reopened
+            .latest("dane-ee.test")
+            .expect("latest")
+            .map(|s| s.id),
+        Some(id)
+    );
+
+    world.stop().await;
+    let _ = std::fs::remove_file(&db);
+}
