@@ -7,6 +7,7 @@
 //!   runs, then `evidence` (`{"snapshot": id, "evidence": …}`) or `error` (`{"error": …}`).
 //! * `GET /api/snapshots/{id}` — a snapshot's evidence; immutable (long cache life, ETag).
 
+pub mod csp;
 pub mod snapshots;
 
 use std::convert::Infallible;
@@ -64,6 +65,11 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&csp::policy(&config.web_dir))
+                .unwrap_or(HeaderValue::from_static("default-src 'self'")),
         ))
 }
 

@@ -1,0 +1,57 @@
+//! The built app under the server's content security policy, in headless Chromium: the wasm
+//! app must start (Trunk's inline bootstrap allowed by hash) and render its form. Needs the
+//! web app built into `dist/` first, as scripts/test.sh does before the tests.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_renders_under_the_csp() {
+    let dist = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist"));
+    assert!(
+        dist.join("index.html").exists(),
+        "build the web app first: trunk build --release (scripts/test.sh does)"
+    );
+    let config = mxtls_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        web_dir: dist,
+        db: ":memory:".into(),
+        probe: mxtls_probe::Config::default(),
+    };
+    let app = Arc::new(mxtls_server::App {
+        store: mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        probe: config.probe.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, mxtls_server::router(&config, app)).await });
+
+    let profile = std::env::temp_dir().join(format!("mxtls-chromium-{}", std::process::id()));
+    let url = format!("http://{addr}/");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--virtual-time-budget=5000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--dump-dom")
+            .arg(url)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("chromium runs (scripts/setup.sh installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("Evidence (JSON)") && dom.contains("id=\"analyse\""),
+        "the wasm app did not render under the CSP:\n{dom}"
+    );
+}
