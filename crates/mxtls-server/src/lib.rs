@@ -10,10 +10,15 @@
 pub mod csp;
 pub mod snapshots;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::ConnectInfo;
+use tokio::sync::Semaphore;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,6 +27,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue};
+use mxtls_core::Evidence;
 use snapshots::{SnapshotId, Store};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -38,10 +44,70 @@ pub struct Config {
     pub probe: mxtls_probe::Config,
 }
 
+/// How the server protects the servers it probes (and itself).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Checks one client may start per minute.
+    pub per_client_per_minute: u32,
+    /// Checks running at once, across all clients.
+    pub max_concurrent_checks: usize,
+    /// A snapshot of the same domain younger than this is served instead of probing again.
+    pub reuse: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_client_per_minute: 6,
+            max_concurrent_checks: 8,
+            reuse: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Shared state of the handlers.
 pub struct App {
     pub store: Store,
     pub probe: mxtls_probe::Config,
+    pub limits: Limits,
+    clients: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    checks: Arc<Semaphore>,
+}
+
+impl App {
+    pub fn new(store: Store, probe: mxtls_probe::Config, limits: Limits) -> App {
+        let checks = Arc::new(Semaphore::new(limits.max_concurrent_checks));
+        App {
+            store,
+            probe,
+            limits,
+            clients: Mutex::new(HashMap::new()),
+            checks,
+        }
+    }
+
+    /// Counts a check for `client`; `Err(seconds)` to wait when over the limit. Memory is
+    /// bounded: stale windows are dropped whenever the table grows large.
+    fn admit(&self, client: IpAddr) -> Result<(), u64> {
+        const WINDOW: Duration = Duration::from_secs(60);
+        let now = Instant::now();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.len() > 10_000 {
+            clients.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let entry = clients.entry(client).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.limits.per_client_per_minute {
+            return Err(WINDOW
+                .saturating_sub(now.duration_since(entry.0))
+                .as_secs()
+                .max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
 }
 
 /// The application router.
@@ -120,13 +186,68 @@ async fn snapshot(
     }
 }
 
-async fn check(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
+fn retry_after(status: StatusCode, seconds: u64, message: &str) -> Response {
+    let mut r = json_error(status, message);
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn sse(rx: tokio::sync::mpsc::UnboundedReceiver<Result<Event, Infallible>>) -> Response {
+    Sse::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn check(
+    State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(domain): Path<String>,
+) -> Response {
     let domain = match mxtls_core::dns::parse_user_domain(&domain) {
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Event, Infallible>>();
+
+    // A recent check of the same domain is reused: the servers are not probed again.
+    let (app2, name) = (app.clone(), domain.to_string());
+    if let Ok(Ok(Some(recent))) =
+        tokio::task::spawn_blocking(move || app2.store.latest(&name)).await
+        && let Ok(evidence) = Evidence::from_json(&String::from_utf8_lossy(&recent.evidence))
+        && unix_now() - evidence.probe.finished_at.0 < app.limits.reuse.as_secs() as i64
+    {
+        let data = serde_json::json!({ "snapshot": recent.id.as_str(), "evidence": evidence, "reused": true });
+        if let Ok(e) = Event::default().event("evidence").json_data(data) {
+            let _ = tx.send(Ok(e));
+        }
+        drop(tx);
+        return sse(rx);
+    }
+    if let Err(wait) = app.admit(client.ip()) {
+        return retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            "too many checks from your address; try again later",
+        );
+    }
+    let Ok(permit) = app.checks.clone().try_acquire_owned() else {
+        return retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            "the checker is busy; try again in a few seconds",
+        );
+    };
     tokio::spawn(async move {
+        let _permit = permit;
         let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
         let forward = {
             let tx = tx.clone();
@@ -164,9 +285,7 @@ async fn check(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Respo
             let _ = tx.send(Ok(e));
         }
     });
-    Sse::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    sse(rx)
 }
 
 /// Serves until interrupted (Ctrl-C).
@@ -174,15 +293,15 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let store = Store::open(&config.db).map_err(|e| {
         std::io::Error::other(format!("snapshot store {}: {e}", config.db.display()))
     })?;
-    let app = Arc::new(App {
-        store,
-        probe: config.probe.clone(),
-    });
+    let app = Arc::new(App::new(store, config.probe.clone(), Limits::default()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     eprintln!("mxtls: serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(&config, app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(
+        listener,
+        router(&config, app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mxtls_core::report::Verdict;
 use mxtls_core::{Evidence, analyse};
 use mxtls_server::snapshots::Store;
-use mxtls_server::{App, Config};
+use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -70,16 +70,21 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         db: db.clone(),
         probe: probe.clone(),
     };
-    let app = Arc::new(App {
-        store: Store::open(&db).expect("store"),
-        probe,
-    });
+    // One probing check per client per minute: the second domain below is refused.
+    let limits = Limits {
+        per_client_per_minute: 1,
+        ..Limits::default()
+    };
+    let app = Arc::new(App::new(Store::open(&db).expect("store"), probe, limits));
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server =
-        tokio::spawn(
-            async move { axum::serve(listener, mxtls_server::router(&config, app)).await },
-        );
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            mxtls_server::router(&config, app).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
 
     let (status, head, body) = get(addr, "/api/check/dane-ee.test", "").await;
     assert_eq!(status, 200);
@@ -99,6 +104,30 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         analyse(&evidence, evidence.probe.finished_at).mx[0].addresses[0].tls,
         Verdict::Verified
     );
+
+    // A second check within a minute is the same snapshot, without probing again.
+    let (status, _, body) = get(addr, "/api/check/dane-ee.test", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        events(&body, "progress").is_empty(),
+        "a reused check probes nothing"
+    );
+    let again: serde_json::Value =
+        serde_json::from_str(&events(&body, "evidence")[0]).expect("JSON");
+    assert_eq!(
+        (again["snapshot"].as_str(), again["reused"].as_bool()),
+        (Some(id.as_str()), Some(true))
+    );
+
+    // Another domain from the same client in the same minute is refused, with Retry-After.
+    let (status, head, _) = get(addr, "/api/check/dane-ta.test", "").await;
+    assert_eq!(status, 429);
+    let wait: u64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("retry-after");
+    assert!((1..=60).contains(&wait), "{wait}");
 
     let (status, head, body) = get(addr, &format!("/api/snapshots/{id}"), "").await;
     assert_eq!(status, 200);

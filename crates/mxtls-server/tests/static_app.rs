@@ -25,13 +25,21 @@ async fn serves_health_app_and_client_routes() {
         db: ":memory:".into(),
         probe: mxtls_probe::Config::default(),
     };
-    let app = std::sync::Arc::new(mxtls_server::App {
-        store: mxtls_server::snapshots::Store::open(&config.db).unwrap(),
-        probe: config.probe.clone(),
-    });
+    let app = std::sync::Arc::new(mxtls_server::App::new(
+        mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        config.probe.clone(),
+        mxtls_server::Limits::default(),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, mxtls_server::router(&config, app)).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            mxtls_server::router(&config, app)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
 
     let health = get(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
