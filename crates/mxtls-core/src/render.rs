@@ -193,3 +193,62 @@ impl Paint {
         format!("\x1b[{code}m{s}\x1b[0m")
     }
 }
+
+/// A small SVG badge ("mail TLS | DANE verified") in the style of README badges. `None`: no
+/// check yet.
+pub fn badge(report: Option<&Report>) -> String {
+    let (message, colour) = match report {
+        None => ("not checked".to_owned(), "#9f9f9f"),
+        Some(r) if r.summary.accepts_no_mail => ("no mail (null MX)".to_owned(), "#9f9f9f"),
+        Some(r) if r.has_errors() => {
+            let n = r.count(Severity::Error);
+            (
+                format!("{n} problem{}", if n == 1 { "" } else { "s" }),
+                "#e05d44",
+            )
+        }
+        Some(r) if r.summary.dane_authenticated => ("DANE verified".to_owned(), "#4c1"),
+        Some(r)
+            if r.mx
+                .iter()
+                .flat_map(|m| &m.addresses)
+                .all(|a| a.tls == Verdict::Trusted) =>
+        {
+            ("TLS, no DANE".to_owned(), "#dfb317")
+        }
+        Some(_) => ("unauthenticated".to_owned(), "#fe7d37"),
+    };
+    let label = "mail TLS";
+    // Verdana 11px averages about 7 px per character; pad 10 px each side.
+    let lw = 10 + 7 * label.len() as u32;
+    let mw = 10 + 7 * message.chars().count() as u32;
+    let w = lw + mw;
+    let text = xml_escape(&message);
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"20\" role=\"img\" aria-label=\"{label}: {text}\">\
+<title>{label}: {text}</title>\
+<rect width=\"{lw}\" height=\"20\" fill=\"#555\"/><rect x=\"{lw}\" width=\"{mw}\" height=\"20\" fill=\"{colour}\"/>\
+<g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,DejaVu Sans,sans-serif\" font-size=\"11\">\
+<text x=\"{lx}\" y=\"14\">{label}</text><text x=\"{mx}\" y=\"14\">{text}</text></g></svg>",
+        lx = lw / 2,
+        mx = lw + mw / 2
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badge_without_a_check_says_so() {
+        let svg = badge(None);
+        assert!(svg.starts_with("<svg") && svg.contains("not checked") && svg.contains("#9f9f9f"));
+    }
+}

@@ -6,6 +6,7 @@
 //! * `GET /api/check/{domain}` — server-sent events: `progress` (probe events) while the check
 //!   runs, then `evidence` (`{"snapshot": id, "evidence": …}`) or `error` (`{"error": …}`).
 //! * `GET /api/snapshots/{id}` — a snapshot's evidence; immutable (long cache life, ETag).
+//! * `GET /badge/{domain}.svg` — a badge from the domain's latest snapshot.
 
 pub mod csp;
 pub mod snapshots;
@@ -118,6 +119,7 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/check/{domain}", get(check))
         .route("/api/snapshots/{id}", get(snapshot))
+        .route("/badge/{file}", get(badge))
         .with_state(app)
         .fallback_service(static_files)
         .layer(SetResponseHeaderLayer::overriding(
@@ -144,6 +146,40 @@ fn json_error(status: StatusCode, message: &str) -> Response {
         status,
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::json!({ "error": message }).to_string(),
+    )
+        .into_response()
+}
+
+/// `/badge/<domain>.svg`: the latest snapshot of the domain, judged by the core.
+async fn badge(State(app): State<Arc<App>>, Path(file): Path<String>) -> Response {
+    let Some(domain) = file
+        .strip_suffix(".svg")
+        .and_then(|d| mxtls_core::dns::parse_user_domain(d).ok())
+    else {
+        return json_error(StatusCode::NOT_FOUND, "badges are at /badge/<domain>.svg");
+    };
+    let name = domain.to_string();
+    let latest = tokio::task::spawn_blocking(move || app.store.latest(&name)).await;
+    let evidence = match latest {
+        Ok(Ok(found)) => {
+            found.and_then(|s| Evidence::from_json(&String::from_utf8_lossy(&s.evidence)).ok())
+        }
+        _ => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the snapshot store failed",
+            );
+        }
+    };
+    let report = evidence
+        .as_ref()
+        .map(|e| mxtls_core::analyse(e, e.probe.finished_at));
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        mxtls_core::render::badge(report.as_ref()),
     )
         .into_response()
 }

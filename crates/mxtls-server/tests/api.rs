@@ -148,6 +148,15 @@ async fn check_streams_progress_and_stores_a_snapshot() {
     .await;
     assert_eq!(status, 304);
 
+    let (status, head, svg) = get(addr, "/badge/dane-ee.test.svg", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: image/svg+xml") && svg.contains("DANE verified"),
+        "{head}\n{svg}"
+    );
+    let (_, _, svg) = get(addr, "/badge/never-checked.test.svg", "").await;
+    assert!(svg.contains("not checked"), "{svg}");
+
     assert_eq!(get(addr, "/api/snapshots/not-an-id", "").await.0, 400);
     assert_eq!(
         get(addr, &format!("/api/snapshots/{}", "0".repeat(32)), "")
