@@ -7,6 +7,7 @@
 //!   runs, then `evidence` (`{"snapshot": id, "evidence": …}`) or `error` (`{"error": …}`).
 //! * `GET /api/snapshots/{id}` — a snapshot's evidence; immutable (long cache life, ETag).
 //! * `GET /badge/{domain}.svg` — a badge from the domain's latest snapshot.
+//! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 
 pub mod csp;
 pub mod snapshots;
@@ -32,6 +33,9 @@ use mxtls_core::Evidence;
 use snapshots::{SnapshotId, Store};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The OpenAPI document of the API, served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// What `mxtls serve` was asked to do.
 #[derive(Debug, Clone)]
@@ -120,6 +124,10 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
         .route("/api/check/{domain}", get(check))
         .route("/api/snapshots/{id}", get(snapshot))
         .route("/badge/{file}", get(badge))
+        .route(
+            "/api/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .with_state(app)
         .fallback_service(static_files)
         .layer(SetResponseHeaderLayer::overriding(

@@ -56,5 +56,17 @@ async fn serves_health_app_and_client_routes() {
     let route = get(addr, "/check/example.org").await;
     assert!(route.starts_with("HTTP/1.1 200"), "{route}");
     assert!(route.contains("mxtls app"));
+    // The OpenAPI document parses and documents every API route the router serves.
+    let doc = get(addr, "/api/openapi.json").await;
+    let body = doc.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let spec: serde_json::Value = serde_json::from_str(body).expect("OpenAPI JSON");
+    for path in [
+        "/api/check/{domain}",
+        "/api/snapshots/{id}",
+        "/badge/{file}",
+        "/healthz",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is not documented");
+    }
     std::fs::remove_dir_all(dir).ok();
 }
