@@ -80,12 +80,23 @@ pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
     if trimmed.is_empty() {
         return Err("no domain given".into());
     }
-    let ascii = idna::domain_to_ascii(trimmed)
-        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    let invalid = || format!("{input:?} is not a valid domain name");
+    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| invalid())?;
+    // Host-name syntax (letters, digits, hyphens; underscores for service labels): IDNA in
+    // its lenient mode lets spaces and punctuation through.
+    let syntax_ok = ascii.split('.').all(|l| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    let name = DnsName::parse(&ascii)
+        .ok()
+        .filter(|_| syntax_ok)
+        .ok_or_else(invalid)?;
     if ascii.parse::<std::net::IpAddr>().is_ok() || !ascii.contains('.') {
         return Err(format!("{input:?} is not a mail domain"));
     }
-    DnsName::parse(&ascii).map_err(|_| format!("{input:?} is not a valid domain name"))
+    Ok(name)
 }
 
 /// A DNS record type, serialised by its mnemonic (`MX`, `TLSA`, `TYPE65534`).
@@ -282,7 +293,10 @@ mod tests {
             parse_user_domain("Bücher.example.").unwrap().as_str(),
             "xn--bcher-kva.example"
         );
-        assert!(parse_user_domain("not a domain!").is_err());
+        assert_eq!(
+            parse_user_domain("not a domain!").unwrap_err(),
+            "\"not a domain!\" is not a valid domain name"
+        );
         assert!(parse_user_domain("192.0.2.1").is_err());
         assert!(parse_user_domain("localhost").is_err());
         assert!(parse_user_domain("").is_err());

@@ -360,15 +360,6 @@ impl Run {
         let Ok(_permit) = self.connections.acquire().await else {
             return failed_session(self.config.smtp_port, offer, "connection limiter closed");
         };
-        emit(
-            &self.sink,
-            Event::Session {
-                host: host.clone(),
-                ip,
-                offer,
-                step: Step::Connect,
-            },
-        );
         let plan = SessionPlan {
             ip,
             port: self.config.smtp_port,
@@ -376,6 +367,7 @@ impl Run {
             offer,
             helo: self.config.helo.clone(),
             deadline: self.deadline,
+            on_step: Some(step_hook(&self.sink, host, ip, offer)),
         };
         let s = smtp::session(&plan).await;
         emit(
@@ -389,6 +381,22 @@ impl Run {
         );
         s
     }
+}
+
+/// Turns session steps into progress events for `host`/`ip`.
+fn step_hook(sink: &Sink, host: &DnsName, ip: IpAddr, offer: KeyTypeOffer) -> smtp::StepHook {
+    let (sink, host) = (sink.clone(), host.clone());
+    Arc::new(move |step| {
+        emit(
+            &sink,
+            Event::Session {
+                host: host.clone(),
+                ip,
+                offer,
+                step,
+            },
+        )
+    })
 }
 
 fn failed_session(port: u16, offered: KeyTypeOffer, why: &str) -> SmtpSession {

@@ -38,8 +38,11 @@ pub const MAX_REPLY_BYTES: usize = 32 * 1024;
 pub const MAX_CHAIN_CERTS: usize = 10;
 pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
 
+/// Called as each step of a session begins (progress events).
+pub type StepHook = Arc<dyn Fn(Step) + Send + Sync>;
+
 /// What to do in one session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionPlan {
     pub ip: IpAddr,
     pub port: u16,
@@ -50,6 +53,16 @@ pub struct SessionPlan {
     pub helo: String,
     /// The whole check's deadline.
     pub deadline: Instant,
+    /// Told about each step as it begins.
+    pub on_step: Option<StepHook>,
+}
+
+impl SessionPlan {
+    fn enter(&self, step: Step) {
+        if let Some(hook) = &self.on_step {
+            hook(step);
+        }
+    }
 }
 
 struct Recorder {
@@ -99,6 +112,7 @@ pub async fn session(plan: &SessionPlan) -> SmtpSession {
 }
 
 async fn run(plan: &SessionPlan, rec: &mut Recorder) {
+    plan.enter(Step::Connect);
     let t = Instant::now();
     let addr = SocketAddr::new(plan.ip, plan.port);
     let stream =
@@ -111,6 +125,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     let mut io = BufReader::new(stream);
 
     // Never speak before the greeting.
+    plan.enter(Step::Banner);
     let t = Instant::now();
     let Some(banner) = read_step(&mut io, rec, Step::Banner, BANNER_TIMEOUT).await else {
         return;
@@ -121,6 +136,8 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     if !ok {
         return rec.stop(Step::Banner, SessionError::Rejected { code: banner.code });
     }
+
+    plan.enter(Step::Ehlo);
 
     let Some(ehlo) = command(&mut io, rec, Step::Ehlo, &format!("EHLO {}", plan.helo)).await else {
         return;
@@ -133,6 +150,8 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
         quit(&mut io, rec).await;
         return;
     }
+
+    plan.enter(Step::Starttls);
 
     let Some(reply) = command(&mut io, rec, Step::Starttls, "STARTTLS").await else {
         return;
@@ -153,6 +172,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
         );
     }
 
+    plan.enter(Step::Handshake);
     let t = Instant::now();
     let stream = io.into_inner();
     let config = match client_config(plan.offer) {
@@ -215,6 +235,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     });
 
     let mut io = BufReader::new(tls);
+    plan.enter(Step::EhloTls);
     let Some(ehlo) = command(&mut io, rec, Step::EhloTls, &format!("EHLO {}", plan.helo)).await
     else {
         return;

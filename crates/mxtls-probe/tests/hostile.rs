@@ -38,6 +38,7 @@ async fn session(addr: SocketAddr, deadline: Duration) -> SmtpSession {
         offer: KeyTypeOffer::Any,
         helo: "probe.mxtls.test".into(),
         deadline: Instant::now() + deadline,
+        on_step: None,
     };
     tokio::time::timeout(deadline + Duration::from_secs(10), smtp::session(&plan))
         .await

@@ -94,6 +94,13 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         progress.iter().any(|p| p.contains("\"session-done\"")),
         "progress shows the sessions: {progress:?}"
     );
+    for step in ["connect", "banner", "starttls", "handshake"] {
+        let tag = format!("\"step\":\"{step}\"");
+        assert!(
+            progress.iter().any(|p| p.contains(&tag)),
+            "no {step} step in {progress:?}"
+        );
+    }
     let done = events(&body, "evidence");
     assert_eq!(done.len(), 1, "one final evidence event: {body}");
     let done: serde_json::Value = serde_json::from_str(&done[0]).expect("JSON");
