@@ -1,14 +1,24 @@
 //! The content security policy: as strict as a wasm app allows. Scripts run only from our
 //! origin plus Trunk's one inline bootstrap script, allowed by its hash (read from the built
-//! `index.html` at start-up), and wasm compilation is allowed; nothing may frame the pages.
+//! `index.html` at start-up), and wasm compilation is allowed; nothing may frame the pages
+//! except the widget.
 
 use std::path::Path;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+/// Who may frame a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Every page but the widget.
+    Deny,
+    /// The widget: made to be embedded in any site.
+    Anyone,
+}
+
 /// The policy for the app's pages, given the built app's directory.
-pub fn policy(web_dir: &Path) -> String {
+pub fn policy(web_dir: &Path, framing: Framing) -> String {
     let index = std::fs::read_to_string(web_dir.join("index.html")).unwrap_or_default();
     let hashes: String = inline_scripts(&index)
         .map(|script| {
@@ -18,9 +28,13 @@ pub fn policy(web_dir: &Path) -> String {
             )
         })
         .collect();
+    let ancestors = match framing {
+        Framing::Deny => "'none'",
+        Framing::Anyone => "*",
+    };
     format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
     )
 }
 

@@ -6,6 +6,9 @@
 //! * `GET /api/check/{domain}` — server-sent events: `progress` (probe events) while the check
 //!   runs, then `evidence` (`{"snapshot": id, "evidence": …}`) or `error` (`{"error": …}`).
 //! * `GET /api/snapshots/{id}` — a snapshot's evidence; immutable (long cache life, ETag).
+//! * `GET /api/domains/{domain}/latest` — the domain's latest snapshot, for the widget, which
+//!   must not probe the servers on every page view of the site it is embedded in.
+//! * `GET /api/examples` — domains the home page offers as examples (`--example`).
 //! * `GET /badge/{domain}.svg` — a badge from the domain's latest snapshot.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 
@@ -47,6 +50,8 @@ pub struct Config {
     pub db: PathBuf,
     /// How checks are run (the target policy stays on unless the test flag says otherwise).
     pub probe: mxtls_probe::Config,
+    /// Domains the home page lists as examples (the test world's scenarios in the demo).
+    pub examples: Vec<String>,
 }
 
 /// How the server protects the servers it probes (and itself).
@@ -73,6 +78,7 @@ impl Default for Limits {
 /// Shared state of the handlers.
 pub struct App {
     pub store: Store,
+    pub examples: Vec<String>,
     pub probe: mxtls_probe::Config,
     pub limits: Limits,
     clients: Mutex<HashMap<IpAddr, (Instant, u32)>>,
@@ -84,6 +90,7 @@ impl App {
         let checks = Arc::new(Semaphore::new(limits.max_concurrent_checks));
         App {
             store,
+            examples: Vec::new(),
             probe,
             limits,
             clients: Mutex::new(HashMap::new()),
@@ -118,11 +125,26 @@ impl App {
 /// The application router.
 pub fn router(config: &Config, app: Arc<App>) -> Router {
     let index = config.web_dir.join("index.html");
-    let static_files = ServeDir::new(&config.web_dir).fallback(ServeFile::new(index));
+    // Compressed (brotli or gzip, as the browser accepts); the event stream is not, so its
+    // events are never held back in a compressor's buffer.
+    let static_files = tower::ServiceBuilder::new()
+        .layer(tower_http::compression::CompressionLayer::new())
+        .service(ServeDir::new(&config.web_dir).fallback(ServeFile::new(index)));
+    let framing = Arc::new(Framing {
+        page: header_value(&csp::policy(&config.web_dir, csp::Framing::Deny)),
+        widget: header_value(&csp::policy(&config.web_dir, csp::Framing::Anyone)),
+    });
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/check/{domain}", get(check))
         .route("/api/snapshots/{id}", get(snapshot))
+        .route("/api/domains/{domain}/latest", get(latest))
+        .route(
+            "/api/examples",
+            get(|State(app): State<Arc<App>>| async move {
+                axum::Json(serde_json::json!({ "examples": app.examples }))
+            }),
+        )
         .route("/badge/{file}", get(badge))
         .route(
             "/api/openapi.json",
@@ -138,15 +160,71 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(axum::middleware::from_fn(move |req, next| {
+            frame_headers(framing.clone(), req, next)
+        }))
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("default-src 'none'"))
+}
+
+/// The content security policies of ordinary pages and of the frameable widget.
+struct Framing {
+    page: HeaderValue,
+    widget: HeaderValue,
+}
+
+/// Only `/widget/…` may be framed by other sites; every other response forbids framing, both
+/// by CSP `frame-ancestors` and by `X-Frame-Options` for older browsers.
+async fn frame_headers(
+    framing: Arc<Framing>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let widget = req.uri().path().starts_with("/widget/");
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    if widget {
+        headers.insert(header::CONTENT_SECURITY_POLICY, framing.widget.clone());
+    } else {
+        headers.insert(header::CONTENT_SECURITY_POLICY, framing.page.clone());
+        headers.insert(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&csp::policy(&config.web_dir))
-                .unwrap_or(HeaderValue::from_static("default-src 'self'")),
-        ))
+        );
+    }
+    response
+}
+
+/// `/api/domains/<domain>/latest`: `{"snapshot": id, "evidence": …}` or 404.
+async fn latest(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
+    let domain = match mxtls_core::dns::parse_user_domain(&domain) {
+        Ok(d) => d,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let name = domain.to_string();
+    match tokio::task::spawn_blocking(move || app.store.latest(&name)).await {
+        Ok(Ok(Some(s))) => match Evidence::from_json(&String::from_utf8_lossy(&s.evidence)) {
+            Ok(evidence) => (
+                [(header::CACHE_CONTROL, "no-cache")],
+                axum::Json(serde_json::json!({ "snapshot": s.id.as_str(), "evidence": evidence })),
+            )
+                .into_response(),
+            Err(_) => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the stored snapshot does not load",
+            ),
+        },
+        Ok(Ok(None)) => json_error(
+            StatusCode::NOT_FOUND,
+            "this domain has not been checked yet",
+        ),
+        _ => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the snapshot store failed",
+        ),
+    }
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
@@ -337,7 +415,9 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let store = Store::open(&config.db).map_err(|e| {
         std::io::Error::other(format!("snapshot store {}: {e}", config.db.display()))
     })?;
-    let app = Arc::new(App::new(store, config.probe.clone(), Limits::default()));
+    let mut app = App::new(store, config.probe.clone(), Limits::default());
+    app.examples = config.examples.clone();
+    let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     eprintln!("mxtls: serving on http://{}", listener.local_addr()?);
     axum::serve(

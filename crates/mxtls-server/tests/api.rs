@@ -69,6 +69,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         web_dir: world.dir.clone(),
         db: db.clone(),
         probe: probe.clone(),
+        examples: Vec::new(),
     };
     // One probing check per client per minute: the second domain below is refused.
     let limits = Limits {

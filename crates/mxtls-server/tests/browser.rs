@@ -17,6 +17,7 @@ async fn the_app_renders_under_the_csp() {
         web_dir: dist,
         db: ":memory:".into(),
         probe: mxtls_probe::Config::default(),
+        examples: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),

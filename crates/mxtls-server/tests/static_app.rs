@@ -24,6 +24,7 @@ async fn serves_health_app_and_client_routes() {
         web_dir: dir.clone(),
         db: ":memory:".into(),
         probe: mxtls_probe::Config::default(),
+        examples: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),
@@ -56,6 +57,26 @@ async fn serves_health_app_and_client_routes() {
     let route = get(addr, "/check/example.org").await;
     assert!(route.starts_with("HTTP/1.1 200"), "{route}");
     assert!(route.contains("mxtls app"));
+
+    // Only the widget may be framed by other sites.
+    let lower = route.to_ascii_lowercase();
+    assert!(lower.contains("x-frame-options: deny"), "{route}");
+    assert!(lower.contains("frame-ancestors 'none'"), "{route}");
+    let widget = get(addr, "/widget/example.org").await;
+    let lower = widget.to_ascii_lowercase();
+    assert!(widget.contains("mxtls app"), "{widget}");
+    assert!(!lower.contains("x-frame-options"), "{widget}");
+    assert!(lower.contains("frame-ancestors *"), "{widget}");
+    assert!(!lower.contains("set-cookie"), "{widget}");
+
+    // An unchecked domain has no latest snapshot; a bad name is a clear 400.
+    let latest = get(addr, "/api/domains/example.org/latest").await;
+    assert!(latest.starts_with("HTTP/1.1 404"), "{latest}");
+    assert!(latest.contains("not been checked"), "{latest}");
+    let bad = get(addr, "/api/domains/not%20a%20domain/latest").await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let examples = get(addr, "/api/examples").await;
+    assert!(examples.contains(r#"{"examples":[]}"#), "{examples}");
     // The OpenAPI document parses and documents every API route the router serves.
     let doc = get(addr, "/api/openapi.json").await;
     let body = doc.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
@@ -63,6 +84,8 @@ async fn serves_health_app_and_client_routes() {
     for path in [
         "/api/check/{domain}",
         "/api/snapshots/{id}",
+        "/api/domains/{domain}/latest",
+        "/api/examples",
         "/badge/{file}",
         "/healthz",
     ] {

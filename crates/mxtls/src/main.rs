@@ -58,6 +58,9 @@ enum Command {
         /// The SQLite snapshot store.
         #[arg(long, default_value = "mxtls.sqlite")]
         db: PathBuf,
+        /// A domain the home page offers as an example (repeatable).
+        #[arg(long = "example", value_name = "DOMAIN")]
+        examples: Vec<String>,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
             listen,
             web_dir,
             db,
+            examples,
             probe,
         } => {
             let probe = match probe.config() {
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
                 web_dir,
                 db,
                 probe,
+                examples,
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
