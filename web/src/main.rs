@@ -1,68 +1,101 @@
-//! The mxtls web app. Until the live checker lands (probe + API), it judges evidence pasted
-//! into the page: the same `mxtls_core::analyse` as the CLI, running in the browser.
+//! The mxtls web app. The server gathers evidence; this page judges it with `mxtls-core`
+//! compiled to wasm and draws the report. Pages: the home page with the domain form,
+//! `/check/<domain>` (a live check), `/r/<snapshot>` (a frozen report), `/widget/<domain>`
+//! (compact, frameable).
 
-use mxtls_core::{Evidence, Severity, analyse, render};
-use web_sys::HtmlTextAreaElement;
+mod live;
+mod net;
+mod pages;
+mod report;
+mod route;
+mod sse;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
-/// A recorded run against the test world, so the page shows something without a network.
-const EXAMPLE: &str = include_str!("../../crates/mxtls-core/tests/fixtures/evidence-v1.json");
+use pages::{CheckPage, Home, NotFound, SnapshotPage, WidgetPage};
+use route::Route;
+
+fn current_route() -> Route {
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    Route::parse(&path)
+}
 
 #[function_component(App)]
 fn app() -> Html {
-    let input = use_state(String::new);
-    let output = use_state(|| None::<Result<(String, String, usize), String>>);
-
-    let on_input = {
-        let input = input.clone();
-        Callback::from(move |e: InputEvent| {
-            let area: HtmlTextAreaElement = e.target_unchecked_into();
-            input.set(area.value());
-        })
-    };
-    let on_example = {
-        let input = input.clone();
-        Callback::from(move |_| input.set(EXAMPLE.to_owned()))
-    };
-    let on_analyse = {
-        let input = input.clone();
-        let output = output.clone();
-        Callback::from(move |_| {
-            let result = Evidence::from_json(&input).map(|ev| {
-                let report = analyse(&ev, ev.probe.finished_at);
-                (
-                    report.summary.headline.clone(),
-                    render::text(&report, false),
-                    report.count(Severity::Error),
-                )
-            });
-            output.set(Some(result.map_err(|e| e.to_string())));
-        })
-    };
-
-    html! {
-        <main>
-            <h1>{ "mxtls" }</h1>
-            <p>{ "Is mail to your domain protected by authenticated TLS? Paste the evidence of a probe run (mxtls analyse --json) to judge it here, in your browser." }</p>
-            <label for="evidence">{ "Evidence (JSON)" }</label>
-            <textarea id="evidence" rows="10" value={(*input).clone()} oninput={on_input} />
-            <div class="actions">
-                <button id="example" onclick={on_example}>{ "Load an example" }</button>
-                <button id="analyse" onclick={on_analyse}>{ "Judge" }</button>
-            </div>
-            {
-                match &*output {
-                    None => html! {},
-                    Some(Err(e)) => html! { <p role="alert" class="error">{ e }</p> },
-                    Some(Ok((headline, text, errors))) => html! {
-                        <section aria-live="polite">
-                            <h2 id="headline" class={ if *errors > 0 { "bad" } else { "good" } }>{ headline }</h2>
-                            <pre id="report">{ text }</pre>
-                        </section>
-                    },
+    let route = use_state(current_route);
+    {
+        // Back and forward buttons.
+        let route = route.clone();
+        use_effect_with((), move |_| {
+            let listener = Closure::<dyn Fn()>::new(move || route.set(current_route()));
+            let window = web_sys::window();
+            if let Some(w) = &window {
+                let _ = w.add_event_listener_with_callback(
+                    "popstate",
+                    listener.as_ref().unchecked_ref(),
+                );
+            }
+            move || {
+                if let Some(w) = window {
+                    let _ = w.remove_event_listener_with_callback(
+                        "popstate",
+                        listener.as_ref().unchecked_ref(),
+                    );
                 }
             }
-        </main>
+        });
+    }
+    let navigate = {
+        let route = route.clone();
+        Callback::from(move |next: Route| {
+            if let Some(w) = web_sys::window() {
+                if let Ok(history) = w.history() {
+                    let _ = history.push_state_with_url(
+                        &wasm_bindgen::JsValue::NULL,
+                        "",
+                        Some(&next.path()),
+                    );
+                }
+                w.scroll_to_with_x_and_y(0.0, 0.0);
+            }
+            route.set(next);
+        })
+    };
+    let page = match &*route {
+        Route::Home => html! { <Home navigate={navigate.clone()} /> },
+        Route::Check(d) => html! { <CheckPage domain={d.clone()} navigate={navigate.clone()} /> },
+        Route::Snapshot(id) => {
+            html! { <SnapshotPage id={id.clone()} navigate={navigate.clone()} /> }
+        }
+        Route::Widget(d) => {
+            return html! { <WidgetPage domain={d.clone()} navigate={navigate.clone()} /> };
+        }
+        Route::NotFound => html! { <NotFound navigate={navigate.clone()} /> },
+    };
+    let home = {
+        let navigate = navigate.clone();
+        Callback::from(move |e: MouseEvent| {
+            e.prevent_default();
+            navigate.emit(Route::Home);
+        })
+    };
+    html! {
+        <>
+            <a class="skip" href="#main">{ "Skip to content" }</a>
+            <header class="top">
+                <a href="/" class="brand" onclick={home}>{ "mxtls" }</a>
+                <span class="muted">{ " mail TLS checker" }</span>
+            </header>
+            { page }
+            <footer class="muted">
+                { "mxtls judges the evidence in your browser. " }
+                <a href="/api/openapi.json">{ "API" }</a>
+            </footer>
+        </>
     }
 }
 

@@ -1,0 +1,211 @@
+//! The live state of a running check, built from the probe's progress events: which
+//! lookups are done and where each SMTP session is. Pure, so it is tested natively.
+
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use mxtls_core::evidence::{KeyTypeOffer, Step};
+use mxtls_core::progress::Event;
+use mxtls_core::{Evidence, Report};
+use yew::Reducible;
+
+/// One DNS lookup as the page shows it while the check runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lookup {
+    pub qname: String,
+    pub qtype: String,
+    /// `(outcome, dnssec)` once answered.
+    pub done: Option<(String, String)>,
+}
+
+/// One SMTP session (an address, one certificate offer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub host: String,
+    pub ip: IpAddr,
+    pub offer: KeyTypeOffer,
+    /// The step reached.
+    pub step: Step,
+    /// `Some(None)` finished cleanly, `Some(Some(step))` stopped at `step`.
+    pub finished: Option<Option<Step>>,
+}
+
+/// A finished check: its evidence, judged here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub snapshot: String,
+    pub evidence: Rc<Evidence>,
+    pub report: Rc<Report>,
+    /// The server answered with a recent check instead of probing again.
+    pub reused: bool,
+}
+
+impl Loaded {
+    /// Reads the server's `{"snapshot", "evidence", "reused"?}` and judges the evidence as
+    /// of the time it was gathered.
+    pub fn from_json(text: &str) -> Result<Loaded, String> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format!("the server's answer is not JSON: {e}"))?;
+        let snapshot = value["snapshot"].as_str().unwrap_or_default().to_owned();
+        let reused = value["reused"].as_bool().unwrap_or(false);
+        let evidence = Evidence::from_json(text).map_err(|e| e.to_string())?;
+        let report = mxtls_core::analyse(&evidence, evidence.probe.finished_at);
+        Ok(Loaded {
+            snapshot,
+            evidence: Rc::new(evidence),
+            report: Rc::new(report),
+            reused,
+        })
+    }
+}
+
+/// Everything the live page knows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    pub lookups: Vec<Lookup>,
+    pub sessions: Vec<Session>,
+    /// `(host, ip, reason)` of addresses the target policy refused.
+    pub refused: Vec<(String, IpAddr, String)>,
+    pub result: Option<Result<Loaded, String>>,
+}
+
+pub enum Action {
+    Reset,
+    Progress(Event),
+    Done(Result<Loaded, String>),
+}
+
+impl Live {
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::LookupStarted { qname, qtype } => self.lookups.push(Lookup {
+                qname: qname.to_string(),
+                qtype: qtype.to_string(),
+                done: None,
+            }),
+            Event::LookupDone {
+                qname,
+                qtype,
+                outcome,
+                dnssec,
+            } => {
+                let (qname, qtype) = (qname.to_string(), qtype.to_string());
+                match self
+                    .lookups
+                    .iter_mut()
+                    .find(|l| l.qname == qname && l.qtype == qtype && l.done.is_none())
+                {
+                    Some(l) => l.done = Some((outcome, dnssec)),
+                    None => self.lookups.push(Lookup {
+                        qname,
+                        qtype,
+                        done: Some((outcome, dnssec)),
+                    }),
+                }
+            }
+            Event::Session {
+                host,
+                ip,
+                offer,
+                step,
+            } => {
+                let s = self.session(host.to_string(), ip, offer);
+                s.step = s.step.max(step);
+            }
+            Event::SessionDone {
+                host,
+                ip,
+                offer,
+                stopped,
+            } => self.session(host.to_string(), ip, offer).finished = Some(stopped),
+            Event::Refused { host, ip, reason } => {
+                self.refused.push((host.to_string(), ip, reason));
+            }
+        }
+    }
+
+    fn session(&mut self, host: String, ip: IpAddr, offer: KeyTypeOffer) -> &mut Session {
+        let at = match self
+            .sessions
+            .iter()
+            .position(|s| s.host == host && s.ip == ip && s.offer == offer)
+        {
+            Some(i) => i,
+            None => {
+                self.sessions.push(Session {
+                    host,
+                    ip,
+                    offer,
+                    step: Step::Connect,
+                    finished: None,
+                });
+                self.sessions.len() - 1
+            }
+        };
+        &mut self.sessions[at]
+    }
+}
+
+impl Reducible for Live {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut next = (*self).clone();
+        match action {
+            Action::Reset => next = Live::default(),
+            Action::Progress(event) => next.apply(event),
+            Action::Done(result) => next.result = Some(result),
+        }
+        Rc::new(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxtls_core::dns::{RecordType, parse_user_domain};
+
+    #[test]
+    fn sessions_advance_and_finish_and_lookups_complete() {
+        let host = parse_user_domain("mx.example").unwrap();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut live = Live::default();
+        live.apply(Event::LookupStarted {
+            qname: host.clone(),
+            qtype: RecordType::A,
+        });
+        live.apply(Event::LookupDone {
+            qname: host.clone(),
+            qtype: RecordType::A,
+            outcome: "data".into(),
+            dnssec: "secure".into(),
+        });
+        for step in [Step::Connect, Step::Banner, Step::Starttls, Step::Ehlo] {
+            live.apply(Event::Session {
+                host: host.clone(),
+                ip,
+                offer: KeyTypeOffer::Any,
+                step,
+            });
+        }
+        live.apply(Event::Session {
+            host: host.clone(),
+            ip,
+            offer: KeyTypeOffer::Rsa,
+            step: Step::Connect,
+        });
+        live.apply(Event::SessionDone {
+            host: host.clone(),
+            ip,
+            offer: KeyTypeOffer::Any,
+            stopped: Some(Step::Handshake),
+        });
+        assert_eq!(live.lookups.len(), 1);
+        assert_eq!(live.lookups[0].done, Some(("data".into(), "secure".into())));
+        assert_eq!(live.sessions.len(), 2);
+        // Steps never go backwards, even when events arrive out of order.
+        assert_eq!(live.sessions[0].step, Step::Starttls);
+        assert_eq!(live.sessions[0].finished, Some(Some(Step::Handshake)));
+        assert_eq!(live.sessions[1].finished, None);
+    }
+}

@@ -1,0 +1,141 @@
+//! The page's only I/O: `fetch` to our own origin, JSON bodies and a streamed event body.
+
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
+
+use crate::sse;
+
+/// Why a request gave no usable answer, in words for the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl Failure {
+    fn network(e: JsValue) -> Failure {
+        let detail = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_default();
+        Failure {
+            status: None,
+            message: format!("the checker could not be reached ({detail})"),
+        }
+    }
+}
+
+async fn fetch(url: &str, signal: Option<&AbortSignal>) -> Result<Response, Failure> {
+    let window = web_sys::window().ok_or_else(|| Failure::network(JsValue::NULL))?;
+    let init = RequestInit::new();
+    init.set_signal(signal);
+    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(Failure::network)?;
+    Ok(response.unchecked_into())
+}
+
+async fn text(response: &Response) -> Result<String, Failure> {
+    let promise = response.text().map_err(Failure::network)?;
+    let text = JsFuture::from(promise).await.map_err(Failure::network)?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+/// Turns a non-2xx answer into its message: the API's `{"error": …}` plus, for 429 and
+/// 503, when to retry.
+async fn refusal(response: &Response) -> Failure {
+    let status = response.status();
+    let body = text(response).await.unwrap_or_default();
+    let mut message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("the server answered {status}"));
+    if let Ok(Some(wait)) = response.headers().get("retry-after") {
+        message.push_str(&format!(" (retry in {wait} s)"));
+    }
+    Failure {
+        status: Some(status),
+        message,
+    }
+}
+
+/// GETs `url`; the body of a 2xx answer.
+pub async fn get_text(url: &str) -> Result<String, Failure> {
+    let response = fetch(url, None).await?;
+    if !response.ok() {
+        return Err(refusal(&response).await);
+    }
+    text(&response).await
+}
+
+/// GETs a `text/event-stream` and hands each event to `on_event` as it arrives; returns
+/// when the server ends the stream (or `signal` aborts it).
+pub async fn stream_events(
+    url: &str,
+    signal: &AbortSignal,
+    mut on_event: impl FnMut(sse::Message),
+) -> Result<(), Failure> {
+    let response = fetch(url, Some(signal)).await?;
+    if !response.ok() {
+        return Err(refusal(&response).await);
+    }
+    let body = response.body().ok_or(Failure {
+        status: None,
+        message: "the server's answer has no body".into(),
+    })?;
+    let reader = ReadableStreamDefaultReader::new(&body).map_err(Failure::network)?;
+    let mut parser = sse::Parser::default();
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(Failure::network)?;
+        let done = Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Ok(());
+        }
+        let value = Reflect::get(&chunk, &"value".into()).map_err(Failure::network)?;
+        let bytes = Uint8Array::new(&value).to_vec();
+        for message in parser.push(&bytes).map_err(|message| Failure {
+            status: None,
+            message,
+        })? {
+            on_event(message);
+        }
+    }
+}
+
+/// Copies `text` to the clipboard (the async Clipboard API; only in secure contexts).
+pub async fn copy(text: &str) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let clipboard = Reflect::get(&window.navigator(), &"clipboard".into()).ok();
+    let write = clipboard
+        .as_ref()
+        .and_then(|c| Reflect::get(c, &"writeText".into()).ok())
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    match (clipboard, write) {
+        (Some(c), Some(f)) => match f.call1(&c, &JsValue::from_str(text)) {
+            Ok(p) => JsFuture::from(js_sys::Promise::from(p)).await.is_ok(),
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+/// The page's origin, e.g. `https://mxtls.example`.
+pub fn origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
+}
+
+/// Seconds since the Unix epoch, from the browser's clock (the core never reads a clock).
+pub fn now() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
+}

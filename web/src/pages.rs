@@ -1,0 +1,489 @@
+//! The pages: home, the live check, the frozen snapshot, the widget.
+
+use std::rc::Rc;
+
+use mxtls_core::Severity;
+use mxtls_core::progress::Event;
+use web_sys::{AbortController, HtmlInputElement};
+use yew::prelude::*;
+
+use crate::live::{Action, Live, Loaded};
+use crate::net;
+use crate::report::{CopyButton, ReportBody, offer_label, report_class, stripping_line};
+use crate::route::Route;
+
+#[derive(Properties, PartialEq)]
+pub struct NavProps {
+    pub navigate: Callback<Route>,
+}
+
+fn set_title(text: &str) {
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        doc.set_title(text);
+    }
+}
+
+/// A link that moves within the app without reloading it.
+fn link(navigate: &Callback<Route>, route: Route, text: String) -> Html {
+    let href = route.path();
+    let onclick = {
+        let navigate = navigate.clone();
+        Callback::from(move |e: MouseEvent| {
+            if !(e.ctrl_key() || e.meta_key() || e.shift_key()) {
+                e.prevent_default();
+                navigate.emit(route.clone());
+            }
+        })
+    };
+    html! { <a {href} {onclick}>{ text }</a> }
+}
+
+#[function_component(Home)]
+pub fn home(props: &NavProps) -> Html {
+    let value = use_state(String::new);
+    let error = use_state(|| None::<String>);
+    let examples = use_state(Vec::<String>::new);
+    {
+        let examples = examples.clone();
+        use_effect_with((), move |_| {
+            set_title("mxtls — is mail to your domain protected by TLS?");
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(text) = net::get_text("/api/examples").await
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                {
+                    let list = v["examples"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|d| d.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    examples.set(list);
+                }
+            });
+        });
+    }
+    let oninput = {
+        let value = value.clone();
+        Callback::from(move |e: InputEvent| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            value.set(input.value());
+        })
+    };
+    let onsubmit = {
+        let (value, error, navigate) = (value.clone(), error.clone(), props.navigate.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            match mxtls_core::dns::parse_user_domain(&value) {
+                Ok(name) => {
+                    error.set(None);
+                    navigate.emit(Route::Check(name.to_string()));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        })
+    };
+    html! {
+        <main id="main">
+            <h1>{ "Is mail to your domain protected?" }</h1>
+            <p class="lead">{ "mxtls connects to every mail server of a domain the way a sending mail server does, and tells you whether mail reaches them over authenticated TLS (DANE, certificates, DNSSEC) — and whether an attacker on the path could strip the encryption." }</p>
+            <form class="check-form" {onsubmit} novalidate=true>
+                <label for="domain">{ "Mail domain" }</label>
+                <div class="row">
+                    <input id="domain" name="domain" type="text" inputmode="url" autocomplete="off"
+                        autocapitalize="off" spellcheck="false" placeholder="example.org"
+                        aria-describedby={ if error.is_some() { "domain-error" } else { "" } }
+                        aria-invalid={ if error.is_some() { "true" } else { "false" } }
+                        value={(*value).clone()} {oninput} />
+                    <button type="submit">{ "Check" }</button>
+                </div>
+                if let Some(e) = &*error {
+                    <p id="domain-error" class="error" role="alert">{ e }</p>
+                }
+            </form>
+            if !examples.is_empty() {
+                <section aria-labelledby="examples-h">
+                    <h2 id="examples-h">{ "Examples" }</h2>
+                    <ul class="examples">
+                        { for examples.iter().map(|d| html! { <li>{ link(&props.navigate, Route::Check(d.clone()), d.clone()) }</li> }) }
+                    </ul>
+                </section>
+            }
+            <section aria-labelledby="what-h">
+                <h2 id="what-h">{ "What is checked" }</h2>
+                <ul>
+                    <li>{ "The MX records and their DNSSEC signatures; the addresses of each mail server." }</li>
+                    <li>{ "STARTTLS on every address, the TLS handshake, and each certificate chain the server presents." }</li>
+                    <li>{ "TLSA records (DANE, RFC 7672): which record matches which certificate." }</li>
+                    <li>{ "Whether an attacker between a sender and your servers could remove STARTTLS unnoticed." }</li>
+                </ul>
+                <p class="muted">{ "The server only gathers evidence; your browser judges it." }</p>
+            </section>
+        </main>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct DomainProps {
+    pub domain: AttrValue,
+    pub navigate: Callback<Route>,
+}
+
+/// Streams a check of `domain` into the reducer; returns the controller that aborts it.
+fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<AbortController> {
+    let controller = AbortController::new().ok()?;
+    let signal = controller.signal();
+    let url = format!("/api/check/{}", crate::route::percent_encode(domain));
+    wasm_bindgen_futures::spawn_local(async move {
+        let finished = std::cell::Cell::new(false);
+        let result = net::stream_events(&url, &signal, |m| match m.event.as_str() {
+            "progress" => {
+                if let Ok(event) = serde_json::from_str::<Event>(&m.data) {
+                    dispatch.dispatch(Action::Progress(event));
+                }
+            }
+            "evidence" => {
+                finished.set(true);
+                dispatch.dispatch(Action::Done(Loaded::from_json(&m.data)));
+            }
+            "error" => {
+                finished.set(true);
+                let text = serde_json::from_str::<serde_json::Value>(&m.data)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or(m.data);
+                dispatch.dispatch(Action::Done(Err(text)));
+            }
+            _ => {}
+        })
+        .await;
+        if signal.aborted() {
+            return;
+        }
+        match result {
+            Err(f) => dispatch.dispatch(Action::Done(Err(f.message))),
+            Ok(()) if !finished.get() => dispatch.dispatch(Action::Done(Err(
+                "the connection to the checker closed before the check finished".into(),
+            ))),
+            Ok(()) => {}
+        }
+    });
+    Some(controller)
+}
+
+#[function_component(CheckPage)]
+pub fn check_page(props: &DomainProps) -> Html {
+    let live = use_reducer(Live::default);
+    {
+        let dispatch = live.dispatcher();
+        use_effect_with(props.domain.clone(), move |domain| {
+            set_title(&format!("{domain} — mxtls"));
+            dispatch.dispatch(Action::Reset);
+            let controller = start_check(domain, dispatch);
+            move || {
+                if let Some(c) = controller {
+                    c.abort();
+                }
+            }
+        });
+    }
+    html! {
+        <main id="main">
+            <h1>{ "Mail TLS for " }<span class="domain">{ props.domain.clone() }</span></h1>
+            {
+                match &live.result {
+                    None => progress(&live),
+                    Some(Err(e)) => html! {
+                        <div class="error-box" role="alert">
+                            <h2>{ "The check did not finish" }</h2>
+                            <p id="check-error">{ e }</p>
+                            { link(&props.navigate, Route::Home, "Back to the start page".into()) }
+                        </div>
+                    },
+                    Some(Ok(loaded)) => html! {
+                        <>
+                            <Headline loaded={loaded.clone()} frozen=false navigate={props.navigate.clone()} />
+                            <details class="progress-log">
+                                <summary>{ "What the probe did" }</summary>
+                                { progress(&live) }
+                            </details>
+                            <ReportBody evidence={loaded.evidence.clone()} report={loaded.report.clone()} />
+                            <Embed domain={loaded.report.domain.to_string()} />
+                        </>
+                    },
+                }
+            }
+        </main>
+    }
+}
+
+/// The live steps: lookups, then one line per session.
+fn progress(live: &Live) -> Html {
+    let step_text = |s: &crate::live::Session| match s.finished {
+        None => format!("{}…", s.step.label()),
+        Some(None) => "done".to_owned(),
+        Some(Some(at)) => format!("stopped at {}", at.label()),
+    };
+    html! {
+        <section class="live" aria-labelledby="live-h">
+            <h2 id="live-h">{ if live.result.is_none() { "Checking…" } else { "Steps" } }</h2>
+            <div role="status" aria-live="polite" class="sr-only">
+                { format!("{} lookups, {} sessions", live.lookups.len(), live.sessions.len()) }
+            </div>
+            <ul class="steps">
+                { for live.lookups.iter().map(|l| html! {
+                    <li class={classes!("lookup", if l.done.is_some() { "done" } else { "running" })}>
+                        { format!("DNS {} {}", l.qname, l.qtype) }
+                        { match &l.done { Some((o, d)) => format!(" — {o}, {d}"), None => " …".to_owned() } }
+                    </li>
+                }) }
+                { for live.refused.iter().map(|(h, ip, why)| html! {
+                    <li class="session refused">{ format!("{h} [{ip}]: not probed — {why}") }</li>
+                }) }
+                { for live.sessions.iter().map(|s| html! {
+                    <li class={classes!("session", if s.finished.is_some() { "done" } else { "running" })}
+                        data-host={s.host.clone()} data-ip={s.ip.to_string()} data-step={format!("{:?}", s.step).to_lowercase()}>
+                        { format!("{} [{}] ({}): {}", s.host, s.ip, offer_label(s.offer), step_text(s)) }
+                    </li>
+                }) }
+            </ul>
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct HeadlineProps {
+    pub loaded: Loaded,
+    /// A snapshot page: say when it was taken and offer a new check.
+    pub frozen: bool,
+    pub navigate: Callback<Route>,
+}
+
+/// The answer at the top, the time, the link to share.
+#[function_component(Headline)]
+pub fn headline(props: &HeadlineProps) -> Html {
+    let report = &props.loaded.report;
+    let link_url = format!("{}/r/{}", net::origin(), props.loaded.snapshot);
+    let domain = report.domain.to_string();
+    let again = {
+        let (navigate, domain) = (props.navigate.clone(), domain.clone());
+        Callback::from(move |_| navigate.emit(Route::Check(domain.clone())))
+    };
+    let taken = props.loaded.evidence.probe.finished_at;
+    let when = if props.frozen {
+        format!("Snapshot taken {taken}")
+    } else if props.loaded.reused {
+        format!("Checked {taken} (a check less than a minute old, reused)")
+    } else {
+        format!("Checked {taken}")
+    };
+    html! {
+        <section class={classes!("headline", report_class(report))} aria-labelledby="headline">
+            <h2 id="headline">{ &report.summary.headline }</h2>
+            <p id="stripping">{ stripping_line(report) }</p>
+            <p class="muted" id="taken">{ when }</p>
+            <div class="share">
+                <label for="share-link">{ "Link to this report" }</label>
+                <input id="share-link" type="text" readonly=true value={link_url.clone()} />
+                <CopyButton text={AttrValue::from(link_url)} label="Copy link" />
+                if props.frozen {
+                    <button type="button" id="check-again" onclick={again}>{ "Check again" }</button>
+                }
+            </div>
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct EmbedProps {
+    pub domain: AttrValue,
+}
+
+/// How to put the widget or the badge on another page.
+#[function_component(Embed)]
+pub fn embed(props: &EmbedProps) -> Html {
+    let origin = net::origin();
+    let path = crate::route::percent_encode(&props.domain);
+    let snippet = format!(
+        r#"<script src="{origin}/embed.js" data-domain="{}" async></script>"#,
+        props.domain
+    );
+    let badge = format!("[![mail TLS]({origin}/badge/{path}.svg)]({origin}/check/{path})");
+    html! {
+        <section class="embed" aria-labelledby="embed-h">
+            <h2 id="embed-h">{ "Show this on your site" }</h2>
+            <p>{ "The widget (it shows the latest check):" }</p>
+            <div class="record"><code id="embed-snippet">{ snippet.clone() }</code><CopyButton text={AttrValue::from(snippet)} label="Copy snippet" /></div>
+            <p>{ "A badge, in Markdown:" }</p>
+            <div class="record"><code>{ badge.clone() }</code><CopyButton text={AttrValue::from(badge)} label="Copy badge" /></div>
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SnapshotProps {
+    pub id: AttrValue,
+    pub navigate: Callback<Route>,
+}
+
+#[function_component(SnapshotPage)]
+pub fn snapshot_page(props: &SnapshotProps) -> Html {
+    let state = use_state(|| None::<Result<Loaded, String>>);
+    {
+        let state = state.clone();
+        use_effect_with(props.id.clone(), move |id| {
+            set_title("Snapshot — mxtls");
+            state.set(None);
+            let url = format!("/api/snapshots/{}", crate::route::percent_encode(id));
+            let id = id.to_string();
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = match net::get_text(&url).await {
+                    Ok(text) => Loaded::from_json(&text).map(|mut l| {
+                        l.snapshot = id;
+                        l
+                    }),
+                    Err(f) if f.status == Some(404) => Err(
+                        "There is no snapshot with this link. It may have been mistyped.".into(),
+                    ),
+                    Err(f) => Err(f.message),
+                };
+                if let Ok(l) = &result {
+                    set_title(&format!("{} (snapshot) — mxtls", l.report.domain));
+                }
+                state.set(Some(result));
+            });
+        });
+    }
+    html! {
+        <main id="main">
+            {
+                match &*state {
+                    None => html! { <p role="status">{ "Loading the snapshot…" }</p> },
+                    Some(Err(e)) => html! {
+                        <div class="error-box" role="alert">
+                            <h1>{ "Snapshot not available" }</h1>
+                            <p>{ e }</p>
+                            { link(&props.navigate, Route::Home, "Check a domain".into()) }
+                        </div>
+                    },
+                    Some(Ok(loaded)) => html! {
+                        <>
+                            <h1>{ "Mail TLS for " }<span class="domain">{ loaded.report.domain.to_string() }</span></h1>
+                            <Headline loaded={loaded.clone()} frozen=true navigate={props.navigate.clone()} />
+                            <ReportBody evidence={loaded.evidence.clone()} report={loaded.report.clone()} />
+                        </>
+                    },
+                }
+            }
+        </main>
+    }
+}
+
+/// Tells the embedding page (embed.js) how tall the widget is.
+fn announce_height(domain: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let height = window
+        .document()
+        .and_then(|d| d.document_element())
+        .map(|e| e.scroll_height())
+        .unwrap_or(0);
+    let message = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&message, &"type".into(), &"mxtls-widget-size".into());
+    let _ = js_sys::Reflect::set(&message, &"domain".into(), &domain.into());
+    let _ = js_sys::Reflect::set(&message, &"height".into(), &height.into());
+    if let Ok(Some(parent)) = window.parent()
+        && parent != window
+    {
+        let _ = parent.post_message(&message, "*");
+    }
+}
+
+#[function_component(WidgetPage)]
+pub fn widget_page(props: &DomainProps) -> Html {
+    let live = use_reducer(Live::default);
+    {
+        let dispatch = live.dispatcher();
+        use_effect_with(props.domain.clone(), move |domain| {
+            set_title(&format!("{domain} — mxtls widget"));
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
+                body.set_class_name("widget");
+            }
+            // The running check, if one had to be started; aborted when the widget goes.
+            let running = Rc::new(std::cell::RefCell::new(None::<AbortController>));
+            let slot = running.clone();
+            let domain = domain.to_string();
+            wasm_bindgen_futures::spawn_local(async move {
+                let url = format!(
+                    "/api/domains/{}/latest",
+                    crate::route::percent_encode(&domain)
+                );
+                match net::get_text(&url).await {
+                    Ok(text) => dispatch.dispatch(Action::Done(Loaded::from_json(&text))),
+                    // Never checked: check now (the server's limits still apply).
+                    Err(f) if f.status == Some(404) => {
+                        *slot.borrow_mut() = start_check(&domain, dispatch);
+                    }
+                    Err(f) => dispatch.dispatch(Action::Done(Err(f.message))),
+                }
+            });
+            move || {
+                if let Some(c) = running.borrow_mut().take() {
+                    c.abort();
+                }
+            }
+        });
+    }
+    let domain = props.domain.to_string();
+    use_effect(move || announce_height(&domain));
+    let body = match &live.result {
+        None => html! { <p role="status">{ "Checking…" }</p> },
+        Some(Err(e)) => html! { <p class="error">{ e }</p> },
+        Some(Ok(loaded)) => {
+            let report = &loaded.report;
+            let full = format!("{}/r/{}", net::origin(), loaded.snapshot);
+            let age = (net::now() - loaded.evidence.probe.finished_at.0).max(0);
+            html! {
+                <>
+                    <p class={classes!("widget-headline", report_class(report))}>{ &report.summary.headline }</p>
+                    <p>{ stripping_line(report) }</p>
+                    <p class="muted">
+                        { format!("{} errors, {} warnings · checked {} ago · ", report.count(Severity::Error), report.count(Severity::Warning), ago(age)) }
+                        <a href={full} target="_blank" rel="noopener">{ "Full report" }</a>
+                    </p>
+                </>
+            }
+        }
+    };
+    html! {
+        <main class="widget-box" aria-label={format!("Mail TLS status of {}", props.domain)}>
+            <p class="widget-title"><strong>{ props.domain.clone() }</strong>{ " · mail TLS by mxtls" }</p>
+            { body }
+        </main>
+    }
+}
+
+/// "3 minutes" — coarse, for the widget.
+pub fn ago(seconds: i64) -> String {
+    match seconds {
+        s if s < 90 => format!("{s} seconds"),
+        s if s < 90 * 60 => format!("{} minutes", s / 60),
+        s if s < 36 * 3600 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+#[function_component(NotFound)]
+pub fn not_found(props: &NavProps) -> Html {
+    html! {
+        <main id="main">
+            <h1>{ "Page not found" }</h1>
+            <p>{ link(&props.navigate, Route::Home, "Check a domain".into()) }</p>
+        </main>
+    }
+}
