@@ -59,6 +59,19 @@ async fn main() -> std::process::ExitCode {
         world.trust_anchor.display(),
         world.root_ca.display()
     );
+    let examples: String = world
+        .scenarios
+        .iter()
+        .map(|s| format!(" --example {}", s.domain))
+        .collect();
+    println!(
+        "web: mxtls serve --db {} --resolver {} --trust-anchor {} --pkix-roots {} --smtp-port {} --allow-private-targets{examples}",
+        world.dir.join("snapshots.sqlite").display(),
+        world.resolver,
+        world.trust_anchor.display(),
+        world.root_ca.display(),
+        world.smtp_port
+    );
     println!("stop with Ctrl-C (or close standard input)");
 
     let (Ok(mut term), Ok(mut int)) = (
