@@ -20,11 +20,13 @@ use crate::evidence::{
     RrsigSupport, SessionError, SmtpSession, Step, TargetDecision, UnixTime,
 };
 use crate::findings::{Code, Finding, Severity, Subject};
+use crate::mta_sts;
 use crate::pkix::{self, PathError};
 use crate::report::{
     AddressReport, CertRef, ChainReport, DaneStatus, LookupState, MxReport, Report, Summary,
     TlsaReport, Verdict,
 };
+use crate::senders::{self, Protection};
 use crate::starttls;
 use crate::tlsa;
 
@@ -44,15 +46,28 @@ pub fn analyse(evidence: &Evidence, now: UnixTime) -> Report {
     cx.limits();
     cx.reachability(&hosts);
 
+    let dane_everywhere = senders::protection(&hosts, None) == Protection::Dane;
+    let mta_sts = (!mx.null).then(|| {
+        let (report, findings) =
+            mta_sts::judge(evidence, &hosts, &cx.anchors, now, dane_everywhere);
+        cx.findings.extend(findings);
+        report
+    });
+    let downgrade_protection = senders::protection(&hosts, mta_sts.as_ref());
+    let senders = senders::matrix(&hosts, mta_sts.as_ref(), mx.null, mx.failed);
+
     let mut findings = cx.findings;
     findings.sort_by_key(|f| f.severity);
-    let summary = summarise(evidence, &mx, &hosts, &findings);
+    let summary = summarise(evidence, &mx, &hosts, &findings, downgrade_protection);
     Report {
         domain: evidence.domain.clone(),
         judged_at: now,
         summary,
         findings,
         mx: hosts,
+        mta_sts,
+        downgrade_protection,
+        senders,
     }
 }
 
@@ -1092,7 +1107,13 @@ fn names_of(c: &ChainReport) -> String {
         .unwrap_or_else(|| "no host name".to_owned())
 }
 
-fn summarise(ev: &Evidence, mx: &MxState, hosts: &[MxReport], findings: &[Finding]) -> Summary {
+fn summarise(
+    ev: &Evidence,
+    mx: &MxState,
+    hosts: &[MxReport],
+    findings: &[Finding],
+    protection: Protection,
+) -> Summary {
     let domain = &ev.domain;
     let judged: Vec<Verdict> = hosts
         .iter()
@@ -1104,10 +1125,6 @@ fn summarise(ev: &Evidence, mx: &MxState, hosts: &[MxReport], findings: &[Findin
             )
         })
         .collect();
-    let dane_everywhere = !hosts.is_empty()
-        && hosts
-            .iter()
-            .all(|h| matches!(h.dane, DaneStatus::Applies | DaneStatus::Unusable));
     let dane_authenticated = !judged.is_empty() && judged.iter().all(|v| *v == Verdict::Verified);
     let errors = findings
         .iter()
@@ -1136,9 +1153,13 @@ fn summarise(ev: &Evidence, mx: &MxState, hosts: &[MxReport], findings: &[Findin
         format!(
             "Mail to {domain} is at risk: {errors} error(s) below make senders defer mail or lose protection."
         )
+    } else if judged.iter().all(|v| *v == Verdict::Trusted) && protection == Protection::MtaSts {
+        format!(
+            "Mail to {domain} is protected for MTA-STS senders: valid certificates everywhere, and the enforced policy stops STARTTLS stripping."
+        )
     } else if judged.iter().all(|v| *v == Verdict::Trusted) {
         format!(
-            "Mail to {domain} is encrypted with valid certificates, but without DANE an attacker on the path can strip STARTTLS."
+            "Mail to {domain} is encrypted with valid certificates, but without DANE or an enforced MTA-STS policy an attacker on the path can strip STARTTLS."
         )
     } else {
         format!(
@@ -1148,7 +1169,7 @@ fn summarise(ev: &Evidence, mx: &MxState, hosts: &[MxReport], findings: &[Findin
     Summary {
         headline,
         dane_authenticated,
-        strippable: !mx.null && !dane_everywhere,
+        strippable: !mx.null && protection == Protection::None,
         accepts_no_mail: mx.null,
     }
 }

@@ -563,6 +563,41 @@ pub struct PolicyFetch {
     pub error: Option<String>,
     #[serde(default)]
     pub elapsed_ms: Option<u64>,
+    /// Why no policy body was obtained, for the core to explain; `None` when a body came.
+    #[serde(default)]
+    pub failure: Option<FetchFailure>,
+    /// The A and AAAA lookups of the policy host.
+    #[serde(default)]
+    pub lookups: Vec<DnsAnswer>,
+}
+
+/// Why the policy fetch stopped (RFC 8461 §3.3 limits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FetchFailure {
+    /// `mta-sts.<domain>` has no address.
+    NoAddress,
+    /// The target policy refused every address (not public).
+    Refused {
+        reason: String,
+    },
+    Connect {
+        message: String,
+    },
+    /// The TLS handshake failed (before any certificate judgement).
+    Tls {
+        message: String,
+    },
+    /// A deadline passed.
+    Timeout,
+    /// The answer is not HTTP we can read.
+    Http {
+        message: String,
+    },
+    /// The body exceeds the size limit.
+    TooLarge {
+        limit: usize,
+    },
 }
 
 /// A probe limit that was reached, and where.

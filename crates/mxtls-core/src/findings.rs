@@ -96,6 +96,18 @@ codes! {
     LimitReached => "limit-reached", "";
     TlsaPartlyUnusable => "tlsa-partly-unusable", "RFC 7672 §3.1.3";
     DaneNotApplicable => "dane-not-applicable", "RFC 7672 §2.2";
+    MtaStsEnforce => "mta-sts-enforce", "RFC 8461 §5";
+    MtaStsTesting => "mta-sts-testing", "RFC 8461 §5";
+    MtaStsNone => "mta-sts-none", "RFC 8461 §5";
+    MtaStsMissing => "mta-sts-missing", "RFC 8461 §3";
+    MtaStsTxtInvalid => "mta-sts-txt-invalid", "RFC 8461 §3.1";
+    MtaStsPolicyFetchFailed => "mta-sts-policy-fetch-failed", "RFC 8461 §3.3";
+    MtaStsPolicyInvalid => "mta-sts-policy-invalid", "RFC 8461 §3.2";
+    MtaStsMxNotCovered => "mta-sts-mx-not-covered", "RFC 8461 §4.1";
+    MtaStsMxCertInvalid => "mta-sts-mx-cert-invalid", "RFC 8461 §4.2";
+    TlsRptOk => "tlsrpt-ok", "RFC 8460 §3";
+    TlsRptMissing => "tlsrpt-missing", "RFC 8460 §3";
+    TlsRptInvalid => "tlsrpt-invalid", "RFC 8460 §3";
 }
 
 impl std::fmt::Display for Code {

@@ -14,11 +14,14 @@ pub mod dane;
 pub mod dns;
 pub mod evidence;
 pub mod findings;
+pub mod mta_sts;
 pub mod pkix;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod senders;
 pub mod starttls;
+pub mod tls_rpt;
 pub mod tlsa;
 
 pub use analysis::analyse;

@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use crate::findings::{Finding, Severity};
+use crate::mta_sts::{FetchState, MtaStsReport, StsTxt};
 use crate::report::{AddressReport, ChainReport, MxReport, Report, Verdict};
+use crate::senders::{Delivery, Protection, SenderOutcome};
 
 /// Renders `report` as plain text, with ANSI colour when `colour` is true.
 pub fn text(report: &Report, colour: bool) -> String {
@@ -20,16 +22,25 @@ pub fn text(report: &Report, colour: bool) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", p.bold(&report.summary.headline));
     if !report.summary.accepts_no_mail {
-        let strip = if report.summary.strippable {
-            p.paint(Severity::Warning, "possible (no DANE on every MX host)")
+        let protection = report.downgrade_protection;
+        let label = if protection == Protection::None {
+            p.paint(Severity::Warning, protection.label())
         } else {
-            p.paint(Severity::Ok, "prevented by DANE")
+            p.paint(Severity::Ok, protection.label())
         };
-        let _ = writeln!(out, "STARTTLS stripping: {strip}");
+        let _ = writeln!(out, "Protected against STARTTLS stripping: {label}");
     }
     for mx in &report.mx {
         let _ = writeln!(out);
         host(&mut out, &p, mx);
+    }
+    if let Some(sts) = &report.mta_sts {
+        let _ = writeln!(out);
+        mta_sts(&mut out, &p, sts);
+    }
+    if !report.senders.is_empty() {
+        let _ = writeln!(out);
+        senders(&mut out, &p, &report.senders);
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", p.bold("Findings"));
@@ -250,5 +261,69 @@ mod tests {
     fn badge_without_a_check_says_so() {
         let svg = badge(None);
         assert!(svg.starts_with("<svg") && svg.contains("not checked") && svg.contains("#9f9f9f"));
+    }
+}
+
+fn mta_sts(out: &mut String, p: &Paint, sts: &MtaStsReport) {
+    let txt = match &sts.txt {
+        StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
+        StsTxt::Valid { id } => format!("TXT id={id}"),
+        StsTxt::Invalid { reason } => format!("TXT invalid: {reason}"),
+    };
+    let policy = match (&sts.fetch, &sts.policy, &sts.policy_error) {
+        (FetchState::NotFetched, _, _) => "policy not fetched".to_owned(),
+        (FetchState::Failed { why }, _, _) => format!("policy fetch failed: {why}"),
+        (FetchState::Fetched, Some(pol), _) => {
+            format!(
+                "mode {}, max_age {} s, mx {}",
+                pol.mode.label(),
+                pol.max_age,
+                pol.mx.join(" ")
+            )
+        }
+        (FetchState::Fetched, None, e) => {
+            format!("policy invalid: {}", e.as_deref().unwrap_or("?"))
+        }
+    };
+    let _ = writeln!(out, "{}  {txt}; {policy}", p.bold("MTA-STS"));
+    for h in &sts.hosts {
+        let cert = match h.pkix_valid {
+            Some(true) => "PKIX-valid",
+            Some(false) => "fails PKIX",
+            None => "not judged",
+        };
+        let covered = if h.covered { "listed" } else { "NOT listed" };
+        let _ = writeln!(out, "  {}: {covered}, {cert}", h.host);
+    }
+}
+
+fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
+    let _ = writeln!(out, "{}", p.bold("What happens to mail sent to you"));
+    let _ = writeln!(
+        out,
+        "  {:<52} {:<40} {}",
+        "sender", "outcome", "STARTTLS stripped by an attacker"
+    );
+    for r in rows {
+        let sev = match r.delivery {
+            Delivery::Authenticated => Severity::Ok,
+            Delivery::Encrypted | Delivery::Unknown => Severity::Notice,
+            Delivery::Cleartext | Delivery::Deferred | Delivery::Bounced => Severity::Warning,
+        };
+        let outcome = match &r.via {
+            Some(h) => format!("{} ({h})", r.delivery.label()),
+            None => r.delivery.label().to_owned(),
+        };
+        let strip = if r.stripping_succeeds {
+            p.paint(Severity::Warning, "attack succeeds: cleartext")
+        } else {
+            p.paint(Severity::Ok, "attack fails")
+        };
+        let _ = writeln!(
+            out,
+            "  {:<52} {} {strip}",
+            r.sender.label(),
+            p.paint(sev, &format!("{outcome:<40}"))
+        );
     }
 }

@@ -9,7 +9,9 @@ use crate::dane::ChainDane;
 use crate::dns::DnsName;
 use crate::evidence::{KeyTypeOffer, UnixTime};
 use crate::findings::{Finding, Severity};
+use crate::mta_sts::MtaStsReport;
 use crate::pkix::PathError;
+use crate::senders::{Protection, SenderOutcome};
 
 /// The TLS verdict for one address (or one chain of it): what a sender gets there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -90,6 +92,13 @@ pub struct Report {
     /// Every finding, most severe first.
     pub findings: Vec<Finding>,
     pub mx: Vec<MxReport>,
+    /// MTA-STS and TLS-RPT; `None` for a domain that accepts no mail.
+    #[serde(default)]
+    pub mta_sts: Option<MtaStsReport>,
+    /// Which senders refuse to be downgraded: `dane`, `mta-sts`, `both` or `none`.
+    pub downgrade_protection: Protection,
+    /// What happens to a message, by kind of sender.
+    pub senders: Vec<SenderOutcome>,
 }
 
 impl Report {
@@ -113,7 +122,8 @@ pub struct Summary {
     pub headline: String,
     /// Every reachable, judged address was authenticated by DANE.
     pub dane_authenticated: bool,
-    /// An attacker on the path could strip STARTTLS (no DANE on every host).
+    /// An attacker on the path could strip STARTTLS for senders that validate what they
+    /// can (neither DANE on every host nor an enforced MTA-STS policy).
     pub strippable: bool,
     /// The domain says it accepts no mail (null MX).
     pub accepts_no_mail: bool,

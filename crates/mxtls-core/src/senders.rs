@@ -1,0 +1,411 @@
+//! What happens to a message sent to the domain, by kind of sending MTA — and whether an
+//! attacker on the path who strips STARTTLS would succeed. The question a domain owner
+//! really asks; derived from the per-address verdicts, the DANE status of each host and the
+//! MTA-STS policy, following how each kind of sender behaves.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dns::DnsName;
+use crate::mta_sts::MtaStsReport;
+use crate::report::{DaneStatus, MxReport, Verdict};
+
+/// A kind of sending MTA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sender {
+    /// Validates DANE (RFC 7672): Postfix `dane`, Exim, Microsoft 365. Opportunistic TLS
+    /// where DANE does not apply.
+    Dane,
+    /// Enforces MTA-STS (RFC 8461): Gmail and others. Opportunistic TLS without a policy.
+    MtaSts,
+    /// Opportunistic TLS, falls back to cleartext (Postfix's default `may`).
+    Opportunistic,
+    /// Uses STARTTLS when offered and defers when it fails, without authenticating
+    /// (Sendmail's behaviour).
+    DefersOnTlsFailure,
+}
+
+impl Sender {
+    pub const ALL: [Sender; 4] = [
+        Sender::Dane,
+        Sender::MtaSts,
+        Sender::Opportunistic,
+        Sender::DefersOnTlsFailure,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sender::Dane => "DANE-validating (Postfix, Exim, Microsoft 365)",
+            Sender::MtaSts => "MTA-STS-enforcing (Gmail and others)",
+            Sender::Opportunistic => "opportunistic, cleartext fallback (Postfix default)",
+            Sender::DefersOnTlsFailure => "defers when STARTTLS fails (Sendmail)",
+        }
+    }
+}
+
+/// What happens to the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Delivered in cleartext.
+    Cleartext,
+    /// Delivered over TLS the sender did not authenticate.
+    Encrypted,
+    /// Delivered over TLS to an authenticated server.
+    Authenticated,
+    /// Not delivered now; retried, then bounced if it persists.
+    Deferred,
+    /// Returned to the sender at once.
+    Bounced,
+    /// The probe could not tell (servers refused or limited it).
+    Unknown,
+}
+
+impl Delivery {
+    pub fn label(self) -> &'static str {
+        match self {
+            Delivery::Cleartext => "delivered in cleartext",
+            Delivery::Encrypted => "delivered encrypted, not authenticated",
+            Delivery::Authenticated => "delivered with authenticated TLS",
+            Delivery::Deferred => "deferred",
+            Delivery::Bounced => "bounced",
+            Delivery::Unknown => "unknown",
+        }
+    }
+}
+
+/// Which senders refuse to be downgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    Dane,
+    MtaSts,
+    Both,
+    None,
+}
+
+impl Protection {
+    pub fn label(self) -> &'static str {
+        match self {
+            Protection::Dane => "by DANE",
+            Protection::MtaSts => "by MTA-STS (enforce)",
+            Protection::Both => "by DANE and MTA-STS (enforce)",
+            Protection::None => "no",
+        }
+    }
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderOutcome {
+    pub sender: Sender,
+    pub delivery: Delivery,
+    /// The MX host the message goes to, when delivered.
+    pub via: Option<DnsName>,
+    /// An attacker on the path who strips STARTTLS gets the message in cleartext.
+    pub stripping_succeeds: bool,
+}
+
+/// What one address does for one sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    Delivers(Delivery),
+    /// The sender gives up on this address and tries the next (deferring if none is left).
+    Fails,
+    Unknown,
+}
+
+/// The whole matrix. `null_mx`: the domain accepts no mail; `mx_failed`: the MX lookup
+/// failed, so senders defer.
+pub fn matrix(
+    hosts: &[MxReport],
+    sts: Option<&MtaStsReport>,
+    null_mx: bool,
+    mx_failed: bool,
+) -> Vec<SenderOutcome> {
+    Sender::ALL
+        .iter()
+        .map(|&sender| {
+            let (delivery, via) = if null_mx {
+                (Delivery::Bounced, None)
+            } else if mx_failed || hosts.is_empty() {
+                (Delivery::Deferred, None)
+            } else {
+                deliver(sender, hosts, sts, false)
+            };
+            let stripping_succeeds = !null_mx
+                && !mx_failed
+                && !hosts.is_empty()
+                && deliver(sender, hosts, sts, true).0 == Delivery::Cleartext;
+            SenderOutcome {
+                sender,
+                delivery,
+                via,
+                stripping_succeeds,
+            }
+        })
+        .collect()
+}
+
+/// Which protection stops downgrades, for the report's top line.
+pub fn protection(hosts: &[MxReport], sts: Option<&MtaStsReport>) -> Protection {
+    let dane = !hosts.is_empty()
+        && hosts
+            .iter()
+            .all(|h| matches!(h.dane, DaneStatus::Applies | DaneStatus::Unusable));
+    let mta_sts = sts.is_some_and(MtaStsReport::enforced);
+    match (dane, mta_sts) {
+        (true, true) => Protection::Both,
+        (true, false) => Protection::Dane,
+        (false, true) => Protection::MtaSts,
+        (false, false) => Protection::None,
+    }
+}
+
+/// Senders try MX hosts by preference and each host's addresses in turn; the message goes
+/// to the first that accepts it. Within a host, the weakest delivering address counts
+/// (the sender does not choose which one it reaches). `stripped`: an attacker removes
+/// STARTTLS from every session.
+fn deliver(
+    sender: Sender,
+    hosts: &[MxReport],
+    sts: Option<&MtaStsReport>,
+    stripped: bool,
+) -> (Delivery, Option<DnsName>) {
+    let mut unknown = false;
+    for host in hosts {
+        let tries: Vec<Try> = host
+            .addresses
+            .iter()
+            .filter(|a| a.tls != Verdict::Unreachable)
+            .map(|a| {
+                let v = if stripped && !matches!(a.tls, Verdict::Inconclusive | Verdict::Refused) {
+                    Verdict::NoStarttls
+                } else {
+                    a.tls
+                };
+                attempt(sender, host, a, v, sts)
+            })
+            .collect();
+        if tries.contains(&Try::Unknown) {
+            unknown = true;
+            continue;
+        }
+        if let Some(worst) = tries
+            .iter()
+            .filter_map(|t| match t {
+                Try::Delivers(d) => Some(*d),
+                _ => None,
+            })
+            .min()
+        {
+            return (worst, Some(host.host.clone()));
+        }
+    }
+    if unknown {
+        (Delivery::Unknown, None)
+    } else {
+        (Delivery::Deferred, None)
+    }
+}
+
+fn attempt(
+    sender: Sender,
+    host: &MxReport,
+    address: &crate::report::AddressReport,
+    v: Verdict,
+    sts: Option<&MtaStsReport>,
+) -> Try {
+    use Delivery::*;
+    let opportunistic = |v: Verdict| match v {
+        Verdict::Verified | Verdict::Trusted | Verdict::Untrusted => Try::Delivers(Encrypted),
+        // After a failed handshake, opportunistic senders retry in cleartext.
+        Verdict::NoStarttls | Verdict::TlsFailed => Try::Delivers(Cleartext),
+        Verdict::Unreachable => Try::Fails,
+        Verdict::Inconclusive | Verdict::Refused => Try::Unknown,
+    };
+    if matches!(v, Verdict::Inconclusive | Verdict::Refused) {
+        return Try::Unknown;
+    }
+    match sender {
+        Sender::Opportunistic => opportunistic(v),
+        Sender::DefersOnTlsFailure => match v {
+            Verdict::TlsFailed => Try::Fails,
+            v => opportunistic(v),
+        },
+        Sender::Dane => match host.dane {
+            DaneStatus::Applies => match v {
+                Verdict::Verified => Try::Delivers(Authenticated),
+                _ => Try::Fails,
+            },
+            // A secure but unusable TLSA RRset still obliges TLS (RFC 7672 §2.2).
+            DaneStatus::Unusable => match v {
+                Verdict::Verified | Verdict::Trusted | Verdict::Untrusted => {
+                    Try::Delivers(Encrypted)
+                }
+                _ => Try::Fails,
+            },
+            DaneStatus::Failed => Try::Fails,
+            DaneStatus::NotPublished | DaneStatus::NotApplicable | DaneStatus::Unknown => {
+                opportunistic(v)
+            }
+        },
+        Sender::MtaSts => match sts {
+            Some(sts) if sts.enforced() => {
+                let Some(h) = sts.host(&host.host) else {
+                    return Try::Fails;
+                };
+                if !h.covered {
+                    return Try::Fails;
+                }
+                let tls_ok = matches!(v, Verdict::Verified | Verdict::Trusted | Verdict::Untrusted);
+                let pkix_ok = address.chains.iter().all(|c| {
+                    c.pkix.is_ok()
+                        && c.certs.first().is_some_and(|ee| {
+                            ee.dns_names
+                                .iter()
+                                .any(|n| crate::cert::name_matches(n, &host.host))
+                        })
+                        && !matches!(c.tls_version.as_deref(), Some("TLSv1.0" | "TLSv1.1"))
+                }) && !address.chains.is_empty();
+                if tls_ok && pkix_ok {
+                    Try::Delivers(Authenticated)
+                } else {
+                    Try::Fails
+                }
+            }
+            _ => opportunistic(v),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mta_sts::{FetchState, Mode, StsHost, StsTxt};
+    use crate::report::AddressReport;
+
+    fn host(name: &str, dane: DaneStatus, verdicts: &[Verdict]) -> MxReport {
+        MxReport {
+            host: DnsName::parse(name).unwrap(),
+            preference: Some(10),
+            tlsa_base: None,
+            dane,
+            lookups: Vec::new(),
+            tlsa: Vec::new(),
+            addresses: verdicts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| AddressReport {
+                    ip: format!("192.0.2.{}", i + 1).parse().unwrap(),
+                    tls: *v,
+                    chains: Vec::new(),
+                    starttls_offered: Some(*v != Verdict::NoStarttls),
+                })
+                .collect(),
+        }
+    }
+
+    fn row(rows: &[SenderOutcome], s: Sender) -> &SenderOutcome {
+        rows.iter().find(|r| r.sender == s).unwrap()
+    }
+
+    #[test]
+    fn dane_protects_dane_senders_only() {
+        let hosts = [host(
+            "mx.example",
+            DaneStatus::Applies,
+            &[Verdict::Verified],
+        )];
+        let m = matrix(&hosts, None, false, false);
+        assert_eq!(row(&m, Sender::Dane).delivery, Delivery::Authenticated);
+        assert!(!row(&m, Sender::Dane).stripping_succeeds);
+        assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Encrypted);
+        assert!(row(&m, Sender::Opportunistic).stripping_succeeds);
+        assert!(row(&m, Sender::MtaSts).stripping_succeeds);
+        assert_eq!(protection(&hosts, None), Protection::Dane);
+    }
+
+    #[test]
+    fn a_dane_failure_defers_for_dane_senders_and_falls_to_the_next_host() {
+        let broken = host("mx1.example", DaneStatus::Applies, &[Verdict::Untrusted]);
+        let m = matrix(std::slice::from_ref(&broken), None, false, false);
+        assert_eq!(row(&m, Sender::Dane).delivery, Delivery::Deferred);
+        let backup = host(
+            "mx2.example",
+            DaneStatus::NotApplicable,
+            &[Verdict::NoStarttls],
+        );
+        let m = matrix(&[broken, backup], None, false, false);
+        let dane = row(&m, Sender::Dane);
+        assert_eq!(dane.delivery, Delivery::Cleartext);
+        assert_eq!(dane.via.as_ref().map(DnsName::as_str), Some("mx2.example"));
+        assert!(dane.stripping_succeeds);
+    }
+
+    #[test]
+    fn tls_failure_separates_fallback_senders_from_deferring_ones() {
+        let hosts = [host(
+            "mx.example",
+            DaneStatus::NotApplicable,
+            &[Verdict::TlsFailed],
+        )];
+        let m = matrix(&hosts, None, false, false);
+        assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Cleartext);
+        assert_eq!(
+            row(&m, Sender::DefersOnTlsFailure).delivery,
+            Delivery::Deferred
+        );
+    }
+
+    #[test]
+    fn an_enforced_policy_stops_stripping_for_mta_sts_senders() {
+        let hosts = [host(
+            "mx.example",
+            DaneStatus::NotApplicable,
+            &[Verdict::Trusted],
+        )];
+        let sts = |mode, covered| MtaStsReport {
+            txt: StsTxt::Valid { id: "1".into() },
+            policy_url: String::new(),
+            fetch: FetchState::Fetched,
+            policy: None,
+            policy_error: None,
+            mode: Some(mode),
+            hosts: vec![StsHost {
+                host: DnsName::parse("mx.example").unwrap(),
+                covered,
+                pkix_valid: Some(true),
+            }],
+        };
+        // No chains recorded in this synthetic report: PKIX cannot be shown, so enforce defers.
+        let enforce = sts(Mode::Enforce, true);
+        let m = matrix(&hosts, Some(&enforce), false, false);
+        assert!(!row(&m, Sender::MtaSts).stripping_succeeds);
+        assert_eq!(protection(&hosts, Some(&enforce)), Protection::MtaSts);
+        let uncovered = sts(Mode::Enforce, false);
+        let m = matrix(&hosts, Some(&uncovered), false, false);
+        assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Deferred);
+        let testing = sts(Mode::Testing, true);
+        let m = matrix(&hosts, Some(&testing), false, false);
+        assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Encrypted);
+        assert!(row(&m, Sender::MtaSts).stripping_succeeds);
+        assert_eq!(protection(&hosts, Some(&testing)), Protection::None);
+    }
+
+    #[test]
+    fn null_mx_bounces_and_unknown_stays_unknown() {
+        let m = matrix(&[], None, true, false);
+        assert!(
+            m.iter()
+                .all(|r| r.delivery == Delivery::Bounced && !r.stripping_succeeds)
+        );
+        let hosts = [host(
+            "mx.example",
+            DaneStatus::NotApplicable,
+            &[Verdict::Inconclusive],
+        )];
+        let m = matrix(&hosts, None, false, false);
+        assert!(m.iter().all(|r| r.delivery == Delivery::Unknown));
+    }
+}
