@@ -38,6 +38,8 @@ pub struct Config {
     /// Connect to non-public addresses (tests only).
     pub allow_private_targets: bool,
     pub smtp_port: u16,
+    /// Where the MTA-STS policy host listens (443; tests use others).
+    pub https_port: u16,
     /// Deadline for the whole check.
     pub timeout: Duration,
     /// Extra PKIX roots (DER), recorded in the evidence for the core.
@@ -53,6 +55,7 @@ impl Default for Config {
             trust_anchor: None,
             allow_private_targets: false,
             smtp_port: 25,
+            https_port: 443,
             timeout: Duration::from_secs(60),
             extra_pkix_roots: Vec::new(),
             helo: "mxtls.invalid".into(),
@@ -148,11 +151,44 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         _ => Vec::new(),
     };
 
-    let hosts = join_all(targets.into_iter().map(|(name, origin)| {
+    let (sts_name, rpt_name) = (
+        prefixed("_mta-sts", domain)?,
+        prefixed("_smtp._tls", domain)?,
+    );
+    let policy_host =
+        DnsName::parse(&mxtls_core::mta_sts::policy_host(domain)).map_err(SetupError)?;
+    // MTA-STS and TLS-RPT run beside the SMTP sessions, not after them.
+    let policy = async {
+        let (txt, rpt) = tokio::join!(
+            run.lookup(&sts_name, RecordType::TXT),
+            run.lookup(&rpt_name, RecordType::TXT)
+        );
+        // Senders fetch the policy only when a `v=STSv1` record exists; so do we.
+        let wanted = core_dns::txt_strings(&txt)
+            .iter()
+            .any(|t| t.starts_with(b"v=STSv1"));
+        let fetch = if wanted {
+            let (a, aaaa) = tokio::join!(
+                run.lookup(&policy_host, RecordType::A),
+                run.lookup(&policy_host, RecordType::AAAA)
+            );
+            let plan = crate::mta_sts::Plan {
+                host: policy_host.clone(),
+                port: config.https_port,
+                allow_private_targets: config.allow_private_targets,
+                deadline,
+            };
+            Some(crate::mta_sts::fetch(&plan, vec![a, aaaa]).await)
+        } else {
+            None
+        };
+        (txt, rpt, fetch)
+    };
+    let sessions = join_all(targets.into_iter().map(|(name, origin)| {
         let run = run.clone();
         async move { run.host(name, origin).await }
-    }))
-    .await;
+    }));
+    let (hosts, (mta_sts_txt, tls_rpt, policy)) = tokio::join!(sessions, policy);
     let mut host_evidence = Vec::new();
     for (h, mut l) in hosts {
         host_evidence.push(h);
@@ -165,15 +201,6 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
             detail: format!("the check's {:?} deadline passed", config.timeout),
         });
     }
-
-    let (sts_name, rpt_name) = (
-        prefixed("_mta-sts", domain)?,
-        prefixed("_smtp._tls", domain)?,
-    );
-    let (mta_sts_txt, tls_rpt) = tokio::join!(
-        run.lookup(&sts_name, RecordType::TXT),
-        run.lookup(&rpt_name, RecordType::TXT)
-    );
 
     Ok(Evidence {
         schema: SCHEMA_VERSION,
@@ -191,7 +218,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         hosts: host_evidence,
         mta_sts: MtaStsEvidence {
             txt: Some(mta_sts_txt),
-            policy: None,
+            policy,
         },
         tls_rpt: Some(tls_rpt),
         limits_hit: limits,

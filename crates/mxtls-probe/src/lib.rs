@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod dns;
+pub mod mta_sts;
 pub mod progress;
 pub mod smtp;
 pub mod target;

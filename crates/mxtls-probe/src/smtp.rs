@@ -206,33 +206,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
         Ok(Ok(tls)) => tls,
     };
     rec.timing(Step::Handshake, t);
-    let (_, conn) = tls.get_ref();
-    let chain = conn.peer_certificates().unwrap_or_default();
-    let mut total = 0usize;
-    let chain: Vec<Bytes> = chain
-        .iter()
-        .take(MAX_CHAIN_CERTS)
-        .take_while(|c| {
-            total += c.len();
-            total <= MAX_CHAIN_BYTES
-        })
-        .map(|c| Bytes(c.to_vec()))
-        .collect();
-    rec.session.tls = Some(TlsEvidence {
-        sni: plan.sni.clone(),
-        version: conn.protocol_version().map(|v| match v {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
-            other => format!("{other:?}"),
-        }),
-        cipher_suite: conn
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite())),
-        kx_group: conn
-            .negotiated_key_exchange_group()
-            .map(|g| format!("{:?}", g.name())),
-        chain,
-    });
+    rec.session.tls = Some(tls_evidence(tls.get_ref().1, &plan.sni));
 
     let mut io = BufReader::new(tls);
     plan.enter(Step::EhloTls);
@@ -443,7 +417,40 @@ fn schemes(offer: KeyTypeOffer, all: &[SignatureScheme]) -> Vec<SignatureScheme>
         .collect()
 }
 
-fn client_config(offer: KeyTypeOffer) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+/// What a finished handshake shows: version, suite, group and the chain (bounded).
+pub(crate) fn tls_evidence(conn: &rustls::ClientConnection, sni: &DnsName) -> TlsEvidence {
+    let chain = conn.peer_certificates().unwrap_or_default();
+    let mut total = 0usize;
+    let chain: Vec<Bytes> = chain
+        .iter()
+        .take(MAX_CHAIN_CERTS)
+        .take_while(|c| {
+            total += c.len();
+            total <= MAX_CHAIN_BYTES
+        })
+        .map(|c| Bytes(c.to_vec()))
+        .collect();
+    TlsEvidence {
+        sni: sni.clone(),
+        version: conn.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        }),
+        cipher_suite: conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite())),
+        kx_group: conn
+            .negotiated_key_exchange_group()
+            .map(|g| format!("{:?}", g.name())),
+        chain,
+    }
+}
+
+/// A client that offers the signature schemes of `offer` and records any chain.
+pub(crate) fn client_config(
+    offer: KeyTypeOffer,
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algs = provider.signature_verification_algorithms;
     let verifier = RecordingVerifier {

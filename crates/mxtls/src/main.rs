@@ -84,6 +84,9 @@ struct ProbeArgs {
     /// SMTP port (tests only; mail uses 25).
     #[arg(long, default_value_t = 25)]
     smtp_port: u16,
+    /// HTTPS port of the MTA-STS policy host (tests only; senders use 443).
+    #[arg(long, default_value_t = 443)]
+    https_port: u16,
     /// Deadline for the whole check, in seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -96,6 +99,7 @@ impl ProbeArgs {
             trust_anchor: self.trust_anchor,
             allow_private_targets: self.allow_private_targets,
             smtp_port: self.smtp_port,
+            https_port: self.https_port,
             timeout: std::time::Duration::from_secs(self.timeout.max(1)),
             extra_pkix_roots: self
                 .pkix_roots
