@@ -18,6 +18,8 @@ fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_jso
         .arg(&world.root_ca)
         .arg("--smtp-port")
         .arg(world.smtp_port.to_string())
+        .arg("--https-port")
+        .arg(world.https_port.to_string())
         .args(extra)
         .output()
         .expect("mxtls runs");
@@ -27,6 +29,32 @@ fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_jso
         json,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The text report, as a user reads it (`NO_COLOR`).
+fn report_text(world: &World, domain: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mxtls"))
+        .args([
+            "check",
+            domain,
+            "--timeout",
+            "30",
+            "--allow-private-targets",
+        ])
+        .arg("--resolver")
+        .arg(world.resolver.to_string())
+        .arg("--trust-anchor")
+        .arg(&world.trust_anchor)
+        .arg("--pkix-roots")
+        .arg(&world.root_ca)
+        .arg("--smtp-port")
+        .arg(world.smtp_port.to_string())
+        .arg("--https-port")
+        .arg(world.https_port.to_string())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("mxtls runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn verdicts(report: &serde_json::Value) -> Vec<String> {
@@ -75,6 +103,37 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
             problems.push(format!(
                 "{domain}: verdicts {got_verdicts:?}, want {want:?}"
             ));
+        }
+        // An enforced policy that misses the MX host: MTA-STS senders defer, others deliver.
+        if s.name == "sts-mx-not-listed" {
+            let row = report["senders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["sender"] == "mta-sts")
+                .cloned()
+                .unwrap_or_default();
+            if row["delivery"] != "deferred" || row["stripping_succeeds"] != false {
+                problems.push(format!("{domain}: MTA-STS sender row {row}"));
+            }
+        }
+        if let Some(want) = s.protection
+            && report["downgrade_protection"].as_str() != Some(want)
+        {
+            problems.push(format!(
+                "{domain}: downgrade_protection {}, want {want}",
+                report["downgrade_protection"]
+            ));
+        }
+        if !s.says.is_empty() {
+            let text = tokio::task::block_in_place(|| report_text(&world, &domain));
+            for phrase in s.says {
+                if !text.contains(phrase) {
+                    problems.push(format!(
+                        "{domain}: the text report lacks \"{phrase}\":\n{text}"
+                    ));
+                }
+            }
         }
         for code in s.codes {
             if !got_codes.iter().any(|c| c == code) {

@@ -15,6 +15,7 @@
 //! [`scenarios::SCENARIOS`] is the list of mail domains and their expected outcomes.
 
 pub mod daemons;
+pub mod https;
 pub mod pki;
 pub mod scenarios;
 pub mod smtp;
@@ -40,6 +41,8 @@ pub struct Options {
     pub banner_delay: Duration,
     /// Start the real Postfix (its scenario is unreachable without it).
     pub postfix: bool,
+    /// The port the MTA-STS policy hosts listen on (the probe's `--https-port`).
+    pub https_port: u16,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             smtp_port: 25,
             banner_delay: Duration::from_millis(3000),
             postfix: true,
+            https_port: 443,
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct World {
     pub root_ca: PathBuf,
     pub root_ca_der: Vec<u8>,
     pub smtp_port: u16,
+    pub https_port: u16,
     pub scenarios: Vec<Running>,
     pub dir: PathBuf,
     pub started_in: Duration,
@@ -105,6 +110,9 @@ impl World {
         let ip = |c: u8, d: u8| Ipv4Addr::new(127, net, c, d);
 
         let pki = Pki::new()?;
+        // A second PKI nobody is told to trust, for the untrusted policy host.
+        let stranger = Pki::new()?;
+        let mut next_policy_ip = 1u8;
         let root_ca = dir.join("world-root-ca.pem");
         std::fs::write(&root_ca, &pki.root_pem)?;
 
@@ -210,6 +218,29 @@ impl World {
                 }
                 hosts.push((fqdn, addrs));
             }
+            if let Some(sts) = &scenario.sts {
+                for txt in sts.txt {
+                    let _ = writeln!(body, "_mta-sts IN TXT \"{txt}\"");
+                }
+                let addr = ip(3, next_policy_ip);
+                next_policy_ip += 1;
+                let _ = writeln!(body, "mta-sts IN A {addr}");
+                let name = format!("mta-sts.{domain}");
+                let issuer = if sts.untrusted { &stranger } else { &pki };
+                let leaf = issuer.leaf(&[name], KeyAlg::Ecdsa, false, true)?;
+                let host = https::PolicyHost {
+                    serve: sts.serve,
+                    domain: domain.clone(),
+                    tls: smtp::tls_config(&leaf, None)?,
+                };
+                servers.0.push(
+                    https::listen(SocketAddr::new(IpAddr::V4(addr), options.https_port), host)
+                        .await?,
+                );
+            }
+            if let Some(rpt) = scenario.tls_rpt {
+                let _ = writeln!(body, "_smtp._tls IN TXT \"{rpt}\"");
+            }
             zones.push(zones::Zone {
                 origin: format!("{domain}."),
                 body,
@@ -263,6 +294,7 @@ impl World {
             root_ca,
             root_ca_der: pki.root_der.clone(),
             smtp_port: options.smtp_port,
+            https_port: options.https_port,
             scenarios: running,
             dir,
             started_in: began.elapsed(),

@@ -65,12 +65,13 @@ async fn main() -> std::process::ExitCode {
         .map(|s| format!(" --example {}", s.domain))
         .collect();
     println!(
-        "web: mxtls serve --db {} --resolver {} --trust-anchor {} --pkix-roots {} --smtp-port {} --allow-private-targets{examples}",
+        "web: mxtls serve --db {} --resolver {} --trust-anchor {} --pkix-roots {} --smtp-port {} --https-port {} --allow-private-targets{examples}",
         world.dir.join("snapshots.sqlite").display(),
         world.resolver,
         world.trust_anchor.display(),
         world.root_ca.display(),
-        world.smtp_port
+        world.smtp_port,
+        world.https_port
     );
     println!("stop with Ctrl-C (or close standard input)");
 

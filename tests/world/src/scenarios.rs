@@ -125,6 +125,62 @@ pub struct Scenario {
     pub verdicts: &'static [&'static str],
     /// Finding codes that must appear.
     pub codes: &'static [&'static str],
+    /// MTA-STS: the TXT records and the policy host.
+    pub sts: Option<Sts>,
+    /// The `_smtp._tls` TXT record.
+    pub tls_rpt: Option<&'static str>,
+    /// The report's `downgrade_protection`, where the scenario is about it.
+    pub protection: Option<&'static str>,
+    /// Phrases the text report must contain (e.g. why a policy fetch failed).
+    pub says: &'static [&'static str],
+}
+
+/// The defaults of the fields most scenarios leave alone.
+const PLAIN: Scenario = Scenario {
+    name: "",
+    summary: "",
+    signing: Signing::Signed,
+    mx: Mx::Hosts,
+    hosts: &[],
+    verdicts: &[],
+    codes: &[],
+    sts: None,
+    tls_rpt: None,
+    protection: None,
+    says: &[],
+};
+
+/// What the MTA-STS policy host (`mta-sts.<domain>`, HTTPS) serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// `200`, `text/plain`, this policy; `{domain}` stands for the scenario's domain.
+    Policy(&'static str),
+    /// `301` to another URL.
+    Redirect,
+    /// `404`.
+    NotFound,
+    /// `200` with a body of 80 KB, without Content-Length.
+    Oversized,
+}
+
+/// A scenario's MTA-STS setup.
+#[derive(Debug, Clone, Copy)]
+pub struct Sts {
+    /// The `_mta-sts` TXT records.
+    pub txt: &'static [&'static str],
+    pub serve: Serve,
+    /// The policy host presents a certificate from a CA nobody trusts.
+    pub untrusted: bool,
+}
+
+const ENFORCE: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx.{domain}\r\nmax_age: 604800\r\n";
+const TXT: &[&str] = &["v=STSv1; id=20261128T0001"];
+const fn sts(serve: Serve) -> Option<Sts> {
+    Some(Sts {
+        txt: TXT,
+        serve,
+        untrusted: false,
+    })
 }
 
 use Behaviour as B;
@@ -140,6 +196,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
         codes: &["dane-verified", "tlsa-no-rollover"],
+        ..PLAIN
     },
     Scenario {
         name: "dane-ta",
@@ -149,6 +206,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ta)],
         verdicts: &["verified"],
         codes: &["dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "tlsa-mismatch",
@@ -158,6 +216,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Mismatch)],
         verdicts: &["untrusted"],
         codes: &["tlsa-mismatch"],
+        ..PLAIN
     },
     Scenario {
         name: "rollover",
@@ -167,6 +226,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Rollover)],
         verdicts: &["verified"],
         codes: &["dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "pkix-usages",
@@ -176,6 +236,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::PkixOnly)],
         verdicts: &["trusted"],
         codes: &["tlsa-unusable"],
+        ..PLAIN
     },
     Scenario {
         name: "unsigned",
@@ -185,6 +246,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["trusted"],
         codes: &["mx-dnssec-insecure", "tlsa-unsigned"],
+        ..PLAIN
     },
     Scenario {
         name: "bogus-tlsa",
@@ -194,6 +256,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["trusted"],
         codes: &["dnssec-bogus", "tlsa-lookup-failed"],
+        ..PLAIN
     },
     Scenario {
         name: "bad-ds",
@@ -203,6 +266,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &[],
         codes: &["dnssec-bogus"],
+        ..PLAIN
     },
     Scenario {
         name: "no-starttls",
@@ -212,6 +276,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::NoStarttls, C::Ecdsa, T::None)],
         verdicts: &["no-starttls"],
         codes: &["starttls-missing"],
+        ..PLAIN
     },
     Scenario {
         name: "stripped",
@@ -221,6 +286,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Mangled, C::Ecdsa, T::None)],
         verdicts: &["no-starttls"],
         codes: &["starttls-stripped"],
+        ..PLAIN
     },
     Scenario {
         name: "starttls-454",
@@ -230,6 +296,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Starttls454, C::Ecdsa, T::None)],
         verdicts: &["tls-failed"],
         codes: &["starttls-failed"],
+        ..PLAIN
     },
     Scenario {
         name: "broken-handshake",
@@ -239,6 +306,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::BrokenHandshake, C::Ecdsa, T::Ee)],
         verdicts: &["tls-failed"],
         codes: &["starttls-stripped"],
+        ..PLAIN
     },
     Scenario {
         name: "slow-banner",
@@ -248,6 +316,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::SlowBanner, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
         codes: &["dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "null-mx",
@@ -257,6 +326,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[],
         verdicts: &[],
         codes: &["mx-null"],
+        ..PLAIN
     },
     Scenario {
         name: "implicit-mx",
@@ -266,6 +336,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("@", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
         codes: &["mx-implicit", "dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "two-mx",
@@ -278,6 +349,7 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
         verdicts: &["verified", "no-starttls"],
         codes: &["dane-verified", "starttls-missing"],
+        ..PLAIN
     },
     Scenario {
         name: "expired-ee",
@@ -287,6 +359,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Expired, T::Ee)],
         verdicts: &["verified"],
         codes: &["dane-verified", "cert-expired"],
+        ..PLAIN
     },
     Scenario {
         name: "ipv6",
@@ -299,6 +372,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }],
         verdicts: &["verified", "verified"],
         codes: &["dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "private-target",
@@ -311,6 +385,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }],
         verdicts: &["unreachable"],
         codes: &["smtp-unreachable"],
+        ..PLAIN
     },
     Scenario {
         name: "dane-ta-no-intermediate",
@@ -320,6 +395,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::LeafOnly, T::Ta)],
         verdicts: &["untrusted"],
         codes: &["dane-ta-not-in-chain"],
+        ..PLAIN
     },
     Scenario {
         name: "dane-ta-wrong-name",
@@ -329,6 +405,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::WrongName, T::Ta)],
         verdicts: &["untrusted"],
         codes: &["dane-ta-name-mismatch"],
+        ..PLAIN
     },
     Scenario {
         name: "dual-key",
@@ -338,6 +415,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Dual, T::Ee)],
         verdicts: &["untrusted"],
         codes: &["tlsa-key-type-partial"],
+        ..PLAIN
     },
     Scenario {
         name: "mx-cname",
@@ -347,6 +425,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
         codes: &["mx-cname", "dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "postfix",
@@ -356,6 +435,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[host("mx", B::Postfix, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
         codes: &["dane-verified"],
+        ..PLAIN
     },
     Scenario {
         name: "critical-path",
@@ -385,6 +465,134 @@ pub const SCENARIOS: &[Scenario] = &[
             "verified",
         ],
         codes: &["dane-verified"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-enforce",
+        summary: "MTA-STS enforce covering the MX, valid certificates, TLS-RPT",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-enforce", "tlsrpt-ok", "mx-dnssec-insecure"],
+        sts: sts(Serve::Policy(ENFORCE)),
+        tls_rpt: Some("v=TLSRPTv1; rua=mailto:tls-reports@sts-enforce.test"),
+        protection: Some("mta-sts"),
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-testing",
+        summary: "MTA-STS in testing mode; a TLS-RPT record with an http: URI",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-testing", "tlsrpt-invalid"],
+        sts: sts(Serve::Policy(
+            "version: STSv1\nmode: testing\nmx: *.{domain}\nmax_age: 86400\n",
+        )),
+        tls_rpt: Some("v=TLSRPTv1; rua=http://reports.sts-testing.test/"),
+        protection: Some("none"),
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-mx-not-listed",
+        summary: "MTA-STS enforce whose mx patterns miss the MX host",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-enforce", "mta-sts-mx-not-covered"],
+        sts: sts(Serve::Policy(
+            "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 604800\n",
+        )),
+        protection: Some("mta-sts"),
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-bad-mx-cert",
+        summary: "MTA-STS enforce, but the MX certificate names another host",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::WrongName, T::None)],
+        verdicts: &["untrusted"],
+        codes: &["mta-sts-mx-cert-invalid", "cert-name-mismatch"],
+        sts: sts(Serve::Policy(ENFORCE)),
+        protection: Some("mta-sts"),
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-untrusted-host",
+        summary: "the policy host's certificate is from an unknown CA",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-policy-fetch-failed"],
+        sts: Some(Sts {
+            txt: TXT,
+            serve: Serve::Policy(ENFORCE),
+            untrusted: true,
+        }),
+        protection: Some("none"),
+        says: &["certificate is not valid"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-redirect",
+        summary: "the policy URL redirects (senders must not follow)",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-policy-fetch-failed"],
+        sts: sts(Serve::Redirect),
+        protection: Some("none"),
+        says: &["redirects (301"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-404",
+        summary: "the policy URL answers 404",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-policy-fetch-failed"],
+        sts: sts(Serve::NotFound),
+        protection: Some("none"),
+        says: &["answers HTTP 404"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-oversized",
+        summary: "the policy is 80 KB (over the 64 KB limit)",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-policy-fetch-failed"],
+        sts: sts(Serve::Oversized),
+        protection: Some("none"),
+        says: &["larger than 64 KB"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-two-txt",
+        summary: "two v=STSv1 TXT records: senders assume no policy",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &["mta-sts-txt-invalid"],
+        sts: Some(Sts {
+            txt: &["v=STSv1; id=1", "v=STSv1; id=2"],
+            serve: Serve::Policy(ENFORCE),
+            untrusted: false,
+        }),
+        protection: Some("none"),
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-dane",
+        summary: "DANE-EE and MTA-STS enforce together",
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &["dane-verified", "mta-sts-enforce"],
+        sts: sts(Serve::Policy(ENFORCE)),
+        protection: Some("both"),
+        ..PLAIN
     },
 ];
 
