@@ -220,6 +220,15 @@ pub fn badge(report: Option<&Report>) -> String {
         }
         Some(r) if r.summary.dane_authenticated => ("DANE verified".to_owned(), "#4c1"),
         Some(r)
+            if r.downgrade_protection == Protection::MtaSts
+                && r.mx
+                    .iter()
+                    .flat_map(|m| &m.addresses)
+                    .all(|a| a.tls == Verdict::Trusted) =>
+        {
+            ("MTA-STS enforced".to_owned(), "#4c1")
+        }
+        Some(r)
             if r.mx
                 .iter()
                 .flat_map(|m| &m.addresses)
