@@ -4,7 +4,9 @@
 use std::rc::Rc;
 
 use mxtls_core::evidence::{AddressEvidence, Party};
+use mxtls_core::mta_sts::{FetchState, MtaStsReport, StsTxt};
 use mxtls_core::report::{AddressReport, ChainReport, DaneStatus, MxReport, TlsaReport};
+use mxtls_core::senders::Delivery;
 use mxtls_core::{Evidence, Finding, Report, Severity, Verdict};
 use yew::prelude::*;
 
@@ -56,10 +58,11 @@ pub fn report_class(report: &Report) -> &'static str {
 pub fn stripping_line(report: &Report) -> String {
     if report.summary.accepts_no_mail {
         "This domain accepts no mail (null MX).".to_owned()
-    } else if report.summary.strippable {
-        "Protected against STARTTLS stripping: no".to_owned()
     } else {
-        "Protected against STARTTLS stripping: by DANE".to_owned()
+        format!(
+            "Protected against STARTTLS stripping: {}",
+            report.downgrade_protection.label()
+        )
     }
 }
 
@@ -113,6 +116,7 @@ pub fn report_body(props: &ReportProps) -> Html {
                     { for report.findings.iter().map(finding) }
                 </ul>
             </section>
+            if !report.senders.is_empty() { { senders(report) } }
             <section aria-labelledby="hosts-h">
                 <h2 id="hosts-h">{ "Mail servers (MX hosts)" }</h2>
                 if report.mx.is_empty() {
@@ -120,6 +124,7 @@ pub fn report_body(props: &ReportProps) -> Html {
                 }
                 { for report.mx.iter().map(|mx| host(mx, &props.evidence)) }
             </section>
+            if let Some(sts) = &report.mta_sts { { mta_sts(sts) } }
         </>
     }
 }
@@ -364,5 +369,77 @@ pub fn offer_label(offer: mxtls_core::evidence::KeyTypeOffer) -> &'static str {
         KeyTypeOffer::Rsa => "RSA certificate only",
         KeyTypeOffer::Ecdsa => "ECDSA certificate only",
         KeyTypeOffer::Ed25519 => "Ed25519 certificate only",
+    }
+}
+
+fn delivery_class(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Authenticated => "good",
+        Delivery::Encrypted | Delivery::Unknown => "warn",
+        Delivery::Cleartext | Delivery::Deferred | Delivery::Bounced => "bad",
+    }
+}
+
+/// The sender-outcome matrix: what happens to a message, by kind of sender.
+fn senders(report: &Report) -> Html {
+    html! {
+        <section aria-labelledby="senders-h">
+            <h2 id="senders-h">{ "What happens to mail sent to you" }</h2>
+            <table class="senders">
+                <thead><tr>
+                    <th scope="col">{ "Sending server" }</th>
+                    <th scope="col">{ "Your mail" }</th>
+                    <th scope="col">{ "If an attacker strips STARTTLS" }</th>
+                </tr></thead>
+                <tbody>
+                { for report.senders.iter().map(|r| html! {
+                    <tr data-sender={serde_json::to_value(r.sender).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()}>
+                        <th scope="row">{ r.sender.label() }</th>
+                        <td><span class={classes!("pill", delivery_class(r.delivery))} data-delivery={r.delivery.label()}>{ r.delivery.label() }</span>
+                            { r.via.as_ref().map(|h| format!(" via {h}")).unwrap_or_default() }</td>
+                        <td class={ if r.stripping_succeeds { "bad" } else { "good" } }>
+                            { if r.stripping_succeeds { "succeeds: mail in cleartext" } else { "fails" } }
+                        </td>
+                    </tr>
+                }) }
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+fn mta_sts(sts: &MtaStsReport) -> Html {
+    let txt = match &sts.txt {
+        StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
+        StsTxt::Valid { id } => format!("TXT record valid (id {id})"),
+        StsTxt::Invalid { reason } => format!("TXT record invalid: {reason}"),
+    };
+    let policy = match (&sts.fetch, &sts.policy, &sts.policy_error) {
+        (FetchState::NotFetched, _, _) => "not fetched".to_owned(),
+        (FetchState::Failed { why }, _, _) => format!("fetch failed: {why}"),
+        (FetchState::Fetched, Some(p), _) => {
+            format!("mode {}, max_age {} s", p.mode.label(), p.max_age)
+        }
+        (FetchState::Fetched, None, e) => format!("invalid: {}", e.clone().unwrap_or_default()),
+    };
+    html! {
+        <section aria-labelledby="sts-h">
+            <h2 id="sts-h">{ "MTA-STS" }</h2>
+            <dl class="facts" id="mta-sts">
+                <dt>{ "DNS" }</dt><dd>{ txt }</dd>
+                <dt>{ "Policy" }</dt><dd>{ policy }</dd>
+                <dt>{ "URL" }</dt><dd><code>{ &sts.policy_url }</code></dd>
+                if let Some(p) = &sts.policy {
+                    <dt>{ "MX patterns" }</dt><dd>{ p.mx.join(", ") }</dd>
+                }
+                { for sts.hosts.iter().map(|h| html! {
+                    <>
+                        <dt>{ h.host.to_string() }</dt>
+                        <dd>{ format!("{}; {}", if h.covered { "listed in the policy" } else { "not listed in the policy" },
+                            match h.pkix_valid { Some(true) => "certificate valid for MTA-STS", Some(false) => "fails MTA-STS's certificate check", None => "not judged" }) }</dd>
+                    </>
+                }) }
+            </dl>
+        </section>
     }
 }
