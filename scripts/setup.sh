@@ -68,5 +68,14 @@ if [ "$("$MXTLS_TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{
 fi
 export PATH="$MXTLS_TOOLS/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
+# The browser tests' tools (playwright-core drives Debian's chromium; axe-core audits), at
+# the versions in tests/browser/package-lock.json; reinstalled only when the lock changes.
+browser_dir="$(dirname "${BASH_SOURCE[0]}")/../tests/browser"
+if ! cmp -s "$browser_dir/package-lock.json" "$browser_dir/node_modules/.package-lock.json.installed"; then
+    step "npm ci (tests/browser)"
+    (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund >/dev/null \
+        && cp package-lock.json node_modules/.package-lock.json.installed)
+fi
+
 # Trunk runs cargo --offline: fetch the dependencies first.
 cargo fetch --quiet

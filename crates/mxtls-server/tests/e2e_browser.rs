@@ -1,0 +1,115 @@
+//! The web checker end to end in real headless Chromium: `mxtls serve`'s router on loopback,
+//! probing the test world, driven by playwright-core (tests/browser/e2e.mjs). The script
+//! checks a good and a broken scenario from the home page, follows the copied link, embeds
+//! the widget in a page of another origin, fetches the badge and runs axe-core on every page;
+//! it checks MTA-STS scenarios and their sender-outcome matrix; it saves a screenshot of each
+//! page into `target/screenshots/`.
+//!
+//! Needs the web app built into `dist/` and `npm ci` run in tests/browser (scripts/test.sh
+//! does both).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mxtls_server::snapshots::Store;
+use mxtls_server::{App, Config, Limits};
+use mxtls_world::{Options, World};
+
+const GOOD: &str = "dane-ee.test";
+const BROKEN: &str = "tlsa-mismatch.test";
+const STS_GOOD: &str = "sts-enforce.test";
+const STS_BROKEN: &str = "sts-404.test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_checker_in_chromium() {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let dist = root.join("dist");
+    let script_dir = root.join("tests/browser");
+    assert!(
+        dist.join("index.html").exists(),
+        "build the web app first: trunk build --release (scripts/test.sh does)"
+    );
+    assert!(
+        script_dir.join("node_modules/playwright-core").exists(),
+        "install the browser test tools: (cd tests/browser && npm ci) (scripts/setup.sh does)"
+    );
+    let world = World::start(Options {
+        net: 60,
+        smtp_port: 2560,
+        postfix: false,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let probe = mxtls_probe::Config {
+        https_port: world.https_port,
+        resolver: Some(world.resolver),
+        trust_anchor: Some(world.trust_anchor.clone()),
+        allow_private_targets: true,
+        smtp_port: world.smtp_port,
+        extra_pkix_roots: vec![world.root_ca_der.clone()],
+        ..mxtls_probe::Config::default()
+    };
+    let db = world.dir.join("snapshots.sqlite");
+    let examples: Vec<String> = world
+        .scenarios
+        .iter()
+        .map(|s| s.domain.to_string())
+        .collect();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        web_dir: dist,
+        db: db.clone(),
+        probe: probe.clone(),
+        examples: examples.clone(),
+    };
+    let mut app = App::new(Store::open(&db).expect("store"), probe, Limits::default());
+    app.examples = examples;
+    let app = Arc::new(app);
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            mxtls_server::router(&config, app).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+
+    let shots = root.join("target/screenshots");
+    let base = format!("http://{addr}");
+    let out = tokio::process::Command::new("node")
+        .current_dir(&script_dir)
+        .arg("e2e.mjs")
+        .args([base.as_str(), GOOD, BROKEN])
+        .arg(&shots)
+        .args([STS_GOOD, STS_BROKEN])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(240), out)
+        .await
+        .expect("the browser tests finish within 4 minutes")
+        .expect("node runs (scripts/setup.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    world.stop().await;
+    assert!(
+        out.status.success(),
+        "browser tests failed:\n{stdout}\n{stderr}"
+    );
+    for page in [
+        "home",
+        "check-good",
+        "check-broken",
+        "snapshot",
+        "widget",
+        "widget-embedded",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "screenshot {page}"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+// The web checker in real headless Chromium (Debian's), against `mxtls serve` and the test
+// world. Started by crates/mxtls-server/tests/e2e_browser.rs, which sets up both:
+//
+//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN
+//
+// Every step asserts what a user would see; every page is checked with axe-core (no serious
+// or critical violations) and photographed into SCREENSHOT_DIR. Exits non-zero on failure.
+
+import { chromium } from "playwright-core";
+import { createServer } from "node:http";
+import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+
+const [base, good, broken, shots, stsGood, stsBroken] = process.argv.slice(2);
+if (!base || !good || !broken || !shots || !stsGood || !stsBroken) {
+  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const STEP = 30_000; // every wait has a deadline
+
+async function axe(page, name) {
+  // page.evaluate runs through the DevTools protocol, so the page's CSP does not block it.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
+    [],
+    `axe on ${name}`,
+  );
+}
+
+async function shot(page, name) {
+  const path = `${shots}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot ${path}`);
+}
+
+/// Findings codes and the headline of a report page, to compare two views of one check.
+async function reportFacts(page) {
+  return {
+    headline: await page.locator("#headline").innerText(),
+    stripping: await page.locator("#stripping").innerText(),
+    codes: await page.locator(".finding").evaluateAll((els) => els.map((e) => e.dataset.code)),
+    verdicts: await page.locator("[data-verdict]").evaluateAll((els) => els.map((e) => e.dataset.verdict)),
+  };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  context.setDefaultTimeout(STEP);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+
+  // 1. The home page lists the test world's scenarios as examples.
+  await page.goto(base + "/");
+  await page.locator("#domain").waitFor();
+  await page.locator(".examples a", { hasText: good }).waitFor();
+  await axe(page, "home");
+  await shot(page, "home");
+
+  // An invalid domain gets a clear error without leaving the page.
+  await page.fill("#domain", "not a domain!");
+  await page.click("button[type=submit]");
+  await page.locator("#domain-error").waitFor();
+  assert.match(await page.locator("#domain-error").innerText(), /not a valid domain/);
+  assert.equal(new URL(page.url()).pathname, "/");
+
+  // 2. A good scenario: live steps appear while the probe works, then the report with DANE
+  // verified. The check takes a fraction of a second here, so a MutationObserver records
+  // every running session line drawn before the report replaces them.
+  await page.evaluate(() => {
+    window.__live = [];
+    new MutationObserver(() => {
+      if (document.getElementById("headline")) return;
+      for (const el of document.querySelectorAll(".steps .session.running")) {
+        window.__live.push(`${el.dataset.ip} ${el.dataset.step} ${el.textContent}`);
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await page.fill("#domain", good);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`**/check/${good}`);
+  await page.locator("#headline").waitFor();
+  const live = await page.evaluate(() => window.__live);
+  assert.ok(live.length > 0, "running sessions were shown before the report");
+  assert.ok(live.some((l) => /^127\.\d+\.\d+\.\d+ /.test(l)), `a live line names the address: ${live}`);
+  const steps = new Set(live.map((l) => l.split(" ")[1]));
+  console.log(`live steps seen: ${[...steps].join(", ")}`);
+  const goodFacts = await reportFacts(page);
+  assert.ok(goodFacts.verdicts.includes("verified"), `verdicts: ${goodFacts.verdicts}`);
+  assert.match(goodFacts.stripping, /by DANE/);
+  assert.ok(goodFacts.codes.includes("dane-verified"), `codes: ${goodFacts.codes}`);
+  assert.equal(await page.locator(".headline.good").count(), 1);
+  // The TLSA records stand beside the chain they match, and the transcript is there, folded.
+  assert.match(await page.locator(".tlsa-record").first().innerText(), /usable — matches:/);
+  assert.ok((await page.locator("details.transcript").count()) > 0);
+  await page.locator("details.transcript summary").first().click();
+  assert.match(await page.locator("details.transcript pre").first().innerText(), /S: 220 /);
+  await axe(page, "check (good)");
+  await shot(page, "check-good");
+
+  // Dark mode and a phone-sized screen.
+  await page.emulateMedia({ colorScheme: "dark" });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(13, 17, 23)", "dark background in dark mode");
+  await axe(page, "check (good, dark)");
+  await shot(page, "check-good-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const wide = await page.evaluate(() =>
+    [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5)
+      .map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().width)}px)`)
+      .concat((() => {
+        // Text that overflows its box shows only in the text's own rectangles.
+        const out = [];
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n && out.length < 5; n = walker.nextNode()) {
+          const r = document.createRange();
+          r.selectNodeContents(n);
+          if (r.getBoundingClientRect().right > window.innerWidth + 1) {
+            out.push(`text in ${n.parentElement.tagName.toLowerCase()}.${n.parentElement.className}: ${n.textContent.slice(0, 40)}`);
+          }
+        }
+        return out;
+      })()),
+  );
+  assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px): ${wide.join("; ")}`);
+  await shot(page, "check-good-phone");
+  await page.setViewportSize({ width: 1200, height: 900 });
+
+  // 3. The copied link opens the same report, frozen.
+  await page.click("button:has-text('Copy link')");
+  await page.locator(".share .copied", { hasText: "Copied" }).waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, await page.inputValue("#share-link"));
+  assert.match(copied, /\/r\/[0-9a-f]{32}$/);
+  const frozen = await context.newPage();
+  await frozen.goto(copied);
+  await frozen.locator("#headline").waitFor();
+  assert.deepEqual(await reportFacts(frozen), goodFacts, "the snapshot shows the same report");
+  assert.match(await frozen.locator("#taken").innerText(), /Snapshot taken \d{4}-\d\d-\d\d/);
+  await frozen.locator("#check-again").waitFor();
+  await axe(frozen, "snapshot");
+  await shot(frozen, "snapshot");
+  // A mistyped snapshot link says so.
+  await frozen.goto(base + "/r/00000000000000000000000000000000");
+  await frozen.locator(".error-box", { hasText: "no snapshot" }).waitFor();
+  await frozen.close();
+
+  // 4. A broken scenario, by keyboard only: Tab to the form, type, Enter.
+  await page.goto(base + "/");
+  await page.locator("#domain").waitFor();
+  for (let i = 0; i < 10 && !(await page.evaluate(() => document.activeElement?.id === "domain")); i++) {
+    await page.keyboard.press("Tab");
+  }
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "domain", "the form is reachable by Tab");
+  await page.keyboard.type(broken);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`**/check/${broken}`);
+  await page.locator("#headline").waitFor();
+  const brokenFacts = await reportFacts(page);
+  assert.equal(await page.locator(".headline.bad").count(), 1, "the broken scenario is shown as bad");
+  assert.ok(brokenFacts.codes.includes("tlsa-mismatch"), `codes: ${brokenFacts.codes}`);
+  assert.ok(!brokenFacts.verdicts.includes("verified"), `verdicts: ${brokenFacts.verdicts}`);
+  // The fix offers a record to copy.
+  assert.ok((await page.locator(".finding.bad .record code").count()) > 0, "a record to publish");
+  await axe(page, "check (broken)");
+  await shot(page, "check-broken");
+
+  // 5. The widget, embedded with the one-line snippet in a page of another origin.
+  const snippet = await page.locator("#embed-snippet").innerText();
+  assert.match(snippet, new RegExp(`data-domain="${broken}"`));
+  const other = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    if (req.url === "/framed-app") {
+      res.end(`<!doctype html><title>framing</title><iframe id="app" src="${base}/" title="app"></iframe>`);
+    } else {
+      res.end(`<!doctype html><html lang="en"><title>Our site</title><h1>Our site</h1>${snippet}</html>`);
+    }
+  });
+  await new Promise((ok) => other.listen(0, "127.0.0.1", ok));
+  const otherOrigin = `http://127.0.0.1:${other.address().port}`;
+  assert.notEqual(new URL(otherOrigin).origin, new URL(base).origin);
+  try {
+    const host = await context.newPage();
+    await host.goto(otherOrigin + "/");
+    const frame = host.frameLocator("iframe");
+    await frame.locator(".widget-headline").waitFor();
+    assert.match(await frame.locator(".widget-box").innerText(), new RegExp(broken));
+    // embed.js sized the frame to the widget's content.
+    await host.waitForFunction(() => /px$/.test(document.querySelector("iframe").style.height));
+    await axe(host, "page embedding the widget");
+    await shot(host, "widget-embedded");
+
+    // Every other page refuses to be framed.
+    const framing = await context.newPage();
+    await framing.goto(otherOrigin + "/framed-app");
+    await framing.waitForTimeout(1500);
+    const frames = framing.frames().filter((f) => f !== framing.mainFrame());
+    const framedHasApp = await Promise.all(frames.map((f) => f.locator("#main").count().catch(() => 0)));
+    assert.ok(framedHasApp.every((n) => n === 0), "the app page must not render inside a frame");
+    await framing.close();
+    await host.close();
+  } finally {
+    other.close();
+  }
+  const widget = await context.newPage();
+  await widget.goto(`${base}/widget/${good}`);
+  await widget.locator(".widget-headline.good").waitFor();
+  await axe(widget, "widget");
+  await shot(widget, "widget");
+  await widget.close();
+
+  // 6. The badge.
+  const badge = await page.request.get(`${base}/badge/${good}.svg`);
+  assert.equal(badge.status(), 200);
+  assert.match(badge.headers()["content-type"], /image\/svg\+xml/);
+  const svg = await badge.text();
+  assert.match(svg, /<svg/);
+  assert.match(svg, /DANE/);
+  // Shown as a README shows it: an image in another page.
+  const readme = await context.newPage();
+  await readme.setContent(`<!doctype html><html lang="en"><title>badge</title><p><img alt="mail TLS" src="${base}/badge/${good}.svg"></p></html>`);
+  await readme.waitForFunction(() => document.querySelector("img").complete && document.querySelector("img").naturalWidth > 0);
+  await readme.screenshot({ path: `${shots}/badge.png` });
+  console.log(`screenshot ${shots}/badge.png`);
+  await readme.close();
+
+  // 7. MTA-STS: an enforced policy protects, a policy that cannot be fetched does not; the
+  // sender-outcome matrix says what each kind of sender does.
+  await page.goto(`${base}/check/${stsGood}`);
+  await page.locator("#headline").waitFor();
+  assert.match(await page.locator("#stripping").innerText(), /by MTA-STS \(enforce\)/);
+  assert.equal(await page.locator('.finding[data-code="mta-sts-enforce"]').count(), 1);
+  assert.equal(
+    await page.locator('tr[data-sender="mta-sts"] [data-delivery]').getAttribute("data-delivery"),
+    "delivered with authenticated TLS",
+  );
+  assert.match(await page.locator('tr[data-sender="opportunistic"]').innerText(), /succeeds/);
+  assert.match(await page.locator("#mta-sts").innerText(), /mode enforce/);
+  await axe(page, "check (MTA-STS enforce)");
+  await shot(page, "check-mta-sts");
+  await page.goto(`${base}/check/${stsBroken}`);
+  await page.locator("#headline").waitFor();
+  assert.match(await page.locator("#stripping").innerText(), /: no$/);
+  assert.match(
+    await page.locator('.finding[data-code="mta-sts-policy-fetch-failed"]').innerText(),
+    /404/,
+  );
+  await shot(page, "check-mta-sts-broken");
+
+  assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), [], "no errors in the console");
+  console.log("browser tests passed");
+} catch (e) {
+  failed = true;
+  console.error(e);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
