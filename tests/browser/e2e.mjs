@@ -1,7 +1,10 @@
 // The web checker in real headless Chromium (Debian's), against `mxtls serve` and the test
 // world. Started by crates/mxtls-server/tests/e2e_browser.rs, which sets up both:
 //
-//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN
+//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE
+//
+// STS_TABLE is a JSON file: [{"domain", "codes": [...], "protection"}] for every MTA-STS
+// scenario of the world, each checked in the browser.
 //
 // Every step asserts what a user would see; every page is checked with axe-core (no serious
 // or critical violations) and photographed into SCREENSHOT_DIR. Exits non-zero on failure.
@@ -12,9 +15,9 @@ import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 
-const [base, good, broken, shots, stsGood, stsBroken] = process.argv.slice(2);
-if (!base || !good || !broken || !shots || !stsGood || !stsBroken) {
-  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN");
+const [base, good, broken, shots, stsGood, stsBroken, stsTable] = process.argv.slice(2);
+if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable) {
+  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -264,6 +267,20 @@ try {
     /404/,
   );
   await shot(page, "check-mta-sts-broken");
+
+  // Every MTA-STS scenario: its documented findings and protection, as the page shows them.
+  const protectionText = { "mta-sts": "by MTA-STS (enforce)", both: "by DANE and MTA-STS (enforce)", dane: "by DANE", none: "no" };
+  for (const s of JSON.parse(readFileSync(stsTable, "utf8"))) {
+    await page.goto(`${base}/check/${s.domain}`);
+    await page.locator("#headline").waitFor();
+    const codes = await page.locator(".finding").evaluateAll((els) => els.map((e) => e.dataset.code));
+    for (const code of s.codes) assert.ok(codes.includes(code), `${s.domain}: no ${code} in ${codes}`);
+    if (s.protection) {
+      const line = await page.locator("#stripping").innerText();
+      assert.ok(line.endsWith(`: ${protectionText[s.protection]}`), `${s.domain}: ${line}`);
+    }
+    assert.equal(await page.locator("table.senders tbody tr").count(), 4, `${s.domain}: the sender matrix`);
+  }
 
   assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), [], "no errors in the console");
   console.log("browser tests passed");

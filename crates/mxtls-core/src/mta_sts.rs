@@ -131,11 +131,10 @@ pub fn parse_policy(body: &[u8]) -> Result<Policy, String> {
         };
         let (key, value) = (key.trim(), value.trim());
         match key {
-            "version" => {
-                if version.replace(value).is_some() {
-                    return Err("the policy has two version lines".into());
-                }
+            "version" if version.is_some() => {
+                return Err("the policy has two version lines".into());
             }
+            "version" => version = Some(value),
             "mode" => {
                 let m = match value {
                     "enforce" => Mode::Enforce,

@@ -262,17 +262,6 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn badge_without_a_check_says_so() {
-        let svg = badge(None);
-        assert!(svg.starts_with("<svg") && svg.contains("not checked") && svg.contains("#9f9f9f"));
-    }
-}
-
 fn mta_sts(out: &mut String, p: &Paint, sts: &MtaStsReport) {
     let txt = match &sts.txt {
         StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
@@ -310,8 +299,8 @@ fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
     let _ = writeln!(out, "{}", p.bold("What happens to mail sent to you"));
     let _ = writeln!(
         out,
-        "  {:<52} {:<40} {}",
-        "sender", "outcome", "STARTTLS stripped by an attacker"
+        "  {:<52} {:<40} STARTTLS stripped by an attacker",
+        "sender", "outcome"
     );
     for r in rows {
         let sev = match r.delivery {
@@ -334,5 +323,16 @@ fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
             r.sender.label(),
             p.paint(sev, &format!("{outcome:<40}"))
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badge_without_a_check_says_so() {
+        let svg = badge(None);
+        assert!(svg.starts_with("<svg") && svg.contains("not checked") && svg.contains("#9f9f9f"));
     }
 }

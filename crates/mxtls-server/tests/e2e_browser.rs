@@ -64,7 +64,12 @@ async fn the_web_checker_in_chromium() {
         probe: probe.clone(),
         examples: examples.clone(),
     };
-    let mut app = App::new(Store::open(&db).expect("store"), probe, Limits::default());
+    // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
+    let limits = Limits {
+        per_client_per_minute: 100,
+        ..Limits::default()
+    };
+    let mut app = App::new(Store::open(&db).expect("store"), probe, limits);
     app.examples = examples;
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -78,6 +83,20 @@ async fn the_web_checker_in_chromium() {
     });
 
     let shots = root.join("target/screenshots");
+    let sts: Vec<serde_json::Value> = world
+        .scenarios
+        .iter()
+        .filter(|s| s.scenario.sts.is_some())
+        .map(|s| {
+            serde_json::json!({
+                "domain": s.domain,
+                "codes": s.scenario.codes,
+                "protection": s.scenario.protection,
+            })
+        })
+        .collect();
+    let sts_table = world.dir.join("sts-scenarios.json");
+    std::fs::write(&sts_table, serde_json::to_vec(&sts).unwrap()).unwrap();
     let base = format!("http://{addr}");
     let out = tokio::process::Command::new("node")
         .current_dir(&script_dir)
@@ -85,6 +104,7 @@ async fn the_web_checker_in_chromium() {
         .args([base.as_str(), GOOD, BROKEN])
         .arg(&shots)
         .args([STS_GOOD, STS_BROKEN])
+        .arg(&sts_table)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(240), out)
