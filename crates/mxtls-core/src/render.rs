@@ -297,11 +297,6 @@ fn mta_sts(out: &mut String, p: &Paint, sts: &MtaStsReport) {
 
 fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
     let _ = writeln!(out, "{}", p.bold("What happens to mail sent to you"));
-    let _ = writeln!(
-        out,
-        "  {:<52} {:<40} STARTTLS stripped by an attacker",
-        "sender", "outcome"
-    );
     for r in rows {
         let sev = match r.delivery {
             Delivery::Authenticated => Severity::Ok,
@@ -309,19 +304,19 @@ fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
             Delivery::Cleartext | Delivery::Deferred | Delivery::Bounced => Severity::Warning,
         };
         let outcome = match &r.via {
-            Some(h) => format!("{} ({h})", r.delivery.label()),
+            Some(h) => format!("{} via {h}", r.delivery.label()),
             None => r.delivery.label().to_owned(),
         };
         let strip = if r.stripping_succeeds {
-            p.paint(Severity::Warning, "attack succeeds: cleartext")
+            p.paint(Severity::Warning, "succeeds (cleartext)")
         } else {
-            p.paint(Severity::Ok, "attack fails")
+            p.paint(Severity::Ok, "fails")
         };
+        let _ = writeln!(out, "  {}", r.sender.label());
         let _ = writeln!(
             out,
-            "  {:<52} {} {strip}",
-            r.sender.label(),
-            p.paint(sev, &format!("{outcome:<40}"))
+            "      {}; an attacker stripping STARTTLS {strip}",
+            p.paint(sev, &outcome)
         );
     }
 }
