@@ -1,5 +1,5 @@
 //! The built app under the server's content security policy, in headless Chromium: the wasm
-//! app must start (Trunk's inline bootstrap allowed by hash) and render its form. Needs the
+//! app must start (Trunk's inline bootstrap allowed by hash) and render its domain form. Needs the
 //! web app built into `dist/` first, as scripts/test.sh does before the tests.
 
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ async fn the_app_renders_under_the_csp() {
     .expect("chromium runs (scripts/setup.sh installs it)");
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
-        dom.contains("Evidence (JSON)") && dom.contains("id=\"analyse\""),
+        dom.contains("Is mail to your domain protected?") && dom.contains("id=\"domain\""),
         "the wasm app did not render under the CSP:\n{dom}"
     );
 }
