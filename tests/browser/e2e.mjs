@@ -67,10 +67,15 @@ try {
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 
-  // 1. The home page lists the test world's scenarios as examples.
+  const requested = [];
+  page.on("request", (r) => requested.push(new URL(r.url()).pathname));
+
+  // 1. The home page lists the test world's scenarios as examples; its first load does not
+  // include the root set (fetched when a check starts).
   await page.goto(base + "/");
   await page.locator("#domain").waitFor();
   await page.locator(".examples a", { hasText: good }).waitFor();
+  assert.ok(!requested.includes("/api/roots"), `first load: ${requested}`);
   await axe(page, "home");
   await shot(page, "home");
 
@@ -97,6 +102,7 @@ try {
   await page.click("button[type=submit]");
   await page.waitForURL(`**/check/${good}`);
   await page.locator("#headline").waitFor();
+  assert.ok(requested.includes("/api/roots"), "the root set is fetched for the report");
   const live = await page.evaluate(() => window.__live);
   assert.ok(live.length > 0, "running sessions were shown before the report");
   assert.ok(live.some((l) => /^127\.\d+\.\d+\.\d+ /.test(l)), `a live line names the address: ${live}`);

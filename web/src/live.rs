@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use mxtls_core::evidence::{KeyTypeOffer, Step};
+use mxtls_core::pkix::RootSet;
 use mxtls_core::progress::Event;
 use mxtls_core::{Evidence, Report};
 use yew::Reducible;
@@ -43,13 +44,13 @@ pub struct Loaded {
 impl Loaded {
     /// Reads the server's `{"snapshot", "evidence", "reused"?}` and judges the evidence as
     /// of the time it was gathered.
-    pub fn from_json(text: &str) -> Result<Loaded, String> {
+    pub fn from_json(text: &str, roots: &RootSet) -> Result<Loaded, String> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| format!("the server's answer is not JSON: {e}"))?;
         let snapshot = value["snapshot"].as_str().unwrap_or_default().to_owned();
         let reused = value["reused"].as_bool().unwrap_or(false);
         let evidence = Evidence::from_json(text).map_err(|e| e.to_string())?;
-        let report = mxtls_core::analyse(&evidence, evidence.probe.finished_at);
+        let report = mxtls_core::analyse_with(&evidence, evidence.probe.finished_at, roots);
         Ok(Loaded {
             snapshot,
             evidence: Rc::new(evidence),

@@ -139,3 +139,23 @@ pub fn origin() -> String {
 pub fn now() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
+
+thread_local! {
+    static ROOTS: std::cell::RefCell<Option<std::rc::Rc<mxtls_core::pkix::RootSet>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The PKIX root set to judge with, fetched from the server once per page load.
+pub async fn roots() -> Result<std::rc::Rc<mxtls_core::pkix::RootSet>, Failure> {
+    if let Some(r) = ROOTS.with(|r| r.borrow().clone()) {
+        return Ok(r);
+    }
+    let text = get_text("/api/roots").await?;
+    let set: mxtls_core::pkix::RootSet = serde_json::from_str(&text).map_err(|e| Failure {
+        status: None,
+        message: format!("the root set from the server does not load: {e}"),
+    })?;
+    let set = std::rc::Rc::new(set);
+    ROOTS.with(|r| *r.borrow_mut() = Some(set.clone()));
+    Ok(set)
+}

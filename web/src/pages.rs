@@ -38,6 +38,23 @@ fn link(navigate: &Callback<Route>, route: Route, text: String) -> Html {
     html! { <a {href} {onclick}>{ text }</a> }
 }
 
+/// The domain typed into the form, in A-label form: IDNA by the browser's URL parser, then
+/// the core's mail-domain rules (the server applies the same rules with its own IDNA).
+fn user_domain(input: &str) -> Result<mxtls_core::dns::DnsName, String> {
+    let trimmed = input.trim().trim_end_matches('.');
+    if trimmed.is_empty() {
+        return Err("no domain given".into());
+    }
+    let invalid = || format!("{input:?} is not a valid domain name");
+    if trimmed.contains(|c: char| "/?#@:\\[]%".contains(c) || c.is_whitespace()) {
+        return Err(invalid());
+    }
+    let ascii = web_sys::Url::new(&format!("http://{trimmed}/"))
+        .map(|u| u.hostname())
+        .map_err(|_| invalid())?;
+    mxtls_core::dns::parse_mail_domain_ascii(&ascii, input)
+}
+
 #[function_component(Home)]
 pub fn home(props: &NavProps) -> Html {
     let value = use_state(String::new);
@@ -75,7 +92,7 @@ pub fn home(props: &NavProps) -> Html {
         let (value, error, navigate) = (value.clone(), error.clone(), props.navigate.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match mxtls_core::dns::parse_user_domain(&value) {
+            match user_domain(&value) {
                 Ok(name) => {
                     error.set(None);
                     navigate.emit(Route::Check(name.to_string()));
@@ -135,8 +152,13 @@ fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<Abo
     let controller = AbortController::new().ok()?;
     let signal = controller.signal();
     let url = format!("/api/check/{}", crate::route::percent_encode(domain));
+    // The root set is needed once the evidence arrives: fetch it while the probe works.
+    wasm_bindgen_futures::spawn_local(async {
+        let _ = net::roots().await;
+    });
     wasm_bindgen_futures::spawn_local(async move {
         let finished = std::cell::Cell::new(false);
+        let evidence = std::cell::RefCell::new(None::<String>);
         let result = net::stream_events(&url, &signal, |m| match m.event.as_str() {
             "progress" => {
                 if let Ok(event) = serde_json::from_str::<Event>(&m.data) {
@@ -145,7 +167,7 @@ fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<Abo
             }
             "evidence" => {
                 finished.set(true);
-                dispatch.dispatch(Action::Done(Loaded::from_json(&m.data)));
+                *evidence.borrow_mut() = Some(m.data);
             }
             "error" => {
                 finished.set(true);
@@ -159,6 +181,14 @@ fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<Abo
         })
         .await;
         if signal.aborted() {
+            return;
+        }
+        if let Some(data) = evidence.take() {
+            let loaded = match net::roots().await {
+                Ok(roots) => Loaded::from_json(&data, &roots),
+                Err(f) => Err(f.message),
+            };
+            dispatch.dispatch(Action::Done(loaded));
             return;
         }
         match result {
@@ -327,6 +357,12 @@ pub struct SnapshotProps {
     pub navigate: Callback<Route>,
 }
 
+/// GETs evidence and the root set to judge it with.
+async fn load(url: &str) -> Result<(String, Rc<mxtls_core::pkix::RootSet>), net::Failure> {
+    let text = net::get_text(url).await?;
+    Ok((text, net::roots().await?))
+}
+
 #[function_component(SnapshotPage)]
 pub fn snapshot_page(props: &SnapshotProps) -> Html {
     let state = use_state(|| None::<Result<Loaded, String>>);
@@ -338,8 +374,8 @@ pub fn snapshot_page(props: &SnapshotProps) -> Html {
             let url = format!("/api/snapshots/{}", crate::route::percent_encode(id));
             let id = id.to_string();
             wasm_bindgen_futures::spawn_local(async move {
-                let result = match net::get_text(&url).await {
-                    Ok(text) => Loaded::from_json(&text).map(|mut l| {
+                let result = match load(&url).await {
+                    Ok((text, roots)) => Loaded::from_json(&text, &roots).map(|mut l| {
                         l.snapshot = id;
                         l
                     }),
@@ -423,8 +459,10 @@ pub fn widget_page(props: &DomainProps) -> Html {
                     "/api/domains/{}/latest",
                     crate::route::percent_encode(&domain)
                 );
-                match net::get_text(&url).await {
-                    Ok(text) => dispatch.dispatch(Action::Done(Loaded::from_json(&text))),
+                match load(&url).await {
+                    Ok((text, roots)) => {
+                        dispatch.dispatch(Action::Done(Loaded::from_json(&text, &roots)))
+                    }
                     // Never checked: check now (the server's limits still apply).
                     Err(f) if f.status == Some(404) => {
                         *slot.borrow_mut() = start_check(&domain, dispatch);

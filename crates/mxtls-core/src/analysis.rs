@@ -30,9 +30,17 @@ use crate::senders::{self, Protection};
 use crate::starttls;
 use crate::tlsa;
 
-/// Judges `evidence` as of `now` (normally the time the evidence was gathered).
+/// Judges `evidence` as of `now` (normally the time the evidence was gathered), trusting
+/// Mozilla's roots.
+#[cfg(feature = "mozilla-roots")]
 pub fn analyse(evidence: &Evidence, now: UnixTime) -> Report {
-    let anchors = pkix::pkix_anchors(&evidence.settings.extra_pkix_roots);
+    analyse_with(evidence, now, &pkix::RootSet::mozilla())
+}
+
+/// Judges `evidence` as of `now`, trusting `roots` (and the extra roots the evidence
+/// records).
+pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -> Report {
+    let anchors = pkix::pkix_anchors(roots, &evidence.settings.extra_pkix_roots);
     let mut cx = Judge {
         ev: evidence,
         now,

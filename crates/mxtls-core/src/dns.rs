@@ -80,16 +80,26 @@ pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
     if trimmed.is_empty() {
         return Err("no domain given".into());
     }
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    parse_mail_domain_ascii(&ascii, input)
+}
+
+/// The rules of [`parse_user_domain`] after IDNA: `ascii` is the A-label form of `input`.
+/// The web app does IDNA with the browser's URL parser (sparing the bundle the Unicode
+/// tables) and then applies exactly these rules.
+pub fn parse_mail_domain_ascii(ascii: &str, input: &str) -> Result<DnsName, String> {
+    let ascii = ascii.trim_end_matches('.');
     let invalid = || format!("{input:?} is not a valid domain name");
-    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| invalid())?;
     // Host-name syntax (letters, digits, hyphens; underscores for service labels): IDNA in
     // its lenient mode lets spaces and punctuation through.
-    let syntax_ok = ascii.split('.').all(|l| {
-        !l.is_empty()
-            && l.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    let name = DnsName::parse(&ascii)
+    let syntax_ok = !ascii.is_empty()
+        && ascii.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    let name = DnsName::parse(ascii)
         .ok()
         .filter(|_| syntax_ok)
         .ok_or_else(invalid)?;

@@ -24,7 +24,9 @@ pub mod starttls;
 pub mod tls_rpt;
 pub mod tlsa;
 
+#[cfg(feature = "mozilla-roots")]
 pub use analysis::analyse;
+pub use analysis::analyse_with;
 pub use evidence::{Evidence, SCHEMA_VERSION, UnixTime};
 pub use findings::{Code, Finding, Severity, Subject};
 pub use report::{Report, Verdict};

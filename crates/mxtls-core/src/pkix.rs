@@ -82,10 +82,58 @@ pub fn verify_chain(
     .map_err(map_error)
 }
 
-/// The Mozilla root set plus `extra` roots (DER certificates recorded in the evidence).
-/// Extra roots that do not parse are skipped.
-pub fn pkix_anchors(extra: &[Bytes]) -> Vec<TrustAnchor<'_>> {
-    let mut anchors: Vec<TrustAnchor<'_>> = webpki_roots::TLS_SERVER_ROOTS.to_vec();
+/// The public roots a judgement trusts, as data: Mozilla's set (webpki-roots) on the server
+/// and in the CLI; in the browser the same set fetched from the server (`/api/roots`), so
+/// the 54 KB of root keys are not part of the app's first load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootSet {
+    /// Where the set comes from, e.g. `webpki-roots`.
+    pub source: String,
+    pub anchors: Vec<OwnedAnchor>,
+}
+
+/// One trust anchor: webpki's three fields, DER contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedAnchor {
+    pub subject: Bytes,
+    pub spki: Bytes,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_constraints: Option<Bytes>,
+}
+
+impl RootSet {
+    /// Mozilla's root set, as compiled in.
+    #[cfg(feature = "mozilla-roots")]
+    pub fn mozilla() -> RootSet {
+        RootSet {
+            source: "webpki-roots (Mozilla)".to_owned(),
+            anchors: webpki_roots::TLS_SERVER_ROOTS
+                .iter()
+                .map(|a| OwnedAnchor {
+                    subject: Bytes(a.subject.as_ref().to_vec()),
+                    spki: Bytes(a.subject_public_key_info.as_ref().to_vec()),
+                    name_constraints: a
+                        .name_constraints
+                        .as_ref()
+                        .map(|n| Bytes(n.as_ref().to_vec())),
+                })
+                .collect(),
+        }
+    }
+
+    fn trust_anchors(&self) -> impl Iterator<Item = TrustAnchor<'_>> {
+        self.anchors.iter().map(|a| TrustAnchor {
+            subject: a.subject.as_ref().into(),
+            subject_public_key_info: a.spki.as_ref().into(),
+            name_constraints: a.name_constraints.as_ref().map(|n| n.as_ref().into()),
+        })
+    }
+}
+
+/// `roots` plus `extra` roots (DER certificates recorded in the evidence). Extra roots that
+/// do not parse are skipped.
+pub fn pkix_anchors<'a>(roots: &'a RootSet, extra: &'a [Bytes]) -> Vec<TrustAnchor<'a>> {
+    let mut anchors: Vec<TrustAnchor<'a>> = roots.trust_anchors().collect();
     anchors.extend(
         extra
             .iter()

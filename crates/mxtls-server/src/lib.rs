@@ -9,6 +9,8 @@
 //! * `GET /api/domains/{domain}/latest` — the domain's latest snapshot, for the widget, which
 //!   must not probe the servers on every page view of the site it is embedded in.
 //! * `GET /api/examples` — domains the home page offers as examples (`--example`).
+//! * `GET /api/roots` — the PKIX root set the page judges with (the server's, so browser
+//!   and CLI trust the same roots); fetched when a report is first drawn.
 //! * `GET /badge/{domain}.svg` — a badge from the domain's latest snapshot.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 
@@ -137,8 +139,18 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/check/{domain}", get(check))
-        .route("/api/snapshots/{id}", get(snapshot))
-        .route("/api/domains/{domain}/latest", get(latest))
+        .route(
+            "/api/snapshots/{id}",
+            get(snapshot).layer(tower_http::compression::CompressionLayer::new()),
+        )
+        .route(
+            "/api/domains/{domain}/latest",
+            get(latest).layer(tower_http::compression::CompressionLayer::new()),
+        )
+        .route(
+            "/api/roots",
+            get(roots).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route(
             "/api/examples",
             get(|State(app): State<Arc<App>>| async move {
@@ -195,6 +207,22 @@ async fn frame_headers(
         );
     }
     response
+}
+
+/// `/api/roots`: the root set, as JSON; stable for the life of the binary.
+async fn roots() -> Response {
+    static ROOTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = ROOTS.get_or_init(|| {
+        serde_json::to_string(&mxtls_core::pkix::RootSet::mozilla()).unwrap_or_default()
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body.clone(),
+    )
+        .into_response()
 }
 
 /// `/api/domains/<domain>/latest`: `{"snapshot": id, "evidence": …}` or 404.

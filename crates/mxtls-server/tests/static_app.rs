@@ -75,6 +75,14 @@ async fn serves_health_app_and_client_routes() {
     assert!(latest.contains("not been checked"), "{latest}");
     let bad = get(addr, "/api/domains/not%20a%20domain/latest").await;
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let roots = get(addr, "/api/roots").await;
+    let body = roots.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let set: mxtls_core::pkix::RootSet = serde_json::from_str(body).expect("the root set");
+    assert_eq!(set, mxtls_core::pkix::RootSet::mozilla());
+    assert!(
+        set.anchors.len() > 100,
+        "Mozilla's set has well over 100 roots"
+    );
     let examples = get(addr, "/api/examples").await;
     assert!(examples.contains(r#"{"examples":[]}"#), "{examples}");
     // The OpenAPI document parses and documents every API route the router serves.
@@ -86,6 +94,7 @@ async fn serves_health_app_and_client_routes() {
         "/api/snapshots/{id}",
         "/api/domains/{domain}/latest",
         "/api/examples",
+        "/api/roots",
         "/badge/{file}",
         "/healthz",
     ] {
