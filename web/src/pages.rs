@@ -38,23 +38,6 @@ fn link(navigate: &Callback<Route>, route: Route, text: String) -> Html {
     html! { <a {href} {onclick}>{ text }</a> }
 }
 
-/// The domain typed into the form, in A-label form: IDNA by the browser's URL parser, then
-/// the core's mail-domain rules (the server applies the same rules with its own IDNA).
-fn user_domain(input: &str) -> Result<mxtls_core::dns::DnsName, String> {
-    let trimmed = input.trim().trim_end_matches('.');
-    if trimmed.is_empty() {
-        return Err("no domain given".into());
-    }
-    let invalid = || format!("{input:?} is not a valid domain name");
-    if trimmed.contains(|c: char| "/?#@:\\[]%".contains(c) || c.is_whitespace()) {
-        return Err(invalid());
-    }
-    let ascii = web_sys::Url::new(&format!("http://{trimmed}/"))
-        .map(|u| u.hostname())
-        .map_err(|_| invalid())?;
-    mxtls_core::dns::parse_mail_domain_ascii(&ascii, input)
-}
-
 #[function_component(Home)]
 pub fn home(props: &NavProps) -> Html {
     let value = use_state(String::new);
@@ -92,7 +75,7 @@ pub fn home(props: &NavProps) -> Html {
         let (value, error, navigate) = (value.clone(), error.clone(), props.navigate.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match user_domain(&value) {
+            match mxtls_core::dns::parse_user_domain(&value) {
                 Ok(name) => {
                     error.set(None);
                     navigate.emit(Route::Check(name.to_string()));

@@ -86,9 +86,7 @@ pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
 }
 
 /// The rules of [`parse_user_domain`] after IDNA: `ascii` is the A-label form of `input`.
-/// The web app does IDNA with the browser's URL parser (sparing the bundle the Unicode
-/// tables) and then applies exactly these rules.
-pub fn parse_mail_domain_ascii(ascii: &str, input: &str) -> Result<DnsName, String> {
+fn parse_mail_domain_ascii(ascii: &str, input: &str) -> Result<DnsName, String> {
     let ascii = ascii.trim_end_matches('.');
     let invalid = || format!("{input:?} is not a valid domain name");
     // Host-name syntax (letters, digits, hyphens; underscores for service labels): IDNA in
