@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use mxtls_core::evidence::{AddressEvidence, Party};
-use mxtls_core::mta_sts::{FetchState, MtaStsReport, StsTxt};
+use mxtls_core::mta_sts::MtaStsReport;
 use mxtls_core::report::{AddressReport, ChainReport, DaneStatus, MxReport, TlsaReport};
 use mxtls_core::senders::Delivery;
 use mxtls_core::{Evidence, Finding, Report, Severity, Verdict};
@@ -409,19 +409,7 @@ fn senders(report: &Report) -> Html {
 }
 
 fn mta_sts(sts: &MtaStsReport) -> Html {
-    let txt = match &sts.txt {
-        StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
-        StsTxt::Valid { id } => format!("TXT record valid (id {id})"),
-        StsTxt::Invalid { reason } => format!("TXT record invalid: {reason}"),
-    };
-    let policy = match (&sts.fetch, &sts.policy, &sts.policy_error) {
-        (FetchState::NotFetched, _, _) => "not fetched".to_owned(),
-        (FetchState::Failed { why }, _, _) => format!("fetch failed: {why}"),
-        (FetchState::Fetched, Some(p), _) => {
-            format!("mode {}, max_age {} s", p.mode.label(), p.max_age)
-        }
-        (FetchState::Fetched, None, e) => format!("invalid: {}", e.clone().unwrap_or_default()),
-    };
+    let (txt, policy) = (sts.txt.describe(), sts.describe_policy());
     html! {
         <section aria-labelledby="sts-h">
             <h2 id="sts-h">{ "MTA-STS" }</h2>

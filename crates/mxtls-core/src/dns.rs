@@ -234,6 +234,23 @@ pub fn txt_strings(answer: &DnsAnswer) -> Vec<Vec<u8>> {
     .collect()
 }
 
+/// The one TXT record that starts with `tag` (e.g. `v=STSv1`), as RFC 8461 and RFC 8460
+/// select them: others are ignored; `Ok(None)` when none does, `Err(reason)` when several do.
+pub fn tagged_txt(records: &[Vec<u8>], tag: &str) -> Result<Option<String>, String> {
+    let tagged: Vec<&Vec<u8>> = records
+        .iter()
+        .filter(|r| r.starts_with(tag.as_bytes()))
+        .collect();
+    match tagged.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(String::from_utf8_lossy(one).into_owned())),
+        many => Err(format!(
+            "{} TXT records start with {tag}; there must be exactly one",
+            many.len()
+        )),
+    }
+}
+
 /// The CNAME target of a record, if it is one.
 pub fn cname_target(record: &Record) -> Option<DnsName> {
     match decode(record) {

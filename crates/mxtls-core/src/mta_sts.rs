@@ -25,19 +25,10 @@ pub enum StsTxt {
 /// Reads the TXT strings of `_mta-sts.<domain>`: records not starting with `v=STSv1` are
 /// ignored; more than one that does, or a malformed one, means no policy.
 pub fn parse_txt(records: &[Vec<u8>]) -> StsTxt {
-    let sts: Vec<&Vec<u8>> = records
-        .iter()
-        .filter(|r| r.starts_with(b"v=STSv1"))
-        .collect();
-    match sts.as_slice() {
-        [] => StsTxt::Missing,
-        [one] => parse_one_txt(&String::from_utf8_lossy(one)),
-        many => StsTxt::Invalid {
-            reason: format!(
-                "{} TXT records start with v=STSv1; there must be exactly one",
-                many.len()
-            ),
-        },
+    match crate::dns::tagged_txt(records, "v=STSv1") {
+        Ok(None) => StsTxt::Missing,
+        Ok(Some(text)) => parse_one_txt(&text),
+        Err(reason) => StsTxt::Invalid { reason },
     }
 }
 
@@ -366,7 +357,35 @@ pub struct MtaStsReport {
     pub hosts: Vec<StsHost>,
 }
 
+impl StsTxt {
+    /// One line for a report.
+    pub fn describe(&self) -> String {
+        match self {
+            StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
+            StsTxt::Valid { id } => format!("TXT record valid (id {id})"),
+            StsTxt::Invalid { reason } => format!("TXT record invalid: {reason}"),
+        }
+    }
+}
+
 impl MtaStsReport {
+    /// The policy in one line: fetched or why not, and what it says.
+    pub fn describe_policy(&self) -> String {
+        match (&self.fetch, &self.policy, &self.policy_error) {
+            (FetchState::NotFetched, _, _) => "policy not fetched".to_owned(),
+            (FetchState::Failed { why }, _, _) => format!("policy fetch failed: {why}"),
+            (FetchState::Fetched, Some(p), _) => format!(
+                "mode {}, max_age {} s, mx {}",
+                p.mode.label(),
+                p.max_age,
+                p.mx.join(" ")
+            ),
+            (FetchState::Fetched, None, e) => {
+                format!("policy invalid: {}", e.as_deref().unwrap_or("?"))
+            }
+        }
+    }
+
     /// Senders that honour MTA-STS refuse to be downgraded.
     pub fn enforced(&self) -> bool {
         self.mode == Some(Mode::Enforce)

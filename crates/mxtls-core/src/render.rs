@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::findings::{Finding, Severity};
-use crate::mta_sts::{FetchState, MtaStsReport, StsTxt};
+use crate::mta_sts::MtaStsReport;
 use crate::report::{AddressReport, ChainReport, MxReport, Report, Verdict};
 use crate::senders::{Delivery, Protection, SenderOutcome};
 
@@ -263,26 +263,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 fn mta_sts(out: &mut String, p: &Paint, sts: &MtaStsReport) {
-    let txt = match &sts.txt {
-        StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
-        StsTxt::Valid { id } => format!("TXT id={id}"),
-        StsTxt::Invalid { reason } => format!("TXT invalid: {reason}"),
-    };
-    let policy = match (&sts.fetch, &sts.policy, &sts.policy_error) {
-        (FetchState::NotFetched, _, _) => "policy not fetched".to_owned(),
-        (FetchState::Failed { why }, _, _) => format!("policy fetch failed: {why}"),
-        (FetchState::Fetched, Some(pol), _) => {
-            format!(
-                "mode {}, max_age {} s, mx {}",
-                pol.mode.label(),
-                pol.max_age,
-                pol.mx.join(" ")
-            )
-        }
-        (FetchState::Fetched, None, e) => {
-            format!("policy invalid: {}", e.as_deref().unwrap_or("?"))
-        }
-    };
+    let (txt, policy) = (sts.txt.describe(), sts.describe_policy());
     let _ = writeln!(out, "{}  {txt}; {policy}", p.bold("MTA-STS"));
     for h in &sts.hosts {
         let cert = match h.pkix_valid {

@@ -21,19 +21,10 @@ pub enum TlsRpt {
 /// Reads the TXT strings: records not starting with `v=TLSRPTv1` are discarded; exactly one
 /// must remain (RFC 8460 §3).
 pub fn parse_txt(records: &[Vec<u8>]) -> TlsRpt {
-    let ours: Vec<&Vec<u8>> = records
-        .iter()
-        .filter(|r| r.starts_with(b"v=TLSRPTv1"))
-        .collect();
-    match ours.as_slice() {
-        [] => TlsRpt::Missing,
-        [one] => parse_one(&String::from_utf8_lossy(one)),
-        many => TlsRpt::Invalid {
-            reason: format!(
-                "{} TXT records start with v=TLSRPTv1; there must be exactly one",
-                many.len()
-            ),
-        },
+    match crate::dns::tagged_txt(records, "v=TLSRPTv1") {
+        Ok(None) => TlsRpt::Missing,
+        Ok(Some(text)) => parse_one(&text),
+        Err(reason) => TlsRpt::Invalid { reason },
     }
 }
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 use mxtls_world::scenarios::SCENARIOS;
 use mxtls_world::{Options, World};
 
-fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mxtls"))
-        .args(["check", domain, "--json", "--timeout", "30"])
+/// `mxtls check DOMAIN` pointed at the world.
+fn mxtls_check(world: &World, domain: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxtls"));
+    cmd.args(["check", domain, "--timeout", "30"])
         .arg("--resolver")
         .arg(world.resolver.to_string())
         .arg("--trust-anchor")
@@ -19,7 +20,13 @@ fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_jso
         .arg("--smtp-port")
         .arg(world.smtp_port.to_string())
         .arg("--https-port")
-        .arg(world.https_port.to_string())
+        .arg(world.https_port.to_string());
+    cmd
+}
+
+fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out = mxtls_check(world, domain)
+        .arg("--json")
         .args(extra)
         .output()
         .expect("mxtls runs");
@@ -33,24 +40,8 @@ fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_jso
 
 /// The text report, as a user reads it (`NO_COLOR`).
 fn report_text(world: &World, domain: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mxtls"))
-        .args([
-            "check",
-            domain,
-            "--timeout",
-            "30",
-            "--allow-private-targets",
-        ])
-        .arg("--resolver")
-        .arg(world.resolver.to_string())
-        .arg("--trust-anchor")
-        .arg(&world.trust_anchor)
-        .arg("--pkix-roots")
-        .arg(&world.root_ca)
-        .arg("--smtp-port")
-        .arg(world.smtp_port.to_string())
-        .arg("--https-port")
-        .arg(world.https_port.to_string())
+    let out = mxtls_check(world, domain)
+        .arg("--allow-private-targets")
         .env("NO_COLOR", "1")
         .output()
         .expect("mxtls runs");
