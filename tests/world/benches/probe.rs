@@ -157,6 +157,18 @@ fn main() {
             let secs = t.elapsed().as_secs_f64();
             let peak = status_kb("VmHWM:");
             let ok = sessions.iter().filter(|s| s.tls.is_some()).count();
+            // Where the slowest session spent its time: a stall shows up as one long step.
+            let slowest = sessions
+                .iter()
+                .max_by_key(|s| s.transcript.last().map(|l| l.at_ms).unwrap_or(0));
+            if let Some(s) = slowest.filter(|_| n > 1) {
+                let steps: Vec<String> = s
+                    .timings
+                    .iter()
+                    .map(|t| format!("{} {} ms", t.step.label(), t.elapsed_ms))
+                    .collect();
+                eprintln!("    slowest of {n}: {}", steps.join(", "));
+            }
             drop(sessions);
             println!(
                 "  {n:>6} {ok:>10} {secs:>12.3} {:>14.1} {:>12.1}",
