@@ -307,6 +307,61 @@ mod tests {
         }
     }
 
+    fn fetch(
+        status: Option<u16>,
+        failure: Option<crate::evidence::FetchFailure>,
+    ) -> crate::evidence::PolicyFetch {
+        crate::evidence::PolicyFetch {
+            url: "https://mta-sts.example/.well-known/mta-sts.txt".into(),
+            address: None,
+            status,
+            content_type: Some("text/plain; charset=utf-8".into()),
+            location: Some("https://elsewhere.example/".into()),
+            body: None,
+            tls: None,
+            error: None,
+            elapsed_ms: None,
+            failure,
+            lookups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fetch_failures_say_why() {
+        use crate::evidence::FetchFailure as F;
+        let host = DnsName::parse("mta-sts.example").unwrap();
+        let why = |f: crate::evidence::PolicyFetch| {
+            fetch_problem(&f, Some(&host), &[], crate::UnixTime(0)).unwrap_or_default()
+        };
+        assert!(why(fetch(None, Some(F::NoAddress))).contains("mta-sts.example has no address"));
+        assert!(why(fetch(None, Some(F::Timeout))).contains("did not answer in time"));
+        assert!(
+            why(fetch(
+                None,
+                Some(F::TooLarge {
+                    limit: MAX_POLICY_BYTES
+                })
+            ))
+            .contains("64 KB")
+        );
+        assert!(
+            why(fetch(Some(302), None)).contains("redirects (302 to https://elsewhere.example/)")
+        );
+        assert!(why(fetch(Some(500), None)).contains("HTTP 500"));
+        let mut html = fetch(Some(200), None);
+        html.content_type = Some("text/html".into());
+        assert!(why(html).contains("not text/plain"));
+        assert_eq!(
+            fetch_problem(
+                &fetch(Some(200), None),
+                Some(&host),
+                &[],
+                crate::UnixTime(0)
+            ),
+            None
+        );
+    }
+
     #[test]
     fn wildcards_cover_exactly_one_label() {
         let host = |h: &str| DnsName::parse(h).unwrap();
