@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use mxtls_core::report::Verdict;
 use mxtls_core::{Evidence, analyse};
+mod common;
+
 use mxtls_server::snapshots::Store;
 use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
@@ -56,14 +58,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
     .expect("world");
     let db = std::env::temp_dir().join(format!("mxtls-api-{}.sqlite", std::process::id()));
     let _ = std::fs::remove_file(&db);
-    let probe = mxtls_probe::Config {
-        resolver: Some(world.resolver),
-        trust_anchor: Some(world.trust_anchor.clone()),
-        allow_private_targets: true,
-        smtp_port: world.smtp_port,
-        extra_pkix_roots: vec![world.root_ca_der.clone()],
-        ..mxtls_probe::Config::default()
-    };
+    let probe = common::world_probe(&world);
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: world.dir.clone(),
@@ -77,15 +72,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         ..Limits::default()
     };
     let app = Arc::new(App::new(Store::open(&db).expect("store"), probe, limits));
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            mxtls_server::router(&config, app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let (addr, server) = common::serve(config, app).await;
 
     let (status, head, body) = get(addr, "/api/check/dane-ee.test", "").await;
     assert_eq!(status, 200);

@@ -8,9 +8,10 @@
 //! Needs the web app built into `dist/` and `npm ci` run in tests/browser (scripts/test.sh
 //! does both).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+mod common;
 
 use mxtls_server::snapshots::Store;
 use mxtls_server::{App, Config, Limits};
@@ -42,15 +43,7 @@ async fn the_web_checker_in_chromium() {
     })
     .await
     .expect("world");
-    let probe = mxtls_probe::Config {
-        https_port: world.https_port,
-        resolver: Some(world.resolver),
-        trust_anchor: Some(world.trust_anchor.clone()),
-        allow_private_targets: true,
-        smtp_port: world.smtp_port,
-        extra_pkix_roots: vec![world.root_ca_der.clone()],
-        ..mxtls_probe::Config::default()
-    };
+    let probe = common::world_probe(&world);
     let db = world.dir.join("snapshots.sqlite");
     let examples: Vec<String> = world
         .scenarios
@@ -72,15 +65,7 @@ async fn the_web_checker_in_chromium() {
     let mut app = App::new(Store::open(&db).expect("store"), probe, limits);
     app.examples = examples;
     let app = Arc::new(app);
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            mxtls_server::router(&config, app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let (addr, _server) = common::serve(config, app).await;
 
     let shots = root.join("target/screenshots");
     let sts: Vec<serde_json::Value> = world
