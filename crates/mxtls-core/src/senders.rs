@@ -246,9 +246,9 @@ fn attempt(
                 _ => Try::Fails,
             },
             DaneStatus::Failed => Try::Fails,
-            DaneStatus::NotPublished | DaneStatus::NotApplicable | DaneStatus::Unknown => {
-                opportunistic(v)
-            }
+            // The probe's resolver strips DNSSEC: whether DANE applies cannot be known here.
+            DaneStatus::Unknown => Try::Unknown,
+            DaneStatus::NotPublished | DaneStatus::NotApplicable => opportunistic(v),
         },
         Sender::MtaSts => match sts {
             Some(sts) if sts.enforced() => {
@@ -391,6 +391,14 @@ mod tests {
         assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Encrypted);
         assert!(row(&m, Sender::MtaSts).stripping_succeeds);
         assert_eq!(protection(&hosts, Some(&testing)), Protection::None);
+    }
+
+    #[test]
+    fn a_resolver_without_dnssec_leaves_dane_senders_unknown() {
+        let hosts = [host("mx.example", DaneStatus::Unknown, &[Verdict::Trusted])];
+        let m = matrix(&hosts, None, false, false);
+        assert_eq!(row(&m, Sender::Dane).delivery, Delivery::Unknown);
+        assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Encrypted);
     }
 
     #[test]
