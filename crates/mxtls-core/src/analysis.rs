@@ -779,9 +779,7 @@ impl<'e> Judge<'e> {
         let ee = c.certs.first();
         let expired = ee.is_some_and(|e| e.not_after < self.now);
 
-        if let Some(v) = &c.tls_version
-            && matches!(v.as_str(), "TLSv1" | "TLSv1.0" | "TLSv1.1" | "SSLv3")
-        {
+        if let Some(v) = c.tls_version.as_ref().filter(|_| c.deprecated_tls()) {
             self.push(
                 Finding::new(Code::TlsOldVersion, Severity::Warning, subject.clone(), format!("{} negotiated {v}{which}", h.name))
                     .explain("TLS 1.0 and 1.1 are deprecated (RFC 8996); many senders no longer accept them and fall back to cleartext or defer.")

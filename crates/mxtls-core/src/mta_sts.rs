@@ -775,33 +775,40 @@ fn fetch_problem(
     None
 }
 
-/// Every judged address of the host passed MTA-STS's TLS requirements (RFC 8461 §4.2).
+/// Whether an address meets MTA-STS's TLS requirements for MX host `host` (RFC 8461
+/// §4.2): STARTTLS, TLS 1.2 or later, and every chain PKIX-valid with a DNS name of `host`.
+pub fn address_meets_policy(address: &crate::report::AddressReport, host: &DnsName) -> bool {
+    use crate::report::Verdict;
+    matches!(
+        address.tls,
+        Verdict::Verified | Verdict::Trusted | Verdict::Untrusted
+    ) && !address.chains.is_empty()
+        && address.chains.iter().all(|c| {
+            c.pkix.is_ok()
+                && !c.deprecated_tls()
+                && c.certs.first().is_some_and(|ee| {
+                    ee.dns_names
+                        .iter()
+                        .any(|n| crate::cert::name_matches(n, host))
+                })
+        })
+}
+
+/// Every judged address of the host meets the policy's TLS requirements; `None` when no
+/// address could be judged.
 fn mx_pkix_valid(mx: &crate::report::MxReport) -> Option<bool> {
     use crate::report::Verdict;
-    let mut judged = false;
-    for a in &mx.addresses {
-        match a.tls {
-            Verdict::Unreachable | Verdict::Inconclusive | Verdict::Refused => continue,
-            Verdict::NoStarttls | Verdict::TlsFailed => return Some(false),
-            _ => {}
-        }
-        judged = true;
-        for c in &a.chains {
-            let names_ok = c.certs.first().is_some_and(|ee| {
-                ee.dns_names
-                    .iter()
-                    .any(|n| crate::cert::name_matches(n, &mx.host))
-            });
-            let version_ok = !matches!(
-                c.tls_version.as_deref(),
-                Some("TLSv1.0" | "TLSv1.1" | "SSLv3")
-            );
-            if c.pkix.is_err() || !names_ok || !version_ok {
-                return Some(false);
-            }
-        }
-    }
-    judged.then_some(true)
+    let judged: Vec<_> = mx
+        .addresses
+        .iter()
+        .filter(|a| {
+            !matches!(
+                a.tls,
+                Verdict::Unreachable | Verdict::Inconclusive | Verdict::Refused
+            )
+        })
+        .collect();
+    (!judged.is_empty()).then(|| judged.iter().all(|a| address_meets_policy(a, &mx.host)))
 }
 
 /// The records a domain would publish: the TXT record, then the policy's lines.

@@ -211,3 +211,13 @@ pub struct ChainReport {
     pub dane_ta_record: Option<String>,
     pub certs: Vec<CertFacts>,
 }
+
+impl ChainReport {
+    /// The session negotiated a protocol RFC 8996 deprecates (below TLS 1.2).
+    pub fn deprecated_tls(&self) -> bool {
+        matches!(
+            self.tls_version.as_deref(),
+            Some("TLSv1" | "TLSv1.0" | "TLSv1.1" | "SSLv3")
+        )
+    }
+}

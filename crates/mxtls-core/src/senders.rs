@@ -258,17 +258,9 @@ fn attempt(
                 if !h.covered {
                     return Try::Fails;
                 }
+                // `v` may be the stripped verdict: the address must still show TLS.
                 let tls_ok = matches!(v, Verdict::Verified | Verdict::Trusted | Verdict::Untrusted);
-                let pkix_ok = address.chains.iter().all(|c| {
-                    c.pkix.is_ok()
-                        && c.certs.first().is_some_and(|ee| {
-                            ee.dns_names
-                                .iter()
-                                .any(|n| crate::cert::name_matches(n, &host.host))
-                        })
-                        && !matches!(c.tls_version.as_deref(), Some("TLSv1.0" | "TLSv1.1"))
-                }) && !address.chains.is_empty();
-                if tls_ok && pkix_ok {
+                if tls_ok && crate::mta_sts::address_meets_policy(address, &host.host) {
                     Try::Delivers(Authenticated)
                 } else {
                     Try::Fails
