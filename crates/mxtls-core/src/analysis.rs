@@ -59,6 +59,7 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
         let (report, findings) =
             mta_sts::judge(evidence, &hosts, &cx.anchors, now, dane_everywhere);
         cx.findings.extend(findings);
+        cx.findings.push(crate::tls_rpt::judge(evidence));
         report
     });
     let downgrade_protection = senders::protection(&hosts, mta_sts.as_ref());

@@ -1,5 +1,5 @@
 //! MTA-STS (RFC 8461): the `_mta-sts` TXT record, the policy file, and which MX hosts a
-//! policy covers. Parsing only; the judgement lives in `analysis`.
+//! policy covers: parsing, and the judgement `analysis` calls (`judge`).
 
 use serde::{Deserialize, Serialize};
 
@@ -657,42 +657,6 @@ pub fn judge(
         }
     }
 
-    // TLS-RPT.
-    let rpt = match &ev.tls_rpt {
-        None => crate::tls_rpt::TlsRpt::Missing,
-        Some(a) => crate::tls_rpt::parse_txt(&crate::dns::txt_strings(a)),
-    };
-    findings.push(match &rpt {
-        crate::tls_rpt::TlsRpt::Valid { rua } => Finding::new(
-            Code::TlsRptOk,
-            Severity::Ok,
-            domain.clone(),
-            "TLS-RPT is set up",
-        )
-        .explain(format!("Senders send daily reports of TLS failures to {}.", rua.join(", "))),
-        crate::tls_rpt::TlsRpt::Missing => Finding::new(
-            Code::TlsRptMissing,
-            Severity::Notice,
-            domain.clone(),
-            "No TLS-RPT record: you will not hear about TLS failures",
-        )
-        .explain("With TLS-RPT, senders report failed or downgraded TLS to your mail servers daily: how you learn of an attack or a broken certificate before mail is lost.")
-        .fix_with_records(
-            "Publish a reporting address:",
-            vec![format!("_smtp._tls.{}. IN TXT \"v=TLSRPTv1; rua=mailto:tls-reports@{}\"", ev.domain, ev.domain)],
-        ),
-        crate::tls_rpt::TlsRpt::Invalid { reason } => Finding::new(
-            Code::TlsRptInvalid,
-            Severity::Warning,
-            domain.clone(),
-            "The TLS-RPT record is invalid, so senders send no reports",
-        )
-        .explain(format!("{reason}."))
-        .fix_with_records(
-            "Publish exactly one record like this one:",
-            vec![format!("_smtp._tls.{}. IN TXT \"v=TLSRPTv1; rua=mailto:tls-reports@{}\"", ev.domain, ev.domain)],
-        ),
-    });
     (report, findings)
 }
 
@@ -816,7 +780,8 @@ fn example_records(ev: &crate::Evidence, hosts: &[crate::report::MxReport]) -> V
     let mut out = vec![format!(
         "_mta-sts.{}. IN TXT \"v=STSv1; id={}\"",
         ev.domain,
-        crate::UnixTime(ev.probe.finished_at.0)
+        ev.probe
+            .finished_at
             .to_string()
             .get(..10)
             .unwrap_or("1")

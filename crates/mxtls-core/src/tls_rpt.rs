@@ -1,5 +1,5 @@
 //! TLS-RPT (RFC 8460 §3): the `_smtp._tls.<domain>` TXT record that tells senders where to
-//! report TLS failures.
+//! report TLS failures: parsing and its finding (`judge`).
 
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,42 @@ fn check_uri(uri: &str) -> Result<(), String> {
         }
     } else {
         Err(format!("rua \"{uri}\" must be a mailto: or https: URI"))
+    }
+}
+
+/// The TLS-RPT finding for the domain of `ev`.
+pub fn judge(ev: &crate::Evidence) -> crate::Finding {
+    use crate::findings::{Code, Finding, Severity, Subject};
+    let domain = Subject::Domain {
+        name: ev.domain.clone(),
+    };
+    let example = vec![format!(
+        "_smtp._tls.{}. IN TXT \"v=TLSRPTv1; rua=mailto:tls-reports@{}\"",
+        ev.domain, ev.domain
+    )];
+    let rpt = match &ev.tls_rpt {
+        None => TlsRpt::Missing,
+        Some(a) => parse_txt(&crate::dns::txt_strings(a)),
+    };
+    match rpt {
+        TlsRpt::Valid { rua } => Finding::new(Code::TlsRptOk, Severity::Ok, domain, "TLS-RPT is set up")
+            .explain(format!("Senders send daily reports of TLS failures to {}.", rua.join(", "))),
+        TlsRpt::Missing => Finding::new(
+            Code::TlsRptMissing,
+            Severity::Notice,
+            domain,
+            "No TLS-RPT record: you will not hear about TLS failures",
+        )
+        .explain("With TLS-RPT, senders report failed or downgraded TLS to your mail servers daily: how you learn of an attack or a broken certificate before mail is lost.")
+        .fix_with_records("Publish a reporting address:", example),
+        TlsRpt::Invalid { reason } => Finding::new(
+            Code::TlsRptInvalid,
+            Severity::Warning,
+            domain,
+            "The TLS-RPT record is invalid, so senders send no reports",
+        )
+        .explain(format!("{reason}."))
+        .fix_with_records("Publish exactly one record like this one:", example),
     }
 }
 
