@@ -225,30 +225,51 @@ async fn roots() -> Response {
         .into_response()
 }
 
+/// Why the latest snapshot of a domain is not at hand.
+enum LatestError {
+    /// The store itself failed.
+    Store,
+    /// A snapshot is stored but does not load as evidence.
+    Unreadable,
+}
+
+/// The latest stored check of `domain`, loaded as evidence (the store is read off the
+/// async threads).
+async fn latest_evidence(
+    app: &Arc<App>,
+    domain: &mxtls_core::dns::DnsName,
+) -> Result<Option<(SnapshotId, Evidence)>, LatestError> {
+    let (app, name) = (app.clone(), domain.to_string());
+    match tokio::task::spawn_blocking(move || app.store.latest(&name)).await {
+        Ok(Ok(Some(s))) => Evidence::from_json(&String::from_utf8_lossy(&s.evidence))
+            .map(|e| Some((s.id, e)))
+            .map_err(|_| LatestError::Unreadable),
+        Ok(Ok(None)) => Ok(None),
+        _ => Err(LatestError::Store),
+    }
+}
+
 /// `/api/domains/<domain>/latest`: `{"snapshot": id, "evidence": …}` or 404.
 async fn latest(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
     let domain = match mxtls_core::dns::parse_user_domain(&domain) {
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
-    let name = domain.to_string();
-    match tokio::task::spawn_blocking(move || app.store.latest(&name)).await {
-        Ok(Ok(Some(s))) => match Evidence::from_json(&String::from_utf8_lossy(&s.evidence)) {
-            Ok(evidence) => (
-                [(header::CACHE_CONTROL, "no-cache")],
-                axum::Json(serde_json::json!({ "snapshot": s.id.as_str(), "evidence": evidence })),
-            )
-                .into_response(),
-            Err(_) => json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the stored snapshot does not load",
-            ),
-        },
-        Ok(Ok(None)) => json_error(
+    match latest_evidence(&app, &domain).await {
+        Ok(Some((id, evidence))) => (
+            [(header::CACHE_CONTROL, "no-cache")],
+            axum::Json(serde_json::json!({ "snapshot": id.as_str(), "evidence": evidence })),
+        )
+            .into_response(),
+        Ok(None) => json_error(
             StatusCode::NOT_FOUND,
             "this domain has not been checked yet",
         ),
-        _ => json_error(
+        Err(LatestError::Unreadable) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored snapshot does not load",
+        ),
+        Err(LatestError::Store) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the snapshot store failed",
         ),
@@ -272,13 +293,10 @@ async fn badge(State(app): State<Arc<App>>, Path(file): Path<String>) -> Respons
     else {
         return json_error(StatusCode::NOT_FOUND, "badges are at /badge/<domain>.svg");
     };
-    let name = domain.to_string();
-    let latest = tokio::task::spawn_blocking(move || app.store.latest(&name)).await;
-    let evidence = match latest {
-        Ok(Ok(found)) => {
-            found.and_then(|s| Evidence::from_json(&String::from_utf8_lossy(&s.evidence)).ok())
-        }
-        _ => {
+    let evidence = match latest_evidence(&app, &domain).await {
+        Ok(found) => found.map(|(_, e)| e),
+        Err(LatestError::Unreadable) => None,
+        Err(LatestError::Store) => {
             return json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the snapshot store failed",
@@ -369,13 +387,11 @@ async fn check(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Event, Infallible>>();
 
     // A recent check of the same domain is reused: the servers are not probed again.
-    let (app2, name) = (app.clone(), domain.to_string());
-    if let Ok(Ok(Some(recent))) =
-        tokio::task::spawn_blocking(move || app2.store.latest(&name)).await
-        && let Ok(evidence) = Evidence::from_json(&String::from_utf8_lossy(&recent.evidence))
+    if let Ok(Some((id, evidence))) = latest_evidence(&app, &domain).await
         && unix_now() - evidence.probe.finished_at.0 < app.limits.reuse.as_secs() as i64
     {
-        let data = serde_json::json!({ "snapshot": recent.id.as_str(), "evidence": evidence, "reused": true });
+        let data =
+            serde_json::json!({ "snapshot": id.as_str(), "evidence": evidence, "reused": true });
         if let Ok(e) = Event::default().event("evidence").json_data(data) {
             let _ = tx.send(Ok(e));
         }
