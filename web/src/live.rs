@@ -49,7 +49,7 @@ impl Loaded {
             .map_err(|e| format!("the server's answer is not JSON: {e}"))?;
         let snapshot = value["snapshot"].as_str().unwrap_or_default().to_owned();
         let reused = value["reused"].as_bool().unwrap_or(false);
-        let evidence = Evidence::from_json(text).map_err(|e| e.to_string())?;
+        let evidence = Evidence::from_value(value).map_err(|e| e.to_string())?;
         let report = mxtls_core::analyse_with(&evidence, evidence.probe.finished_at, roots);
         Ok(Loaded {
             snapshot,

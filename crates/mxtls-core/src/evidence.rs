@@ -96,8 +96,13 @@ impl Evidence {
     /// Reads evidence from JSON — bare, or the `evidence` member of a `--json` report —
     /// refusing a schema newer than this code understands.
     pub fn from_json(text: &str) -> Result<Evidence, EvidenceError> {
-        let mut value: serde_json::Value =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        Evidence::from_value(value)
+    }
+
+    /// [`Evidence::from_json`] for JSON already parsed.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Evidence, EvidenceError> {
         if value.get("schema").is_none()
             && let Some(inner) = value.get_mut("evidence")
         {
