@@ -564,6 +564,7 @@ pub struct PolicyFetch {
     pub body: Option<Bytes>,
     #[serde(default)]
     pub tls: Option<TlsEvidence>,
+    /// Free text of schema-1 probes; [`PolicyFetch::failure`] says it typed.
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]

@@ -59,24 +59,9 @@ pub async fn fetch(plan: &Plan, lookups: Vec<DnsAnswer>) -> PolicyFetch {
             Ok(Err(f)) => Some(f),
             Err(_) => Some(FetchFailure::Timeout),
         };
-    if let Some(f) = &failure {
-        record.error = Some(describe(f));
-    }
     record.failure = failure;
     record.elapsed_ms = Some(started.elapsed().as_millis() as u64);
     record
-}
-
-fn describe(f: &FetchFailure) -> String {
-    match f {
-        FetchFailure::NoAddress => "the policy host has no address".into(),
-        FetchFailure::Refused { reason } => format!("not contacted: {reason}"),
-        FetchFailure::Connect { message } => format!("connect: {message}"),
-        FetchFailure::Tls { message } => format!("TLS: {message}"),
-        FetchFailure::Timeout => "timed out".into(),
-        FetchFailure::Http { message } => format!("HTTP: {message}"),
-        FetchFailure::TooLarge { limit } => format!("the body exceeds {limit} bytes"),
-    }
 }
 
 async fn run(
