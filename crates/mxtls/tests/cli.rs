@@ -1,13 +1,19 @@
 //! The `mxtls` binary as a user runs it: exit codes, JSON shape, clear errors.
 
 use std::process::Command;
+use std::time::Duration;
 
+use mxtls_world::process::output_within;
+
+/// `mxtls ARGS`; a run that has not ended within a minute fails the test as a hang.
 fn mxtls(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mxtls"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run mxtls")
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_mxtls"))
+            .args(args)
+            .env("NO_COLOR", "1"),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn fixture() -> String {

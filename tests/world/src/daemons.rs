@@ -20,13 +20,13 @@ pub struct Daemon {
     stop_command: Option<std::process::Command>,
 }
 
+/// How long a stop command (`postfix abort`) may take before it is killed.
+const STOP_COMMAND_LIMIT: Duration = Duration::from_secs(10);
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(cmd) = &mut self.stop_command {
-            let _ = cmd
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            let _ = crate::process::output_within(cmd, STOP_COMMAND_LIMIT);
         }
     }
 }
@@ -54,9 +54,7 @@ impl Daemon {
     pub async fn stop(mut self) {
         if let Some(mut cmd) = self.stop_command.take() {
             let _ = tokio::task::spawn_blocking(move || {
-                cmd.stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
+                crate::process::output_within(&mut cmd, STOP_COMMAND_LIMIT)
             })
             .await;
         }
@@ -257,11 +255,13 @@ pub fn postfix(
     );
     std::fs::write(conf.join("master.cf"), master_cf)?;
     // Postfix insists that its queue belongs to its mail owner.
-    let _ = std::process::Command::new("chown")
-        .args(["-R", "postfix"])
-        .arg(dir.join("queue"))
-        .arg(dir.join("data"))
-        .status();
+    let _ = crate::process::output_within(
+        std::process::Command::new("chown")
+            .args(["-R", "postfix"])
+            .arg(dir.join("queue"))
+            .arg(dir.join("data")),
+        Duration::from_secs(10),
+    );
     let log = dir.join("maillog");
     // `postfix start` daemonises master into a session of its own, out of reach of signals to
     // our child; `postfix abort` (through master's pid file) is what ends it.

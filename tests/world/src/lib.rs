@@ -17,6 +17,7 @@
 pub mod daemons;
 pub mod https;
 pub mod pki;
+pub mod process;
 pub mod scenarios;
 pub mod smtp;
 pub mod zones;

@@ -122,15 +122,21 @@ pub struct Scenario {
     pub mx: Mx,
     pub hosts: &'static [Host],
     /// Per-address verdicts, host by host, as `mxtls check --allow-private-targets` gives them.
+    /// Empty: the report judges no address at all.
     pub verdicts: &'static [&'static str],
-    /// Finding codes that must appear.
+    /// Every finding code of the report, of any severity: the complete set, so that a code
+    /// that must not appear is pinned as firmly as one that must.
     pub codes: &'static [&'static str],
+    /// The report's `downgrade_protection`: `dane`, `mta-sts`, `both` or `none`.
+    pub protection: &'static str,
+    /// The exit status of `mxtls check` (0 no errors, 1 errors).
+    pub exit: i32,
+    /// Why a correct checker says this: the rule, with its RFC section.
+    pub why: &'static str,
     /// MTA-STS: the TXT records and the policy host.
     pub sts: Option<Sts>,
     /// The `_smtp._tls` TXT record.
     pub tls_rpt: Option<&'static str>,
-    /// The report's `downgrade_protection`, where the scenario is about it.
-    pub protection: Option<&'static str>,
     /// Phrases the text report must contain (e.g. why a policy fetch failed).
     pub says: &'static [&'static str],
 }
@@ -144,11 +150,16 @@ const PLAIN: Scenario = Scenario {
     hosts: &[],
     verdicts: &[],
     codes: &[],
+    protection: UNSET,
+    exit: -1,
+    why: "",
     sts: None,
     tls_rpt: None,
-    protection: None,
     says: &[],
 };
+
+/// What [`PLAIN`] leaves in `protection`: every scenario must say (a test checks it).
+pub const UNSET: &str = "(unset)";
 
 /// What the MTA-STS policy host (`mta-sts.<domain>`, HTTPS) serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +206,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
-        codes: &["dane-verified", "tlsa-no-rollover"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1.1: a 3 1 1 record matching the presented key authenticates; one record only is fragile (RFC 7671 §8)",
         ..PLAIN
     },
     Scenario {
@@ -205,7 +224,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ta)],
         verdicts: &["verified"],
-        codes: &["dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1.2: the chain leads to the 2 1 1 anchor and names the host; a single record is fragile (RFC 7671 §8)",
         ..PLAIN
     },
     Scenario {
@@ -215,7 +242,10 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Mismatch)],
         verdicts: &["untrusted"],
-        codes: &["tlsa-mismatch"],
+        codes: &["mta-sts-missing", "tlsa-mismatch", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 7672 §3.1: no usable record matches, so DANE senders defer; the others still encrypt",
         ..PLAIN
     },
     Scenario {
@@ -225,7 +255,10 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Rollover)],
         verdicts: &["verified"],
-        codes: &["dane-verified"],
+        codes: &["dane-verified", "mta-sts-missing", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7671 §8: current + next key published, so the next key change keeps working",
         ..PLAIN
     },
     Scenario {
@@ -235,7 +268,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::PkixOnly)],
         verdicts: &["trusted"],
-        codes: &["tlsa-unusable"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-missing",
+            "tlsa-unusable",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 7672 §3.1.3: usages 0 and 1 are unusable for SMTP; senders still insist on TLS, unauthenticated",
         ..PLAIN
     },
     Scenario {
@@ -245,7 +286,16 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["trusted"],
-        codes: &["mx-dnssec-insecure", "tlsa-unsigned"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-missing",
+            "mx-dnssec-insecure",
+            "tlsa-unsigned",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 0,
+        why: "RFC 7672 §2.2: TLSA under an unsigned MX and zone is ignored; the PKIX chain is valid",
         ..PLAIN
     },
     Scenario {
@@ -255,7 +305,16 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["trusted"],
-        codes: &["dnssec-bogus", "tlsa-lookup-failed"],
+        codes: &[
+            "cert-trusted",
+            "dnssec-bogus",
+            "mta-sts-missing",
+            "tlsa-lookup-failed",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 7672 §2.2: a TLSA lookup that fails validation makes DANE senders defer",
         ..PLAIN
     },
     Scenario {
@@ -264,8 +323,16 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::BadDs,
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
-        verdicts: &[],
-        codes: &["dnssec-bogus"],
+        verdicts: &["trusted"],
+        codes: &[
+            "cert-trusted",
+            "dnssec-bogus",
+            "mta-sts-missing",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 4035 §5: a DS that matches no DNSKEY makes every answer of the zone bogus",
         ..PLAIN
     },
     Scenario {
@@ -275,7 +342,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::NoStarttls, C::Ecdsa, T::None)],
         verdicts: &["no-starttls"],
-        codes: &["starttls-missing"],
+        codes: &[
+            "mta-sts-missing",
+            "starttls-missing",
+            "tlsa-missing",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 3207 §4: without STARTTLS mail travels in cleartext",
         ..PLAIN
     },
     Scenario {
@@ -285,7 +360,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Mangled, C::Ecdsa, T::None)],
         verdicts: &["no-starttls"],
-        codes: &["starttls-stripped"],
+        codes: &[
+            "mta-sts-missing",
+            "starttls-stripped",
+            "tlsa-missing",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 3207 §6: STARTTLS overwritten on the path is a middlebox stripping it",
         ..PLAIN
     },
     Scenario {
@@ -295,7 +378,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Starttls454, C::Ecdsa, T::None)],
         verdicts: &["tls-failed"],
-        codes: &["starttls-failed"],
+        codes: &[
+            "mta-sts-missing",
+            "starttls-failed",
+            "tlsa-missing",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 3207 §4: STARTTLS offered but refused: senders fall back to cleartext or defer",
         ..PLAIN
     },
     Scenario {
@@ -305,7 +396,10 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::BrokenHandshake, C::Ecdsa, T::Ee)],
         verdicts: &["tls-failed"],
-        codes: &["starttls-stripped"],
+        codes: &["mta-sts-missing", "starttls-stripped", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 3207 §6: cleartext after 220 to STARTTLS is something answering in the server's place",
         ..PLAIN
     },
     Scenario {
@@ -315,7 +409,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::SlowBanner, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
-        codes: &["dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 5321 §4.5.3.2: a client waits 5 minutes for the greeting; a delayed one is normal",
         ..PLAIN
     },
     Scenario {
@@ -326,6 +428,9 @@ pub const SCENARIOS: &[Scenario] = &[
         hosts: &[],
         verdicts: &[],
         codes: &["mx-null"],
+        protection: "none",
+        exit: 0,
+        why: "RFC 7505 §3: MX 0 . says the domain accepts no mail; nothing is connected to",
         ..PLAIN
     },
     Scenario {
@@ -335,7 +440,16 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Implicit,
         hosts: &[host("@", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
-        codes: &["mx-implicit", "dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "mx-implicit",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 5321 §5.1: no MX RRset, so the domain's own address is the mail host",
         ..PLAIN
     },
     Scenario {
@@ -348,7 +462,17 @@ pub const SCENARIOS: &[Scenario] = &[
             host("mx2", B::NoStarttls, C::Ecdsa, T::None),
         ],
         verdicts: &["verified", "no-starttls"],
-        codes: &["dane-verified", "starttls-missing"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "starttls-missing",
+            "tlsa-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 7672 §2.2: DANE protects only the host that publishes TLSA; the other one has no STARTTLS",
         ..PLAIN
     },
     Scenario {
@@ -358,7 +482,16 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Expired, T::Ee)],
         verdicts: &["verified"],
-        codes: &["dane-verified", "cert-expired"],
+        codes: &[
+            "cert-expired",
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1.1: DANE-EE ignores validity dates, so the expiry is only a notice",
         ..PLAIN
     },
     Scenario {
@@ -371,7 +504,15 @@ pub const SCENARIOS: &[Scenario] = &[
             ..host("mx", B::Normal, C::Ecdsa, T::Ee)
         }],
         verdicts: &["verified", "verified"],
-        codes: &["dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §2.2: every address of the host is judged, IPv4 and IPv6 alike",
         ..PLAIN
     },
     Scenario {
@@ -384,7 +525,15 @@ pub const SCENARIOS: &[Scenario] = &[
             ..host("mx", B::Silent, C::Ecdsa, T::None)
         }],
         verdicts: &["unreachable"],
-        codes: &["smtp-unreachable"],
+        codes: &[
+            "mta-sts-missing",
+            "smtp-unreachable",
+            "tlsa-missing",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 5321 §5.1: no address accepts a connection, so senders queue and then bounce",
         ..PLAIN
     },
     Scenario {
@@ -394,7 +543,10 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::LeafOnly, T::Ta)],
         verdicts: &["untrusted"],
-        codes: &["dane-ta-not-in-chain"],
+        codes: &["dane-ta-not-in-chain", "mta-sts-missing", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 7671 §5.2.2: a 2 1 1 anchor the server does not send cannot be found",
         ..PLAIN
     },
     Scenario {
@@ -404,7 +556,10 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::WrongName, T::Ta)],
         verdicts: &["untrusted"],
-        codes: &["dane-ta-name-mismatch"],
+        codes: &["dane-ta-name-mismatch", "mta-sts-missing", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 7672 §3.2.2: under DANE-TA the certificate must name the host",
         ..PLAIN
     },
     Scenario {
@@ -414,7 +569,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Dual, T::Ee)],
         verdicts: &["untrusted"],
-        codes: &["tlsa-key-type-partial"],
+        codes: &[
+            "mta-sts-missing",
+            "tlsa-key-type-partial",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 7671 §5: the RSA certificate matches no record, so senders that get it defer",
         ..PLAIN
     },
     Scenario {
@@ -424,7 +587,16 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Cname,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
-        codes: &["mx-cname", "dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "mx-cname",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §2.2.3: TLSA is sought at the secure CNAME target first; RFC 2181 §10.3 forbids the alias",
         ..PLAIN
     },
     Scenario {
@@ -434,7 +606,15 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Postfix, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
-        codes: &["dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1.1: a real Postfix presenting the key its 3 1 1 record names",
         ..PLAIN
     },
     Scenario {
@@ -464,7 +644,15 @@ pub const SCENARIOS: &[Scenario] = &[
             "verified", "verified", "verified", "verified", "verified", "verified", "verified",
             "verified",
         ],
-        codes: &["dane-verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1.1: every host authenticates; the latency benchmark's domain",
         ..PLAIN
     },
     Scenario {
@@ -473,10 +661,17 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-enforce", "tlsrpt-ok", "mx-dnssec-insecure"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-enforce",
+            "mx-dnssec-insecure",
+            "tlsrpt-ok",
+        ],
+        protection: "mta-sts",
+        exit: 0,
+        why: "RFC 8461 §5: an enforced policy covering the MX with a valid certificate stops stripping",
         sts: sts(Serve::Policy(ENFORCE)),
         tls_rpt: Some("v=TLSRPTv1; rua=mailto:tls-reports@sts-enforce.test"),
-        protection: Some("mta-sts"),
         ..PLAIN
     },
     Scenario {
@@ -485,12 +680,19 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-testing", "tlsrpt-invalid"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-testing",
+            "mx-dnssec-insecure",
+            "tlsrpt-invalid",
+        ],
+        protection: "none",
+        exit: 0,
+        why: "RFC 8461 §5: testing mode protects nothing; RFC 8460 §3 allows only mailto: and https: rua",
         sts: sts(Serve::Policy(
             "version: STSv1\nmode: testing\nmx: *.{domain}\nmax_age: 86400\n",
         )),
         tls_rpt: Some("v=TLSRPTv1; rua=http://reports.sts-testing.test/"),
-        protection: Some("none"),
         ..PLAIN
     },
     Scenario {
@@ -499,11 +701,19 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-enforce", "mta-sts-mx-not-covered"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-enforce",
+            "mta-sts-mx-not-covered",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "mta-sts",
+        exit: 1,
+        why: "RFC 8461 §4.1: an MX host the patterns miss is refused by enforcing senders",
         sts: sts(Serve::Policy(
             "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 604800\n",
         )),
-        protection: Some("mta-sts"),
         ..PLAIN
     },
     Scenario {
@@ -512,9 +722,17 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::WrongName, T::None)],
         verdicts: &["untrusted"],
-        codes: &["mta-sts-mx-cert-invalid", "cert-name-mismatch"],
+        codes: &[
+            "cert-name-mismatch",
+            "mta-sts-enforce",
+            "mta-sts-mx-cert-invalid",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "mta-sts",
+        exit: 1,
+        why: "RFC 8461 §4.2: the MX certificate must be PKIX-valid for the host name",
         sts: sts(Serve::Policy(ENFORCE)),
-        protection: Some("mta-sts"),
         ..PLAIN
     },
     Scenario {
@@ -523,13 +741,20 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-policy-fetch-failed"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-policy-fetch-failed",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 8461 §3.3: the policy host must present a PKIX-valid certificate",
         sts: Some(Sts {
             txt: TXT,
             serve: Serve::Policy(ENFORCE),
             untrusted: true,
         }),
-        protection: Some("none"),
         says: &["certificate is not valid"],
         ..PLAIN
     },
@@ -539,9 +764,16 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-policy-fetch-failed"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-policy-fetch-failed",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 8461 §3.3: senders must not follow redirects for the policy",
         sts: sts(Serve::Redirect),
-        protection: Some("none"),
         says: &["redirects (301"],
         ..PLAIN
     },
@@ -551,9 +783,16 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-policy-fetch-failed"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-policy-fetch-failed",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 8461 §3.3: only a 200 answer is a policy",
         sts: sts(Serve::NotFound),
-        protection: Some("none"),
         says: &["answers HTTP 404"],
         ..PLAIN
     },
@@ -563,9 +802,16 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-policy-fetch-failed"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-policy-fetch-failed",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 8461 §3.3: senders limit the policy's size (64 KB here)",
         sts: sts(Serve::Oversized),
-        protection: Some("none"),
         says: &["larger than 64 KB"],
         ..PLAIN
     },
@@ -575,13 +821,20 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::Unsigned,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
         verdicts: &["trusted"],
-        codes: &["mta-sts-txt-invalid"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-txt-invalid",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 8461 §3.1: more than one v=STSv1 record means no policy",
         sts: Some(Sts {
             txt: &["v=STSv1; id=1", "v=STSv1; id=2"],
             serve: Serve::Policy(ENFORCE),
             untrusted: false,
         }),
-        protection: Some("none"),
         ..PLAIN
     },
     Scenario {
@@ -589,9 +842,16 @@ pub const SCENARIOS: &[Scenario] = &[
         summary: "DANE-EE and MTA-STS enforce together",
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
         verdicts: &["verified"],
-        codes: &["dane-verified", "mta-sts-enforce"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-enforce",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "both",
+        exit: 0,
+        why: "RFC 8461 §2: DANE and MTA-STS together; each kind of sender is protected",
         sts: sts(Serve::Policy(ENFORCE)),
-        protection: Some("both"),
         ..PLAIN
     },
 ];
@@ -603,10 +863,15 @@ impl Scenario {
     }
 }
 
-/// The scenario table as markdown rows (`mxtls-world --markdown`), for SCENARIOS.md.
+/// Where the generated table sits in SCENARIOS.md.
+pub const TABLE_BEGIN: &str = "<!-- scenarios:begin (generated by `mxtls-world --markdown`) -->";
+pub const TABLE_END: &str = "<!-- scenarios:end -->";
+
+/// The scenario table as markdown (`mxtls-world --markdown`), exactly as SCENARIOS.md holds
+/// it between [`TABLE_BEGIN`] and [`TABLE_END`]; a test compares the two.
 pub fn markdown() -> String {
-    let mut out = String::from(
-        "| domain | what it is | DNSSEC | verdicts per address | findings that must appear |\n|---|---|---|---|---|\n",
+    let mut out = format!(
+        "{TABLE_BEGIN}\n| domain | what it is | DNSSEC | verdicts per address | stripping protection | exit | every finding | why |\n|---|---|---|---|---|---|---|---|\n"
     );
     for s in SCENARIOS {
         let signing = match s.signing {
@@ -616,17 +881,56 @@ pub fn markdown() -> String {
             Signing::BadDs => "bogus (bad DS)",
         };
         let verdicts = if s.verdicts.is_empty() {
-            "—".to_owned()
+            "none judged".to_owned()
         } else {
             s.verdicts.join(", ")
         };
         let codes: Vec<String> = s.codes.iter().map(|c| format!("`{c}`")).collect();
         out.push_str(&format!(
-            "| `{}` | {} | {signing} | {verdicts} | {} |\n",
+            "| `{}` | {} | {signing} | {verdicts} | {} | {} | {} | {} |\n",
             s.domain(),
             s.summary,
-            codes.join(" ")
+            s.protection,
+            s.exit,
+            codes.join(" "),
+            s.why
         ));
     }
+    out.push_str(TABLE_END);
+    out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scenario pins its whole outcome; none relies on the defaults of [`PLAIN`].
+    #[test]
+    fn every_scenario_pins_its_outcome() {
+        for s in SCENARIOS {
+            let name = s.domain();
+            assert!(
+                ["dane", "mta-sts", "both", "none"].contains(&s.protection),
+                "{name}: protection {:?}",
+                s.protection
+            );
+            assert!((0..=3).contains(&s.exit), "{name}: exit {}", s.exit);
+            assert!(s.why.contains("RFC"), "{name}: say why, with the RFC");
+            assert!(!s.codes.is_empty(), "{name}: every report has findings");
+            let mut sorted = s.codes.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted, s.codes, "{name}: codes sorted, each once");
+            let addresses: usize = s
+                .hosts
+                .iter()
+                .map(|h| 1 + usize::from(h.ipv6) + usize::from(h.two_addresses))
+                .sum();
+            assert!(
+                s.verdicts.len() == addresses || s.verdicts.is_empty(),
+                "{name}: one verdict per address"
+            );
+        }
+    }
 }

@@ -30,8 +30,7 @@ pub struct Signed {
 }
 
 fn run(cmd: &mut Command) -> Result<String, Error> {
-    let out = cmd
-        .output()
+    let out = crate::process::output_within(cmd, std::time::Duration::from_secs(60))
         .map_err(|e| format!("{cmd:?}: {e} (is ldnsutils installed?)"))?;
     if !out.status.success() {
         return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)).into());

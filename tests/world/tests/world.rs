@@ -8,7 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mxtls_world::scenarios::{Behaviour, Certs, SCENARIOS, Signing};
+use mxtls_world::process::output_within;
+use mxtls_world::scenarios::{self, Behaviour, Certs, Signing};
 use mxtls_world::{Options, World};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -20,18 +21,17 @@ const BANNER_DELAY: Duration = Duration::from_millis(1500);
 
 /// `dig` through the world's resolver: (status, authenticated-data flag).
 fn dig(world: &World, name: &str, rtype: &str) -> (String, bool) {
-    let out = Command::new("dig")
-        .args([
-            "+dnssec",
-            "+time=3",
-            "+tries=2",
-            "-p",
-            &world.resolver.port().to_string(),
-        ])
-        .arg(format!("@{}", world.resolver.ip()))
-        .args([name, rtype])
-        .output()
-        .expect("dig runs (bind9-dnsutils)");
+    let mut cmd = Command::new("dig");
+    cmd.args([
+        "+dnssec",
+        "+time=3",
+        "+tries=2",
+        "-p",
+        &world.resolver.port().to_string(),
+    ])
+    .arg(format!("@{}", world.resolver.ip()))
+    .args([name, rtype]);
+    let out = output_within(&mut cmd, Duration::from_secs(20)).expect("dig runs (bind9-dnsutils)");
     let text = String::from_utf8_lossy(&out.stdout);
     let status = text
         .split("status: ")
@@ -349,9 +349,7 @@ async fn world_behaves_as_documented() {
     );
     world.stop().await;
     // Nothing may still listen on the world's addresses (a detached Postfix master would).
-    let sockets = Command::new("ss")
-        .args(["-ltnuH"])
-        .output()
+    let sockets = output_within(Command::new("ss").args(["-ltnuH"]), Duration::from_secs(10))
         .expect("ss (iproute2)");
     let listening: Vec<String> = String::from_utf8_lossy(&sockets.stdout)
         .lines()
@@ -362,11 +360,13 @@ async fn world_behaves_as_documented() {
         listening.is_empty(),
         format!("still listening after stop: {listening:?}"),
     );
-    let left = Command::new("pgrep")
-        .arg("-f")
-        .arg(dir.to_string_lossy().as_ref())
-        .output()
-        .expect("pgrep");
+    let left = output_within(
+        Command::new("pgrep")
+            .arg("-f")
+            .arg(dir.to_string_lossy().as_ref()),
+        Duration::from_secs(10),
+    )
+    .expect("pgrep");
     check(
         left.stdout.is_empty(),
         format!(
@@ -383,23 +383,24 @@ async fn world_behaves_as_documented() {
     );
 }
 
-/// SCENARIOS.md documents every scenario of the table.
+/// SCENARIOS.md holds exactly the scenario table (`mxtls-world --markdown`), so that what a
+/// person reads is what the tests check.
 #[test]
-fn every_scenario_is_documented() {
+fn scenarios_md_is_the_scenario_table() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/SCENARIOS.md"))
         .expect("SCENARIOS.md");
-    for s in SCENARIOS {
-        assert!(
-            doc.contains(&format!("`{}`", s.domain())),
-            "{} is missing from SCENARIOS.md",
-            s.domain()
-        );
-        for code in s.codes {
-            assert!(
-                doc.contains(code),
-                "{}: {code} is missing from SCENARIOS.md",
-                s.domain()
-            );
-        }
-    }
+    let table = scenarios::markdown();
+    let start = doc
+        .find(scenarios::TABLE_BEGIN)
+        .expect("SCENARIOS.md has the table's begin marker");
+    let end = doc
+        .find(scenarios::TABLE_END)
+        .expect("SCENARIOS.md has the table's end marker")
+        + scenarios::TABLE_END.len()
+        + 1;
+    assert!(
+        doc[start..end.min(doc.len())] == table,
+        "SCENARIOS.md differs from the scenario table; regenerate it with \
+         `cargo run -p mxtls-world -- --markdown` and paste it between the markers"
+    );
 }
