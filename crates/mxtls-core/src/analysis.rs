@@ -235,8 +235,24 @@ impl<'e> Judge<'e> {
     }
 
     /// Reports a failed or unvalidated lookup. Returns true when the answer is unusable.
+    ///
+    /// A lookup that got no answer (a timeout, SERVFAIL with checking disabled) is a DNS
+    /// failure, not a DNSSEC one: its fix is to make the servers answer, not to re-sign.
     fn lookup_problems(&mut self, answer: &DnsAnswer, subject: Subject, what: &str) -> bool {
         let state = dns::overall_dnssec(answer);
+        if answer.got_no_answer() {
+            self.push(
+                Finding::new(
+                    Code::DnsLookupFailed,
+                    Severity::Error,
+                    subject,
+                    format!("The {what} lookup for {} fails ({})", answer.qname, answer.outcome.label()),
+                )
+                .explain("Senders that cannot get an answer defer mail and retry; if it persists, mail bounces after days.")
+                .fix(format!("Make the authoritative servers for {} answer {what} queries.", answer.qname)),
+            );
+            return true;
+        }
         if state.is_failed() || answer.validation_failed {
             let (code, reason) = match &state {
                 DnssecState::Indeterminate { reason } => {
@@ -260,19 +276,6 @@ impl<'e> Judge<'e> {
                 Finding::new(code, Severity::Error, subject, title)
                     .explain(explanation)
                     .fix("Re-sign the zone (check signature expiry and that the DS at the parent matches a DNSKEY of the zone)."),
-            );
-            return true;
-        }
-        if answer.outcome.is_failure() {
-            self.push(
-                Finding::new(
-                    Code::DnsLookupFailed,
-                    Severity::Error,
-                    subject,
-                    format!("The {what} lookup for {} fails ({})", answer.qname, outcome_label(&answer.outcome)),
-                )
-                .explain("Senders that cannot get an answer defer mail and retry; if it persists, mail bounces after days.")
-                .fix(format!("Make the authoritative servers for {} answer {what} queries.", answer.qname)),
             );
             return true;
         }
@@ -1047,7 +1050,7 @@ fn lookup_state(a: &DnsAnswer) -> LookupState {
     LookupState {
         qname: a.qname.clone(),
         qtype: a.qtype.to_string(),
-        outcome: outcome_label(&a.outcome).to_owned(),
+        outcome: a.outcome.label().to_owned(),
         dnssec: state.label().to_owned(),
         reason: match state {
             DnssecState::Bogus { reason } | DnssecState::Indeterminate { reason } => Some(reason),
@@ -1056,23 +1059,11 @@ fn lookup_state(a: &DnsAnswer) -> LookupState {
     }
 }
 
-fn outcome_label(o: &DnsOutcome) -> &'static str {
-    match o {
-        DnsOutcome::Data => "data",
-        DnsOutcome::NoData => "nodata",
-        DnsOutcome::NxDomain => "nxdomain",
-        DnsOutcome::ServFail => "servfail",
-        DnsOutcome::Refused => "refused",
-        DnsOutcome::Timeout => "timeout",
-        DnsOutcome::Error { .. } => "error",
-    }
-}
-
 fn failure_reason(a: &DnsAnswer) -> String {
     match dns::overall_dnssec(a) {
         DnssecState::Bogus { reason } => format!("DNSSEC validation fails: {reason}"),
         DnssecState::Indeterminate { reason } => format!("DNSSEC state indeterminate: {reason}"),
-        _ => outcome_label(&a.outcome).to_owned(),
+        _ => a.outcome.label().to_owned(),
     }
 }
 

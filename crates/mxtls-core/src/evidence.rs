@@ -245,6 +245,36 @@ impl DnsOutcome {
     pub fn is_denial(&self) -> bool {
         matches!(self, DnsOutcome::NoData | DnsOutcome::NxDomain)
     }
+
+    /// The machine id: `data`, `nodata`, `nxdomain`, `servfail`, `refused`, `timeout`, `error`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DnsOutcome::Data => "data",
+            DnsOutcome::NoData => "nodata",
+            DnsOutcome::NxDomain => "nxdomain",
+            DnsOutcome::ServFail => "servfail",
+            DnsOutcome::Refused => "refused",
+            DnsOutcome::Timeout => "timeout",
+            DnsOutcome::Error { .. } => "error",
+        }
+    }
+}
+
+impl DnsAnswer {
+    /// Whether the answer fails DNSSEC validation (bogus, or a validating resolver would
+    /// answer SERVFAIL) — as opposed to a lookup that got no answer at all.
+    pub fn fails_validation(&self) -> bool {
+        self.validation_failed
+            || matches!(self.dnssec, DnssecState::Bogus { .. })
+            || (matches!(self.dnssec, DnssecState::Indeterminate { .. })
+                && !self.outcome.is_failure())
+    }
+
+    /// Whether the lookup got no usable answer: a timeout, SERVFAIL, a refusal or an error
+    /// that is not a validation failure.
+    pub fn got_no_answer(&self) -> bool {
+        self.outcome.is_failure() && !self.fails_validation()
+    }
 }
 
 /// The DNSSEC validation state of an RRset or denial (RFC 4035 §4.3).

@@ -20,6 +20,9 @@ pub enum StsTxt {
     Valid { id: String },
     /// Senders must assume no policy.
     Invalid { reason: String },
+    /// The lookup got no answer (timeout, SERVFAIL): senders keep a policy they have cached,
+    /// and those without one see none.
+    LookupFailed { reason: String },
 }
 
 /// Reads the TXT strings of `_mta-sts.<domain>`: records not starting with `v=STSv1` are
@@ -419,6 +422,7 @@ impl StsTxt {
             StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
             StsTxt::Valid { id } => format!("TXT record valid (id {id})"),
             StsTxt::Invalid { reason } => format!("TXT record invalid: {reason}"),
+            StsTxt::LookupFailed { reason } => format!("TXT lookup failed: {reason}"),
         }
     }
 }
@@ -468,12 +472,23 @@ pub fn judge(
     let mut findings = Vec::new();
     let txt = match &ev.mta_sts.txt {
         None => StsTxt::Missing,
+        Some(a) if a.got_no_answer() => StsTxt::LookupFailed {
+            reason: format!(
+                "the TXT lookup of {} fails ({})",
+                a.qname,
+                a.outcome.label()
+            ),
+        },
         Some(a) => match a.outcome {
             DnsOutcome::Data | DnsOutcome::NoData | DnsOutcome::NxDomain => {
                 parse_txt(&crate::dns::txt_strings(a))
             }
             _ => StsTxt::Invalid {
-                reason: format!("the TXT lookup of {} failed ({:?})", a.qname, a.outcome),
+                reason: format!(
+                    "the TXT lookup of {} failed ({})",
+                    a.qname,
+                    a.outcome.label()
+                ),
             },
         },
     };
@@ -517,6 +532,15 @@ pub fn judge(
             )
             .explain(format!("{reason}. RFC 8461 says senders then act as if there were no policy."))
             .fix_with_records("Publish exactly one record like this one (change the id whenever the policy changes):", example[..1].to_vec()),
+        ),
+        StsTxt::LookupFailed { reason } => findings.push(
+            Finding::new(
+                Code::DnsLookupFailed,
+                Severity::Warning,
+                domain.clone(),
+                "The MTA-STS TXT lookup fails",
+            )
+            .explain(format!("{reason}. Senders that cached your policy keep applying it until it expires; the others cannot discover it, so it does not protect their mail.")),
         ),
         StsTxt::Valid { .. } => {}
     }

@@ -95,6 +95,16 @@ pub fn judge(ev: &crate::Evidence) -> crate::Finding {
     )];
     let rpt = match &ev.tls_rpt {
         None => TlsRpt::Missing,
+        Some(a) if a.got_no_answer() => {
+            return Finding::new(
+                Code::DnsLookupFailed,
+                Severity::Warning,
+                domain,
+                format!("The TLS-RPT lookup for {} fails ({})", a.qname, a.outcome.label()),
+            )
+            .explain("Senders that cannot read the record cannot send you TLS reports; whether one is published cannot be seen from here.")
+            .fix(format!("Make the authoritative servers for {} answer TXT queries.", a.qname));
+        }
         Some(a) => parse_txt(&crate::dns::txt_strings(a)),
     };
     match rpt {

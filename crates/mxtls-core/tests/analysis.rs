@@ -451,14 +451,62 @@ fn two_hosts_judged_separately() {
     assert!(r.summary.headline.contains("cleartext"));
 }
 
-/// Findings are ordered most severe first.
+/// Findings are ordered most severe first: errors, warnings, notices, then what is right —
+/// the order written out here, not the code's own `Ord`.
 #[test]
 fn findings_are_sorted_by_severity() {
     let r = Scenario::new("example.org")
         .host(Host::new(MX).session(plain_session(&["mx", "X"])))
         .report();
-    let sev: Vec<Severity> = r.findings.iter().map(|f| f.severity).collect();
-    let mut sorted = sev.clone();
-    sorted.sort();
-    assert_eq!(sev, sorted);
+    let order = ["error", "warning", "notice", "ok"];
+    let ranks: Vec<usize> = r
+        .findings
+        .iter()
+        .map(|f| {
+            order
+                .iter()
+                .position(|o| *o == f.severity.label())
+                .expect("a known severity")
+        })
+        .collect();
+    let mut distinct = ranks.clone();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 3,
+        "the case must mix severities: {:?}",
+        codes(&r)
+    );
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "most severe first: {:?}",
+        r.findings
+            .iter()
+            .map(|f| (f.code.as_str(), f.severity.label()))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A lookup that got no answer (a timeout) is a failed lookup that senders retry, not a
+/// DNSSEC failure with "re-sign the zone" as its fix.
+#[test]
+fn a_timed_out_lookup_is_a_dns_failure_not_a_dnssec_one() {
+    let mut s = Scenario::new("example.org");
+    s.mx_answer = Some(failed_answer(
+        "example.org",
+        RecordType::MX,
+        DnsOutcome::Timeout,
+        DnssecState::Indeterminate {
+            reason: "no answer within 10s".into(),
+        },
+    ));
+    let r = s.report();
+    assert_eq!(severity(&r, Code::DnsLookupFailed), Severity::Error);
+    assert!(!has(&r, Code::DnssecIndeterminate) && !has(&r, Code::DnssecBogus));
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.fix.as_ref().is_none_or(|x| !x.text.contains("Re-sign"))),
+        "{:?}",
+        r.findings
+    );
 }

@@ -1,8 +1,10 @@
 //! Golden tests of the text renderer, and the frozen evidence fixture that every later
 //! version must keep reading (design: "old snapshots keep loading").
 //!
-//! `UPDATE_GOLDEN=1 cargo test -p mxtls-core --test golden` rewrites the expected files;
-//! review the diff before committing it.
+//! The golden files were reviewed line by line; every line that carries a judgement is
+//! pinned below with the rule that makes it right, and the digests in them are checked with
+//! OpenSSL. `UPDATE_GOLDEN=1 cargo test -p mxtls-core --test golden` rewrites the files and
+//! then fails on purpose: review the diff (and the pinned lines) before committing it.
 
 mod common;
 
@@ -13,16 +15,141 @@ use mxtls_core::{Code, analyse, render};
 
 const MX: &str = "mx.example.org";
 
-fn check(name: &str, actual: &str) {
+/// Compares `actual` with the golden file `name`, and checks that every pinned line is in
+/// it exactly.
+fn check(name: &str, actual: &str, pinned: &[(&str, &str)]) {
     let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden");
-        return;
+        panic!(
+            "{path} rewritten: review the diff and the pinned lines, then run without UPDATE_GOLDEN"
+        );
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e} (run with UPDATE_GOLDEN=1)"));
+    for (line, why) in pinned {
+        assert!(
+            expected.lines().any(|l| l == *line),
+            "{name} lacks the pinned line {line:?} ({why})"
+        );
+    }
     assert_eq!(actual, expected, "{name} differs from the golden file");
 }
+
+/// The `3 1 1` association data of a key, by OpenSSL (hex).
+fn openssl_3_1_1(cert: &[u8]) -> String {
+    mxtls_world::openssl::hex(&mxtls_world::openssl::sha256(&mxtls_world::openssl::spki(
+        cert,
+    )))
+}
+
+/// The lines of dane-ok.txt that carry a judgement, and why each is right.
+const DANE_OK: &[(&str, &str)] = &[
+    (
+        "Mail to example.org is protected: DANE authenticates every MX host, and STARTTLS cannot be stripped.",
+        "RFC 7672 §3.1.1: the only address presents the key its 3 1 1 record pins",
+    ),
+    (
+        "Protected against STARTTLS stripping: by DANE",
+        "RFC 7672 §2.2: secure MX, A/AAAA and TLSA oblige DANE senders to use TLS",
+    ),
+    (
+        "MX 10 mx.example.org  DANE: applies",
+        "RFC 7672 §2.2: every lookup behind the host is secure and a record is usable",
+    ),
+    (
+        "  mx.example.org AAAA: nodata, secure",
+        "RFC 4035 §5.4: a signed denial is an answer, not a failure",
+    ),
+    (
+        "  TLSA 3 1 1 e074dbc48f37…d7be0856  matches 192.0.2.25 ECDSA depth 0",
+        "RFC 6698 §2.1: selector 1 (SPKI) + matching 1 (SHA-256) of the leaf; the digest is OpenSSL's",
+    ),
+    (
+        "  192.0.2.25                               verified",
+        "RFC 7672 §3.1.1: DANE-EE authenticates the address",
+    ),
+    (
+        "      delivered with authenticated TLS via mx.example.org; an attacker stripping STARTTLS fails",
+        "RFC 7672 §2.2: a DANE sender refuses cleartext to a host with usable TLSA",
+    ),
+    (
+        "      delivered encrypted, not authenticated via mx.example.org; an attacker stripping STARTTLS succeeds (cleartext)",
+        "RFC 3207 §6: without DANE or MTA-STS, opportunistic senders cannot detect stripping",
+    ),
+    (
+        "  NOTICE  cert-untrusted  mx.example.org [192.0.2.25]",
+        "RFC 7672 §3.1.1: PKIX does not matter under DANE-EE (the test root is not public): a notice",
+    ),
+    (
+        "  NOTICE  tlsa-no-rollover  mx.example.org",
+        "RFC 7671 §8: a single 3 1 1 record breaks at the next key change",
+    ),
+    (
+        "  NOTICE  mta-sts-missing  example.org",
+        "RFC 8461 §2: DANE already protects; MTA-STS would add non-validating senders: a notice",
+    ),
+    (
+        "  OK      dane-verified  mx.example.org [192.0.2.25]",
+        "RFC 7672 §3: the check that passed",
+    ),
+    (
+        "0 error(s), 0 warning(s), 4 notice(s), 1 ok",
+        "nothing makes a sender defer, bounce or send in cleartext",
+    ),
+];
+
+/// The lines of mismatch-and-cleartext.txt that carry a judgement, and why each is right.
+const MISMATCH_AND_CLEARTEXT: &[(&str, &str)] = &[
+    (
+        "Mail to example.org can travel in cleartext: not every MX host offers working STARTTLS.",
+        "RFC 3207 §4: mx2 shows no STARTTLS",
+    ),
+    (
+        "Protected against STARTTLS stripping: no",
+        "RFC 7672 §2.2: mx2 has no TLSA, so DANE does not protect every host",
+    ),
+    (
+        "  TLSA 1 1 1 04f5b76b1d7e…af2001e0  unusable: usage 1 (PKIX-EE) is not used for SMTP: MTAs have no PKIX trust store to apply it to",
+        "RFC 7672 §3.1.3: usages 0 and 1 are unusable for SMTP",
+    ),
+    (
+        "  TLSA 3 1 1 04f5b76b1d7e…af2001e0  usable, matches nothing presented",
+        "RFC 7672 §3.1: the record pins the rotated-out key (OpenSSL: not the leaf presented)",
+    ),
+    (
+        "  192.0.2.25                               untrusted",
+        "RFC 7672 §3.1: with no matching record the address is not authenticated",
+    ),
+    (
+        "  2001:db8::25                             no-starttls",
+        "RFC 3207 §6: XXXXXXXA where STARTTLS belongs",
+    ),
+    (
+        "      delivered in cleartext via mx2.example.org; an attacker stripping STARTTLS succeeds (cleartext)",
+        "RFC 7672 §2.2.2: a DANE sender skips the failing mx and falls to mx2, which has no TLSA and no STARTTLS",
+    ),
+    (
+        "  ERROR   tlsa-mismatch  mx.example.org [192.0.2.25]",
+        "RFC 7672 §3.1: DANE senders defer mail to this host",
+    ),
+    (
+        "  ERROR   starttls-stripped  mx2.example.org [2001:db8::25]",
+        "RFC 3207 §6: a middlebox overwrote STARTTLS",
+    ),
+    (
+        "  WARNING mta-sts-missing  example.org",
+        "RFC 8461 §2: nothing protects against stripping: a warning",
+    ),
+    (
+        "  NOTICE  tlsa-partly-unusable  mx.example.org",
+        "RFC 7672 §3.1.3: the 1 1 1 record is ignored beside a usable one",
+    ),
+    (
+        "2 error(s), 1 warning(s), 3 notice(s), 0 ok",
+        "the two problems that defer or expose mail are the errors",
+    ),
+];
 
 fn dane_ok() -> Scenario {
     let pki = Pki::new();
@@ -57,7 +184,22 @@ fn mismatch_and_cleartext() -> Scenario {
 /// The text report of a DANE-verified domain (RFC 7672 §3.1.1).
 #[test]
 fn text_dane_ok() {
-    check("dane-ok.txt", &render::text(&dane_ok().report(), false));
+    check(
+        "dane-ok.txt",
+        &render::text(&dane_ok().report(), false),
+        DANE_OK,
+    );
+    // The digest in the golden file is OpenSSL's SHA-256 of the leaf's SPKI.
+    let leaf = &Pki::new().chain(&[MX], "ee-ecdsa", Validity::Current)[0];
+    let expected = std::fs::read_to_string(format!(
+        "{}/tests/golden/dane-ok.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("golden");
+    assert!(expected.contains(&format!(
+        "_25._tcp.mx.example.org. IN TLSA 3 1 1 {}",
+        openssl_3_1_1(leaf)
+    )));
 }
 
 /// The text report of a rotated key and a stripped second MX, with fixes.
@@ -66,6 +208,7 @@ fn text_mismatch_and_cleartext() {
     check(
         "mismatch-and-cleartext.txt",
         &render::text(&mismatch_and_cleartext().report(), false),
+        MISMATCH_AND_CLEARTEXT,
     );
 }
 
@@ -76,27 +219,70 @@ fn colour_only_when_asked() {
     assert!(render::text(&r, true).contains("\x1b[32m"));
 }
 
-/// Evidence written by schema 1 keeps loading and judging the same way.
+/// The SHA-256 of evidence-v1.json: the fixture is frozen, never regenerated by the code
+/// it tests.
+const EVIDENCE_V1_SHA256: &str = "9cb1746deae5e4427a850e24f14478b85dde8c8610f5e12effabfcdce5319f6f";
+
+/// Evidence written by schema 1 keeps loading and judging the same way; what it judges is
+/// checked against OpenSSL: the 3 1 1 record pins a key the server does not present, and
+/// the fix publishes the key it does.
 #[test]
 fn evidence_v1_fixture_still_loads() {
     let path = format!(
         "{}/tests/fixtures/evidence-v1.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    if std::env::var_os("UPDATE_GOLDEN").is_some() && !std::path::Path::new(&path).exists() {
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&mismatch_and_cleartext().evidence()).unwrap(),
-        )
-        .unwrap();
-    }
-    let text = std::fs::read_to_string(&path).expect("fixture");
-    let evidence = Evidence::from_json(&text).expect("schema 1 evidence loads");
+    let bytes = std::fs::read(&path).expect("fixture");
+    assert_eq!(
+        mxtls_world::openssl::hex(&mxtls_world::openssl::sha256(&bytes)),
+        EVIDENCE_V1_SHA256,
+        "evidence-v1.json is frozen: old snapshots must load as they are"
+    );
+    let evidence = Evidence::from_json(&String::from_utf8_lossy(&bytes)).expect("schema 1 loads");
     let r = analyse(&evidence, NOW);
     assert_eq!(r.mx.len(), 2);
     assert_eq!(r.mx[0].addresses[0].tls, Verdict::Untrusted);
     assert_eq!(r.mx[1].addresses[0].tls, Verdict::NoStarttls);
-    assert!(has(&r, Code::TlsaMismatch) && has(&r, Code::StarttlsStripped));
+    let mut codes = codes(&r);
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [
+            "mta-sts-missing",
+            "starttls-stripped",
+            "tlsa-mismatch",
+            "tlsa-missing",
+            "tlsa-partly-unusable",
+            "tlsrpt-missing"
+        ]
+    );
+
+    let presented = evidence.hosts[0].addresses[0].sessions[0]
+        .tls
+        .as_ref()
+        .expect("a handshake")
+        .chain[0]
+        .0
+        .clone();
+    let pinned = &evidence.hosts[0].tlsa[0].records[0].rdata.0;
+    assert_eq!(&pinned[..3], &[3, 1, 1], "the first record is 3 1 1");
+    let presented_311 = openssl_3_1_1(&presented);
+    assert_ne!(
+        mxtls_world::openssl::hex(&pinned[3..]),
+        presented_311,
+        "the record really pins another key"
+    );
+    let fix = &finding(&r, Code::TlsaMismatch)
+        .fix
+        .as_ref()
+        .expect("a fix")
+        .records;
+    assert_eq!(
+        fix,
+        &[format!(
+            "_25._tcp.mx.example.org. IN TLSA 3 1 1 {presented_311}"
+        )]
+    );
 }
 
 /// Evidence survives a JSON round trip unchanged (snapshots are stored as JSON).

@@ -17,6 +17,7 @@ use mxtls_core::evidence::{
 };
 use tokio::sync::Semaphore;
 
+use crate::deadlines::Deadlines;
 use crate::dns::{Dns, SetupError};
 use crate::progress::{Event, Sink, emit};
 use crate::smtp::{self, SessionPlan};
@@ -46,6 +47,8 @@ pub struct Config {
     pub extra_pkix_roots: Vec<Vec<u8>>,
     /// Our EHLO name.
     pub helo: String,
+    /// Each step's own limit.
+    pub deadlines: Deadlines,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             timeout: Duration::from_secs(60),
             extra_pkix_roots: Vec::new(),
             helo: "mxtls.invalid".into(),
+            deadlines: Deadlines::default(),
         }
     }
 }
@@ -98,7 +102,12 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         .resolver
         .or_else(system_resolver)
         .ok_or_else(|| SetupError("no resolver: give --resolver".into()))?;
-    let dns = Dns::connect(upstream, config.trust_anchor.as_deref()).await?;
+    let dns = Dns::connect_with(
+        upstream,
+        config.trust_anchor.as_deref(),
+        config.deadlines.dns_query,
+    )
+    .await?;
     let run = Arc::new(Run {
         dns,
         config: config.clone(),
@@ -177,6 +186,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
                 port: config.https_port,
                 allow_private_targets: config.allow_private_targets,
                 deadline,
+                limit: config.deadlines.policy_fetch,
             };
             Some(crate::mta_sts::fetch(&plan, vec![a, aaaa]).await)
         } else {
@@ -242,7 +252,12 @@ impl Run {
                 qtype: rtype,
             },
         );
-        let a = self.dns.lookup(name, rtype).await;
+        let a = match tokio::time::timeout_at(self.deadline.into(), self.dns.lookup(name, rtype))
+            .await
+        {
+            Ok(a) => a,
+            Err(_) => crate::dns::timed_out(name, rtype, "the check's deadline passed"),
+        };
         emit(
             &self.sink,
             Event::LookupDone {
@@ -394,6 +409,7 @@ impl Run {
             offer,
             helo: self.config.helo.clone(),
             deadline: self.deadline,
+            deadlines: self.config.deadlines,
             on_step: Some(step_hook(&self.sink, host, ip, offer)),
         };
         let s = smtp::session(&plan).await;

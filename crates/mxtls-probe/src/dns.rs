@@ -22,8 +22,6 @@ use mxtls_core::evidence::{
     Bytes, CnameLink, DnsAnswer, DnsOutcome, DnssecState, Record, RrsigSupport,
 };
 
-/// How long one DNS question (with its validation chase) may take.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// CNAMEs followed before giving up (the design's CNAME depth limit).
 pub const MAX_CNAME_DEPTH: usize = 8;
 
@@ -48,6 +46,8 @@ pub struct Dns {
     validating: DnssecDnsHandle<CheckingDisabled<Client<TokioRuntimeProvider>>>,
     plain: Client<TokioRuntimeProvider>,
     pub upstream: SocketAddr,
+    /// How long one question (with its validation chase) may take.
+    query_timeout: Duration,
 }
 
 /// Why DNS could not be set up.
@@ -70,25 +70,35 @@ impl Dns {
         upstream: SocketAddr,
         anchor_file: Option<&Path>,
     ) -> Result<Dns, SetupError> {
-        let plain = tcp_client(upstream).await?;
+        Dns::connect_with(upstream, anchor_file, crate::Deadlines::default().dns_query).await
+    }
+
+    /// [`Dns::connect`] with `query_timeout` for each question.
+    pub async fn connect_with(
+        upstream: SocketAddr,
+        anchor_file: Option<&Path>,
+        query_timeout: Duration,
+    ) -> Result<Dns, SetupError> {
+        let plain = tcp_client(upstream, query_timeout).await?;
         let anchors = match anchor_file {
             None => TrustAnchors::default(),
-            Some(path) => load_anchors(path, &plain).await?,
+            Some(path) => load_anchors(path, &plain, query_timeout).await?,
         };
         let validating = DnssecDnsHandle::with_trust_anchor(
-            CheckingDisabled(tcp_client(upstream).await?),
+            CheckingDisabled(tcp_client(upstream, query_timeout).await?),
             Arc::new(anchors),
         );
         Ok(Dns {
             validating,
             plain,
             upstream,
+            query_timeout,
         })
     }
 
     /// Whether the upstream passes RRSIGs at all: asks for the root DNSKEY with DO=1.
     pub async fn rrsig_support(&self) -> RrsigSupport {
-        match raw(&self.plain, Name::root(), HType::DNSKEY).await {
+        match raw(&self.plain, Name::root(), HType::DNSKEY, self.query_timeout).await {
             Some(resp) if resp.answers.iter().any(|r| r.record_type() == HType::RRSIG) => {
                 RrsigSupport::Present
             }
@@ -126,22 +136,7 @@ impl Dns {
 
     async fn lookup_once(&self, name: &DnsName, rtype: RecordType) -> DnsAnswer {
         let started = Instant::now();
-        let mut answer = DnsAnswer {
-            qname: name.clone(),
-            qtype: rtype,
-            outcome: DnsOutcome::Error {
-                message: "not asked".into(),
-            },
-            rcode: None,
-            records: Vec::new(),
-            cname_chain: Vec::new(),
-            dnssec: DnssecState::Indeterminate {
-                reason: "no answer".into(),
-            },
-            validation_failed: false,
-            wire: None,
-            elapsed_ms: None,
-        };
+        let mut answer = unanswered(name, rtype);
         let Ok(qname) = Name::from_ascii(format!("{}.", name.as_str().trim_end_matches('.')))
         else {
             answer.outcome = DnsOutcome::Error {
@@ -150,16 +145,17 @@ impl Dns {
             return answer;
         };
         let result = tokio::time::timeout(
-            QUERY_TIMEOUT,
+            self.query_timeout,
             first(&self.validating, qname.clone(), rtype.0),
         )
         .await;
         answer.elapsed_ms = Some(elapsed_ms(started));
         match result {
             Err(_) => {
-                answer.outcome = DnsOutcome::Timeout;
-                answer.dnssec = DnssecState::Indeterminate {
-                    reason: format!("no answer within {QUERY_TIMEOUT:?}"),
+                let why = format!("no answer within {:?}", self.query_timeout);
+                answer = DnsAnswer {
+                    elapsed_ms: answer.elapsed_ms,
+                    ..timed_out(name, rtype, &why)
                 };
             }
             Ok(Ok(resp)) => record_response(&mut answer, &qname, rtype.0, &resp, None),
@@ -181,19 +177,52 @@ impl Dns {
     }
 }
 
-async fn tcp_client(upstream: SocketAddr) -> Result<Client<TokioRuntimeProvider>, SetupError> {
+/// An answer not (yet) received.
+fn unanswered(name: &DnsName, rtype: RecordType) -> DnsAnswer {
+    DnsAnswer {
+        qname: name.clone(),
+        qtype: rtype,
+        outcome: DnsOutcome::Error {
+            message: "not asked".into(),
+        },
+        rcode: None,
+        records: Vec::new(),
+        cname_chain: Vec::new(),
+        dnssec: DnssecState::Indeterminate {
+            reason: "no answer".into(),
+        },
+        validation_failed: false,
+        wire: None,
+        elapsed_ms: None,
+    }
+}
+
+/// The answer to a question that got none in time: a failure (senders defer), its DNSSEC
+/// state unknown.
+pub fn timed_out(name: &DnsName, rtype: RecordType, why: &str) -> DnsAnswer {
+    DnsAnswer {
+        outcome: DnsOutcome::Timeout,
+        dnssec: DnssecState::Indeterminate { reason: why.into() },
+        ..unanswered(name, rtype)
+    }
+}
+
+async fn tcp_client(
+    upstream: SocketAddr,
+    query_timeout: Duration,
+) -> Result<Client<TokioRuntimeProvider>, SetupError> {
     let (connect, handle) = TcpClientStream::new(
         upstream,
         None,
-        Some(QUERY_TIMEOUT),
+        Some(query_timeout),
         TokioRuntimeProvider::default(),
     );
-    let stream = tokio::time::timeout(QUERY_TIMEOUT, connect)
+    let stream = tokio::time::timeout(query_timeout, connect)
         .await
         .map_err(|_| SetupError(format!("resolver {upstream} does not answer on TCP")))?
         .map_err(|e| SetupError(format!("cannot reach resolver {upstream}: {e}")))?;
     let (client, background) =
-        Client::<TokioRuntimeProvider>::with_timeout(stream, handle, QUERY_TIMEOUT);
+        Client::<TokioRuntimeProvider>::with_timeout(stream, handle, query_timeout);
     tokio::spawn(background);
     Ok(client)
 }
@@ -223,9 +252,10 @@ async fn raw(
     client: &Client<TokioRuntimeProvider>,
     name: Name,
     rtype: HType,
+    query_timeout: Duration,
 ) -> Option<DnsResponse> {
     let cd = CheckingDisabled(client.clone());
-    tokio::time::timeout(QUERY_TIMEOUT, first(&cd, name, rtype))
+    tokio::time::timeout(query_timeout, first(&cd, name, rtype))
         .await
         .ok()?
         .ok()
@@ -235,6 +265,7 @@ async fn raw(
 async fn load_anchors(
     path: &Path,
     client: &Client<TokioRuntimeProvider>,
+    query_timeout: Duration,
 ) -> Result<TrustAnchors, SetupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| SetupError(format!("cannot read trust anchor {}: {e}", path.display())))?;
@@ -274,7 +305,7 @@ async fn load_anchors(
             path.display()
         )));
     }
-    let resp = raw(client, Name::root(), HType::DNSKEY)
+    let resp = raw(client, Name::root(), HType::DNSKEY, query_timeout)
         .await
         .ok_or_else(|| SetupError("the resolver did not return the root DNSKEY RRset".into()))?;
     let mut anchors = TrustAnchors::empty();

@@ -2,6 +2,7 @@
 //! saw as [`mxtls_core::Evidence`]; it never decides what the evidence means.
 
 pub mod check;
+pub mod deadlines;
 pub mod dns;
 pub mod mta_sts;
 pub mod progress;
@@ -9,3 +10,4 @@ pub mod smtp;
 pub mod target;
 
 pub use check::{Config, check};
+pub use deadlines::Deadlines;

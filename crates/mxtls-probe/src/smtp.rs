@@ -24,12 +24,7 @@ use tokio::io::{
 };
 use tokio::net::TcpStream;
 
-/// Step deadlines. The banner may be held back on purpose (postscreen, greet-pause,
-/// tarpits): wait at least 30 s before calling it a failure.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const BANNER_TIMEOUT: Duration = Duration::from_secs(35);
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::deadlines::Deadlines;
 
 /// Size limits on what a server may send us.
 pub const MAX_LINE: usize = 2048;
@@ -53,6 +48,8 @@ pub struct SessionPlan {
     pub helo: String,
     /// The whole check's deadline.
     pub deadline: Instant,
+    /// Each step's own limit.
+    pub deadlines: Deadlines,
     /// Told about each step as it begins.
     pub on_step: Option<StepHook>,
 }
@@ -116,7 +113,9 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     let t = Instant::now();
     let addr = SocketAddr::new(plan.ip, plan.port);
     let stream =
-        match tokio::time::timeout(rec.budget(CONNECT_TIMEOUT), TcpStream::connect(addr)).await {
+        match tokio::time::timeout(rec.budget(plan.deadlines.connect), TcpStream::connect(addr))
+            .await
+        {
             Err(_) => return rec.stop(Step::Connect, SessionError::ConnectTimeout),
             Ok(Err(e)) => return rec.stop(Step::Connect, connect_error(&e)),
             Ok(Ok(s)) => s,
@@ -127,7 +126,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     // Never speak before the greeting.
     plan.enter(Step::Banner);
     let t = Instant::now();
-    let Some(banner) = read_step(&mut io, rec, Step::Banner, BANNER_TIMEOUT).await else {
+    let Some(banner) = read_step(&mut io, rec, Step::Banner, plan.deadlines.banner).await else {
         return;
     };
     rec.timing(Step::Banner, t);
@@ -139,7 +138,15 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
 
     plan.enter(Step::Ehlo);
 
-    let Some(ehlo) = command(&mut io, rec, Step::Ehlo, &format!("EHLO {}", plan.helo)).await else {
+    let Some(ehlo) = command(
+        &mut io,
+        rec,
+        plan,
+        Step::Ehlo,
+        &format!("EHLO {}", plan.helo),
+    )
+    .await
+    else {
         return;
     };
     rec.session.ehlo = Some(ehlo.clone());
@@ -153,7 +160,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
 
     plan.enter(Step::Starttls);
 
-    let Some(reply) = command(&mut io, rec, Step::Starttls, "STARTTLS").await else {
+    let Some(reply) = command(&mut io, rec, plan, Step::Starttls, "STARTTLS").await else {
         return;
     };
     rec.session.starttls = Some(reply.clone());
@@ -196,7 +203,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
         );
     };
     let tls = match tokio::time::timeout(
-        rec.budget(HANDSHAKE_TIMEOUT),
+        rec.budget(plan.deadlines.handshake),
         connector.connect(server_name, stream),
     )
     .await
@@ -210,7 +217,14 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
 
     let mut io = BufReader::new(tls);
     plan.enter(Step::EhloTls);
-    let Some(ehlo) = command(&mut io, rec, Step::EhloTls, &format!("EHLO {}", plan.helo)).await
+    let Some(ehlo) = command(
+        &mut io,
+        rec,
+        plan,
+        Step::EhloTls,
+        &format!("EHLO {}", plan.helo),
+    )
+    .await
     else {
         return;
     };
@@ -233,12 +247,15 @@ async fn quit<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, rec: &mu
 async fn command<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
     rec: &mut Recorder,
+    plan: &SessionPlan,
     step: Step,
     line: &str,
 ) -> Option<Reply> {
     let t = Instant::now();
+    // One limit for the command and its reply together.
+    let until = t + rec.budget(plan.deadlines.command);
     rec.line(Party::Client, line);
-    let write = tokio::time::timeout(rec.budget(COMMAND_TIMEOUT), async {
+    let write = tokio::time::timeout_at(until.into(), async {
         io.get_mut()
             .write_all(format!("{line}\r\n").as_bytes())
             .await?;
@@ -256,7 +273,13 @@ async fn command<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Ok(Ok(())) => {}
     }
-    let reply = read_step(io, rec, step, COMMAND_TIMEOUT).await;
+    let reply = read_step(
+        io,
+        rec,
+        step,
+        until.saturating_duration_since(Instant::now()),
+    )
+    .await;
     if reply.is_some() {
         rec.timing(step, t);
     }

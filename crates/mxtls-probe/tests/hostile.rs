@@ -1,11 +1,13 @@
 //! Hostile SMTP servers: each session ends within its deadline, never panics, never buffers
-//! without bound, and records the right step and error as evidence.
+//! without bound, and records the right step and error as evidence. A server that stalls at
+//! any step (greeting, EHLO, STARTTLS, handshake) is given up on at that step's own limit.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mxtls_core::dns::DnsName;
 use mxtls_core::evidence::{KeyTypeOffer, SessionError, SmtpSession, Step};
+use mxtls_probe::Deadlines;
 use mxtls_probe::smtp::{self, SessionPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,6 +33,11 @@ where
 /// Runs a session against `addr` with a `deadline` for the whole check, and makes sure it ends
 /// well within a bound (a hang fails the test instead of stalling it).
 async fn session(addr: SocketAddr, deadline: Duration) -> SmtpSession {
+    session_with(addr, deadline, Deadlines::default()).await
+}
+
+/// [`session`] with these step limits.
+async fn session_with(addr: SocketAddr, deadline: Duration, deadlines: Deadlines) -> SmtpSession {
     let plan = SessionPlan {
         ip: addr.ip(),
         port: addr.port(),
@@ -38,6 +45,7 @@ async fn session(addr: SocketAddr, deadline: Duration) -> SmtpSession {
         offer: KeyTypeOffer::Any,
         helo: "probe.mxtls.test".into(),
         deadline: Instant::now() + deadline,
+        deadlines,
         on_step: None,
     };
     tokio::time::timeout(deadline + Duration::from_secs(10), smtp::session(&plan))
@@ -218,4 +226,107 @@ async fn a_refused_connection_is_recorded_at_connect() {
         .expect("addr");
     let s = session(addr, Duration::from_secs(5)).await;
     assert_eq!(stop(&s), (Step::Connect, SessionError::ConnectRefused));
+}
+
+/// Step limits of a second each, against a check deadline of a minute: a stall must end at
+/// the step's own limit, not at the check's.
+const SHORT: Deadlines = Deadlines {
+    connect: Duration::from_secs(1),
+    banner: Duration::from_secs(1),
+    command: Duration::from_secs(1),
+    handshake: Duration::from_secs(1),
+    dns_query: Duration::from_secs(1),
+    policy_fetch: Duration::from_secs(1),
+};
+const CHECK: Duration = Duration::from_secs(60);
+
+/// Runs a session whose server stalls; returns where it stopped and how long it took.
+async fn stalled(addr: SocketAddr) -> (Step, SessionError, Duration) {
+    let started = Instant::now();
+    let s = session_with(addr, CHECK, SHORT).await;
+    let (step, error) = stop(&s);
+    (step, error, started.elapsed())
+}
+
+/// Ended by the one-second step limit: not before it, and well before the check's deadline.
+fn at_step_limit(took: Duration) -> bool {
+    took >= Duration::from_millis(950) && took < Duration::from_secs(5)
+}
+
+#[tokio::test]
+async fn a_silent_greeting_ends_at_the_banner_limit() {
+    let addr = serve(|s| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(s);
+    })
+    .await;
+    let (step, error, took) = stalled(addr).await;
+    assert_eq!((step, error), (Step::Banner, SessionError::Timeout));
+    assert!(at_step_limit(took), "{took:?}");
+}
+
+#[tokio::test]
+async fn an_ehlo_that_is_never_answered_ends_at_the_command_limit() {
+    let addr = serve(|mut s| async move {
+        let _ = s.write_all(b"220 stalls ESMTP\r\n").await;
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).await; // EHLO, never answered
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let (step, error, took) = stalled(addr).await;
+    assert_eq!((step, error), (Step::Ehlo, SessionError::Timeout));
+    assert!(at_step_limit(took), "{took:?}");
+}
+
+#[tokio::test]
+async fn an_ehlo_reply_that_never_ends_ends_at_the_command_limit() {
+    let addr = serve(|mut s| async move {
+        let _ = s.write_all(b"220 stalls ESMTP\r\n").await;
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).await;
+        // A multiline reply whose last line never comes, one line a little at a time.
+        for _ in 0..600 {
+            if s.write_all(b"250-still thinking\r\n").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (step, error, took) = stalled(addr).await;
+    assert_eq!((step, error), (Step::Ehlo, SessionError::Timeout));
+    assert!(
+        at_step_limit(took),
+        "the limit is for the whole reply: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_starttls_that_is_never_answered_ends_at_the_command_limit() {
+    let addr = serve(|mut s| async move {
+        let _ = s.write_all(b"220 stalls ESMTP\r\n").await;
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).await; // EHLO
+        let _ = s.write_all(b"250-stalls\r\n250 STARTTLS\r\n").await;
+        let _ = s.read(&mut buf).await; // STARTTLS, never answered
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let (step, error, took) = stalled(addr).await;
+    assert_eq!((step, error), (Step::Starttls, SessionError::Timeout));
+    assert!(at_step_limit(took), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_handshake_that_is_never_answered_ends_at_the_handshake_limit() {
+    let addr = greet_then(|mut s| async move {
+        let mut buf = [0u8; 2048];
+        let _ = s.read(&mut buf).await; // ClientHello, never answered
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let (step, error, took) = stalled(addr).await;
+    assert_eq!((step, error), (Step::Handshake, SessionError::Timeout));
+    assert!(at_step_limit(took), "{took:?}");
 }

@@ -16,6 +16,7 @@
 
 pub mod daemons;
 pub mod https;
+pub mod openssl;
 pub mod pki;
 pub mod process;
 pub mod scenarios;

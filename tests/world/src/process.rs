@@ -10,11 +10,31 @@ use std::time::{Duration, Instant};
 /// has not exited within `limit`. Standard output and error are read concurrently, so a
 /// chatty child cannot block on a full pipe.
 pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Output> {
+    output_with_input(cmd, &[], limit)
+}
+
+/// [`output_within`], with `input` written to the child's standard input (then closed).
+pub fn output_with_input(
+    cmd: &mut Command,
+    input: &[u8],
+    limit: Duration,
+) -> std::io::Result<Output> {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+    }
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();

@@ -14,7 +14,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use sha2::{Digest, Sha256, Sha512};
 use time::{Date, Month, OffsetDateTime, Time};
 
 /// The judgement time of every test: 2026-11-28 00:00 UTC.
@@ -135,15 +134,14 @@ impl Pki {
     }
 }
 
-/// The SubjectPublicKeyInfo of a DER certificate.
+/// The SubjectPublicKeyInfo of a DER certificate, extracted by OpenSSL: the records the
+/// tests publish never come from the core's own certificate code.
 pub fn spki(der: &[u8]) -> Vec<u8> {
-    mxtls_core::cert::ParsedCert::parse(der)
-        .expect("cert")
-        .spki()
-        .to_vec()
+    mxtls_world::openssl::spki(der)
 }
 
-/// TLSA association data for `cert` with `selector` and `matching`.
+/// TLSA association data for `cert` with `selector` and `matching` (RFC 6698 §2.1),
+/// computed by OpenSSL.
 pub fn association(cert: &[u8], selector: u8, matching: u8) -> Vec<u8> {
     let selected = if selector == 0 {
         cert.to_vec()
@@ -152,8 +150,8 @@ pub fn association(cert: &[u8], selector: u8, matching: u8) -> Vec<u8> {
     };
     match matching {
         0 => selected,
-        1 => Sha256::digest(&selected).to_vec(),
-        _ => Sha512::digest(&selected).to_vec(),
+        1 => mxtls_world::openssl::sha256(&selected),
+        _ => mxtls_world::openssl::sha512(&selected),
     }
 }
 
@@ -203,9 +201,10 @@ pub fn failed_answer(
     dnssec: DnssecState,
 ) -> DnsAnswer {
     let mut a = answer(qname, qtype, Vec::new(), dnssec.clone());
+    // As the probe records it: a validation failure is flagged only on an answer that came.
+    a.validation_failed = dnssec.is_failed() && !outcome.is_failure();
     a.outcome = outcome;
     a.rcode = Some(2);
-    a.validation_failed = dnssec.is_failed();
     a
 }
 
