@@ -17,6 +17,9 @@ cargo clippy -p mxtls-core -p mxtls-web --target wasm32-unknown-unknown --locked
 step "trunk build --release (the web app, size profile)"
 trunk build --release
 
+step "first-load budget: what the home page loads, brotli, at most 350 KB"
+cargo test -p mxtls-server --locked --test bundle -- --nocapture
+
 step "mxtls-core in headless Chromium (wasm-bindgen-test)"
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

@@ -12,24 +12,10 @@ mod common;
 use mxtls_server::snapshots::Store;
 use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// HTTP/1.0, so the body is close-delimited (no chunk framing inside SSE lines).
 async fn get(addr: SocketAddr, path: &str, extra: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n{extra}\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let a = common::get(addr, path, extra).await;
+    (a.status, a.head, a.body)
 }
 
 /// The `data:` of every SSE event named `name`.

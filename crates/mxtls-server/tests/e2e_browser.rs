@@ -17,7 +17,9 @@ use mxtls_server::snapshots::Store;
 use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
 
-const GOOD: &str = "dane-ee.test";
+/// A DANE-verified domain whose greeting comes after a second and a half, so that the live
+/// progress is on screen long enough to be observed, however fast the machine.
+const GOOD: &str = "slow-banner.test";
 const BROKEN: &str = "tlsa-mismatch.test";
 const STS_GOOD: &str = "sts-enforce.test";
 const STS_BROKEN: &str = "sts-404.test";
@@ -39,6 +41,7 @@ async fn the_web_checker_in_chromium() {
         net: 60,
         smtp_port: 2560,
         postfix: false,
+        banner_delay: std::time::Duration::from_millis(1500),
         ..Options::default()
     })
     .await

@@ -2,15 +2,10 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+mod common;
 
-async fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
+async fn get(addr: SocketAddr, path: &str) -> common::Answer {
+    common::get(addr, path, "").await
 }
 
 #[tokio::test]
@@ -43,52 +38,79 @@ async fn serves_health_app_and_client_routes() {
     });
 
     let health = get(addr, "/healthz").await;
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(health.ends_with("ok\n"));
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
 
     let js = get(addr, "/app.js").await;
-    assert!(js.contains("console.log(1)"));
-    assert!(
-        js.to_ascii_lowercase()
-            .contains("x-content-type-options: nosniff")
-    );
+    assert!(js.body.contains("console.log(1)"));
+    assert!(js.head.contains("x-content-type-options: nosniff"));
 
     // A client-side route falls back to the app.
     let route = get(addr, "/check/example.org").await;
-    assert!(route.starts_with("HTTP/1.1 200"), "{route}");
-    assert!(route.contains("mxtls app"));
+    assert_eq!(route.status, 200, "{}", route.head);
+    assert!(route.body.contains("mxtls app"));
 
     // Only the widget may be framed by other sites.
-    let lower = route.to_ascii_lowercase();
-    assert!(lower.contains("x-frame-options: deny"), "{route}");
-    assert!(lower.contains("frame-ancestors 'none'"), "{route}");
+    assert!(
+        route.head.contains("x-frame-options: deny"),
+        "{}",
+        route.head
+    );
+    assert!(
+        route.head.contains("frame-ancestors 'none'"),
+        "{}",
+        route.head
+    );
     let widget = get(addr, "/widget/example.org").await;
-    let lower = widget.to_ascii_lowercase();
-    assert!(widget.contains("mxtls app"), "{widget}");
-    assert!(!lower.contains("x-frame-options"), "{widget}");
-    assert!(lower.contains("frame-ancestors *"), "{widget}");
-    assert!(!lower.contains("set-cookie"), "{widget}");
+    assert!(widget.body.contains("mxtls app"), "{}", widget.body);
+    assert!(!widget.head.contains("x-frame-options"), "{}", widget.head);
+    assert!(widget.head.contains("frame-ancestors *"), "{}", widget.head);
+    assert!(!widget.head.contains("set-cookie"), "{}", widget.head);
 
     // An unchecked domain has no latest snapshot; a bad name is a clear 400.
     let latest = get(addr, "/api/domains/example.org/latest").await;
-    assert!(latest.starts_with("HTTP/1.1 404"), "{latest}");
-    assert!(latest.contains("not been checked"), "{latest}");
+    assert_eq!(latest.status, 404);
+    assert!(latest.body.contains("not been checked"), "{}", latest.body);
     let bad = get(addr, "/api/domains/not%20a%20domain/latest").await;
-    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert_eq!(bad.status, 400);
+
+    // The root set the page judges with is webpki-roots' (the upstream data), as it is.
     let roots = get(addr, "/api/roots").await;
-    let body = roots.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    let set: mxtls_core::pkix::RootSet = serde_json::from_str(body).expect("the root set");
-    assert_eq!(set, mxtls_core::pkix::RootSet::mozilla());
+    let set: serde_json::Value = serde_json::from_str(&roots.body).expect("the root set");
+    let served: Vec<(Vec<u8>, Vec<u8>)> = set["anchors"]
+        .as_array()
+        .expect("anchors")
+        .iter()
+        .map(|a| (b64(&a["subject"]), b64(&a["spki"])))
+        .collect();
+    let upstream: Vec<(Vec<u8>, Vec<u8>)> = webpki_roots::TLS_SERVER_ROOTS
+        .iter()
+        .map(|a| (a.subject.to_vec(), a.subject_public_key_info.to_vec()))
+        .collect();
+    assert_eq!(served, upstream, "/api/roots is webpki-roots' set");
+    // And that set is Mozilla's, as Debian ships it: the key of each root in Debian's bundle,
+    // extracted by OpenSSL (webpki-roots stores the SPKI without its outer SEQUENCE header).
+    let debian = mxtls_world::openssl::pem_bundle(
+        &std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
+            .expect("Debian's ca-certificates bundle"),
+    );
+    let debian_keys: Vec<Vec<u8>> = debian
+        .iter()
+        .map(|c| der_contents(&mxtls_world::openssl::spki(c)))
+        .collect();
+    let common = served
+        .iter()
+        .filter(|(_, k)| debian_keys.contains(k))
+        .count();
     assert!(
-        set.anchors.len() > 100,
-        "Mozilla's set has well over 100 roots"
+        common * 10 >= served.len() * 7,
+        "only {common} of {} served roots are in Debian's Mozilla bundle",
+        served.len()
     );
     let examples = get(addr, "/api/examples").await;
-    assert!(examples.contains(r#"{"examples":[]}"#), "{examples}");
+    assert_eq!(examples.body, r#"{"examples":[]}"#);
     // The OpenAPI document parses and documents every API route the router serves.
     let doc = get(addr, "/api/openapi.json").await;
-    let body = doc.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    let spec: serde_json::Value = serde_json::from_str(body).expect("OpenAPI JSON");
+    let spec: serde_json::Value = serde_json::from_str(&doc.body).expect("OpenAPI JSON");
     for path in [
         "/api/check/{domain}",
         "/api/snapshots/{id}",
@@ -101,4 +123,22 @@ async fn serves_health_app_and_client_routes() {
         assert!(spec["paths"][path].is_object(), "{path} is not documented");
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+fn b64(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("base64")
+}
+
+/// The contents of a DER SEQUENCE (its header stripped).
+fn der_contents(der: &[u8]) -> Vec<u8> {
+    let len_byte = der[1];
+    let skip = if len_byte < 0x80 {
+        2
+    } else {
+        2 + usize::from(len_byte & 0x7f)
+    };
+    der[skip..].to_vec()
 }

@@ -39,3 +39,41 @@ pub async fn serve(
     });
     (addr, server)
 }
+
+/// An HTTP answer, read to the end.
+pub struct Answer {
+    pub status: u16,
+    /// The head, lower-cased (for header checks).
+    pub head: String,
+    pub body: String,
+}
+
+/// `GET path` over HTTP/1.0 (so the body is close-delimited, no chunk framing inside SSE
+/// lines), with `extra` header lines; a server that does not answer within a minute fails
+/// the test instead of stalling it.
+pub async fn get(addr: SocketAddr, path: &str, extra: &str) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n{extra}\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.expect("read");
+        raw
+    };
+    let raw = tokio::time::timeout(std::time::Duration::from_secs(60), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("GET {path}: no complete answer within a minute"));
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Answer {
+        status: head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        head: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
