@@ -38,21 +38,21 @@ async fn the_app_renders_under_the_csp() {
     let profile = std::env::temp_dir().join(format!("mxtls-chromium-{}", std::process::id()));
     let url = format!("http://{addr}/");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--virtual-time-budget=5000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("--dump-dom")
-            .arg(url)
-            .output()
+        let mut cmd = Command::new("chromium");
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(url);
+        mxtls_world::process::output_within(&mut cmd, std::time::Duration::from_secs(120))
     })
     .await
     .expect("join")
