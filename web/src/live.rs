@@ -164,7 +164,7 @@ impl Reducible for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mxtls_core::dns::{RecordType, parse_user_domain};
+    use mxtls_core::names::{RecordType, parse_user_domain};
 
     #[test]
     fn sessions_advance_and_finish_and_lookups_complete() {

@@ -75,7 +75,7 @@ pub fn home(props: &NavProps) -> Html {
         let (value, error, navigate) = (value.clone(), error.clone(), props.navigate.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match mxtls_core::dns::parse_user_domain(&value) {
+            match mxtls_core::names::parse_user_domain(&value) {
                 Ok(name) => {
                     error.set(None);
                     navigate.emit(Route::Check(name.to_string()));

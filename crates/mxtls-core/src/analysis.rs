@@ -14,13 +14,14 @@ use rustls_pki_types::TrustAnchor;
 
 use crate::cert::{KeyKind, ParsedCert};
 use crate::dane::{self, ChainDane, TaProblem};
-use crate::dns::{self, DnsName};
+use crate::dns;
 use crate::evidence::{
     AddressEvidence, DnsAnswer, DnsOutcome, DnssecState, Evidence, HostEvidence, HostOrigin,
     RrsigSupport, SessionError, SmtpSession, Step, TargetDecision, UnixTime,
 };
 use crate::findings::{Code, Finding, Severity, Subject};
 use crate::mta_sts;
+use crate::names::DnsName;
 use crate::pkix::{self, PathError};
 use crate::report::{
     AddressReport, CertRef, ChainReport, DaneStatus, LookupState, MxReport, Report, Summary,

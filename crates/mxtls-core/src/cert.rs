@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::dns::DnsName;
 use crate::evidence::UnixTime;
+use crate::names::DnsName;
 
 /// The kind of key a certificate carries; servers may present one chain per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

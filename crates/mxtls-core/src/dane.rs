@@ -13,8 +13,8 @@ use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use serde::{Deserialize, Serialize};
 
 use crate::cert::ParsedCert;
-use crate::dns::DnsName;
 use crate::evidence::{Bytes, UnixTime};
+use crate::names::DnsName;
 use crate::pkix::{self, PathError};
 use crate::tlsa;
 

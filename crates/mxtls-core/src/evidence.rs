@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dns::{DnsName, RecordType};
+use crate::names::{DnsName, RecordType};
 
 /// Version of the evidence schema. Bump it when a change is not purely additive, and teach
 /// [`Evidence::from_json`] to read the older form.

@@ -15,6 +15,7 @@ pub mod dns;
 pub mod evidence;
 pub mod findings;
 pub mod mta_sts;
+pub mod names;
 pub mod pkix;
 pub mod progress;
 pub mod render;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dns::DnsName;
+use crate::names::{DnsName, policy_host, policy_url};
 
 /// The longest `max_age` allowed (RFC 8461 §3.2: 31557600 s, one year).
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;
@@ -204,15 +204,6 @@ pub fn mx_matches(pattern: &str, host: &DnsName) -> bool {
             .is_some_and(|(first, rest)| !first.is_empty() && rest == suffix),
         None => host == pattern,
     }
-}
-
-/// The host the policy is fetched from, and its URL.
-pub fn policy_host(domain: &DnsName) -> String {
-    format!("mta-sts.{}", domain.as_str().trim_end_matches('.'))
-}
-
-pub fn policy_url(domain: &DnsName) -> String {
-    format!("https://{}/.well-known/mta-sts.txt", policy_host(domain))
 }
 
 #[cfg(test)]
@@ -547,7 +538,7 @@ pub fn judge(
 
     // The policy file.
     if let Some(fetch) = &ev.mta_sts.policy {
-        let host = DnsName::parse(&policy_host(&ev.domain)).ok();
+        let host = Some(policy_host(&ev.domain));
         match fetch_problem(fetch, host.as_ref(), anchors, now) {
             Some(why) => {
                 report.fetch = FetchState::Failed { why: why.clone() };

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dns::{DnsName, RecordType};
 use crate::evidence::{KeyTypeOffer, Step};
+use crate::names::{DnsName, RecordType};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -52,7 +52,7 @@ mod tests {
     #[test]
     fn events_round_trip_through_their_json_form() {
         let event = Event::Session {
-            host: crate::dns::parse_user_domain("mx.example").unwrap(),
+            host: crate::names::parse_user_domain("mx.example").unwrap(),
             ip: "192.0.2.1".parse().unwrap(),
             offer: KeyTypeOffer::Rsa,
             step: Step::Handshake,

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cert::{CertFacts, KeyKind};
 use crate::dane::ChainDane;
-use crate::dns::DnsName;
 use crate::evidence::{KeyTypeOffer, UnixTime};
 use crate::findings::{Finding, Severity};
 use crate::mta_sts::MtaStsReport;
+use crate::names::DnsName;
 use crate::pkix::PathError;
 use crate::senders::{Protection, SenderOutcome};
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dns::DnsName;
 use crate::mta_sts::MtaStsReport;
+use crate::names::DnsName;
 use crate::report::{DaneStatus, MxReport, Verdict};
 
 /// A kind of sending MTA.

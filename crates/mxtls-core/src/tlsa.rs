@@ -6,7 +6,7 @@ use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::cert::ParsedCert;
-use crate::dns::DnsName;
+use crate::names::DnsName;
 
 /// Why a TLSA record cannot be used by an SMTP client (RFC 7672 §3.1.3); unusable records are
 /// ignored by senders, as if absent.

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use mxtls_core::dns::RecordType;
 use mxtls_core::evidence::{DnsOutcome, DnssecState, RrsigSupport, SessionError, Step};
+use mxtls_core::names::RecordType;
 use mxtls_core::report::{DaneStatus, Verdict};
 use mxtls_core::{Code, Severity};
 

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::join_all;
 use mxtls_core::cert::{KeyKind, ParsedCert};
-use mxtls_core::dns::{self as core_dns, DnsName, RecordType};
+use mxtls_core::dns as core_dns;
 use mxtls_core::evidence::{
     AddressEvidence, Bytes, DnsAnswer, DnsOutcome, Evidence, HostEvidence, HostOrigin,
     KeyTypeOffer, LimitHit, MtaStsEvidence, ProbeInfo, ProbeSettings, ResolverEvidence,
     SCHEMA_VERSION, SessionError, SessionStop, SmtpSession, Step, TargetDecision, UnixTime,
 };
+use mxtls_core::names::{DnsName, RecordType};
 use tokio::sync::Semaphore;
 
 use crate::deadlines::Deadlines;
@@ -164,8 +165,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         prefixed("_mta-sts", domain)?,
         prefixed("_smtp._tls", domain)?,
     );
-    let policy_host =
-        DnsName::parse(&mxtls_core::mta_sts::policy_host(domain)).map_err(SetupError)?;
+    let policy_host = mxtls_core::names::policy_host(domain);
     // MTA-STS and TLS-RPT run beside the SMTP sessions, not after them.
     let policy = async {
         let (txt, rpt) = tokio::join!(

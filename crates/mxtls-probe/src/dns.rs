@@ -17,10 +17,10 @@ use hickory_net::{DnsError, DnsHandle, NetError};
 use hickory_proto::dnssec::{Proof, TrustAnchors, Verifier};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record as HRecord, RecordType as HType};
-use mxtls_core::dns::{DnsName, RecordType};
 use mxtls_core::evidence::{
     Bytes, CnameLink, DnsAnswer, DnsOutcome, DnssecState, Record, RrsigSupport,
 };
+use mxtls_core::names::{DnsName, RecordType};
 
 /// CNAMEs followed before giving up (the design's CNAME depth limit).
 pub const MAX_CNAME_DEPTH: usize = 8;

@@ -6,9 +6,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use mxtls_core::dns::DnsName;
 use mxtls_core::evidence::{Bytes, DnsAnswer, FetchFailure, KeyTypeOffer, PolicyFetch};
 use mxtls_core::mta_sts::MAX_POLICY_BYTES;
+use mxtls_core::names::DnsName;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -10,11 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mxtls_core::dns::DnsName;
 use mxtls_core::evidence::{
     Bytes, KeyTypeOffer, Party, Reply, SessionError, SessionStop, SmtpSession, Step, StepTiming,
     TlsEvidence, TranscriptLine,
 };
+use mxtls_core::names::DnsName;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};

@@ -1,8 +1,8 @@
 //! In-process DNSSEC validation against the test world's signed zones: the states the core
 //! relies on (RFC 4035 §4.3), each from a real resolver and real signatures.
 
-use mxtls_core::dns::{DnsName, RecordType};
 use mxtls_core::evidence::{DnsOutcome, DnssecState, RrsigSupport};
+use mxtls_core::names::{DnsName, RecordType};
 use mxtls_probe::dns::Dns;
 use mxtls_world::{Options, World};
 

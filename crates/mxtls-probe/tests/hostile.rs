@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mxtls_core::dns::DnsName;
 use mxtls_core::evidence::{KeyTypeOffer, SessionError, SmtpSession, Step};
+use mxtls_core::names::DnsName;
 use mxtls_probe::Deadlines;
 use mxtls_probe::smtp::{self, SessionPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

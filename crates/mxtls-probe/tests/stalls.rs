@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mxtls_core::dns::{DnsName, RecordType};
 use mxtls_core::evidence::{DnsOutcome, FetchFailure};
+use mxtls_core::names::{DnsName, RecordType};
 use mxtls_probe::{Config, Deadlines, mta_sts};
 use mxtls_world::pki::{KeyAlg, Pki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

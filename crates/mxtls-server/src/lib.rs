@@ -237,7 +237,7 @@ enum LatestError {
 /// async threads).
 async fn latest_evidence(
     app: &Arc<App>,
-    domain: &mxtls_core::dns::DnsName,
+    domain: &mxtls_core::names::DnsName,
 ) -> Result<Option<(SnapshotId, Evidence)>, LatestError> {
     let (app, name) = (app.clone(), domain.to_string());
     match tokio::task::spawn_blocking(move || app.store.latest(&name)).await {
@@ -251,7 +251,7 @@ async fn latest_evidence(
 
 /// `/api/domains/<domain>/latest`: `{"snapshot": id, "evidence": …}` or 404.
 async fn latest(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
-    let domain = match mxtls_core::dns::parse_user_domain(&domain) {
+    let domain = match mxtls_core::names::parse_user_domain(&domain) {
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
@@ -289,7 +289,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 async fn badge(State(app): State<Arc<App>>, Path(file): Path<String>) -> Response {
     let Some(domain) = file
         .strip_suffix(".svg")
-        .and_then(|d| mxtls_core::dns::parse_user_domain(d).ok())
+        .and_then(|d| mxtls_core::names::parse_user_domain(d).ok())
     else {
         return json_error(StatusCode::NOT_FOUND, "badges are at /badge/<domain>.svg");
     };
@@ -380,7 +380,7 @@ async fn check(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(domain): Path<String>,
 ) -> Response {
-    let domain = match mxtls_core::dns::parse_user_domain(&domain) {
+    let domain = match mxtls_core::names::parse_user_domain(&domain) {
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };

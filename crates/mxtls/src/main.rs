@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             json,
             probe,
         } => {
-            let domain = match mxtls_core::dns::parse_user_domain(&domain) {
+            let domain = match mxtls_core::names::parse_user_domain(&domain) {
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
@@ -192,7 +192,11 @@ fn read_pem_certs(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
-fn check(domain: &mxtls_core::dns::DnsName, config: &mxtls_probe::Config, json: bool) -> ExitCode {
+fn check(
+    domain: &mxtls_core::names::DnsName,
+    config: &mxtls_probe::Config,
+    json: bool,
+) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),

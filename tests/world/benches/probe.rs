@@ -13,8 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mxtls_core::dns::DnsName;
 use mxtls_core::evidence::KeyTypeOffer;
+use mxtls_core::names::DnsName;
 use mxtls_probe::smtp::{self, SessionPlan};
 
 const NET: u8 = 59;

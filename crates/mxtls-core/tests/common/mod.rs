@@ -6,8 +6,9 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, TLSA};
 use hickory_proto::rr::{Name, RData};
-use mxtls_core::dns::{self, DnsName, RecordType};
+use mxtls_core::dns;
 use mxtls_core::evidence::*;
+use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::report::{AddressReport, Report, Verdict};
 use mxtls_core::{Code, Finding, Severity, analyse};
 use rcgen::{

@@ -1,0 +1,209 @@
+//! Names and wire concepts, the leaf of the core: DNS names in canonical form, record types,
+//! a mail domain as a person types it, and the names MTA-STS derives from a domain. Every
+//! other module speaks in these types; this one uses none of them.
+
+use hickory_proto::rr::Name;
+use serde::{Deserialize, Serialize};
+
+/// A domain name in canonical form: A-labels, lower case, no trailing dot. The root is `.`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DnsName(String);
+
+impl DnsName {
+    /// Parses an ASCII (A-label) name, absolute or not. Unicode must be converted before.
+    pub fn parse(text: &str) -> Result<DnsName, String> {
+        let name =
+            Name::from_ascii(text).map_err(|e| format!("{text:?} is not a DNS name: {e}"))?;
+        Ok(Self::from_hickory(&name))
+    }
+
+    pub fn from_hickory(name: &Name) -> DnsName {
+        let ascii = name.to_lowercase().to_ascii();
+        let trimmed = ascii.strip_suffix('.').unwrap_or(&ascii);
+        DnsName(if trimmed.is_empty() {
+            ".".to_owned()
+        } else {
+            trimmed.to_owned()
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0 == "."
+    }
+
+    /// `_25._tcp.<self>`: where the TLSA records of an SMTP server on port 25 live.
+    pub fn tlsa_owner(&self, port: u16) -> DnsName {
+        DnsName(format!("_{port}._tcp.{}", self.0))
+    }
+
+    /// The labels, leftmost first.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.0.split('.').filter(|l| !l.is_empty())
+    }
+}
+
+impl TryFrom<String> for DnsName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        DnsName::parse(&s)
+    }
+}
+
+impl From<DnsName> for String {
+    fn from(n: DnsName) -> String {
+        n.0
+    }
+}
+
+impl std::fmt::Display for DnsName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A mail domain as a person types it → its A-label form (IDNA, UTS #46), or a one-line
+/// reason. A trailing dot is accepted; IP addresses and single labels are not mail domains.
+pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
+    let trimmed = input.trim().trim_end_matches('.');
+    if trimmed.is_empty() {
+        return Err("no domain given".into());
+    }
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    parse_mail_domain_ascii(&ascii, input)
+}
+
+/// The rules of [`parse_user_domain`] after IDNA: `ascii` is the A-label form of `input`.
+fn parse_mail_domain_ascii(ascii: &str, input: &str) -> Result<DnsName, String> {
+    let ascii = ascii.trim_end_matches('.');
+    let invalid = || format!("{input:?} is not a valid domain name");
+    // Host-name syntax (letters, digits, hyphens; underscores for service labels): IDNA in
+    // its lenient mode lets spaces and punctuation through.
+    let syntax_ok = !ascii.is_empty()
+        && ascii.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    let name = DnsName::parse(ascii)
+        .ok()
+        .filter(|_| syntax_ok)
+        .ok_or_else(invalid)?;
+    if ascii.parse::<std::net::IpAddr>().is_ok() || !ascii.contains('.') {
+        return Err(format!("{input:?} is not a mail domain"));
+    }
+    Ok(name)
+}
+
+/// A DNS record type, serialised by its mnemonic (`MX`, `TLSA`, `TYPE65534`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RecordType(pub hickory_proto::rr::RecordType);
+
+impl RecordType {
+    pub const A: RecordType = RecordType(hickory_proto::rr::RecordType::A);
+    pub const AAAA: RecordType = RecordType(hickory_proto::rr::RecordType::AAAA);
+    pub const MX: RecordType = RecordType(hickory_proto::rr::RecordType::MX);
+    pub const CNAME: RecordType = RecordType(hickory_proto::rr::RecordType::CNAME);
+    pub const TLSA: RecordType = RecordType(hickory_proto::rr::RecordType::TLSA);
+    pub const TXT: RecordType = RecordType(hickory_proto::rr::RecordType::TXT);
+}
+
+impl TryFrom<String> for RecordType {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Some(n) = s.strip_prefix("TYPE") {
+            let code: u16 = n.parse().map_err(|_| format!("bad record type {s:?}"))?;
+            return Ok(RecordType(code.into()));
+        }
+        s.parse::<hickory_proto::rr::RecordType>()
+            .map(RecordType)
+            .map_err(|_| format!("unknown record type {s:?}"))
+    }
+}
+
+impl From<RecordType> for String {
+    fn from(t: RecordType) -> String {
+        t.to_string()
+    }
+}
+
+impl std::fmt::Display for RecordType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            hickory_proto::rr::RecordType::Unknown(n) => write!(f, "TYPE{n}"),
+            t => write!(f, "{t}"),
+        }
+    }
+}
+
+/// `mta-sts.<domain>`: the host senders fetch the MTA-STS policy from (RFC 8461 §3.3).
+pub fn policy_host(domain: &DnsName) -> DnsName {
+    DnsName(format!("mta-sts.{}", domain.as_str()))
+}
+
+/// `https://mta-sts.<domain>/.well-known/mta-sts.txt`.
+pub fn policy_url(domain: &DnsName) -> String {
+    format!("https://{}/.well-known/mta-sts.txt", policy_host(domain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_canonical() {
+        assert_eq!(
+            DnsName::parse("MX1.Example.ORG.").unwrap().as_str(),
+            "mx1.example.org"
+        );
+        assert_eq!(DnsName::parse(".").unwrap().as_str(), ".");
+        assert!(DnsName::parse("a..b").is_err());
+        assert_eq!(
+            DnsName::parse("mx.example.org")
+                .unwrap()
+                .tlsa_owner(25)
+                .as_str(),
+            "_25._tcp.mx.example.org"
+        );
+    }
+
+    #[test]
+    fn user_domains_become_a_labels() {
+        assert_eq!(
+            parse_user_domain("Bücher.example.").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            parse_user_domain("not a domain!").unwrap_err(),
+            "\"not a domain!\" is not a valid domain name"
+        );
+        assert!(parse_user_domain("192.0.2.1").is_err());
+        assert!(parse_user_domain("localhost").is_err());
+        assert!(parse_user_domain("").is_err());
+    }
+
+    #[test]
+    fn record_types_round_trip_by_mnemonic() {
+        let t: RecordType = serde_json::from_str("\"TLSA\"").unwrap();
+        assert_eq!(t, RecordType::TLSA);
+        assert_eq!(serde_json::to_string(&RecordType::MX).unwrap(), "\"MX\"");
+        let unknown: RecordType = serde_json::from_str("\"TYPE65534\"").unwrap();
+        assert_eq!(unknown.to_string(), "TYPE65534");
+    }
+
+    #[test]
+    fn the_policy_host_and_url_follow_rfc_8461() {
+        let d = parse_user_domain("Example.ORG").unwrap();
+        assert_eq!(policy_host(&d).as_str(), "mta-sts.example.org");
+        assert_eq!(
+            policy_url(&d),
+            "https://mta-sts.example.org/.well-known/mta-sts.txt"
+        );
+    }
+}
