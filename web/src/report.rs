@@ -4,9 +4,9 @@
 use std::rc::Rc;
 
 use mxtls_core::evidence::{AddressEvidence, Party};
-use mxtls_core::mta_sts::MtaStsReport;
+use mxtls_core::report::Delivery;
+use mxtls_core::report::MtaStsReport;
 use mxtls_core::report::{AddressReport, ChainReport, DaneStatus, MxReport, TlsaReport};
-use mxtls_core::senders::Delivery;
 use mxtls_core::{Evidence, Finding, Report, Severity, Verdict};
 use yew::prelude::*;
 

@@ -5,55 +5,12 @@
 //! certificate has no DNS SAN; a wildcard only as the whole leftmost label, matching exactly
 //! one label.
 
-use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use crate::evidence::UnixTime;
 use crate::names::DnsName;
-
-/// The kind of key a certificate carries; servers may present one chain per kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KeyKind {
-    Rsa,
-    Ecdsa,
-    Ed25519,
-    Ed448,
-    Other,
-}
-
-impl KeyKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            KeyKind::Rsa => "RSA",
-            KeyKind::Ecdsa => "ECDSA",
-            KeyKind::Ed25519 => "Ed25519",
-            KeyKind::Ed448 => "Ed448",
-            KeyKind::Other => "other",
-        }
-    }
-}
-
-/// What a person wants to know about one certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertFacts {
-    pub subject: String,
-    pub issuer: String,
-    /// DNS names from the subject alternative name extension.
-    pub dns_names: Vec<String>,
-    /// Subject common names (used for matching only when there are no DNS SANs).
-    pub common_names: Vec<String>,
-    pub not_before: UnixTime,
-    pub not_after: UnixTime,
-    pub key: KeyKind,
-    /// Key size in bits (RSA modulus, EC field size).
-    pub key_bits: u32,
-    pub signature_algorithm: String,
-    pub is_ca: bool,
-    /// Subject equals issuer.
-    pub self_issued: bool,
-}
+use crate::report::{CertFacts, KeyKind};
 
 /// A parsed certificate: the DER and the parts the analysis reuses.
 pub struct ParsedCert<'a> {

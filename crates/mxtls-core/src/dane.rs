@@ -10,51 +10,13 @@
 
 use hickory_proto::rr::rdata::TLSA;
 use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
-use serde::{Deserialize, Serialize};
 
 use crate::cert::ParsedCert;
 use crate::evidence::{Bytes, UnixTime};
 use crate::names::DnsName;
-use crate::pkix::{self, PathError};
+use crate::pkix;
+use crate::report::{ChainDane, PathError, TaProblem, TlsaMatch};
 use crate::tlsa;
-
-/// A TLSA record that matched something in a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsaMatch {
-    /// Index into the host's TLSA RRset.
-    pub record: usize,
-    /// Index into the presented chain; `None` when the trust anchor came from the record.
-    pub cert: Option<usize>,
-}
-
-/// Why a DANE-TA record that matched did not authenticate the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum TaProblem {
-    /// A digest TA record matches no presented certificate: the server must send its TA.
-    NotInChain,
-    /// The chain does not validate up to the trust anchor.
-    Path { error: PathError },
-    /// The end entity carries none of the reference identifiers.
-    NameMismatch { presented: Vec<String> },
-}
-
-/// The DANE outcome for one chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainDane {
-    /// The record that authenticated the chain, if any.
-    pub authenticated_by: Option<usize>,
-    /// Every record that matched a certificate of the chain.
-    pub matches: Vec<TlsaMatch>,
-    /// DANE-TA records and why each failed.
-    pub ta_problems: Vec<(usize, TaProblem)>,
-}
-
-impl ChainDane {
-    pub fn authenticated(&self) -> bool {
-        self.authenticated_by.is_some()
-    }
-}
 
 /// Judges `chain` (end entity first, DER) against the usable records (`(index, record)`).
 /// `reference_names` are the names a DANE-TA end entity must match; `now` applies to

@@ -333,7 +333,7 @@ impl DnssecState {
     }
 }
 
-/// One resource record in wire form; [`crate::dns`] decodes it with hickory-proto.
+/// One resource record in wire form; the rules layer (`dns`) decodes it with hickory-proto.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub name: DnsName,

@@ -20,7 +20,6 @@ pub mod pkix;
 pub mod progress;
 pub mod render;
 pub mod report;
-pub mod senders;
 pub mod starttls;
 pub mod tls_rpt;
 pub mod tlsa;

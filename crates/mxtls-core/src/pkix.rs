@@ -11,34 +11,7 @@ use serde::{Deserialize, Serialize};
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::evidence::{Bytes, UnixTime};
-
-/// Why a chain does not validate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum PathError {
-    /// A certificate in the path is past its notAfter (or before notBefore).
-    Expired,
-    NotYetValid,
-    /// No path to a trusted anchor (self-signed, private CA, missing intermediate).
-    UnknownIssuer,
-    /// Anything else webpki refused, in its words.
-    Invalid {
-        reason: String,
-    },
-}
-
-impl std::fmt::Display for PathError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PathError::Expired => f.write_str("a certificate in the chain has expired"),
-            PathError::NotYetValid => f.write_str("a certificate in the chain is not yet valid"),
-            PathError::UnknownIssuer => {
-                f.write_str("the chain does not lead to a trusted root (unknown issuer or missing intermediate)")
-            }
-            PathError::Invalid { reason } => write!(f, "the chain is invalid: {reason}"),
-        }
-    }
-}
+use crate::report::PathError;
 
 fn map_error(e: webpki::Error) -> PathError {
     match e {

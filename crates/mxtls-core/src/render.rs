@@ -4,9 +4,10 @@
 use std::fmt::Write;
 
 use crate::findings::{Finding, Severity};
-use crate::mta_sts::MtaStsReport;
-use crate::report::{AddressReport, ChainReport, MxReport, Report, Verdict};
-use crate::senders::{Delivery, Protection, SenderOutcome};
+use crate::report::{
+    AddressReport, ChainReport, Delivery, MtaStsReport, MxReport, Protection, Report,
+    SenderOutcome, Verdict,
+};
 
 /// Renders `report` as plain text, with ANSI colour when `colour` is true.
 pub fn text(report: &Report, colour: bool) -> String {

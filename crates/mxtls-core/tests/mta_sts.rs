@@ -11,7 +11,7 @@ use hickory_proto::rr::rdata::TXT;
 use mxtls_core::evidence::{Bytes, DnssecState, Evidence, FetchFailure, PolicyFetch, TlsEvidence};
 use mxtls_core::names::RecordType;
 use mxtls_core::report::Verdict;
-use mxtls_core::senders::{Delivery, Protection, Sender, SenderOutcome};
+use mxtls_core::report::{Delivery, Protection, Sender, SenderOutcome};
 use mxtls_core::{Code, Report, Severity, analyse};
 
 const DOMAIN: &str = "example.org";

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::join_all;
-use mxtls_core::cert::{KeyKind, ParsedCert};
+use mxtls_core::cert::ParsedCert;
 use mxtls_core::dns as core_dns;
 use mxtls_core::evidence::{
     AddressEvidence, Bytes, DnsAnswer, DnsOutcome, Evidence, HostEvidence, HostOrigin,
@@ -16,6 +16,7 @@ use mxtls_core::evidence::{
     SCHEMA_VERSION, SessionError, SessionStop, SmtpSession, Step, TargetDecision, UnixTime,
 };
 use mxtls_core::names::{DnsName, RecordType};
+use mxtls_core::report::KeyKind;
 use tokio::sync::Semaphore;
 
 use crate::deadlines::Deadlines;

@@ -1,17 +1,24 @@
-//! The report: what `analyse` concludes, shaped for the renderers (text, JSON, web).
+//! The report: what `analyse` concludes, shaped for the renderers (text, JSON, web). Every
+//! output type lives here (or in a submodule, re-exported here), not in the module that
+//! produces it, so a renderer needs nothing but this module and `findings`.
 
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cert::{CertFacts, KeyKind};
-use crate::dane::ChainDane;
 use crate::evidence::{KeyTypeOffer, UnixTime};
 use crate::findings::{Finding, Severity};
-use crate::mta_sts::MtaStsReport;
 use crate::names::DnsName;
-use crate::pkix::PathError;
-use crate::senders::{Protection, SenderOutcome};
+
+mod certs;
+mod dane;
+mod mta_sts;
+mod senders;
+
+pub use certs::{CertFacts, KeyKind, PathError};
+pub use dane::{ChainDane, TaProblem, TlsaMatch};
+pub use mta_sts::{FetchState, Mode, MtaStsReport, Policy, StsHost, StsTxt};
+pub use senders::{Delivery, Protection, Sender, SenderOutcome};
 
 /// The TLS verdict for one address (or one chain of it): what a sender gets there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

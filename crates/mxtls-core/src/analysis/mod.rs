@@ -1,0 +1,130 @@
+//! `analyse`: evidence in, report out. Pure: the judgement time is an argument.
+//!
+//! The order of judgement follows a DANE sender (RFC 7672 §2): the MX RRset and its DNSSEC
+//! state, then per host its addresses and TLSA RRset, then per address the SMTP session and
+//! each presented chain. Severity follows what senders do, not habit: a name mismatch or an
+//! expired certificate under a matching DANE-EE record costs nothing (notice), the same with
+//! PKIX only is a warning, and anything that makes DANE senders defer mail is an error.
+
+//!
+//! The walk is split the same way: `domain` (the resolver, the MX RRset, limits), `host`
+//! (addresses, TLSA RRset, DANE applicability), `address` (the SMTP session), `chain` (each
+//! presented chain: DANE, PKIX, names), `mta_sts` and `tls_rpt`, `senders` (the matrix) and
+//! `summary` (the answer at the top).
+
+mod address;
+mod chain;
+mod domain;
+mod host;
+mod mta_sts;
+mod senders;
+mod summary;
+mod tls_rpt;
+
+use hickory_proto::rr::rdata::TLSA;
+use rustls_pki_types::TrustAnchor;
+
+use crate::dns;
+use crate::evidence::{DnsAnswer, DnssecState, Evidence, RrsigSupport, UnixTime};
+use crate::findings::{Finding, Subject};
+use crate::names::DnsName;
+use crate::pkix;
+use crate::report::{DaneStatus, MxReport, Protection, Report};
+
+pub use mta_sts::address_meets_policy;
+
+/// Judges `evidence` as of `now` (normally the time the evidence was gathered), trusting
+/// Mozilla's roots.
+#[cfg(feature = "mozilla-roots")]
+pub fn analyse(evidence: &Evidence, now: UnixTime) -> Report {
+    analyse_with(evidence, now, &pkix::RootSet::mozilla())
+}
+
+/// Judges `evidence` as of `now`, trusting `roots` (and the extra roots the evidence
+/// records).
+pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -> Report {
+    let anchors = pkix::pkix_anchors(roots, &evidence.settings.extra_pkix_roots);
+    let mut cx = Judge {
+        ev: evidence,
+        now,
+        anchors,
+        findings: Vec::new(),
+        degraded: evidence.resolver.rrsigs == RrsigSupport::Absent,
+    };
+    cx.resolver();
+    let mx = cx.mx();
+    let hosts: Vec<MxReport> = evidence.hosts.iter().map(|h| cx.host(h, &mx)).collect();
+    cx.limits();
+    cx.reachability(&hosts);
+
+    let dane_everywhere = senders::protection(&hosts, None) == Protection::Dane;
+    let mta_sts = (!mx.null).then(|| {
+        let (report, findings) =
+            mta_sts::judge(evidence, &hosts, &cx.anchors, now, dane_everywhere);
+        cx.findings.extend(findings);
+        cx.findings.push(tls_rpt::judge(evidence));
+        report
+    });
+    let downgrade_protection = senders::protection(&hosts, mta_sts.as_ref());
+    let senders = senders::matrix(&hosts, mta_sts.as_ref(), mx.null, mx.failed);
+
+    let mut findings = cx.findings;
+    findings.sort_by_key(|f| f.severity);
+    let summary = summary::summarise(evidence, &mx, &hosts, &findings, downgrade_protection);
+    Report {
+        domain: evidence.domain.clone(),
+        judged_at: now,
+        summary,
+        findings,
+        mx: hosts,
+        mta_sts,
+        downgrade_protection,
+        senders,
+    }
+}
+
+/// What the MX lookup means for the rest of the judgement.
+struct MxState {
+    dnssec: DnssecState,
+    failed: bool,
+    null: bool,
+}
+
+/// The judgement in progress: the evidence, the time and trust it is judged with, and the
+/// findings so far. Each part of the walk adds its methods in its own file.
+struct Judge<'e> {
+    ev: &'e Evidence,
+    now: UnixTime,
+    anchors: Vec<TrustAnchor<'e>>,
+    findings: Vec<Finding>,
+    /// The probe's resolver strips DNSSEC: missing signatures are not the domain's fault.
+    degraded: bool,
+}
+
+/// The DANE context of one host, shared by its addresses.
+struct HostDane<'a> {
+    status: DaneStatus,
+    usable: Vec<(usize, &'a TLSA)>,
+    reference_names: Vec<DnsName>,
+    base: DnsName,
+}
+
+impl<'e> Judge<'e> {
+    pub(super) fn push(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+
+    pub(super) fn domain(&self) -> Subject {
+        Subject::Domain {
+            name: self.ev.domain.clone(),
+        }
+    }
+}
+
+pub(super) fn failure_reason(a: &DnsAnswer) -> String {
+    match dns::overall_dnssec(a) {
+        DnssecState::Bogus { reason } => format!("DNSSEC validation fails: {reason}"),
+        DnssecState::Indeterminate { reason } => format!("DNSSEC state indeterminate: {reason}"),
+        _ => a.outcome.label().to_owned(),
+    }
+}

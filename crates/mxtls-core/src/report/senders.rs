@@ -1,0 +1,103 @@
+//! What the report says happens to mail, by kind of sender, and which protection stops a
+//! downgrade.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::DnsName;
+
+/// A kind of sending MTA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sender {
+    /// Validates DANE (RFC 7672): Postfix `dane`, Exim, Microsoft 365. Opportunistic TLS
+    /// where DANE does not apply.
+    Dane,
+    /// Enforces MTA-STS (RFC 8461): Gmail and others. Opportunistic TLS without a policy.
+    MtaSts,
+    /// Opportunistic TLS, falls back to cleartext (Postfix's default `may`).
+    Opportunistic,
+    /// Uses STARTTLS when offered and defers when it fails, without authenticating
+    /// (Sendmail's behaviour).
+    DefersOnTlsFailure,
+}
+
+impl Sender {
+    pub const ALL: [Sender; 4] = [
+        Sender::Dane,
+        Sender::MtaSts,
+        Sender::Opportunistic,
+        Sender::DefersOnTlsFailure,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sender::Dane => "DANE-validating (Postfix, Exim, Microsoft 365)",
+            Sender::MtaSts => "MTA-STS-enforcing (Gmail and others)",
+            Sender::Opportunistic => "opportunistic, cleartext fallback (Postfix default)",
+            Sender::DefersOnTlsFailure => "defers when STARTTLS fails (Sendmail)",
+        }
+    }
+}
+
+/// What happens to the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Delivered in cleartext.
+    Cleartext,
+    /// Delivered over TLS the sender did not authenticate.
+    Encrypted,
+    /// Delivered over TLS to an authenticated server.
+    Authenticated,
+    /// Not delivered now; retried, then bounced if it persists.
+    Deferred,
+    /// Returned to the sender at once.
+    Bounced,
+    /// The probe could not tell (servers refused or limited it).
+    Unknown,
+}
+
+impl Delivery {
+    pub fn label(self) -> &'static str {
+        match self {
+            Delivery::Cleartext => "delivered in cleartext",
+            Delivery::Encrypted => "delivered encrypted, not authenticated",
+            Delivery::Authenticated => "delivered with authenticated TLS",
+            Delivery::Deferred => "deferred",
+            Delivery::Bounced => "bounced",
+            Delivery::Unknown => "unknown",
+        }
+    }
+}
+
+/// Which senders refuse to be downgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    Dane,
+    MtaSts,
+    Both,
+    None,
+}
+
+impl Protection {
+    pub fn label(self) -> &'static str {
+        match self {
+            Protection::Dane => "by DANE",
+            Protection::MtaSts => "by MTA-STS (enforce)",
+            Protection::Both => "by DANE and MTA-STS (enforce)",
+            Protection::None => "no",
+        }
+    }
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderOutcome {
+    pub sender: Sender,
+    pub delivery: Delivery,
+    /// The MX host the message goes to, when delivered.
+    pub via: Option<DnsName>,
+    /// An attacker on the path who strips STARTTLS gets the message in cleartext.
+    pub stripping_succeeds: bool,
+}
