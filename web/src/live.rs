@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use mxtls_core::evidence::{KeyTypeOffer, Step};
+use mxtls_core::evidence::{DnsOutcome, DnssecState, KeyTypeOffer, Step};
+use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::pkix::RootSet;
 use mxtls_core::progress::Event;
 use mxtls_core::{Evidence, Report};
@@ -13,16 +14,16 @@ use yew::Reducible;
 /// One DNS lookup as the page shows it while the check runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup {
-    pub qname: String,
-    pub qtype: String,
+    pub qname: DnsName,
+    pub qtype: RecordType,
     /// `(outcome, dnssec)` once answered.
-    pub done: Option<(String, String)>,
+    pub done: Option<(DnsOutcome, DnssecState)>,
 }
 
 /// One SMTP session (an address, one certificate offer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    pub host: String,
+    pub host: DnsName,
     pub ip: IpAddr,
     pub offer: KeyTypeOffer,
     /// The step reached.
@@ -66,7 +67,7 @@ pub struct Live {
     pub lookups: Vec<Lookup>,
     pub sessions: Vec<Session>,
     /// `(host, ip, reason)` of addresses the target policy refused.
-    pub refused: Vec<(String, IpAddr, String)>,
+    pub refused: Vec<(DnsName, IpAddr, String)>,
     pub result: Option<Result<Loaded, String>>,
 }
 
@@ -80,8 +81,8 @@ impl Live {
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::LookupStarted { qname, qtype } => self.lookups.push(Lookup {
-                qname: qname.to_string(),
-                qtype: qtype.to_string(),
+                qname,
+                qtype,
                 done: None,
             }),
             Event::LookupDone {
@@ -90,7 +91,6 @@ impl Live {
                 outcome,
                 dnssec,
             } => {
-                let (qname, qtype) = (qname.to_string(), qtype.to_string());
                 match self
                     .lookups
                     .iter_mut()
@@ -110,7 +110,7 @@ impl Live {
                 offer,
                 step,
             } => {
-                let s = self.session(host.to_string(), ip, offer);
+                let s = self.session(host, ip, offer);
                 s.step = s.step.max(step);
             }
             Event::SessionDone {
@@ -118,14 +118,14 @@ impl Live {
                 ip,
                 offer,
                 stopped,
-            } => self.session(host.to_string(), ip, offer).finished = Some(stopped),
+            } => self.session(host, ip, offer).finished = Some(stopped),
             Event::Refused { host, ip, reason } => {
-                self.refused.push((host.to_string(), ip, reason));
+                self.refused.push((host, ip, reason));
             }
         }
     }
 
-    fn session(&mut self, host: String, ip: IpAddr, offer: KeyTypeOffer) -> &mut Session {
+    fn session(&mut self, host: DnsName, ip: IpAddr, offer: KeyTypeOffer) -> &mut Session {
         let at = match self
             .sessions
             .iter()
@@ -164,7 +164,7 @@ impl Reducible for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mxtls_core::names::{RecordType, parse_user_domain};
+    use mxtls_core::names::parse_user_domain;
 
     #[test]
     fn sessions_advance_and_finish_and_lookups_complete() {
@@ -178,8 +178,8 @@ mod tests {
         live.apply(Event::LookupDone {
             qname: host.clone(),
             qtype: RecordType::A,
-            outcome: "data".into(),
-            dnssec: "secure".into(),
+            outcome: DnsOutcome::Data,
+            dnssec: DnssecState::Secure,
         });
         for step in [Step::Connect, Step::Banner, Step::Starttls, Step::Ehlo] {
             live.apply(Event::Session {
@@ -202,7 +202,10 @@ mod tests {
             stopped: Some(Step::Handshake),
         });
         assert_eq!(live.lookups.len(), 1);
-        assert_eq!(live.lookups[0].done, Some(("data".into(), "secure".into())));
+        assert_eq!(
+            live.lookups[0].done,
+            Some((DnsOutcome::Data, DnssecState::Secure))
+        );
         assert_eq!(live.sessions.len(), 2);
         // Steps never go backwards, even when events arrive out of order.
         assert_eq!(live.sessions[0].step, Step::Starttls);

@@ -9,8 +9,9 @@ use yew::prelude::*;
 
 use crate::live::{Action, Live, Loaded};
 use crate::net;
-use crate::report::{CopyButton, ReportBody, offer_label, report_class, stripping_line};
+use crate::report::{CopyButton, ReportBody};
 use crate::route::Route;
+use mxtls_core::present;
 
 #[derive(Properties, PartialEq)]
 pub struct NavProps {
@@ -233,11 +234,6 @@ pub fn check_page(props: &DomainProps) -> Html {
 
 /// The live steps: lookups, then one line per session.
 fn progress(live: &Live) -> Html {
-    let step_text = |s: &crate::live::Session| match s.finished {
-        None => format!("{}…", s.step.label()),
-        Some(None) => "done".to_owned(),
-        Some(Some(at)) => format!("stopped at {}", at.label()),
-    };
     html! {
         <section class="live" aria-labelledby="live-h">
             <h2 id="live-h">{ if live.result.is_none() { "Checking…" } else { "Steps" } }</h2>
@@ -247,8 +243,7 @@ fn progress(live: &Live) -> Html {
             <ul class="steps">
                 { for live.lookups.iter().map(|l| html! {
                     <li class={classes!("lookup", if l.done.is_some() { "done" } else { "running" })}>
-                        { format!("DNS {} {}", l.qname, l.qtype) }
-                        { match &l.done { Some((o, d)) => format!(" — {o}, {d}"), None => " …".to_owned() } }
+                        { format!("DNS {}", present::lookup_line(&l.qname, l.qtype, l.done.as_ref().map(|(o, d)| (o, d)))) }
                     </li>
                 }) }
                 { for live.refused.iter().map(|(h, ip, why)| html! {
@@ -256,8 +251,8 @@ fn progress(live: &Live) -> Html {
                 }) }
                 { for live.sessions.iter().map(|s| html! {
                     <li class={classes!("session", if s.finished.is_some() { "done" } else { "running" })}
-                        data-host={s.host.clone()} data-ip={s.ip.to_string()} data-step={format!("{:?}", s.step).to_lowercase()}>
-                        { format!("{} [{}] ({}): {}", s.host, s.ip, offer_label(s.offer), step_text(s)) }
+                        data-host={s.host.to_string()} data-ip={s.ip.to_string()} data-step={s.step.id()}>
+                        { present::session_line(&s.host, s.ip, s.offer, s.step, s.finished) }
                     </li>
                 }) }
             </ul>
@@ -292,9 +287,9 @@ pub fn headline(props: &HeadlineProps) -> Html {
         format!("Checked {taken}")
     };
     html! {
-        <section class={classes!("headline", report_class(report))} aria-labelledby="headline">
+        <section class={classes!("headline", present::report_mood(report).id())} aria-labelledby="headline">
             <h2 id="headline">{ &report.summary.headline }</h2>
-            <p id="stripping">{ stripping_line(report) }</p>
+            <p id="stripping">{ stripping_text(report) }</p>
             <p class="muted" id="taken">{ when }</p>
             <div class="share">
                 <label for="share-link">{ "Link to this report" }</label>
@@ -471,8 +466,8 @@ pub fn widget_page(props: &DomainProps) -> Html {
             let age = (net::now() - loaded.evidence.probe.finished_at.0).max(0);
             html! {
                 <>
-                    <p class={classes!("widget-headline", report_class(report))}>{ &report.summary.headline }</p>
-                    <p>{ stripping_line(report) }</p>
+                    <p class={classes!("widget-headline", present::report_mood(report).id())}>{ &report.summary.headline }</p>
+                    <p>{ stripping_text(report) }</p>
                     <p class="muted">
                         { format!("{} errors, {} warnings · checked {} ago · ", report.count(Severity::Error), report.count(Severity::Warning), ago(age)) }
                         <a href={full} target="_blank" rel="noopener">{ "Full report" }</a>
@@ -507,4 +502,11 @@ pub fn not_found(props: &NavProps) -> Html {
             <p>{ link(&props.navigate, Route::Home, "Check a domain".into()) }</p>
         </main>
     }
+}
+
+/// The stripping line, or what stands in for it where there is nothing to protect.
+fn stripping_text(report: &mxtls_core::Report) -> String {
+    present::stripping_line(report)
+        .map(|w| w.text)
+        .unwrap_or_else(|| "This domain accepts no mail (null MX).".to_owned())
 }

@@ -1,70 +1,15 @@
 //! The full report, drawn from the core's `Report` and, for the SMTP transcripts, from the
-//! evidence itself.
+//! evidence itself. Words and moods come from `mxtls_core::present`, as in the terminal.
 
 use std::rc::Rc;
 
 use mxtls_core::evidence::{AddressEvidence, Party};
-use mxtls_core::report::Delivery;
-use mxtls_core::report::MtaStsReport;
-use mxtls_core::report::{AddressReport, ChainReport, DaneStatus, MxReport, TlsaReport};
-use mxtls_core::{Evidence, Finding, Report, Severity, Verdict};
+use mxtls_core::present::{self, Words};
+use mxtls_core::report::{AddressReport, ChainReport, MtaStsReport, MxReport, TlsaReport};
+use mxtls_core::{Evidence, Finding, Report, Severity};
 use yew::prelude::*;
 
 use crate::net;
-
-/// The mood of a verdict, for colour and icon.
-fn verdict_class(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Verified | Verdict::Trusted => "good",
-        Verdict::Untrusted | Verdict::Inconclusive | Verdict::Refused => "warn",
-        Verdict::NoStarttls | Verdict::TlsFailed | Verdict::Unreachable => "bad",
-    }
-}
-
-fn verdict_text(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Verified => "verified by DANE",
-        Verdict::Trusted => "trusted (PKIX), not DANE",
-        Verdict::Untrusted => "encrypted, not authenticated",
-        Verdict::NoStarttls => "no STARTTLS: cleartext",
-        Verdict::TlsFailed => "TLS failed",
-        Verdict::Unreachable => "unreachable",
-        Verdict::Inconclusive => "inconclusive",
-        Verdict::Refused => "not probed (not a public address)",
-    }
-}
-
-fn severity_class(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "bad",
-        Severity::Warning => "warn",
-        Severity::Notice => "info",
-        Severity::Ok => "good",
-    }
-}
-
-/// The mood of the whole report.
-pub fn report_class(report: &Report) -> &'static str {
-    if report.has_errors() {
-        "bad"
-    } else if report.count(Severity::Warning) > 0 {
-        "warn"
-    } else {
-        "good"
-    }
-}
-
-/// "Protected against STARTTLS stripping: …" — the question an attacker on the path asks.
-pub fn stripping_line(report: &Report) -> String {
-    if report.summary.accepts_no_mail {
-        "This domain accepts no mail (null MX).".to_owned()
-    } else {
-        format!(
-            "Protected against STARTTLS stripping: {}",
-            report.downgrade_protection.label()
-        )
-    }
-}
 
 #[derive(Properties, PartialEq)]
 pub struct CopyProps {
@@ -129,12 +74,18 @@ pub fn report_body(props: &ReportProps) -> Html {
     }
 }
 
+/// A pill: words in their mood's colour.
+fn pill(w: &Words) -> Html {
+    html! { <span class={classes!("pill", w.mood.id())}>{ w.text.clone() }</span> }
+}
+
 fn finding(f: &Finding) -> Html {
-    let class = classes!("finding", severity_class(f.severity));
+    let severity = present::severity(f.severity);
+    let class = classes!("finding", severity.mood.id());
     html! {
         <li {class} data-code={f.code.as_str()}>
             <p class="finding-head">
-                <span class="sev">{ f.severity.label() }</span>
+                <span class="sev">{ severity.text }</span>
                 <strong>{ &f.title }</strong>
                 <span class="subject">{ f.subject.to_string() }</span>
             </p>
@@ -160,15 +111,6 @@ fn record_line(record: &str) -> Html {
     }
 }
 
-fn dane_class(d: DaneStatus) -> &'static str {
-    match d {
-        DaneStatus::Applies => "good",
-        DaneStatus::Failed => "bad",
-        DaneStatus::Unusable | DaneStatus::Unknown => "warn",
-        DaneStatus::NotPublished | DaneStatus::NotApplicable => "info",
-    }
-}
-
 fn host(mx: &MxReport, evidence: &Evidence) -> Html {
     let title = match mx.preference {
         Some(p) => format!("{} (preference {p})", mx.host),
@@ -178,7 +120,7 @@ fn host(mx: &MxReport, evidence: &Evidence) -> Html {
     html! {
         <article class="host" aria-label={mx.host.to_string()}>
             <h3>{ title }</h3>
-            <p>{ "DANE: " }<span class={classes!("pill", dane_class(mx.dane))}>{ mx.dane.label() }</span>
+            <p>{ "DANE: " }{ pill(&present::dane(mx.dane)) }
                if let Some(base) = &mx.tlsa_base { if *base != mx.host { { format!(" (TLSA at {base})") } } }
             </p>
             <details class="lookups">
@@ -212,33 +154,19 @@ fn host(mx: &MxReport, evidence: &Evidence) -> Html {
 }
 
 fn tlsa(i: usize, t: &TlsaReport) -> Html {
-    let matched = if t.matched.is_empty() {
-        "matches no presented certificate".to_owned()
-    } else {
-        let list: Vec<String> = t
-            .matched
-            .iter()
-            .map(|c| match c.depth {
-                Some(0) => format!("{} end entity at {}", c.key.label(), c.ip),
-                Some(d) => format!("{} chain certificate #{d} at {}", c.key.label(), c.ip),
-                None => format!(
-                    "{} chain at {} (anchor from the record)",
-                    c.key.label(),
-                    c.ip
-                ),
-            })
-            .collect();
-        format!("matches: {}", list.join("; "))
-    };
+    let state = present::tlsa_state(t);
     html! {
-        <li class={classes!("tlsa-record", if t.usable { "usable" } else { "unusable" })}>
+        <li class={classes!("tlsa-record", if t.usable { "usable" } else { "unusable" }, state.mood.id())}>
             <code>{ format!("#{i}  {}", t.record) }</code>
-            <span class="tlsa-state">
-                if t.usable { { " usable — " } { matched } }
-                else { { format!(" unusable: {}", t.unusable_reason.clone().unwrap_or_default()) } }
-            </span>
+            <span class="tlsa-state">{ format!(" {}", state.text) }</span>
         </li>
     }
+}
+
+/// A verdict as a pill that carries its machine id.
+fn verdict_pill(v: mxtls_core::Verdict) -> Html {
+    let w = present::verdict(v);
+    html! { <span class={classes!("pill", w.mood.id())} data-verdict={v.id()}>{ w.text }</span> }
 }
 
 fn address(a: &AddressReport, ev: Option<&AddressEvidence>, mx: &MxReport) -> Html {
@@ -251,7 +179,7 @@ fn address(a: &AddressReport, ev: Option<&AddressEvidence>, mx: &MxReport) -> Ht
         <section class="address" aria-label={format!("{} address {}", mx.host, a.ip)}>
             <h4>
                 <span class="ip">{ a.ip.to_string() }</span>{ " " }
-                <span class={classes!("pill", verdict_class(a.tls))} data-verdict={a.tls.label()}>{ verdict_text(a.tls) }</span>
+                { verdict_pill(a.tls) }
             </h4>
             if !starttls.is_empty() { <p class="muted">{ starttls }</p> }
             { for a.chains.iter().map(|c| chain(c, mx)) }
@@ -273,12 +201,7 @@ fn chain(c: &ChainReport, mx: &MxReport) -> Html {
             None => "records match but do not authenticate (see findings)".to_owned(),
         },
     };
-    let tls = [&c.tls_version, &c.cipher_suite, &c.kx_group]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let tls = present::tls_parameters(c);
     // Which TLSA records matched which certificate of this chain.
     let matches_of = |depth: usize| -> String {
         let recs: Vec<String> = c
@@ -297,11 +220,11 @@ fn chain(c: &ChainReport, mx: &MxReport) -> Html {
     html! {
         <div class="chain">
             <p class="chain-head">
-                <strong>{ format!("{} certificate", c.key.label()) }</strong>{ " " }
-                <span class={classes!("pill", verdict_class(c.verdict))}>{ verdict_text(c.verdict) }</span>
+                <strong>{ format!("{} certificate", c.key.name()) }</strong>{ " " }
+                { pill(&present::verdict(c.verdict)) }
             </p>
             <dl class="facts">
-                <dt>{ "TLS" }</dt><dd>{ if tls.is_empty() { "—".to_owned() } else { tls } }</dd>
+                <dt>{ "TLS" }</dt><dd>{ tls }</dd>
                 <dt>{ "DANE" }</dt><dd>{ dane }</dd>
                 <dt>{ "PKIX" }</dt><dd>{ pkix }</dd>
                 <dt>{ "Name" }</dt><dd>{ if c.name_matches { format!("certificate is valid for {}", mx.host) } else { format!("certificate does not name {}", mx.host) } }</dd>
@@ -324,7 +247,7 @@ fn chain(c: &ChainReport, mx: &MxReport) -> Html {
                             <dt>{ "Issuer" }</dt><dd>{ &cert.issuer }</dd>
                             <dt>{ "Names" }</dt><dd>{ if cert.dns_names.is_empty() { cert.common_names.join(", ") } else { cert.dns_names.join(", ") } }</dd>
                             <dt>{ "Valid" }</dt><dd>{ format!("{} to {}", cert.not_before, cert.not_after) }</dd>
-                            <dt>{ "Key" }</dt><dd>{ format!("{} {} bits{}", cert.key.label(), cert.key_bits, if cert.is_ca { ", CA" } else { "" }) }</dd>
+                            <dt>{ "Key" }</dt><dd>{ format!("{} {} bits{}", cert.key.name(), cert.key_bits, if cert.is_ca { ", CA" } else { "" }) }</dd>
                             <dt>{ "Signature" }</dt><dd>{ &cert.signature_algorithm }</dd>
                         </dl>
                     </li>
@@ -349,34 +272,15 @@ fn transcript(ev: &AddressEvidence) -> Html {
             let stop = s
                 .stopped
                 .as_ref()
-                .map(|st| format!(" — stopped at {}", st.step.label()))
+                .map(|st| format!(" — stopped at {}", present::step(st.step)))
                 .unwrap_or_default();
             html! {
                 <details class="transcript">
-                    <summary>{ format!("SMTP transcript (port {}, {}){stop}", s.port, offer_label(s.offered)) }</summary>
+                    <summary>{ format!("SMTP transcript (port {}, {}){stop}", s.port, present::offer(s.offered)) }</summary>
                     <pre>{ lines }</pre>
                 </details>
             }
         }) }
-    }
-}
-
-/// What the client offered in this session, in words.
-pub fn offer_label(offer: mxtls_core::evidence::KeyTypeOffer) -> &'static str {
-    use mxtls_core::evidence::KeyTypeOffer;
-    match offer {
-        KeyTypeOffer::Any => "any certificate",
-        KeyTypeOffer::Rsa => "RSA certificate only",
-        KeyTypeOffer::Ecdsa => "ECDSA certificate only",
-        KeyTypeOffer::Ed25519 => "Ed25519 certificate only",
-    }
-}
-
-fn delivery_class(d: Delivery) -> &'static str {
-    match d {
-        Delivery::Authenticated => "good",
-        Delivery::Encrypted | Delivery::Unknown => "warn",
-        Delivery::Cleartext | Delivery::Deferred | Delivery::Bounced => "bad",
     }
 }
 
@@ -392,15 +296,17 @@ fn senders(report: &Report) -> Html {
                     <th scope="col">{ "If an attacker strips STARTTLS" }</th>
                 </tr></thead>
                 <tbody>
-                { for report.senders.iter().map(|r| html! {
-                    <tr data-sender={serde_json::to_value(r.sender).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()}>
-                        <th scope="row">{ r.sender.label() }</th>
-                        <td><span class={classes!("pill", delivery_class(r.delivery))} data-delivery={r.delivery.label()}>{ r.delivery.label() }</span>
-                            { r.via.as_ref().map(|h| format!(" via {h}")).unwrap_or_default() }</td>
-                        <td class={ if r.stripping_succeeds { "bad" } else { "good" } }>
-                            { if r.stripping_succeeds { "succeeds: mail in cleartext" } else { "fails" } }
-                        </td>
-                    </tr>
+                { for report.senders.iter().map(|r| {
+                    let delivery = present::delivery(r.delivery);
+                    let strip = present::stripping_outcome(r.stripping_succeeds);
+                    html! {
+                        <tr data-sender={r.sender.id()}>
+                            <th scope="row">{ present::sender(r.sender) }</th>
+                            <td><span class={classes!("pill", delivery.mood.id())} data-delivery={r.delivery.id()}>{ delivery.text }</span>
+                                { r.via.as_ref().map(|h| format!(" via {h}")).unwrap_or_default() }</td>
+                            <td class={strip.mood.id()}>{ strip.text }</td>
+                        </tr>
+                    }
                 }) }
                 </tbody>
             </table>
@@ -409,7 +315,7 @@ fn senders(report: &Report) -> Html {
 }
 
 fn mta_sts(sts: &MtaStsReport) -> Html {
-    let (txt, policy) = (sts.txt.describe(), sts.describe_policy());
+    let (txt, policy) = (present::sts_txt(&sts.txt), present::sts_policy(sts));
     html! {
         <section aria-labelledby="sts-h">
             <h2 id="sts-h">{ "MTA-STS" }</h2>
@@ -423,8 +329,7 @@ fn mta_sts(sts: &MtaStsReport) -> Html {
                 { for sts.hosts.iter().map(|h| html! {
                     <>
                         <dt>{ h.host.to_string() }</dt>
-                        <dd>{ format!("{}; {}", if h.covered { "listed in the policy" } else { "not listed in the policy" },
-                            match h.pkix_valid { Some(true) => "certificate valid for MTA-STS", Some(false) => "fails MTA-STS's certificate check", None => "not judged" }) }</dd>
+                        <dd>{ pill(&present::sts_host(h)) }</dd>
                     </>
                 }) }
             </dl>

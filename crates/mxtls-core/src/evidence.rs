@@ -247,7 +247,7 @@ impl DnsOutcome {
     }
 
     /// The machine id: `data`, `nodata`, `nxdomain`, `servfail`, `refused`, `timeout`, `error`.
-    pub fn label(&self) -> &'static str {
+    pub fn id(&self) -> &'static str {
         match self {
             DnsOutcome::Data => "data",
             DnsOutcome::NoData => "nodata",
@@ -323,7 +323,8 @@ impl DnssecState {
         )
     }
 
-    pub fn label(&self) -> &'static str {
+    /// The machine id: `secure`, `insecure`, `bogus`, `indeterminate`.
+    pub fn id(&self) -> &'static str {
         match self {
             DnssecState::Secure => "secure",
             DnssecState::Insecure => "insecure",
@@ -427,15 +428,16 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name); [`crate::present::step`] has the words.
+    pub fn id(self) -> &'static str {
         match self {
             Step::Connect => "connect",
             Step::Banner => "banner",
-            Step::Ehlo => "EHLO",
-            Step::Starttls => "STARTTLS",
-            Step::Handshake => "TLS handshake",
-            Step::EhloTls => "EHLO after TLS",
-            Step::Quit => "QUIT",
+            Step::Ehlo => "ehlo",
+            Step::Starttls => "starttls",
+            Step::Handshake => "handshake",
+            Step::EhloTls => "ehlo-tls",
+            Step::Quit => "quit",
         }
     }
 }

@@ -24,7 +24,8 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name).
+    pub fn id(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",

@@ -17,6 +17,7 @@ pub mod findings;
 pub mod mta_sts;
 pub mod names;
 pub mod pkix;
+pub mod present;
 pub mod progress;
 pub mod render;
 pub mod report;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::{KeyTypeOffer, Step};
+use crate::evidence::{DnsOutcome, DnssecState, KeyTypeOffer, Step};
 use crate::names::{DnsName, RecordType};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,8 +20,8 @@ pub enum Event {
     LookupDone {
         qname: DnsName,
         qtype: RecordType,
-        outcome: String,
-        dnssec: String,
+        outcome: DnsOutcome,
+        dnssec: DnssecState,
     },
     /// A session with an address reached `step`.
     Session {

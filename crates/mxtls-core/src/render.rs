@@ -1,13 +1,12 @@
-//! Text rendering of a report for a terminal. Colour is the caller's decision (a terminal,
-//! `NO_COLOR`): this module never looks at the environment.
+//! Text rendering of a report for a terminal, and the SVG badge. Every word and mood comes
+//! from [`crate::present`]; this module only lays them out. Colour is the caller's decision (a
+//! terminal, `NO_COLOR`): this module never looks at the environment.
 
 use std::fmt::Write;
 
 use crate::findings::{Finding, Severity};
-use crate::report::{
-    AddressReport, ChainReport, Delivery, MtaStsReport, MxReport, Protection, Report,
-    SenderOutcome, Verdict,
-};
+use crate::present::{self, Mood};
+use crate::report::{AddressReport, ChainReport, MtaStsReport, MxReport, Report, SenderOutcome};
 
 /// Renders `report` as plain text, with ANSI colour when `colour` is true.
 pub fn text(report: &Report, colour: bool) -> String {
@@ -22,14 +21,8 @@ pub fn text(report: &Report, colour: bool) -> String {
     let _ = writeln!(out, "judged at {}", report.judged_at);
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", p.bold(&report.summary.headline));
-    if !report.summary.accepts_no_mail {
-        let protection = report.downgrade_protection;
-        let label = if protection == Protection::None {
-            p.paint(Severity::Warning, protection.label())
-        } else {
-            p.paint(Severity::Ok, protection.label())
-        };
-        let _ = writeln!(out, "Protected against STARTTLS stripping: {label}");
+    if let Some(line) = present::stripping_line(report) {
+        let _ = writeln!(out, "{}", p.paint(line.mood, &line.text));
     }
     for mx in &report.mx {
         let _ = writeln!(out);
@@ -64,12 +57,13 @@ fn host(out: &mut String, p: &Paint, mx: &MxReport) {
         .preference
         .map(|n| format!("MX {n}"))
         .unwrap_or_else(|| "implicit MX".to_owned());
+    let dane = present::dane(mx.dane);
     let _ = writeln!(
         out,
         "{} {}  DANE: {}",
         p.bold(&pref),
         p.bold(mx.host.as_str()),
-        mx.dane.label()
+        p.paint(dane.mood, &dane.text)
     );
     for l in &mx.lookups {
         let reason = l
@@ -84,22 +78,13 @@ fn host(out: &mut String, p: &Paint, mx: &MxReport) {
         );
     }
     for t in &mx.tlsa {
-        let status = match &t.unusable_reason {
-            Some(why) => format!("unusable: {why}"),
-            None if t.matched.is_empty() => "usable, matches nothing presented".to_owned(),
-            None => {
-                let m: Vec<String> = t
-                    .matched
-                    .iter()
-                    .map(|m| match m.depth {
-                        Some(d) => format!("{} {} depth {d}", m.ip, m.key.label()),
-                        None => format!("{} {} (anchor from record)", m.ip, m.key.label()),
-                    })
-                    .collect();
-                format!("matches {}", m.join(", "))
-            }
-        };
-        let _ = writeln!(out, "  TLSA {}  {status}", short_record(&t.record));
+        let state = present::tlsa_state(t);
+        let _ = writeln!(
+            out,
+            "  TLSA {}  {}",
+            present::short_record(&t.record),
+            p.paint(state.mood, &state.text)
+        );
     }
     for a in &mx.addresses {
         address(out, p, a);
@@ -107,40 +92,33 @@ fn host(out: &mut String, p: &Paint, mx: &MxReport) {
 }
 
 fn address(out: &mut String, p: &Paint, a: &AddressReport) {
-    let sev = match a.tls {
-        Verdict::Verified | Verdict::Trusted => Severity::Ok,
-        Verdict::Untrusted | Verdict::Inconclusive | Verdict::Refused => Severity::Warning,
-        _ => Severity::Error,
-    };
+    let v = present::verdict(a.tls);
     let _ = writeln!(
         out,
         "  {:<40} {}",
         a.ip.to_string(),
-        p.paint(sev, a.tls.label())
+        p.paint(v.mood, &v.text)
     );
     for c in &a.chains {
-        chain(out, c);
+        chain(out, p, c);
     }
 }
 
-fn chain(out: &mut String, c: &ChainReport) {
-    let params = [&c.tls_version, &c.cipher_suite, &c.kx_group]
-        .iter()
-        .filter_map(|v| v.as_deref())
-        .collect::<Vec<_>>()
-        .join(", ");
+fn chain(out: &mut String, p: &Paint, c: &ChainReport) {
+    let v = present::verdict(c.verdict);
     let _ = writeln!(
         out,
-        "    {} chain: {} ({params})",
-        c.key.label(),
-        c.verdict.label()
+        "    {} chain: {} ({})",
+        c.key.name(),
+        p.paint(v.mood, &v.text),
+        present::tls_parameters(c)
     );
     for (depth, cert) in c.certs.iter().enumerate() {
         let _ = writeln!(
             out,
             "      {depth}: {} [{} {}] until {}",
             cert.subject,
-            cert.key.label(),
+            cert.key.name(),
             cert.key_bits,
             cert.not_after
         );
@@ -148,11 +126,12 @@ fn chain(out: &mut String, c: &ChainReport) {
 }
 
 fn finding(out: &mut String, p: &Paint, f: &Finding) {
-    let label = format!("{:<7}", f.severity.label().to_uppercase());
+    let severity = present::severity(f.severity);
+    let label = format!("{:<7}", severity.text.to_uppercase());
     let _ = writeln!(
         out,
         "  {} {}  {}",
-        p.paint(f.severity, &label),
+        p.paint(severity.mood, &label),
         f.code,
         f.subject
     );
@@ -171,16 +150,6 @@ fn finding(out: &mut String, p: &Paint, f: &Finding) {
     }
 }
 
-/// `3 1 1 <64 hex>` shortened for the overview; the full record is in the fix and JSON.
-fn short_record(record: &str) -> String {
-    match record.rsplit_once(' ') {
-        Some((head, data)) if data.len() > 24 => {
-            format!("{head} {}…{}", &data[..12], &data[data.len() - 8..])
-        }
-        _ => record.to_owned(),
-    }
-}
-
 struct Paint(bool);
 
 impl Paint {
@@ -192,53 +161,31 @@ impl Paint {
         }
     }
 
-    fn paint(&self, sev: Severity, s: &str) -> String {
+    fn paint(&self, mood: Mood, s: &str) -> String {
         if !self.0 {
             return s.to_owned();
         }
-        let code = match sev {
-            Severity::Error => "31",
-            Severity::Warning => "33",
-            Severity::Notice => "36",
-            Severity::Ok => "32",
+        let code = match mood {
+            Mood::Bad => "31",
+            Mood::Warn => "33",
+            Mood::Info => "36",
+            Mood::Good => "32",
         };
         format!("\x1b[{code}m{s}\x1b[0m")
     }
 }
 
-/// A small SVG badge ("mail TLS | DANE verified") in the style of README badges. `None`: no
-/// check yet.
+/// A small SVG badge ("mail TLS | DANE verified") in the style of README badges: it draws
+/// the summary's status, in [`present::badge`]'s words. `None`: no check yet.
 pub fn badge(report: Option<&Report>) -> String {
-    let (message, colour) = match report {
-        None => ("not checked".to_owned(), "#9f9f9f"),
-        Some(r) if r.summary.accepts_no_mail => ("no mail (null MX)".to_owned(), "#9f9f9f"),
-        Some(r) if r.has_errors() => {
-            let n = r.count(Severity::Error);
-            (
-                format!("{n} problem{}", if n == 1 { "" } else { "s" }),
-                "#e05d44",
-            )
-        }
-        Some(r) if r.summary.dane_authenticated => ("DANE verified".to_owned(), "#4c1"),
-        Some(r)
-            if r.downgrade_protection == Protection::MtaSts
-                && r.mx
-                    .iter()
-                    .flat_map(|m| &m.addresses)
-                    .all(|a| a.tls == Verdict::Trusted) =>
-        {
-            ("MTA-STS enforced".to_owned(), "#4c1")
-        }
-        Some(r)
-            if r.mx
-                .iter()
-                .flat_map(|m| &m.addresses)
-                .all(|a| a.tls == Verdict::Trusted) =>
-        {
-            ("TLS, no DANE".to_owned(), "#dfb317")
-        }
-        Some(_) => ("unauthenticated".to_owned(), "#fe7d37"),
+    let words = present::badge(report.map(|r| r.summary.status));
+    let colour = match words.mood {
+        Mood::Good => "#4c1",
+        Mood::Warn => "#dfb317",
+        Mood::Bad => "#e05d44",
+        Mood::Info => "#9f9f9f",
     };
+    let message = words.text;
     let label = "mail TLS";
     // Verdana 11px averages about 7 px per character; pad 10 px each side.
     let lw = 10 + 7 * label.len() as u32;
@@ -264,41 +211,34 @@ fn xml_escape(s: &str) -> String {
 }
 
 fn mta_sts(out: &mut String, p: &Paint, sts: &MtaStsReport) {
-    let (txt, policy) = (sts.txt.describe(), sts.describe_policy());
-    let _ = writeln!(out, "{}  {txt}; {policy}", p.bold("MTA-STS"));
+    let _ = writeln!(
+        out,
+        "{}  {}; {}",
+        p.bold("MTA-STS"),
+        present::sts_txt(&sts.txt),
+        present::sts_policy(sts)
+    );
     for h in &sts.hosts {
-        let cert = match h.pkix_valid {
-            Some(true) => "PKIX-valid",
-            Some(false) => "fails PKIX",
-            None => "not judged",
-        };
-        let covered = if h.covered { "listed" } else { "NOT listed" };
-        let _ = writeln!(out, "  {}: {covered}, {cert}", h.host);
+        let state = present::sts_host(h);
+        let _ = writeln!(out, "  {}: {}", h.host, p.paint(state.mood, &state.text));
     }
 }
 
 fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
     let _ = writeln!(out, "{}", p.bold("What happens to mail sent to you"));
     for r in rows {
-        let sev = match r.delivery {
-            Delivery::Authenticated => Severity::Ok,
-            Delivery::Encrypted | Delivery::Unknown => Severity::Notice,
-            Delivery::Cleartext | Delivery::Deferred | Delivery::Bounced => Severity::Warning,
-        };
+        let d = present::delivery(r.delivery);
         let outcome = match &r.via {
-            Some(h) => format!("{} via {h}", r.delivery.label()),
-            None => r.delivery.label().to_owned(),
+            Some(h) => format!("{} via {h}", d.text),
+            None => d.text,
         };
-        let strip = if r.stripping_succeeds {
-            p.paint(Severity::Warning, "succeeds (cleartext)")
-        } else {
-            p.paint(Severity::Ok, "fails")
-        };
-        let _ = writeln!(out, "  {}", r.sender.label());
+        let strip = present::stripping_outcome(r.stripping_succeeds);
+        let _ = writeln!(out, "  {}", present::sender(r.sender));
         let _ = writeln!(
             out,
-            "      {}; an attacker stripping STARTTLS {strip}",
-            p.paint(sev, &outcome)
+            "      {}; an attacker stripping STARTTLS {}",
+            p.paint(d.mood, &outcome),
+            p.paint(strip.mood, &strip.text)
         );
     }
 }

@@ -465,7 +465,7 @@ fn findings_are_sorted_by_severity() {
         .map(|f| {
             order
                 .iter()
-                .position(|o| *o == f.severity.label())
+                .position(|o| *o == f.severity.id())
                 .expect("a known severity")
         })
         .collect();
@@ -481,7 +481,7 @@ fn findings_are_sorted_by_severity() {
         "most severe first: {:?}",
         r.findings
             .iter()
-            .map(|f| (f.code.as_str(), f.severity.label()))
+            .map(|f| (f.code.as_str(), f.severity.id()))
             .collect::<Vec<_>>()
     );
 }

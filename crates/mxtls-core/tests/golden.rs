@@ -62,11 +62,11 @@ const DANE_OK: &[(&str, &str)] = &[
         "RFC 4035 §5.4: a signed denial is an answer, not a failure",
     ),
     (
-        "  TLSA 3 1 1 e074dbc48f37…d7be0856  matches 192.0.2.25 ECDSA depth 0",
+        "  TLSA 3 1 1 e074dbc48f37…d7be0856  usable, matches ECDSA end entity at 192.0.2.25",
         "RFC 6698 §2.1: selector 1 (SPKI) + matching 1 (SHA-256) of the leaf; the digest is OpenSSL's",
     ),
     (
-        "  192.0.2.25                               verified",
+        "  192.0.2.25                               verified by DANE",
         "RFC 7672 §3.1.1: DANE-EE authenticates the address",
     ),
     (
@@ -74,7 +74,7 @@ const DANE_OK: &[(&str, &str)] = &[
         "RFC 7672 §2.2: a DANE sender refuses cleartext to a host with usable TLSA",
     ),
     (
-        "      delivered encrypted, not authenticated via mx.example.org; an attacker stripping STARTTLS succeeds (cleartext)",
+        "      delivered encrypted, not authenticated via mx.example.org; an attacker stripping STARTTLS succeeds: mail in cleartext",
         "RFC 3207 §6: without DANE or MTA-STS, opportunistic senders cannot detect stripping",
     ),
     (
@@ -114,19 +114,19 @@ const MISMATCH_AND_CLEARTEXT: &[(&str, &str)] = &[
         "RFC 7672 §3.1.3: usages 0 and 1 are unusable for SMTP",
     ),
     (
-        "  TLSA 3 1 1 04f5b76b1d7e…af2001e0  usable, matches nothing presented",
+        "  TLSA 3 1 1 04f5b76b1d7e…af2001e0  usable, but matches no presented certificate",
         "RFC 7672 §3.1: the record pins the rotated-out key (OpenSSL: not the leaf presented)",
     ),
     (
-        "  192.0.2.25                               untrusted",
+        "  192.0.2.25                               encrypted, not authenticated",
         "RFC 7672 §3.1: with no matching record the address is not authenticated",
     ),
     (
-        "  2001:db8::25                             no-starttls",
+        "  2001:db8::25                             no STARTTLS: cleartext",
         "RFC 3207 §6: XXXXXXXA where STARTTLS belongs",
     ),
     (
-        "      delivered in cleartext via mx2.example.org; an attacker stripping STARTTLS succeeds (cleartext)",
+        "      delivered in cleartext via mx2.example.org; an attacker stripping STARTTLS succeeds: mail in cleartext",
         "RFC 7672 §2.2.2: a DANE sender skips the failing mx and falls to mx2, which has no TLSA and no STARTTLS",
     ),
     (

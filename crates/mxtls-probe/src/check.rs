@@ -264,8 +264,8 @@ impl Run {
             Event::LookupDone {
                 qname: name.clone(),
                 qtype: rtype,
-                outcome: format!("{:?}", a.outcome),
-                dnssec: a.dnssec.label().into(),
+                outcome: a.outcome.clone(),
+                dnssec: a.dnssec.clone(),
             },
         );
         a

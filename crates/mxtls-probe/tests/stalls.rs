@@ -69,7 +69,7 @@ async fn a_resolver_that_never_answers_ends_each_question_at_its_limit() {
     let found: Vec<(&str, &str)> = report
         .findings
         .iter()
-        .map(|f| (f.code.as_str(), f.severity.label()))
+        .map(|f| (f.code.as_str(), f.severity.id()))
         .collect();
     assert_eq!(
         found,

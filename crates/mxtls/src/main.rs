@@ -207,7 +207,7 @@ fn check(
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
                 if show_progress {
-                    eprintln!("  {}", progress_line(&event));
+                    eprintln!("  {}", mxtls_core::present::progress_line(&event));
                 }
             }
         });
@@ -220,35 +220,6 @@ fn check(
         Err(e) => return fail(&e.to_string()),
     };
     print_report(&evidence, evidence.probe.finished_at, json)
-}
-
-fn progress_line(event: &mxtls_probe::progress::Event) -> String {
-    use mxtls_probe::progress::Event as E;
-    match event {
-        E::LookupStarted { qname, qtype } => format!("lookup {qname} {qtype}…"),
-        E::LookupDone {
-            qname,
-            qtype,
-            outcome,
-            dnssec,
-        } => format!("lookup {qname} {qtype}: {outcome}, {dnssec}"),
-        E::Session {
-            host,
-            ip,
-            offer,
-            step,
-        } => format!("{host} [{ip}] ({offer:?}) {}…", step.label()),
-        E::SessionDone {
-            host,
-            ip,
-            offer,
-            stopped,
-        } => match stopped {
-            Some(step) => format!("{host} [{ip}] ({offer:?}) stopped at {}", step.label()),
-            None => format!("{host} [{ip}] ({offer:?}) done"),
-        },
-        E::Refused { host, ip, reason } => format!("{host} [{ip}] not contacted: {reason}"),
-    }
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -166,7 +166,7 @@ fn main() {
                 let steps: Vec<String> = s
                     .timings
                     .iter()
-                    .map(|t| format!("{} {} ms", t.step.label(), t.elapsed_ms))
+                    .map(|t| format!("{} {} ms", mxtls_core::present::step(t.step), t.elapsed_ms))
                     .collect();
                 eprintln!("    slowest of {n}: {}", steps.join(", "));
             }

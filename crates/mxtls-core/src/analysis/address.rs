@@ -115,7 +115,7 @@ impl Judge<'_> {
                 }
                 (_, Some(stop)) => format!(
                     "at the {} step: {}",
-                    stop.step.label(),
+                    crate::present::step(stop.step),
                     error_text(&stop.error)
                 ),
                 _ => "the EHLO command was not accepted".to_owned(),
@@ -168,7 +168,7 @@ impl Judge<'_> {
                 Code::StarttlsFailed,
                 format!(
                     "the {} step failed: {}",
-                    stop.step.label(),
+                    crate::present::step(stop.step),
                     error_text(&stop.error)
                 ),
             ),

@@ -71,7 +71,7 @@ impl Judge<'_> {
         several: bool,
     ) {
         let which = if several {
-            format!(" ({} certificate)", c.key.label())
+            format!(" ({} certificate)", c.key.name())
         } else {
             String::new()
         };
@@ -173,7 +173,7 @@ impl Judge<'_> {
             .filter(|j| j.verdict != Verdict::Verified)
             .collect();
         if failed.is_empty() {
-            let keys: Vec<&str> = ok.iter().map(|j| j.key.label()).collect();
+            let keys: Vec<&str> = ok.iter().map(|j| j.key.name()).collect();
             self.push(
                 Finding::new(Code::DaneVerified, Severity::Ok, subject.clone(), format!("DANE authenticates {} ({})", h.name, keys.join(" and ")))
                     .explain("The certificate presented matches a usable TLSA record, so DANE senders deliver over authenticated TLS and STARTTLS cannot be stripped."),
@@ -210,8 +210,8 @@ impl Judge<'_> {
         if !ok.is_empty() {
             for j in &failed {
                 self.push(
-                    Finding::new(Code::TlsaKeyTypePartial, Severity::Error, subject.clone(), format!("TLSA matches the {} certificate of {} but not the {} one", ok[0].key.label(), h.name, j.key.label()))
-                        .explain(format!("The server holds several certificates; which one a sender gets depends on the sender's TLS library. Senders that negotiate {} get a certificate no TLSA record matches, and defer mail.", j.key.label()))
+                    Finding::new(Code::TlsaKeyTypePartial, Severity::Error, subject.clone(), format!("TLSA matches the {} certificate of {} but not the {} one", ok[0].key.name(), h.name, j.key.name()))
+                        .explain(format!("The server holds several certificates; which one a sender gets depends on the sender's TLS library. Senders that negotiate {} get a certificate no TLSA record matches, and defer mail.", j.key.name()))
                         .fix_with_records("Publish a record for this key too, beside the existing ones:", j.dane_ee_record.iter().cloned().collect()),
                 );
             }

@@ -145,7 +145,7 @@ impl Judge<'_> {
                     Code::DnsLookupFailed,
                     Severity::Error,
                     subject,
-                    format!("The {what} lookup for {} fails ({})", answer.qname, answer.outcome.label()),
+                    format!("The {what} lookup for {} fails ({})", answer.qname, answer.outcome.id()),
                 )
                 .explain("Senders that cannot get an answer defer mail and retry; if it persists, mail bounces after days.")
                 .fix(format!("Make the authoritative servers for {} answer {what} queries.", answer.qname)),

@@ -362,8 +362,8 @@ fn lookup_state(a: &DnsAnswer) -> LookupState {
     LookupState {
         qname: a.qname.clone(),
         qtype: a.qtype.to_string(),
-        outcome: a.outcome.label().to_owned(),
-        dnssec: state.label().to_owned(),
+        outcome: a.outcome.id().to_owned(),
+        dnssec: state.id().to_owned(),
         reason: match state {
             DnssecState::Bogus { reason } | DnssecState::Indeterminate { reason } => Some(reason),
             _ => None,

@@ -125,6 +125,6 @@ pub(super) fn failure_reason(a: &DnsAnswer) -> String {
     match dns::overall_dnssec(a) {
         DnssecState::Bogus { reason } => format!("DNSSEC validation fails: {reason}"),
         DnssecState::Indeterminate { reason } => format!("DNSSEC state indeterminate: {reason}"),
-        _ => a.outcome.label().to_owned(),
+        _ => a.outcome.id().to_owned(),
     }
 }

@@ -23,22 +23,14 @@ pub fn judge(
     let txt = match &ev.mta_sts.txt {
         None => StsTxt::Missing,
         Some(a) if a.got_no_answer() => StsTxt::LookupFailed {
-            reason: format!(
-                "the TXT lookup of {} fails ({})",
-                a.qname,
-                a.outcome.label()
-            ),
+            reason: format!("the TXT lookup of {} fails ({})", a.qname, a.outcome.id()),
         },
         Some(a) => match a.outcome {
             DnsOutcome::Data | DnsOutcome::NoData | DnsOutcome::NxDomain => {
                 parse_txt(&crate::dns::txt_strings(a))
             }
             _ => StsTxt::Invalid {
-                reason: format!(
-                    "the TXT lookup of {} failed ({})",
-                    a.qname,
-                    a.outcome.label()
-                ),
+                reason: format!("the TXT lookup of {} failed ({})", a.qname, a.outcome.id()),
             },
         },
     };

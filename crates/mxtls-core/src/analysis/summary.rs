@@ -3,7 +3,7 @@
 use super::{Judge, MxState};
 use crate::evidence::Evidence;
 use crate::findings::{Code, Finding, Severity};
-use crate::report::{MxReport, Protection, Summary, Verdict};
+use crate::report::{MxReport, Protection, Status, Summary, Verdict};
 
 impl Judge<'_> {
     /// No address anywhere accepted a connection: mail cannot be delivered at all.
@@ -82,8 +82,25 @@ pub(super) fn summarise(
             "Mail to {domain} is encrypted but not authenticated: an attacker on the path can intercept it or strip STARTTLS."
         )
     };
+    let all_trusted = !judged.is_empty() && judged.iter().all(|v| *v == Verdict::Trusted);
+    let status = if mx.null {
+        Status::NoMail
+    } else if errors > 0 {
+        Status::Problems { errors }
+    } else if judged.is_empty() {
+        Status::NotTested
+    } else if dane_authenticated {
+        Status::DaneVerified
+    } else if all_trusted && protection == Protection::MtaSts {
+        Status::MtaStsEnforced
+    } else if all_trusted {
+        Status::TlsNoDane
+    } else {
+        Status::Unauthenticated
+    };
     Summary {
         headline,
+        status,
         dane_authenticated,
         strippable: !mx.null && protection == Protection::None,
         accepts_no_mail: mx.null,

@@ -19,7 +19,7 @@ pub fn judge(ev: &crate::Evidence) -> crate::Finding {
                 Code::DnsLookupFailed,
                 Severity::Warning,
                 domain,
-                format!("The TLS-RPT lookup for {} fails ({})", a.qname, a.outcome.label()),
+                format!("The TLS-RPT lookup for {} fails ({})", a.qname, a.outcome.id()),
             )
             .explain("Senders that cannot read the record cannot send you TLS reports; whether one is published cannot be seen from here.")
             .fix(format!("Make the authoritative servers for {} answer TXT queries.", a.qname));

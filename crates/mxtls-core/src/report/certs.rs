@@ -17,7 +17,8 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    pub fn label(self) -> &'static str {
+    /// The key algorithm's name, as people write it (`RSA`, `ECDSA`).
+    pub fn name(self) -> &'static str {
         match self {
             KeyKind::Rsa => "RSA",
             KeyKind::Ecdsa => "ECDSA",

@@ -43,7 +43,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name); [`crate::present::verdict`] has the words.
+    pub fn id(self) -> &'static str {
         match self {
             Verdict::Verified => "verified",
             Verdict::Trusted => "trusted",
@@ -77,14 +78,15 @@ pub enum DaneStatus {
 }
 
 impl DaneStatus {
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name).
+    pub fn id(self) -> &'static str {
         match self {
             DaneStatus::Applies => "applies",
-            DaneStatus::Unusable => "all records unusable",
-            DaneStatus::NotPublished => "no TLSA records",
-            DaneStatus::NotApplicable => "not applicable (unsigned)",
-            DaneStatus::Failed => "lookup failed (senders defer)",
-            DaneStatus::Unknown => "unknown (resolver strips DNSSEC)",
+            DaneStatus::Unusable => "unusable",
+            DaneStatus::NotPublished => "not-published",
+            DaneStatus::NotApplicable => "not-applicable",
+            DaneStatus::Failed => "failed",
+            DaneStatus::Unknown => "unknown",
         }
     }
 }
@@ -122,11 +124,35 @@ impl Report {
     }
 }
 
+/// The domain's state in a word, decided by the analysis: what the badge shows, so that a
+/// badge can never disagree with the report it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Status {
+    /// A null MX: the domain accepts no mail.
+    NoMail,
+    /// Error findings: mail is deferred, bounced or exposed somewhere.
+    Problems { errors: usize },
+    /// No address could be judged (refused, unreachable without a domain-wide error,
+    /// inconclusive).
+    NotTested,
+    /// DANE authenticates every judged address.
+    DaneVerified,
+    /// An enforced MTA-STS policy and PKIX-valid certificates on every judged address.
+    MtaStsEnforced,
+    /// PKIX-valid certificates everywhere, but nothing stops STARTTLS stripping.
+    TlsNoDane,
+    /// Encrypted, not authenticated.
+    Unauthenticated,
+}
+
 /// The answer at the top of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// One line for a domain owner.
     pub headline: String,
+    /// The state the badge draws.
+    pub status: Status,
     /// Every reachable, judged address was authenticated by DANE.
     pub dane_authenticated: bool,
     /// An attacker on the path could strip STARTTLS for senders that validate what they

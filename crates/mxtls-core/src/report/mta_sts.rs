@@ -33,7 +33,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn label(self) -> &'static str {
+    /// The machine id, as the policy file writes it.
+    pub fn id(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
             Mode::Testing => "testing",
@@ -90,36 +91,7 @@ pub struct MtaStsReport {
     pub hosts: Vec<StsHost>,
 }
 
-impl StsTxt {
-    /// One line for a report.
-    pub fn describe(&self) -> String {
-        match self {
-            StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
-            StsTxt::Valid { id } => format!("TXT record valid (id {id})"),
-            StsTxt::Invalid { reason } => format!("TXT record invalid: {reason}"),
-            StsTxt::LookupFailed { reason } => format!("TXT lookup failed: {reason}"),
-        }
-    }
-}
-
 impl MtaStsReport {
-    /// The policy in one line: fetched or why not, and what it says.
-    pub fn describe_policy(&self) -> String {
-        match (&self.fetch, &self.policy, &self.policy_error) {
-            (FetchState::NotFetched, _, _) => "policy not fetched".to_owned(),
-            (FetchState::Failed { why }, _, _) => format!("policy fetch failed: {why}"),
-            (FetchState::Fetched, Some(p), _) => format!(
-                "mode {}, max_age {} s, mx {}",
-                p.mode.label(),
-                p.max_age,
-                p.mx.join(" ")
-            ),
-            (FetchState::Fetched, None, e) => {
-                format!("policy invalid: {}", e.as_deref().unwrap_or("?"))
-            }
-        }
-    }
-
     /// Senders that honour MTA-STS refuse to be downgraded.
     pub fn enforced(&self) -> bool {
         self.mode == Some(Mode::Enforce)

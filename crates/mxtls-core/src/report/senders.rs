@@ -29,12 +29,13 @@ impl Sender {
         Sender::DefersOnTlsFailure,
     ];
 
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name).
+    pub fn id(self) -> &'static str {
         match self {
-            Sender::Dane => "DANE-validating (Postfix, Exim, Microsoft 365)",
-            Sender::MtaSts => "MTA-STS-enforcing (Gmail and others)",
-            Sender::Opportunistic => "opportunistic, cleartext fallback (Postfix default)",
-            Sender::DefersOnTlsFailure => "defers when STARTTLS fails (Sendmail)",
+            Sender::Dane => "dane",
+            Sender::MtaSts => "mta-sts",
+            Sender::Opportunistic => "opportunistic",
+            Sender::DefersOnTlsFailure => "defers-on-tls-failure",
         }
     }
 }
@@ -58,11 +59,12 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name).
+    pub fn id(self) -> &'static str {
         match self {
-            Delivery::Cleartext => "delivered in cleartext",
-            Delivery::Encrypted => "delivered encrypted, not authenticated",
-            Delivery::Authenticated => "delivered with authenticated TLS",
+            Delivery::Cleartext => "cleartext",
+            Delivery::Encrypted => "encrypted",
+            Delivery::Authenticated => "authenticated",
             Delivery::Deferred => "deferred",
             Delivery::Bounced => "bounced",
             Delivery::Unknown => "unknown",
@@ -81,12 +83,13 @@ pub enum Protection {
 }
 
 impl Protection {
-    pub fn label(self) -> &'static str {
+    /// The machine id (the serde name).
+    pub fn id(self) -> &'static str {
         match self {
-            Protection::Dane => "by DANE",
-            Protection::MtaSts => "by MTA-STS (enforce)",
-            Protection::Both => "by DANE and MTA-STS (enforce)",
-            Protection::None => "no",
+            Protection::Dane => "dane",
+            Protection::MtaSts => "mta-sts",
+            Protection::Both => "both",
+            Protection::None => "none",
         }
     }
 }

@@ -1,0 +1,459 @@
+//! The presentation vocabulary: the words and the mood of everything a report shows, written
+//! once for every renderer — the terminal text, the web report, the widget, the badge and the
+//! live progress of a check. A renderer chooses colours and layout for a [`Mood`]; it never
+//! words a verdict or decides how good or bad it is.
+//!
+//! Machine ids (JSON, data attributes) are the types' own `id()` methods; the words here are
+//! prose for people, and may change without breaking anything that reads the ids.
+
+use std::net::IpAddr;
+
+use crate::evidence::{DnsOutcome, DnssecState, KeyTypeOffer, Step};
+use crate::findings::Severity;
+use crate::names::{DnsName, RecordType};
+use crate::progress::Event;
+use crate::report::{
+    CertRef, ChainReport, DaneStatus, Delivery, MtaStsReport, Protection, Report, Sender, Status,
+    StsHost, StsTxt, TlsaReport, Verdict,
+};
+
+/// How good or bad something is, for colour and icon: the same for one thing everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mood {
+    /// Right: authenticated, protected, valid.
+    Good,
+    /// Neither: a fact, a state that needs nothing, or something that could not be seen.
+    Info,
+    /// Weaker than it should be; mail still flows.
+    Warn,
+    /// Mail is deferred, bounced or exposed.
+    Bad,
+}
+
+impl Mood {
+    /// `good`, `info`, `warn`, `bad`: CSS classes and data attributes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Mood::Good => "good",
+            Mood::Info => "info",
+            Mood::Warn => "warn",
+            Mood::Bad => "bad",
+        }
+    }
+}
+
+/// Words and their mood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Words {
+    pub text: String,
+    pub mood: Mood,
+}
+
+fn words(text: impl Into<String>, mood: Mood) -> Words {
+    Words {
+        text: text.into(),
+        mood,
+    }
+}
+
+/// The TLS verdict of an address or chain.
+pub fn verdict(v: Verdict) -> Words {
+    match v {
+        Verdict::Verified => words("verified by DANE", Mood::Good),
+        Verdict::Trusted => words("trusted (PKIX), not DANE", Mood::Good),
+        Verdict::Untrusted => words("encrypted, not authenticated", Mood::Warn),
+        Verdict::NoStarttls => words("no STARTTLS: cleartext", Mood::Bad),
+        Verdict::TlsFailed => words("TLS failed", Mood::Bad),
+        Verdict::Unreachable => words("unreachable", Mood::Bad),
+        Verdict::Inconclusive => words("inconclusive", Mood::Warn),
+        Verdict::Refused => words("not probed (not a public address)", Mood::Warn),
+    }
+}
+
+/// Whether DANE applies to an MX host.
+pub fn dane(d: DaneStatus) -> Words {
+    match d {
+        DaneStatus::Applies => words("applies", Mood::Good),
+        DaneStatus::Unusable => words("all records unusable", Mood::Warn),
+        DaneStatus::NotPublished => words("no TLSA records", Mood::Info),
+        DaneStatus::NotApplicable => words("not applicable (unsigned)", Mood::Info),
+        DaneStatus::Failed => words("lookup failed (senders defer)", Mood::Bad),
+        DaneStatus::Unknown => words("unknown (resolver strips DNSSEC)", Mood::Warn),
+    }
+}
+
+/// What happens to a message.
+pub fn delivery(d: Delivery) -> Words {
+    match d {
+        Delivery::Authenticated => words("delivered with authenticated TLS", Mood::Good),
+        Delivery::Encrypted => words("delivered encrypted, not authenticated", Mood::Warn),
+        Delivery::Cleartext => words("delivered in cleartext", Mood::Bad),
+        Delivery::Deferred => words("deferred", Mood::Bad),
+        Delivery::Bounced => words("bounced", Mood::Bad),
+        Delivery::Unknown => words("unknown", Mood::Info),
+    }
+}
+
+/// Which senders refuse to be downgraded.
+pub fn protection(p: Protection) -> Words {
+    match p {
+        Protection::Dane => words("by DANE", Mood::Good),
+        Protection::MtaSts => words("by MTA-STS (enforce)", Mood::Good),
+        Protection::Both => words("by DANE and MTA-STS (enforce)", Mood::Good),
+        Protection::None => words("no", Mood::Warn),
+    }
+}
+
+/// "Protected against STARTTLS stripping: …", the question an attacker on the path asks;
+/// `None` for a domain that accepts no mail.
+pub fn stripping_line(report: &Report) -> Option<Words> {
+    if report.summary.accepts_no_mail {
+        return None;
+    }
+    let p = protection(report.downgrade_protection);
+    Some(words(
+        format!("Protected against STARTTLS stripping: {}", p.text),
+        p.mood,
+    ))
+}
+
+/// A kind of sending MTA.
+pub fn sender(s: Sender) -> &'static str {
+    match s {
+        Sender::Dane => "DANE-validating (Postfix, Exim, Microsoft 365)",
+        Sender::MtaSts => "MTA-STS-enforcing (Gmail and others)",
+        Sender::Opportunistic => "opportunistic, cleartext fallback (Postfix default)",
+        Sender::DefersOnTlsFailure => "defers when STARTTLS fails (Sendmail)",
+    }
+}
+
+/// What an attacker who strips STARTTLS gets.
+pub fn stripping_outcome(succeeds: bool) -> Words {
+    if succeeds {
+        words("succeeds: mail in cleartext", Mood::Bad)
+    } else {
+        words("fails", Mood::Good)
+    }
+}
+
+/// A finding's severity.
+pub fn severity(s: Severity) -> Words {
+    let mood = match s {
+        Severity::Error => Mood::Bad,
+        Severity::Warning => Mood::Warn,
+        Severity::Notice => Mood::Info,
+        Severity::Ok => Mood::Good,
+    };
+    words(s.id(), mood)
+}
+
+/// The mood of a whole report: its worst finding.
+pub fn report_mood(report: &Report) -> Mood {
+    if report.has_errors() {
+        Mood::Bad
+    } else if report.count(Severity::Warning) > 0 {
+        Mood::Warn
+    } else {
+        Mood::Good
+    }
+}
+
+/// The badge's message for a status (`None`: never checked).
+pub fn badge(status: Option<Status>) -> Words {
+    match status {
+        None => words("not checked", Mood::Info),
+        Some(Status::NoMail) => words("no mail (null MX)", Mood::Info),
+        Some(Status::NotTested) => words("could not test", Mood::Info),
+        Some(Status::Problems { errors }) => words(
+            format!("{errors} problem{}", if errors == 1 { "" } else { "s" }),
+            Mood::Bad,
+        ),
+        Some(Status::DaneVerified) => words("DANE verified", Mood::Good),
+        Some(Status::MtaStsEnforced) => words("MTA-STS enforced", Mood::Good),
+        Some(Status::TlsNoDane) => words("TLS, no DANE", Mood::Warn),
+        Some(Status::Unauthenticated) => words("unauthenticated", Mood::Warn),
+    }
+}
+
+/// Which certificates the client offered to take in a session.
+pub fn offer(o: KeyTypeOffer) -> &'static str {
+    match o {
+        KeyTypeOffer::Any => "any certificate",
+        KeyTypeOffer::Rsa => "RSA certificate only",
+        KeyTypeOffer::Ecdsa => "ECDSA certificate only",
+        KeyTypeOffer::Ed25519 => "Ed25519 certificate only",
+    }
+}
+
+/// A step of an SMTP session.
+pub fn step(s: Step) -> &'static str {
+    match s {
+        Step::Connect => "connect",
+        Step::Banner => "banner",
+        Step::Ehlo => "EHLO",
+        Step::Starttls => "STARTTLS",
+        Step::Handshake => "TLS handshake",
+        Step::EhloTls => "EHLO after TLS",
+        Step::Quit => "QUIT",
+    }
+}
+
+/// The protocol, cipher suite and key exchange of a chain's session, or `—`.
+pub fn tls_parameters(c: &ChainReport) -> String {
+    let parts: Vec<&str> = [&c.tls_version, &c.cipher_suite, &c.kx_group]
+        .into_iter()
+        .filter_map(|v| v.as_deref())
+        .collect();
+    if parts.is_empty() {
+        "—".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Which presented certificate a TLSA record matched.
+pub fn tlsa_match(m: &CertRef) -> String {
+    let key = m.key.name();
+    match m.depth {
+        Some(0) => format!("{key} end entity at {}", m.ip),
+        Some(d) => format!("{key} chain certificate #{d} at {}", m.ip),
+        None => format!("{key} chain at {} (anchor from the record)", m.ip),
+    }
+}
+
+/// A TLSA record's state: unusable and why, or what it matched.
+pub fn tlsa_state(t: &TlsaReport) -> Words {
+    match &t.unusable_reason {
+        Some(why) => words(format!("unusable: {why}"), Mood::Warn),
+        None if t.matched.is_empty() => {
+            words("usable, but matches no presented certificate", Mood::Bad)
+        }
+        None => {
+            let m: Vec<String> = t.matched.iter().map(tlsa_match).collect();
+            words(format!("usable, matches {}", m.join("; ")), Mood::Good)
+        }
+    }
+}
+
+/// `3 1 1 <64 hex>` shortened for an overview; the full record is in the fix and JSON.
+pub fn short_record(record: &str) -> String {
+    match record.rsplit_once(' ') {
+        Some((head, data)) if data.len() > 24 => {
+            format!("{head} {}…{}", &data[..12], &data[data.len() - 8..])
+        }
+        _ => record.to_owned(),
+    }
+}
+
+/// The `_mta-sts` TXT record in one line.
+pub fn sts_txt(t: &StsTxt) -> String {
+    match t {
+        StsTxt::Missing => "no _mta-sts TXT record".to_owned(),
+        StsTxt::Valid { id } => format!("TXT record valid (id {id})"),
+        StsTxt::Invalid { reason } => format!("TXT record invalid: {reason}"),
+        StsTxt::LookupFailed { reason } => format!("TXT lookup failed: {reason}"),
+    }
+}
+
+/// The policy in one line: fetched or why not, and what it says.
+pub fn sts_policy(r: &MtaStsReport) -> String {
+    use crate::report::FetchState;
+    match (&r.fetch, &r.policy, &r.policy_error) {
+        (FetchState::NotFetched, _, _) => "policy not fetched".to_owned(),
+        (FetchState::Failed { why }, _, _) => format!("policy fetch failed: {why}"),
+        (FetchState::Fetched, Some(p), _) => format!(
+            "mode {}, max_age {} s, mx {}",
+            p.mode.id(),
+            p.max_age,
+            p.mx.join(" ")
+        ),
+        (FetchState::Fetched, None, e) => {
+            format!("policy invalid: {}", e.as_deref().unwrap_or("?"))
+        }
+    }
+}
+
+/// An MX host under the MTA-STS policy.
+pub fn sts_host(h: &StsHost) -> Words {
+    let listed = if h.covered {
+        "listed in the policy"
+    } else {
+        "not listed in the policy"
+    };
+    let (cert, mood) = match (h.covered, h.pkix_valid) {
+        (_, Some(true)) => ("certificate valid for MTA-STS", Mood::Good),
+        (_, Some(false)) => ("fails MTA-STS's certificate check", Mood::Bad),
+        (_, None) => ("not judged", Mood::Info),
+    };
+    let mood = if h.covered { mood } else { Mood::Bad };
+    words(format!("{listed}; {cert}"), mood)
+}
+
+/// A DNS answer's outcome and DNSSEC state, e.g. `data, secure`.
+pub fn lookup_outcome(outcome: &DnsOutcome, dnssec: &DnssecState) -> Words {
+    let mood = if outcome.is_failure() || dnssec.is_failed() {
+        Mood::Bad
+    } else if dnssec.is_secure() {
+        Mood::Good
+    } else {
+        Mood::Info
+    };
+    words(format!("{}, {}", outcome.id(), dnssec.id()), mood)
+}
+
+/// A lookup of the live progress: `mx.example.org AAAA…` or `… : nodata, secure`.
+pub fn lookup_line(
+    qname: &DnsName,
+    qtype: RecordType,
+    done: Option<(&DnsOutcome, &DnssecState)>,
+) -> String {
+    match done {
+        None => format!("{qname} {qtype}…"),
+        Some((o, d)) => format!("{qname} {qtype}: {}", lookup_outcome(o, d).text),
+    }
+}
+
+/// Where a session of the live progress is: the step it is at, or how it ended.
+pub fn session_state(at: Step, finished: Option<Option<Step>>) -> String {
+    match finished {
+        None => format!("{}…", step(at)),
+        Some(None) => "done".to_owned(),
+        Some(Some(stopped)) => format!("stopped at {}", step(stopped)),
+    }
+}
+
+/// A session of the live progress in one line.
+pub fn session_line(
+    host: &DnsName,
+    ip: IpAddr,
+    o: KeyTypeOffer,
+    at: Step,
+    finished: Option<Option<Step>>,
+) -> String {
+    format!(
+        "{host} [{ip}] ({}): {}",
+        offer(o),
+        session_state(at, finished)
+    )
+}
+
+/// One progress event as a line of the terminal's live progress.
+pub fn progress_line(event: &Event) -> String {
+    match event {
+        Event::LookupStarted { qname, qtype } => {
+            format!("lookup {}", lookup_line(qname, *qtype, None))
+        }
+        Event::LookupDone {
+            qname,
+            qtype,
+            outcome,
+            dnssec,
+        } => format!(
+            "lookup {}",
+            lookup_line(qname, *qtype, Some((outcome, dnssec)))
+        ),
+        Event::Session {
+            host,
+            ip,
+            offer: o,
+            step: s,
+        } => session_line(host, *ip, *o, *s, None),
+        Event::SessionDone {
+            host,
+            ip,
+            offer: o,
+            stopped,
+        } => session_line(host, *ip, *o, stopped.unwrap_or(Step::Quit), Some(*stopped)),
+        Event::Refused { host, ip, reason } => format!("{host} [{ip}] not contacted: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every machine id is the serde name, so JSON, data attributes and ids agree.
+    #[test]
+    fn ids_are_the_serde_names() {
+        fn serde_id<T: serde::Serialize>(t: T) -> String {
+            serde_json::to_value(t)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }
+        for v in [
+            Verdict::Verified,
+            Verdict::Trusted,
+            Verdict::Untrusted,
+            Verdict::NoStarttls,
+            Verdict::TlsFailed,
+            Verdict::Unreachable,
+            Verdict::Inconclusive,
+            Verdict::Refused,
+        ] {
+            assert_eq!(v.id(), serde_id(v));
+        }
+        for d in [
+            Delivery::Cleartext,
+            Delivery::Encrypted,
+            Delivery::Authenticated,
+            Delivery::Deferred,
+            Delivery::Bounced,
+            Delivery::Unknown,
+        ] {
+            assert_eq!(d.id(), serde_id(d));
+        }
+        for p in [
+            Protection::Dane,
+            Protection::MtaSts,
+            Protection::Both,
+            Protection::None,
+        ] {
+            assert_eq!(p.id(), serde_id(p));
+        }
+        for s in Sender::ALL {
+            assert_eq!(s.id(), serde_id(s));
+        }
+        for s in [
+            Severity::Error,
+            Severity::Warning,
+            Severity::Notice,
+            Severity::Ok,
+        ] {
+            assert_eq!(s.id(), serde_id(s));
+        }
+        for s in [
+            DaneStatus::Applies,
+            DaneStatus::Unusable,
+            DaneStatus::NotPublished,
+            DaneStatus::NotApplicable,
+            DaneStatus::Failed,
+            DaneStatus::Unknown,
+        ] {
+            assert_eq!(s.id(), serde_id(s));
+        }
+    }
+
+    #[test]
+    fn progress_lines_read_as_sentences() {
+        let host = DnsName::parse("mx.example").unwrap();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let line = progress_line(&Event::Session {
+            host: host.clone(),
+            ip,
+            offer: KeyTypeOffer::Rsa,
+            step: Step::Handshake,
+        });
+        assert_eq!(
+            line,
+            "mx.example [192.0.2.1] (RSA certificate only): TLS handshake…"
+        );
+        let line = progress_line(&Event::SessionDone {
+            host,
+            ip,
+            offer: KeyTypeOffer::Any,
+            stopped: None,
+        });
+        assert_eq!(line, "mx.example [192.0.2.1] (any certificate): done");
+    }
+}
