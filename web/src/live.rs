@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use mxtls_core::api::CheckAnswer;
 use mxtls_core::evidence::{DnsOutcome, DnssecState, KeyTypeOffer, Step};
 use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::pkix::RootSet;
@@ -43,21 +44,23 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Reads the server's `{"snapshot", "evidence", "reused"?}` and judges the evidence as
-    /// of the time it was gathered.
+    /// Reads the server's answer (`/api/domains/{d}/latest`, the stream's `evidence` event)
+    /// and judges its evidence as of the time it was gathered.
     pub fn from_json(text: &str, roots: &RootSet) -> Result<Loaded, String> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| format!("the server's answer is not JSON: {e}"))?;
-        let snapshot = value["snapshot"].as_str().unwrap_or_default().to_owned();
-        let reused = value["reused"].as_bool().unwrap_or(false);
-        let evidence = Evidence::from_value(value).map_err(|e| e.to_string())?;
+        let answer = CheckAnswer::from_json(text).map_err(|e| e.to_string())?;
+        Ok(Loaded::judge(answer, roots))
+    }
+
+    /// Judges a finished check as of the time its evidence was gathered.
+    pub fn judge(answer: CheckAnswer, roots: &RootSet) -> Loaded {
+        let evidence = answer.evidence;
         let report = mxtls_core::analyse_with(&evidence, evidence.probe.finished_at, roots);
-        Ok(Loaded {
-            snapshot,
+        Loaded {
+            snapshot: answer.snapshot,
             evidence: Rc::new(evidence),
             report: Rc::new(report),
-            reused,
-        })
+            reused: answer.reused,
+        }
     }
 }
 

@@ -48,10 +48,9 @@ async fn text(response: &Response) -> Result<String, Failure> {
 async fn refusal(response: &Response) -> Failure {
     let status = response.status();
     let body = text(response).await.unwrap_or_default();
-    let mut message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("the server answered {status}"));
+    let mut message = serde_json::from_str::<mxtls_core::api::ApiError>(&body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| format!("the server answered {status}"));
     if let Ok(Some(wait)) = response.headers().get("retry-after") {
         message.push_str(&format!(" (retry in {wait} s)"));
     }

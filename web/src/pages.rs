@@ -2,8 +2,9 @@
 
 use std::rc::Rc;
 
+use mxtls_core::Evidence;
 use mxtls_core::Severity;
-use mxtls_core::progress::Event;
+use mxtls_core::api::{CheckAnswer, Examples, StreamEvent};
 use web_sys::{AbortController, HtmlInputElement};
 use yew::prelude::*;
 
@@ -50,17 +51,9 @@ pub fn home(props: &NavProps) -> Html {
             set_title("mxtls — is mail to your domain protected by TLS?");
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(text) = net::get_text("/api/examples").await
-                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                    && let Ok(list) = serde_json::from_str::<Examples>(&text)
                 {
-                    let list = v["examples"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|d| d.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    examples.set(list);
+                    examples.set(list.examples);
                 }
             });
         });
@@ -142,34 +135,37 @@ fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<Abo
     });
     wasm_bindgen_futures::spawn_local(async move {
         let finished = std::cell::Cell::new(false);
-        let evidence = std::cell::RefCell::new(None::<String>);
-        let result = net::stream_events(&url, &signal, |m| match m.event.as_str() {
-            "progress" => {
-                if let Ok(event) = serde_json::from_str::<Event>(&m.data) {
-                    dispatch.dispatch(Action::Progress(event));
+        let answer = std::cell::RefCell::new(None::<CheckAnswer>);
+        let result = net::stream_events(&url, &signal, |m| {
+            match StreamEvent::parse(&m.event, &m.data) {
+                Some(Ok(StreamEvent::Progress(event))) => {
+                    dispatch.dispatch(Action::Progress(event))
                 }
+                Some(Ok(StreamEvent::Evidence(a))) => {
+                    finished.set(true);
+                    *answer.borrow_mut() = Some(*a);
+                }
+                Some(Ok(StreamEvent::Error(e))) => {
+                    finished.set(true);
+                    dispatch.dispatch(Action::Done(Err(e.error)));
+                }
+                Some(Err(e)) => {
+                    finished.set(true);
+                    dispatch.dispatch(Action::Done(Err(format!(
+                        "the server's {} event does not read: {e}",
+                        m.event
+                    ))));
+                }
+                None => {}
             }
-            "evidence" => {
-                finished.set(true);
-                *evidence.borrow_mut() = Some(m.data);
-            }
-            "error" => {
-                finished.set(true);
-                let text = serde_json::from_str::<serde_json::Value>(&m.data)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
-                    .unwrap_or(m.data);
-                dispatch.dispatch(Action::Done(Err(text)));
-            }
-            _ => {}
         })
         .await;
         if signal.aborted() {
             return;
         }
-        if let Some(data) = evidence.take() {
+        if let Some(a) = answer.take() {
             let loaded = match net::roots().await {
-                Ok(roots) => Loaded::from_json(&data, &roots),
+                Ok(roots) => Ok(Loaded::judge(a, &roots)),
                 Err(f) => Err(f.message),
             };
             dispatch.dispatch(Action::Done(loaded));
@@ -353,10 +349,16 @@ pub fn snapshot_page(props: &SnapshotProps) -> Html {
             let id = id.to_string();
             wasm_bindgen_futures::spawn_local(async move {
                 let result = match load(&url).await {
-                    Ok((text, roots)) => Loaded::from_json(&text, &roots).map(|mut l| {
-                        l.snapshot = id;
-                        l
-                    }),
+                    Ok((text, roots)) => Evidence::from_json(&text)
+                        .map(|evidence| {
+                            let answer = CheckAnswer {
+                                snapshot: id,
+                                evidence,
+                                reused: false,
+                            };
+                            Loaded::judge(answer, &roots)
+                        })
+                        .map_err(|e| e.to_string()),
                     Err(f) if f.status == Some(404) => Err(
                         "There is no snapshot with this link. It may have been mistyped.".into(),
                     ),

@@ -9,6 +9,7 @@
 //! (TLSA) and RFC 5280/6125 (PKIX and names); each finding carries the section it rests on.
 
 pub mod analysis;
+pub mod api;
 pub mod cert;
 pub mod dane;
 pub mod dns;

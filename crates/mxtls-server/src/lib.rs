@@ -35,6 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue};
 use mxtls_core::Evidence;
+use mxtls_core::api::{ApiError, CheckAnswer, Examples, StreamEvent};
 use snapshots::{SnapshotId, Store};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -154,7 +155,9 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
         .route(
             "/api/examples",
             get(|State(app): State<Arc<App>>| async move {
-                axum::Json(serde_json::json!({ "examples": app.examples }))
+                axum::Json(Examples {
+                    examples: app.examples.clone(),
+                })
             }),
         )
         .route("/badge/{file}", get(badge))
@@ -258,7 +261,11 @@ async fn latest(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Resp
     match latest_evidence(&app, &domain).await {
         Ok(Some((id, evidence))) => (
             [(header::CACHE_CONTROL, "no-cache")],
-            axum::Json(serde_json::json!({ "snapshot": id.as_str(), "evidence": evidence })),
+            axum::Json(CheckAnswer {
+                snapshot: id.as_str().to_owned(),
+                evidence,
+                reused: false,
+            }),
         )
             .into_response(),
         Ok(None) => json_error(
@@ -280,7 +287,10 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        serde_json::json!({ "error": message }).to_string(),
+        serde_json::to_string(&ApiError {
+            error: message.to_owned(),
+        })
+        .unwrap_or_default(),
     )
         .into_response()
 }
@@ -369,6 +379,13 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// One event of the check stream, named and serialised by the shared contract.
+fn sse_event(event: &StreamEvent) -> Event {
+    Event::default()
+        .event(event.name().as_str())
+        .data(event.data())
+}
+
 fn sse(rx: tokio::sync::mpsc::UnboundedReceiver<Result<Event, Infallible>>) -> Response {
     Sse::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
         .keep_alive(KeepAlive::default())
@@ -390,11 +407,12 @@ async fn check(
     if let Ok(Some((id, evidence))) = latest_evidence(&app, &domain).await
         && unix_now() - evidence.probe.finished_at.0 < app.limits.reuse.as_secs() as i64
     {
-        let data =
-            serde_json::json!({ "snapshot": id.as_str(), "evidence": evidence, "reused": true });
-        if let Ok(e) = Event::default().event("evidence").json_data(data) {
-            let _ = tx.send(Ok(e));
-        }
+        let answer = CheckAnswer {
+            snapshot: id.as_str().to_owned(),
+            evidence,
+            reused: true,
+        };
+        let _ = tx.send(Ok(sse_event(&StreamEvent::Evidence(Box::new(answer)))));
         drop(tx);
         return sse(rx);
     }
@@ -419,9 +437,7 @@ async fn check(
             let tx = tx.clone();
             tokio::spawn(async move {
                 while let Some(event) = progress_rx.recv().await {
-                    if let Ok(e) = Event::default().event("progress").json_data(&event) {
-                        let _ = tx.send(Ok(e));
-                    }
+                    let _ = tx.send(Ok(sse_event(&StreamEvent::Progress(event))));
                 }
             })
         };
@@ -435,21 +451,21 @@ async fn check(
                 })
                 .await;
                 match stored {
-                    Ok(Ok((id, evidence))) => Event::default().event("evidence").json_data(
-                        serde_json::json!({ "snapshot": id.as_str(), "evidence": evidence }),
-                    ),
-                    _ => Event::default()
-                        .event("error")
-                        .json_data(serde_json::json!({ "error": "the snapshot store failed" })),
+                    Ok(Ok((id, evidence))) => StreamEvent::Evidence(Box::new(CheckAnswer {
+                        snapshot: id.as_str().to_owned(),
+                        evidence,
+                        reused: false,
+                    })),
+                    _ => StreamEvent::Error(ApiError {
+                        error: "the snapshot store failed".into(),
+                    }),
                 }
             }
-            Err(e) => Event::default()
-                .event("error")
-                .json_data(serde_json::json!({ "error": e.to_string() })),
+            Err(e) => StreamEvent::Error(ApiError {
+                error: e.to_string(),
+            }),
         };
-        if let Ok(e) = last {
-            let _ = tx.send(Ok(e));
-        }
+        let _ = tx.send(Ok(sse_event(&last)));
     });
     sse(rx)
 }

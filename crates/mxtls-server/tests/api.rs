@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mxtls_core::api::CheckAnswer;
 use mxtls_core::report::Verdict;
 use mxtls_core::{Evidence, analyse};
 mod common;
@@ -77,9 +78,10 @@ async fn check_streams_progress_and_stores_a_snapshot() {
     }
     let done = events(&body, "evidence");
     assert_eq!(done.len(), 1, "one final evidence event: {body}");
-    let done: serde_json::Value = serde_json::from_str(&done[0]).expect("JSON");
-    let id = done["snapshot"].as_str().expect("snapshot id").to_owned();
-    let evidence: Evidence = serde_json::from_value(done["evidence"].clone()).expect("evidence");
+    let done = CheckAnswer::from_json(&done[0]).expect("the typed answer");
+    assert!(!done.reused);
+    let id = done.snapshot.clone();
+    let evidence = done.evidence;
     // The server sends evidence; the verdict is the client's to compute.
     assert_eq!(
         analyse(&evidence, evidence.probe.finished_at).mx[0].addresses[0].tls,
@@ -93,12 +95,8 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         events(&body, "progress").is_empty(),
         "a reused check probes nothing"
     );
-    let again: serde_json::Value =
-        serde_json::from_str(&events(&body, "evidence")[0]).expect("JSON");
-    assert_eq!(
-        (again["snapshot"].as_str(), again["reused"].as_bool()),
-        (Some(id.as_str()), Some(true))
-    );
+    let again = CheckAnswer::from_json(&events(&body, "evidence")[0]).expect("JSON");
+    assert_eq!((again.snapshot.as_str(), again.reused), (id.as_str(), true));
 
     // Another domain from the same client in the same minute is refused, with Retry-After.
     let (status, head, _) = get(addr, "/api/check/dane-ta.test", "").await;

@@ -1,0 +1,150 @@
+//! The contract between `mxtls serve` and the page: the bodies of the JSON API and the
+//! events of the check stream, as types that both ends use — the server serialises them, the
+//! browser deserialises them, so neither picks fields out of untyped JSON.
+//!
+//! The check stream (`GET /api/check/{domain}`, `text/event-stream`) sends [`StreamEvent`]s:
+//! `progress` while the probe works, then exactly one `evidence` or `error`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::evidence::{Evidence, EvidenceError};
+use crate::progress::Event;
+
+/// A finished check (`evidence` event, `/api/domains/{d}/latest`): the evidence and the id
+/// of the snapshot that stores it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckAnswer {
+    pub snapshot: String,
+    pub evidence: Evidence,
+    /// The server answered with a recent check of the domain instead of probing again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
+}
+
+impl CheckAnswer {
+    /// Reads an answer; the evidence goes through [`Evidence::from_value`], so snapshots of
+    /// an older schema load as they do everywhere else.
+    pub fn from_json(text: &str) -> Result<CheckAnswer, EvidenceError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            snapshot: String,
+            evidence: serde_json::Value,
+            #[serde(default)]
+            reused: bool,
+        }
+        let raw: Raw =
+            serde_json::from_str(text).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        Ok(CheckAnswer {
+            snapshot: raw.snapshot,
+            evidence: Evidence::from_value(raw.evidence)?,
+            reused: raw.reused,
+        })
+    }
+}
+
+/// The body of every refused or failed API request, and of the stream's `error` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+/// `GET /api/examples`: domains the home page offers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Examples {
+    pub examples: Vec<String>,
+}
+
+/// The names of the stream's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEventName {
+    Progress,
+    Evidence,
+    Error,
+}
+
+impl StreamEventName {
+    pub const ALL: [StreamEventName; 3] = [
+        StreamEventName::Progress,
+        StreamEventName::Evidence,
+        StreamEventName::Error,
+    ];
+
+    /// The SSE `event:` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamEventName::Progress => "progress",
+            StreamEventName::Evidence => "evidence",
+            StreamEventName::Error => "error",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<StreamEventName> {
+        StreamEventName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == name)
+    }
+}
+
+/// One event of the check stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Progress(Event),
+    Evidence(Box<CheckAnswer>),
+    Error(ApiError),
+}
+
+impl StreamEvent {
+    pub fn name(&self) -> StreamEventName {
+        match self {
+            StreamEvent::Progress(_) => StreamEventName::Progress,
+            StreamEvent::Evidence(_) => StreamEventName::Evidence,
+            StreamEvent::Error(_) => StreamEventName::Error,
+        }
+    }
+
+    /// The SSE `data:` field.
+    pub fn data(&self) -> String {
+        let json = match self {
+            StreamEvent::Progress(e) => serde_json::to_string(e),
+            StreamEvent::Evidence(a) => serde_json::to_string(a),
+            StreamEvent::Error(e) => serde_json::to_string(e),
+        };
+        json.unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the event: {e}\"}}"))
+    }
+
+    /// Reads an event from its SSE name and data; `None` for a name this code does not know
+    /// (a newer server may add some), `Err` for data that does not parse.
+    pub fn parse(name: &str, data: &str) -> Option<Result<StreamEvent, String>> {
+        let parsed = match StreamEventName::parse(name)? {
+            StreamEventName::Progress => serde_json::from_str(data)
+                .map(StreamEvent::Progress)
+                .map_err(|e| e.to_string()),
+            StreamEventName::Evidence => CheckAnswer::from_json(data)
+                .map(|a| StreamEvent::Evidence(Box::new(a)))
+                .map_err(|e| e.to_string()),
+            StreamEventName::Error => serde_json::from_str(data)
+                .map(StreamEvent::Error)
+                .map_err(|e| e.to_string()),
+        };
+        Some(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_events_round_trip_and_unknown_names_are_skipped() {
+        let e = StreamEvent::Error(ApiError {
+            error: "the checker is busy".into(),
+        });
+        let back = StreamEvent::parse(e.name().as_str(), &e.data());
+        assert_eq!(back, Some(Ok(e)));
+        assert_eq!(StreamEvent::parse("heartbeat", "{}"), None);
+        assert!(matches!(
+            StreamEvent::parse("evidence", "{\"snapshot\": 1}"),
+            Some(Err(_))
+        ));
+    }
+}
