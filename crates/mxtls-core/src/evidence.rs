@@ -12,10 +12,14 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{DnsName, RecordType};
+use crate::tls::{CipherSuite, NamedGroup, TlsVersion};
 
 /// Version of the evidence schema. Bump it when a change is not purely additive, and teach
 /// [`Evidence::from_json`] to read the older form.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// * 1 — TLS parameters as names (`"TLSv1.3"`, `"TLS13_AES_256_GCM_SHA384"`, `"X25519"`).
+/// * 2 — TLS parameters as IANA code points; schema 1 is read by [`migrate_v1`].
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Seconds since the Unix epoch, UTC. The core never reads a clock: every time it needs is a
 /// value of this type given to it.
@@ -115,8 +119,50 @@ impl Evidence {
         if schema > u64::from(SCHEMA_VERSION) {
             return Err(EvidenceError::TooNew(schema));
         }
+        if schema == 1 {
+            migrate_v1(&mut value);
+        }
         serde_json::from_value(value).map_err(|e| EvidenceError::Json(e.to_string()))
     }
+}
+
+/// Schema 1 → 2: the TLS parameters of every handshake (SMTP sessions and the MTA-STS policy
+/// fetch) from names to code points. A name this code does not know becomes "not recorded",
+/// which is all schema 1 could say about it.
+pub fn migrate_v1(value: &mut serde_json::Value) {
+    fn tls(t: &mut serde_json::Value) {
+        let Some(t) = t.as_object_mut() else { return };
+        let code = |v: Option<&serde_json::Value>, f: fn(&str) -> Option<u16>| {
+            v.and_then(|v| v.as_str())
+                .and_then(f)
+                .map_or(serde_json::Value::Null, serde_json::Value::from)
+        };
+        let version = code(t.get("version"), |n| TlsVersion::from_name(n).map(|v| v.0));
+        let suite = code(t.get("cipher_suite"), |n| {
+            CipherSuite::from_name(n).map(|v| v.0)
+        });
+        let group = code(t.get("kx_group"), |n| NamedGroup::from_name(n).map(|v| v.0));
+        t.insert("version".into(), version);
+        t.insert("cipher_suite".into(), suite);
+        t.insert("kx_group".into(), group);
+    }
+    if let Some(hosts) = value.get_mut("hosts").and_then(|h| h.as_array_mut()) {
+        for host in hosts {
+            let addresses = host.get_mut("addresses").and_then(|a| a.as_array_mut());
+            for address in addresses.into_iter().flatten() {
+                let sessions = address.get_mut("sessions").and_then(|s| s.as_array_mut());
+                for session in sessions.into_iter().flatten() {
+                    if let Some(t) = session.get_mut("tls") {
+                        tls(t);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(t) = value.pointer_mut("/mta_sts/policy/tls") {
+        tls(t);
+    }
+    value["schema"] = serde_json::Value::from(2);
 }
 
 /// Why evidence could not be read.
@@ -551,20 +597,19 @@ pub enum SessionError {
     Io { message: String },
 }
 
-/// The result of one TLS handshake.
+/// The result of one TLS handshake, or of its ServerHello where the handshake went no
+/// further (a server that chose a version the probe refuses). Parameters are IANA code
+/// points; their names are derived (`crate::tls`) and never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TlsEvidence {
     /// The SNI sent: the TLSA base domain.
     pub sni: DnsName,
-    /// e.g. `TLSv1.3`.
     #[serde(default)]
-    pub version: Option<String>,
-    /// IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub version: Option<TlsVersion>,
     #[serde(default)]
-    pub cipher_suite: Option<String>,
-    /// e.g. `X25519`.
+    pub cipher_suite: Option<CipherSuite>,
     #[serde(default)]
-    pub kx_group: Option<String>,
+    pub kx_group: Option<NamedGroup>,
     /// The chain as presented, end entity first, DER.
     #[serde(default)]
     pub chain: Vec<Bytes>,

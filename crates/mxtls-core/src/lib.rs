@@ -23,6 +23,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod starttls;
+pub mod tls;
 pub mod tls_rpt;
 pub mod tlsa;
 

@@ -239,7 +239,24 @@ fn evidence_v1_fixture_still_loads() {
         "evidence-v1.json is frozen: old snapshots must load as they are"
     );
     let evidence = Evidence::from_json(&String::from_utf8_lossy(&bytes)).expect("schema 1 loads");
+    // Schema 1 named the TLS parameters; they load as code points.
+    let tls = evidence.hosts[0].addresses[0].sessions[0]
+        .tls
+        .as_ref()
+        .expect("a handshake");
+    assert_eq!(
+        (tls.version, tls.cipher_suite, tls.kx_group),
+        (
+            Some(mxtls_core::tls::TlsVersion::TLS13),
+            Some(mxtls_core::tls::CipherSuite(0x1302)),
+            Some(mxtls_core::tls::NamedGroup(0x001d))
+        )
+    );
     let r = analyse(&evidence, NOW);
+    assert_eq!(
+        r.mx[0].addresses[0].chains[0].tls_version.as_deref(),
+        Some("TLSv1.3")
+    );
     assert_eq!(r.mx.len(), 2);
     assert_eq!(r.mx[0].addresses[0].tls, Verdict::Untrusted);
     assert_eq!(r.mx[1].addresses[0].tls, Verdict::NoStarttls);

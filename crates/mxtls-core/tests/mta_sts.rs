@@ -12,6 +12,7 @@ use mxtls_core::evidence::{Bytes, DnssecState, Evidence, FetchFailure, PolicyFet
 use mxtls_core::names::RecordType;
 use mxtls_core::report::Verdict;
 use mxtls_core::report::{Delivery, Protection, Sender, SenderOutcome};
+use mxtls_core::tls::{CipherSuite, NamedGroup, TlsVersion};
 use mxtls_core::{Code, Report, Severity, analyse};
 
 const DOMAIN: &str = "example.org";
@@ -33,9 +34,9 @@ fn fetch(pki: &Pki, names: &[&str], body: &str) -> PolicyFetch {
         body: Some(Bytes(body.as_bytes().to_vec())),
         tls: Some(TlsEvidence {
             sni: name(POLICY_HOST),
-            version: Some("TLSv1.3".into()),
-            cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
-            kx_group: Some("X25519".into()),
+            version: Some(TlsVersion::TLS13),
+            cipher_suite: Some(CipherSuite(0x1301)),
+            kx_group: Some(NamedGroup(0x001d)),
             chain: pki
                 .chain(names, "ee2-ecdsa", Validity::Current)
                 .into_iter()
@@ -51,11 +52,11 @@ fn fetch(pki: &Pki, names: &[&str], body: &str) -> PolicyFetch {
 
 /// An unsigned domain (DANE cannot apply) whose one MX host presents `mx_chain` over
 /// `tls_version`, with an `_mta-sts` TXT record and `policy` as fetched.
-fn evidence(pki: &Pki, tls_version: &str, policy: Option<PolicyFetch>) -> Evidence {
+fn evidence(pki: &Pki, tls_version: TlsVersion, policy: Option<PolicyFetch>) -> Evidence {
     let chain = pki.chain(&[MX], "ee-ecdsa", Validity::Current);
     let mut session = tls_session(&chain, mxtls_core::evidence::KeyTypeOffer::Any, MX);
     if let Some(tls) = session.tls.as_mut() {
-        tls.version = Some(tls_version.into());
+        tls.version = Some(tls_version);
     }
     let mut scenario = Scenario::new(DOMAIN).host(
         Host::new(MX)
@@ -97,7 +98,7 @@ fn an_enforced_policy_with_valid_certificates_stops_stripping_for_mta_sts_sender
     let r = analyse(
         &evidence(
             &pki,
-            "TLSv1.3",
+            TlsVersion::TLS13,
             Some(fetch(&pki, &[POLICY_HOST], &enforce())),
         ),
         NOW,
@@ -133,7 +134,11 @@ fn testing_mode_protects_nobody() {
     let pki = Pki::new();
     let testing = enforce().replace("enforce", "testing");
     let r = analyse(
-        &evidence(&pki, "TLSv1.3", Some(fetch(&pki, &[POLICY_HOST], &testing))),
+        &evidence(
+            &pki,
+            TlsVersion::TLS13,
+            Some(fetch(&pki, &[POLICY_HOST], &testing)),
+        ),
         NOW,
     );
     assert_eq!(r.downgrade_protection, Protection::None);
@@ -149,7 +154,11 @@ fn mode_none_withdraws_the_policy() {
     let pki = Pki::new();
     let none = format!("version: STSv1\nmode: none\nmx: {MX}\nmax_age: 86400\n");
     let r = analyse(
-        &evidence(&pki, "TLSv1.3", Some(fetch(&pki, &[POLICY_HOST], &none))),
+        &evidence(
+            &pki,
+            TlsVersion::TLS13,
+            Some(fetch(&pki, &[POLICY_HOST], &none)),
+        ),
         NOW,
     );
     assert_eq!(r.downgrade_protection, Protection::None);
@@ -167,7 +176,7 @@ fn tls_below_1_2_fails_an_enforced_policy() {
     let r = analyse(
         &evidence(
             &pki,
-            "TLSv1.1",
+            TlsVersion::TLS11,
             Some(fetch(&pki, &[POLICY_HOST], &enforce())),
         ),
         NOW,
@@ -186,7 +195,7 @@ fn tls_below_1_2_fails_an_enforced_policy() {
 /// The reason a policy cannot be used, as the fetch failure finding words it.
 fn fetch_failure(policy: PolicyFetch) -> String {
     let pki = Pki::new();
-    let r = analyse(&evidence(&pki, "TLSv1.3", Some(policy)), NOW);
+    let r = analyse(&evidence(&pki, TlsVersion::TLS13, Some(policy)), NOW);
     assert_eq!(severity(&r, Code::MtaStsPolicyFetchFailed), Severity::Error);
     assert_eq!(r.downgrade_protection, Protection::None, "no usable policy");
     assert!(row(&r, Sender::MtaSts).stripping_succeeds);

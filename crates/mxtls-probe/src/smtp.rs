@@ -181,7 +181,10 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
 
     plan.enter(Step::Handshake);
     let t = Instant::now();
-    let stream = io.into_inner();
+    // The first bytes the server sends are kept, so that its ServerHello can be read even
+    // where rustls refuses it (a version below TLS 1.2).
+    let tap = Tap::new(io.into_inner());
+    let server_bytes = tap.seen.clone();
     let config = match client_config(plan.offer) {
         Ok(c) => c,
         Err(e) => {
@@ -204,12 +207,27 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     };
     let tls = match tokio::time::timeout(
         rec.budget(plan.deadlines.handshake),
-        connector.connect(server_name, stream),
+        connector.connect(server_name, tap),
     )
     .await
     {
         Err(_) => return rec.stop(Step::Handshake, SessionError::Timeout),
-        Ok(Err(e)) => return rec.stop(Step::Handshake, tls_error(&e)),
+        Ok(Err(e)) => {
+            let seen = server_bytes.lock().map(|b| b.clone()).unwrap_or_default();
+            if let Some(hello) = mxtls_core::tls::parse_server_hello(&seen)
+                && hello.version.is_deprecated()
+            {
+                // Evidence of what the server chose, though no chain was received.
+                rec.session.tls = Some(TlsEvidence {
+                    sni: plan.sni.clone(),
+                    version: Some(hello.version),
+                    cipher_suite: Some(hello.cipher_suite),
+                    kx_group: None,
+                    chain: Vec::new(),
+                });
+            }
+            return rec.stop(Step::Handshake, tls_error(&e));
+        }
         Ok(Ok(tls)) => tls,
     };
     rec.timing(Step::Handshake, t);
@@ -424,20 +442,91 @@ fn tls_error(e: &std::io::Error) -> SessionError {
 }
 
 /// Signature schemes for a key-type offer: restricting them makes a dual-certificate server
-/// present its other chain.
-fn schemes(offer: KeyTypeOffer, all: &[SignatureScheme]) -> Vec<SignatureScheme> {
-    all.iter()
-        .copied()
-        .filter(|s| {
-            let name = format!("{s:?}");
-            match offer {
-                KeyTypeOffer::Any => true,
-                KeyTypeOffer::Rsa => name.starts_with("RSA_"),
-                KeyTypeOffer::Ecdsa => name.starts_with("ECDSA_"),
-                KeyTypeOffer::Ed25519 => *s == SignatureScheme::ED25519,
-            }
-        })
+/// present its other chain. A scheme's key type is the public key algorithm of the
+/// verifiers rustls maps it to (its own key-type mapping), not a guess from its name.
+fn schemes(offer: KeyTypeOffer, algs: &WebPkiSupportedAlgorithms) -> Vec<SignatureScheme> {
+    use rustls::pki_types::alg_id;
+    let key_type = |verifiers: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm]| {
+        let ids: Vec<_> = verifiers.iter().map(|v| v.public_key_alg_id()).collect();
+        if ids.iter().all(|id| *id == alg_id::RSA_ENCRYPTION) {
+            Some(KeyTypeOffer::Rsa)
+        } else if ids
+            .iter()
+            .all(|id| [alg_id::ECDSA_P256, alg_id::ECDSA_P384, alg_id::ECDSA_P521].contains(id))
+        {
+            Some(KeyTypeOffer::Ecdsa)
+        } else if ids.iter().all(|id| *id == alg_id::ED25519) {
+            Some(KeyTypeOffer::Ed25519)
+        } else {
+            None
+        }
+    };
+    algs.mapping
+        .iter()
+        .filter(|(_, verifiers)| offer == KeyTypeOffer::Any || key_type(verifiers) == Some(offer))
+        .map(|(scheme, _)| *scheme)
         .collect()
+}
+
+/// A stream that keeps the first [`TAP_BYTES`] bytes read from it.
+struct Tap<S> {
+    inner: S,
+    seen: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// Enough for any ServerHello (the certificates that follow are not needed).
+const TAP_BYTES: usize = 4096;
+
+impl<S> Tap<S> {
+    fn new(inner: S) -> Tap<S> {
+        Tap {
+            inner,
+            seen: Arc::new(std::sync::Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            let room = TAP_BYTES.saturating_sub(seen.len());
+            let new = &buf.filled()[before..];
+            seen.extend_from_slice(&new[..new.len().min(room)]);
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// What a finished handshake shows: version, suite, group and the chain (bounded).
@@ -455,17 +544,15 @@ pub(crate) fn tls_evidence(conn: &rustls::ClientConnection, sni: &DnsName) -> Tl
         .collect();
     TlsEvidence {
         sni: sni.clone(),
-        version: conn.protocol_version().map(|v| match v {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
-            other => format!("{other:?}"),
-        }),
+        version: conn
+            .protocol_version()
+            .map(|v| mxtls_core::tls::TlsVersion(u16::from(v))),
         cipher_suite: conn
             .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite())),
+            .map(|s| mxtls_core::tls::CipherSuite(u16::from(s.suite()))),
         kx_group: conn
             .negotiated_key_exchange_group()
-            .map(|g| format!("{:?}", g.name())),
+            .map(|g| mxtls_core::tls::NamedGroup(u16::from(g.name()))),
         chain,
     }
 }
@@ -477,7 +564,7 @@ pub(crate) fn client_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algs = provider.signature_verification_algorithms;
     let verifier = RecordingVerifier {
-        schemes: schemes(offer, &algs.supported_schemes()),
+        schemes: schemes(offer, &algs),
         algs,
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -525,5 +612,42 @@ impl ServerCertVerifier for RecordingVerifier {
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.schemes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schemes offered for a key type are those rustls verifies with that key type.
+    #[test]
+    fn schemes_follow_rustls_key_types() {
+        let algs = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        let names = |offer| -> Vec<String> {
+            schemes(offer, &algs)
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect()
+        };
+        let rsa = names(KeyTypeOffer::Rsa);
+        let ecdsa = names(KeyTypeOffer::Ecdsa);
+        assert!(
+            !rsa.is_empty() && rsa.iter().all(|n| n.starts_with("RSA_")),
+            "{rsa:?}"
+        );
+        assert!(
+            !ecdsa.is_empty() && ecdsa.iter().all(|n| n.starts_with("ECDSA_")),
+            "{ecdsa:?}"
+        );
+        assert!(
+            rsa.iter().any(|n| n.starts_with("RSA_PSS")),
+            "PSS is RSA too"
+        );
+        assert_eq!(names(KeyTypeOffer::Ed25519), ["ED25519"]);
+        assert_eq!(
+            names(KeyTypeOffer::Any).len(),
+            algs.mapping.len(),
+            "everything when any key type will do"
+        );
     }
 }

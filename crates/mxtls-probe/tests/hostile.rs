@@ -330,3 +330,31 @@ async fn a_handshake_that_is_never_answered_ends_at_the_handshake_limit() {
     assert_eq!((step, error), (Step::Handshake, SessionError::Timeout));
     assert!(at_step_limit(took), "{took:?}");
 }
+
+/// A server whose TLS stack only speaks TLS 1.0: the probe refuses its ServerHello, but
+/// records what it chose, so the core can say why the handshake fails (`tls-old-version`
+/// fires on real evidence, not only on a hand-made report).
+#[tokio::test]
+async fn a_tls_1_0_server_hello_is_recorded_though_refused() {
+    let addr = greet_then(|mut s| async move {
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await; // ClientHello
+        let mut body = vec![0x03, 0x01];
+        body.extend([0x5a; 32]);
+        body.push(0);
+        body.extend([0x00, 0x2f, 0x00]);
+        let mut hs = vec![2, 0, 0, body.len() as u8];
+        hs.extend(body);
+        let mut record = vec![0x16, 0x03, 0x01, 0, hs.len() as u8];
+        record.extend(hs);
+        let _ = s.write_all(&record).await;
+        let _ = s.read(&mut buf).await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    assert_eq!(stop(&s).0, Step::Handshake);
+    let tls = s.tls.as_ref().expect("the ServerHello is evidence");
+    assert_eq!(tls.version, Some(mxtls_core::tls::TlsVersion::TLS10));
+    assert_eq!(tls.cipher_suite, Some(mxtls_core::tls::CipherSuite(0x002f)));
+    assert!(tls.chain.is_empty(), "no certificate was accepted");
+}

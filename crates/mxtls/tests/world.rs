@@ -206,7 +206,9 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
                 }
             }
         }
-        if report["domain"] != domain.as_str() || report["evidence"]["schema"] != 1 {
+        if report["domain"] != domain.as_str()
+            || report["evidence"]["schema"] != mxtls_core::SCHEMA_VERSION
+        {
             problems.push(format!("{domain}: JSON lacks domain or evidence"));
         }
     }

@@ -42,6 +42,8 @@ pub enum Behaviour {
     Starttls454,
     /// `220` to STARTTLS, then cleartext bytes instead of a TLS handshake.
     BrokenHandshake,
+    /// STARTTLS, then a ServerHello that chooses TLS 1.0 (an old TLS stack).
+    Tls10Only,
     /// The greeting comes after a delay (postscreen-like), then normal.
     SlowBanner,
     /// The greeting comes after this many milliseconds, then normal.
@@ -400,6 +402,25 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "dane",
         exit: 1,
         why: "RFC 3207 §6: cleartext after 220 to STARTTLS is something answering in the server's place",
+        ..PLAIN
+    },
+    Scenario {
+        name: "tls10-only",
+        summary: "STARTTLS offered, but the server's TLS stack can only choose TLS 1.0",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::Tls10Only, C::Ecdsa, T::None)],
+        verdicts: &["tls-failed"],
+        codes: &[
+            "mta-sts-missing",
+            "starttls-failed",
+            "tls-old-version",
+            "tlsa-missing",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 8996 §2: TLS 1.0 is refused by current senders, so the handshake fails (RFC 3207 §4)",
         ..PLAIN
     },
     Scenario {

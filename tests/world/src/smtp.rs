@@ -120,6 +120,15 @@ async fn session(stream: tokio::net::TcpStream, server: Server) -> std::io::Resu
                     .await?;
                 return Ok(());
             }
+            if server.behaviour == Behaviour::Tls10Only {
+                // An old server: its TLS stack can only choose TLS 1.0. The client refuses the
+                // ServerHello; nothing after it matters.
+                let mut hello = [0u8; 4096];
+                let _ = io.read(&mut hello).await?;
+                io.write_all(&tls10_server_hello()).await?;
+                let _ = io.read(&mut hello).await; // the client's alert
+                return Ok(());
+            }
             let Some(tls) = &server.tls else {
                 return Ok(());
             };
@@ -200,7 +209,22 @@ fn offers_starttls(b: Behaviour) -> bool {
             | Behaviour::Delayed(_)
             | Behaviour::Starttls454
             | Behaviour::BrokenHandshake
+            | Behaviour::Tls10Only
     )
+}
+
+/// The ServerHello of a server that only speaks TLS 1.0: version 3.1,
+/// TLS_RSA_WITH_AES_128_CBC_SHA, no extensions, in one TLS 1.0 handshake record.
+fn tls10_server_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x01];
+    body.extend([0x5a; 32]); // random
+    body.push(0); // no session id
+    body.extend([0x00, 0x2f, 0x00]); // cipher suite, no compression
+    let mut handshake = vec![2, 0, 0, body.len() as u8];
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01, 0, handshake.len() as u8];
+    record.extend(handshake);
+    record
 }
 
 fn ehlo(server: &Server, secure: bool) -> String {

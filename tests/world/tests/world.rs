@@ -271,6 +271,14 @@ async fn world_behaves_as_documented() {
                         seen.handshake_error.is_some() && seen.chain.is_empty(),
                         format!("{tag}: handshake must fail, got {:?}", seen.handshake_error),
                     ),
+                    // A TLS 1.2+ client refuses the server's TLS 1.0 ServerHello.
+                    Behaviour::Tls10Only => check(
+                        seen.chain.is_empty()
+                            && seen.handshake_error.as_deref().is_some_and(|e| {
+                                e.contains("incompatible") || e.contains("version")
+                            }),
+                        format!("{tag}: TLS 1.0 only, got {:?}", seen.handshake_error),
+                    ),
                     Behaviour::Delayed(ms) => check(
                         seen.banner_after >= Duration::from_millis(ms) && seen.chain.len() == 2,
                         format!("{tag}: banner after {:?}", seen.banner_after),

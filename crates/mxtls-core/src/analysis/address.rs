@@ -144,6 +144,19 @@ impl Judge<'_> {
         if s.tls.as_ref().is_some_and(|t| !t.chain.is_empty()) {
             return None;
         }
+        // A handshake that went no further than a ServerHello choosing TLS 1.0 or 1.1.
+        let old_version = s
+            .tls
+            .as_ref()
+            .and_then(|t| t.version)
+            .filter(|v| v.is_deprecated());
+        if let Some(v) = old_version {
+            self.push(
+                Finding::new(Code::TlsOldVersion, Severity::Warning, subject.clone(), format!("{} offers only {}", h.name, v.name()))
+                    .explain("TLS 1.0 and 1.1 are deprecated (RFC 8996): current senders (OpenSSL 3, Postfix, Exim, the big providers) refuse them, so the handshake fails and they send in cleartext or defer.")
+                    .fix("Enable TLS 1.2 and 1.3 on the server (Postfix: smtpd_tls_protocols = >=TLSv1.2 with a current OpenSSL)."),
+            );
+        }
         let (code, detail) = match (stop, &s.starttls) {
             (Some(stop), _)
                 if matches!(stop.error, SessionError::CleartextAfterStarttls { .. }) =>
@@ -162,6 +175,13 @@ impl Judge<'_> {
                     "STARTTLS was answered with {} {}",
                     r.code,
                     r.lines.join(" ")
+                ),
+            ),
+            (Some(_), _) if old_version.is_some() => (
+                Code::StarttlsFailed,
+                format!(
+                    "the server chose {}, which current senders refuse",
+                    old_version.map(|v| v.name()).unwrap_or_default()
                 ),
             ),
             (Some(stop), _) => (

@@ -9,6 +9,7 @@ use crate::findings::{Code, Finding, Severity, Subject};
 use crate::names::DnsName;
 use crate::pkix;
 use crate::report::{ChainReport, DaneStatus, KeyKind, PathError, TaProblem, Verdict};
+use crate::tls::{CipherSuite, NamedGroup, TlsVersion};
 use crate::tlsa;
 
 impl Judge<'_> {
@@ -45,9 +46,10 @@ impl Judge<'_> {
             key,
             offered: s.offered,
             verdict,
-            tls_version: tls.and_then(|t| t.version.clone()),
-            cipher_suite: tls.and_then(|t| t.cipher_suite.clone()),
-            kx_group: tls.and_then(|t| t.kx_group.clone()),
+            tls_version: tls.and_then(|t| t.version).map(TlsVersion::name),
+            cipher_suite: tls.and_then(|t| t.cipher_suite).map(CipherSuite::name),
+            kx_group: tls.and_then(|t| t.kx_group).map(NamedGroup::name),
+            tls_version_code: tls.and_then(|t| t.version),
             dane: dane_result,
             pkix,
             name_matches,

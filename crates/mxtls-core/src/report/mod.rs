@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::evidence::{KeyTypeOffer, UnixTime};
 use crate::findings::{Finding, Severity};
 use crate::names::DnsName;
+use crate::tls::TlsVersion;
 
 mod certs;
 mod dane;
@@ -229,9 +230,14 @@ pub struct ChainReport {
     pub key: KeyKind,
     pub offered: KeyTypeOffer,
     pub verdict: Verdict,
+    /// The protocol, cipher suite and group negotiated, by name (derived from the code
+    /// points of the evidence).
     pub tls_version: Option<String>,
     pub cipher_suite: Option<String>,
     pub kx_group: Option<String>,
+    /// The protocol's code point (`0x0304` for TLS 1.3).
+    #[serde(default)]
+    pub tls_version_code: Option<TlsVersion>,
     /// `None` when DANE does not apply to the host.
     pub dane: Option<ChainDane>,
     /// PKIX path validation to the Mozilla roots (plus recorded extra roots).
@@ -248,9 +254,6 @@ pub struct ChainReport {
 impl ChainReport {
     /// The session negotiated a protocol RFC 8996 deprecates (below TLS 1.2).
     pub fn deprecated_tls(&self) -> bool {
-        matches!(
-            self.tls_version.as_deref(),
-            Some("TLSv1" | "TLSv1.0" | "TLSv1.1" | "SSLv3")
-        )
+        self.tls_version_code.is_some_and(TlsVersion::is_deprecated)
     }
 }

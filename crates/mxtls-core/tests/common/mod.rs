@@ -10,6 +10,7 @@ use mxtls_core::dns;
 use mxtls_core::evidence::*;
 use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::report::{AddressReport, Report, Verdict};
+use mxtls_core::tls::{CipherSuite, NamedGroup, TlsVersion};
 use mxtls_core::{Code, Finding, Severity, analyse};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
@@ -236,9 +237,9 @@ pub fn tls_session(chain: &[Vec<u8>], offered: KeyTypeOffer, sni: &str) -> SmtpS
     SmtpSession {
         tls: Some(TlsEvidence {
             sni: name(sni),
-            version: Some("TLSv1.3".into()),
-            cipher_suite: Some("TLS13_AES_256_GCM_SHA384".into()),
-            kx_group: Some("X25519".into()),
+            version: Some(TlsVersion::TLS13),
+            cipher_suite: Some(CipherSuite(0x1302)),
+            kx_group: Some(NamedGroup(0x001d)),
             chain: chain.iter().map(|c| Bytes(c.clone())).collect(),
         }),
         starttls: Some(reply(220, &["2.0.0 Ready to start TLS"])),
