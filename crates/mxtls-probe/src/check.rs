@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use mxtls_core::cert::ParsedCert;
@@ -13,7 +13,7 @@ use mxtls_core::dns as core_dns;
 use mxtls_core::evidence::{
     AddressEvidence, Bytes, DnsAnswer, DnsOutcome, Evidence, HostEvidence, HostOrigin,
     KeyTypeOffer, LimitHit, MtaStsEvidence, ProbeInfo, ProbeSettings, ResolverEvidence,
-    SCHEMA_VERSION, SessionError, SessionStop, SmtpSession, Step, TargetDecision, UnixTime,
+    SCHEMA_VERSION, SessionError, SessionStop, SmtpSession, Step, TargetDecision,
 };
 use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::report::KeyKind;
@@ -78,15 +78,6 @@ pub fn system_resolver() -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, 53))
 }
 
-fn now() -> UnixTime {
-    UnixTime(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
-    )
-}
-
 struct Run {
     dns: Dns,
     config: Config,
@@ -98,7 +89,7 @@ struct Run {
 /// Runs a check of `domain` and returns its evidence. Fails only when DNS cannot be set up at
 /// all (no resolver, unreadable trust anchor); everything else is evidence.
 pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evidence, SetupError> {
-    let started_at = now();
+    let started_at = crate::clock::unix_now();
     let deadline = Instant::now() + config.timeout;
     let upstream = config
         .resolver
@@ -144,7 +135,9 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
                     n.clone(),
                 )
             });
-            t.dedup_by(|a, b| a.0 == b.0);
+            // A host listed at several preferences is one host, tried at its best one.
+            let mut seen = std::collections::HashSet::new();
+            t.retain(|(name, _)| seen.insert(name.clone()));
             if t.len() > MAX_MX_HOSTS {
                 limits.push(LimitHit {
                     limit: "mx-hosts".into(),
@@ -218,7 +211,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         probe: ProbeInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             started_at,
-            finished_at: now(),
+            finished_at: crate::clock::unix_now(),
         },
         domain: domain.clone(),
         resolver: ResolverEvidence {

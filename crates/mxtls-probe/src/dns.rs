@@ -149,7 +149,7 @@ impl Dns {
             first(&self.validating, qname.clone(), rtype.0),
         )
         .await;
-        answer.elapsed_ms = Some(elapsed_ms(started));
+        answer.elapsed_ms = Some(crate::clock::elapsed_ms(started));
         match result {
             Err(_) => {
                 let why = format!("no answer within {:?}", self.query_timeout);
@@ -434,8 +434,4 @@ fn record_response(
         };
     }
     answer.validation_failed = answer.dnssec.is_failed() && !answer.outcome.is_failure();
-}
-
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

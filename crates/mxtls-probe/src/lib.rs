@@ -2,6 +2,7 @@
 //! saw as [`mxtls_core::Evidence`]; it never decides what the evidence means.
 
 pub mod check;
+pub mod clock;
 pub mod deadlines;
 pub mod dns;
 pub mod mta_sts;

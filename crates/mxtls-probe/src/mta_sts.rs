@@ -61,7 +61,7 @@ pub async fn fetch(plan: &Plan, lookups: Vec<DnsAnswer>) -> PolicyFetch {
             Err(_) => Some(FetchFailure::Timeout),
         };
     record.failure = failure;
-    record.elapsed_ms = Some(started.elapsed().as_millis() as u64);
+    record.elapsed_ms = Some(crate::clock::elapsed_ms(started));
     record
 }
 

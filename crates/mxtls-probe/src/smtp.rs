@@ -70,7 +70,7 @@ struct Recorder {
 
 impl Recorder {
     fn ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        crate::clock::elapsed_ms(self.started)
     }
 
     fn line(&mut self, from: Party, text: &str) {
@@ -83,7 +83,7 @@ impl Recorder {
     }
 
     fn timing(&mut self, step: Step, since: Instant) {
-        let elapsed_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed_ms = crate::clock::elapsed_ms(since);
         self.session.timings.push(StepTiming { step, elapsed_ms });
     }
 
@@ -557,10 +557,10 @@ pub(crate) fn tls_evidence(conn: &rustls::ClientConnection, sni: &DnsName) -> Tl
     }
 }
 
-/// A client that offers the signature schemes of `offer` and records any chain.
-pub(crate) fn client_config(
-    offer: KeyTypeOffer,
-) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+/// A client that offers the signature schemes of `offer` and accepts any chain (the core
+/// judges it), still checking the handshake signature. Shared with the world's tests, which
+/// speak their own SMTP but need the same TLS client.
+pub fn client_config(offer: KeyTypeOffer) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algs = provider.signature_verification_algorithms;
     let verifier = RecordingVerifier {

@@ -22,7 +22,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use tokio::sync::Semaphore;
@@ -372,13 +372,6 @@ fn retry_after(status: StatusCode, seconds: u64, message: &str) -> Response {
     r
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// One event of the check stream, named and serialised by the shared contract.
 fn sse_event(event: &StreamEvent) -> Event {
     Event::default()
@@ -405,7 +398,8 @@ async fn check(
 
     // A recent check of the same domain is reused: the servers are not probed again.
     if let Ok(Some((id, evidence))) = latest_evidence(&app, &domain).await
-        && unix_now() - evidence.probe.finished_at.0 < app.limits.reuse.as_secs() as i64
+        && mxtls_probe::clock::unix_now().0 - evidence.probe.finished_at.0
+            < app.limits.reuse.as_secs() as i64
     {
         let answer = CheckAnswer {
             snapshot: id.as_str().to_owned(),

@@ -69,15 +69,6 @@ impl Daemon {
             let _ = self.child.kill().await;
         }
     }
-
-    /// Fails if the process has already exited (a bad configuration, a port in use).
-    pub fn check_running(&mut self, log: &Path) -> Result<(), Error> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            return Err(format!("{} exited ({status}); its log says:\n{tail}", self.name).into());
-        }
-        Ok(())
-    }
 }
 
 /// Starts NSD on `ip:53` serving `zones`.

@@ -143,8 +143,12 @@ impl World {
                 } else {
                     (host.label.to_owned(), fqdn.clone())
                 };
-                if matches!(scenario.mx, Mx::Hosts | Mx::Cname) {
+                if matches!(scenario.mx, Mx::Hosts | Mx::Cname | Mx::Twice) {
                     let _ = writeln!(body, "@ IN MX {} {fqdn}.", 10 * (i + 1));
+                }
+                if scenario.mx == Mx::Twice {
+                    let again = 10 * (i + 1 + scenario.hosts.len());
+                    let _ = writeln!(body, "@ IN MX {again} {fqdn}.");
                 }
                 let v4 = match (host.behaviour, host.unused_address) {
                     (_, true) => ip(1, 250),

@@ -27,6 +27,9 @@ pub enum Mx {
     Implicit,
     /// The MX names an alias; the host's records live at `real.<domain>`.
     Cname,
+    /// Each host listed twice, interleaved: with two hosts, mx1 at 10 and 30, mx2 at 20 and
+    /// 40. Still two hosts.
+    Twice,
 }
 
 /// What the SMTP server at a host does.
@@ -618,6 +621,27 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "dane",
         exit: 0,
         why: "RFC 7672 §2.2.3: TLSA is sought at the secure CNAME target first; RFC 2181 §10.3 forbids the alias",
+        ..PLAIN
+    },
+    Scenario {
+        name: "mx-twice",
+        summary: "the MX RRset lists mx1 at 10 and 30, mx2 at 20 and 40",
+        signing: Signing::Signed,
+        mx: Mx::Twice,
+        hosts: &[
+            host("mx1", B::Normal, C::Ecdsa, T::Ee),
+            host("mx2", B::Normal, C::Ecdsa, T::Ee),
+        ],
+        verdicts: &["verified", "verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 5321 §5.1: a host listed at two preferences is one host, tried (and probed) once, at its best",
         ..PLAIN
     },
     Scenario {

@@ -5,15 +5,13 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mxtls_core::evidence::KeyTypeOffer;
 use mxtls_world::process::output_within;
 use mxtls_world::scenarios::{self, Behaviour, Certs, Signing};
 use mxtls_world::{Options, World};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -43,42 +41,6 @@ fn dig(world: &World, name: &str, rtype: &str) -> (String, bool) {
         l.starts_with(";; flags:") && l.split(';').nth(2).is_some_and(|f| f.contains(" ad"))
     });
     (status, ad)
-}
-
-/// Accepts any chain: the test only records what the server presents.
-#[derive(Debug)]
-struct Record(Vec<SignatureScheme>);
-
-impl ServerCertVerifier for Record {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.clone()
-    }
 }
 
 /// What one SMTP conversation showed.
@@ -112,7 +74,9 @@ async fn send<S: AsyncWrite + Unpin>(w: &mut S, line: &str) {
     let _ = w.write_all(format!("{line}\r\n").as_bytes()).await;
 }
 
-async fn converse(addr: SocketAddr, schemes: Vec<SignatureScheme>) -> Seen {
+/// One conversation in the test's own SMTP (independent of the probe's), with the probe's
+/// TLS client: it accepts any chain and offers the signature schemes of `offer`.
+async fn converse(addr: SocketAddr, offer: KeyTypeOffer) -> Seen {
     let mut seen = Seen::default();
     let start = Instant::now();
     let Ok(stream) = TcpStream::connect(addr).await else {
@@ -135,15 +99,8 @@ async fn converse(addr: SocketAddr, schemes: Vec<SignatureScheme>) -> Seen {
     {
         return seen;
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(Record(schemes)))
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let config = mxtls_probe::smtp::client_config(offer).expect("the probe's TLS client");
+    let connector = tokio_rustls::TlsConnector::from(config);
     let name = ServerName::try_from("mx.test").expect("name");
     match tokio::time::timeout(
         Duration::from_secs(10),
@@ -164,19 +121,6 @@ async fn converse(addr: SocketAddr, schemes: Vec<SignatureScheme>) -> Seen {
         Err(_) => seen.handshake_error = Some("timeout".into()),
     }
     seen
-}
-
-fn all_schemes() -> Vec<SignatureScheme> {
-    rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .supported_schemes()
-}
-
-fn rsa_schemes() -> Vec<SignatureScheme> {
-    all_schemes()
-        .into_iter()
-        .filter(|s| format!("{s:?}").starts_with("RSA"))
-        .collect()
 }
 
 /// The end entity's key algorithm OID bytes appear in its SPKI: a cheap key-type probe.
@@ -245,7 +189,7 @@ async fn world_behaves_as_documented() {
         for (host, (name, addrs)) in s.scenario.hosts.iter().zip(&s.hosts) {
             for ip in addrs {
                 let addr = SocketAddr::new(*ip, world.smtp_port);
-                let seen = converse(addr, all_schemes()).await;
+                let seen = converse(addr, KeyTypeOffer::Any).await;
                 let tag = format!("{} {name} [{ip}]", s.domain);
                 let starttls = seen.ehlo.iter().any(|l| l.ends_with("STARTTLS"));
                 match host.behaviour {
@@ -315,7 +259,7 @@ async fn world_behaves_as_documented() {
                         seen.chain.first().is_some_and(|c| !is_rsa(c)),
                         format!("{tag}: ECDSA first"),
                     );
-                    let rsa = converse(addr, rsa_schemes()).await;
+                    let rsa = converse(addr, KeyTypeOffer::Rsa).await;
                     check(
                         rsa.chain.first().is_some_and(|c| is_rsa(c)),
                         format!("{tag}: RSA when only RSA is offered"),
