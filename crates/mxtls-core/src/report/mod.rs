@@ -44,7 +44,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The machine id (the serde name); [`crate::present::verdict`] has the words.
+    /// The machine id (the serde name); the words are the presentation layer's.
     pub fn id(self) -> &'static str {
         match self {
             Verdict::Verified => "verified",
