@@ -170,18 +170,14 @@ fn verdict_pill(v: mxtls_core::Verdict) -> Html {
 }
 
 fn address(a: &AddressReport, ev: Option<&AddressEvidence>, mx: &MxReport) -> Html {
-    let starttls = match a.starttls_offered {
-        Some(true) => "STARTTLS offered",
-        Some(false) => "STARTTLS not offered",
-        None => "",
-    };
+    let starttls = present::starttls_offered(a.starttls_offered);
     html! {
         <section class="address" aria-label={format!("{} address {}", mx.host, a.ip)}>
             <h4>
                 <span class="ip">{ a.ip.to_string() }</span>{ " " }
                 { verdict_pill(a.tls) }
             </h4>
-            if !starttls.is_empty() { <p class="muted">{ starttls }</p> }
+            if let Some(starttls) = starttls { <p class="muted">{ starttls }</p> }
             { for a.chains.iter().map(|c| chain(c, mx)) }
             if let Some(ev) = ev { { transcript(ev) } }
         </section>
@@ -189,18 +185,8 @@ fn address(a: &AddressReport, ev: Option<&AddressEvidence>, mx: &MxReport) -> Ht
 }
 
 fn chain(c: &ChainReport, mx: &MxReport) -> Html {
-    let pkix = match &c.pkix {
-        Ok(()) => "valid (chains to a public root)".to_owned(),
-        Err(e) => e.to_string(),
-    };
-    let dane = match &c.dane {
-        None => "does not apply".to_owned(),
-        Some(d) => match d.authenticated_by {
-            Some(r) => format!("authenticated by TLSA record #{r}"),
-            None if d.matches.is_empty() => "no TLSA record matches".to_owned(),
-            None => "records match but do not authenticate (see findings)".to_owned(),
-        },
-    };
+    let pkix = present::chain_pkix(c);
+    let dane = present::chain_dane(c);
     let tls = present::tls_parameters(c);
     // Which TLSA records matched which certificate of this chain.
     let matches_of = |depth: usize| -> String {
@@ -225,8 +211,8 @@ fn chain(c: &ChainReport, mx: &MxReport) -> Html {
             </p>
             <dl class="facts">
                 <dt>{ "TLS" }</dt><dd>{ tls }</dd>
-                <dt>{ "DANE" }</dt><dd>{ dane }</dd>
-                <dt>{ "PKIX" }</dt><dd>{ pkix }</dd>
+                <dt>{ "DANE" }</dt><dd>{ pill(&dane) }</dd>
+                <dt>{ "PKIX" }</dt><dd>{ pill(&pkix) }</dd>
                 <dt>{ "Name" }</dt><dd>{ if c.name_matches { format!("certificate is valid for {}", mx.host) } else { format!("certificate does not name {}", mx.host) } }</dd>
             </dl>
             if c.dane_ee_record.is_some() || c.dane_ta_record.is_some() {

@@ -211,6 +211,40 @@ pub fn tls_parameters(c: &ChainReport) -> String {
     }
 }
 
+/// Whether STARTTLS was advertised in cleartext EHLO (`None`: no EHLO was seen).
+pub fn starttls_offered(offered: Option<bool>) -> Option<&'static str> {
+    offered.map(|o| {
+        if o {
+            "STARTTLS offered"
+        } else {
+            "STARTTLS not offered"
+        }
+    })
+}
+
+/// A chain's PKIX validation.
+pub fn chain_pkix(c: &ChainReport) -> Words {
+    match &c.pkix {
+        Ok(()) => words("valid (chains to a public root)", Mood::Good),
+        Err(e) => words(e.to_string(), Mood::Warn),
+    }
+}
+
+/// A chain's DANE result.
+pub fn chain_dane(c: &ChainReport) -> Words {
+    match &c.dane {
+        None => words("does not apply", Mood::Info),
+        Some(d) => match d.authenticated_by {
+            Some(r) => words(format!("authenticated by TLSA record #{r}"), Mood::Good),
+            None if d.matches.is_empty() => words("no TLSA record matches", Mood::Bad),
+            None => words(
+                "records match but do not authenticate (see findings)",
+                Mood::Bad,
+            ),
+        },
+    }
+}
+
 /// Which presented certificate a TLSA record matched.
 pub fn tlsa_match(m: &CertRef) -> String {
     let key = m.key.name();

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 /// own layer.
 const LAYERS: &[(&str, &[&str])] = &[
     ("names and wire concepts", &["names", "tls"]),
-    ("evidence and the wire contract", &["evidence", "progress", "api"]),
+    (
+        "evidence and the wire contract",
+        &["evidence", "progress", "api"],
+    ),
     ("report types", &["findings", "report"]),
     (
         "rules per protocol",
@@ -134,7 +137,10 @@ fn modules_use_only_lower_layers() {
 fn no_file_is_too_long() {
     let mut problems = Vec::new();
     for path in files(&src()) {
-        let lines = std::fs::read_to_string(&path).expect("read").lines().count();
+        let lines = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .count();
         let limit = if module_of(&path) == "analysis" {
             MAX_ANALYSIS_LINES
         } else {

@@ -175,4 +175,3 @@ pub struct CnameLink {
     pub to: DnsName,
     pub dnssec: DnssecState,
 }
-

@@ -73,4 +73,3 @@ pub enum FetchFailure {
         limit: usize,
     },
 }
-

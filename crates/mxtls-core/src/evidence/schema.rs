@@ -40,4 +40,3 @@ pub fn migrate_v1(value: &mut serde_json::Value) {
     }
     value["schema"] = serde_json::Value::from(2);
 }
-

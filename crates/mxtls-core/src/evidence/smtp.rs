@@ -170,4 +170,3 @@ pub struct TlsEvidence {
     #[serde(default)]
     pub chain: Vec<Bytes>,
 }
-
