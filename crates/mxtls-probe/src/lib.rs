@@ -9,6 +9,7 @@ pub mod mta_sts;
 pub mod progress;
 pub mod smtp;
 pub mod target;
+pub mod tls;
 
 pub use check::{Config, check};
 pub use deadlines::Deadlines;

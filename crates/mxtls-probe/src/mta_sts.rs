@@ -13,8 +13,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::smtp::{client_config, tls_evidence};
 use crate::target;
+use crate::tls::{client_config, tls_evidence};
 
 /// Response head limit.
 pub const MAX_HEAD: usize = 16 * 1024;

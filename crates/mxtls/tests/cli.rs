@@ -48,7 +48,17 @@ fn analyse_json_has_the_documented_shape() {
     assert_eq!(v["mx"][0]["addresses"][0]["ip"], "192.0.2.25");
     assert_eq!(v["mx"][0]["addresses"][0]["tls"], "untrusted");
     assert_eq!(v["mx"][1]["addresses"][0]["tls"], "no-starttls");
-    assert_eq!(v["evidence"]["schema"], 1);
+    // The schema-1 fixture is printed as it was loaded: the current schema, TLS parameters as
+    // code points (0x0304 is TLS 1.3), and the report's own names beside them.
+    assert_eq!(v["evidence"]["schema"], mxtls_core::SCHEMA_VERSION);
+    assert_eq!(
+        v["evidence"]["hosts"][0]["addresses"][0]["sessions"][0]["tls"]["version"],
+        0x0304
+    );
+    assert_eq!(
+        v["mx"][0]["addresses"][0]["chains"][0]["tls_version"],
+        "TLSv1.3"
+    );
 }
 
 /// Bad input is exit 2 with a one-line reason, never a panic.

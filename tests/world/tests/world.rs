@@ -99,7 +99,7 @@ async fn converse(addr: SocketAddr, offer: KeyTypeOffer) -> Seen {
     {
         return seen;
     }
-    let config = mxtls_probe::smtp::client_config(offer).expect("the probe's TLS client");
+    let config = mxtls_probe::tls::client_config(offer).expect("the probe's TLS client");
     let connector = tokio_rustls::TlsConnector::from(config);
     let name = ServerName::try_from("mx.test").expect("name");
     match tokio::time::timeout(
