@@ -8,9 +8,14 @@
 //! |--------------------|---------------------------------------------------|
 //! | `127.<net>.0.1:53` | Unbound, validating from the world's root key      |
 //! | `127.<net>.0.2:53` | NSD, authoritative for `.`, `test.`, the scenarios |
-//! | `127.<net>.1.N`    | scenario SMTP servers (port `smtp_port`, 25)       |
-//! | `127.<net>.2.1`    | the real Postfix                                   |
+//! | `127.<net>.1.N`    | scenario SMTP servers (port `smtp_port`, 2525)     |
+//! | `127.<net>.2.1`    | the real Postfix (port `smtp_port`)                |
+//! | `127.<net>.3.N`    | MTA-STS policy hosts (port `https_port`, 4443)     |
 //! | `[::1]`            | the IPv6 address of the `ipv6` scenario            |
+//!
+//! Nothing binds a wildcard address or ports 25 and 443, so the world runs beside the mail
+//! server and the web server of the machine it runs on (`scripts/test.sh` proves it by
+//! holding both ports on every address while the suite runs).
 //!
 //! [`scenarios::SCENARIOS`] is the list of mail domains and their expected outcomes.
 
@@ -37,13 +42,17 @@ use scenarios::{Behaviour, Certs, Mx, SCENARIOS, Scenario, Tlsa};
 pub struct Options {
     /// The second octet of the world's loopback block: `127.<net>.0.0/16`.
     pub net: u8,
-    /// The port every SMTP server listens on (the probe's `--smtp-port`).
+    /// The port every SMTP server listens on (the probe's `--smtp-port`). Not 25: the
+    /// machines this runs on often run a mail server of their own (Debian's exim holds
+    /// 127.0.0.1:25 and [::1]:25; a Postfix with `inet_interfaces = all` holds port 25 on
+    /// every address).
     pub smtp_port: u16,
     /// The delay of the `slow-banner` scenario.
     pub banner_delay: Duration,
     /// Start the real Postfix (its scenario is unreachable without it).
     pub postfix: bool,
-    /// The port the MTA-STS policy hosts listen on (the probe's `--https-port`).
+    /// The port the MTA-STS policy hosts listen on (the probe's `--https-port`); not 443,
+    /// for the same reason.
     pub https_port: u16,
 }
 
@@ -51,10 +60,10 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             net: 53,
-            smtp_port: 25,
+            smtp_port: 2525,
             banner_delay: Duration::from_millis(3000),
             postfix: true,
-            https_port: 443,
+            https_port: 4443,
         }
     }
 }

@@ -2,9 +2,11 @@
 //! interrupted (Ctrl-C, SIGTERM) or until its standard input closes; then it stops every
 //! process it started.
 //!
-//! Options: `--net N` (use 127.N.0.0/16, default 53), `--smtp-port PORT` (default 25),
-//! `--banner-delay-ms MS` (default 3000), `--no-postfix`; `--markdown` prints the scenario
-//! table for SCENARIOS.md and exits.
+//! Options: `--net N` (use 127.N.0.0/16, default 53), `--smtp-port PORT` (default 2525),
+//! `--https-port PORT` (default 4443), `--banner-delay-ms MS` (default 3000), `--no-postfix`;
+//! `--markdown` prints the scenario table for SCENARIOS.md and exits; `--hold-ports P,…`
+//! only holds those TCP ports on every address (0.0.0.0 and ::) until its standard input
+//! closes — the stand-in for a machine's own mail and web servers in `scripts/test.sh`.
 
 use std::time::Duration;
 
@@ -23,12 +25,17 @@ fn parse() -> Result<Options, String> {
             "--banner-delay-ms" => {
                 o.banner_delay = Duration::from_millis(value("--banner-delay-ms")?.parse().map_err(|_| "bad delay")?)
             }
+            "--https-port" => o.https_port = value("--https-port")?.parse().map_err(|_| "--https-port takes a port")?,
             "--no-postfix" => o.postfix = false,
+            "--hold-ports" => {
+                let ports = value("--hold-ports")?;
+                std::process::exit(hold_ports(&ports));
+            }
             "--markdown" => {
                 print!("{}", mxtls_world::scenarios::markdown());
                 std::process::exit(0);
             }
-            "-h" | "--help" => return Err("usage: mxtls-world [--net N] [--smtp-port PORT] [--banner-delay-ms MS] [--no-postfix]".into()),
+            "-h" | "--help" => return Err("usage: mxtls-world [--net N] [--smtp-port PORT] [--https-port PORT] [--banner-delay-ms MS] [--no-postfix] | --markdown | --hold-ports P,...".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -92,4 +99,36 @@ async fn main() -> std::process::ExitCode {
     world.stop().await;
     eprintln!("mxtls-world: stopped");
     std::process::ExitCode::SUCCESS
+}
+
+/// Listens on each port on 0.0.0.0 and [::] (IPv6 only) and holds the sockets until standard
+/// input closes, as a machine's own mail server would; a port something else already holds is
+/// held anyway. Prints `holding …` when ready.
+fn hold_ports(list: &str) -> i32 {
+    use std::io::Read;
+    let mut held = Vec::new();
+    for port in list.split(',') {
+        let Ok(port) = port.trim().parse::<u16>() else {
+            eprintln!("mxtls-world: --hold-ports takes ports, not {port:?}");
+            return 2;
+        };
+        // [::] first: where it is dual-stack it holds IPv4 too, and 0.0.0.0 is then taken.
+        for addr in [format!("[::]:{port}"), format!("0.0.0.0:{port}")] {
+            match std::net::TcpListener::bind(&addr) {
+                Ok(l) => held.push(l),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    eprintln!("mxtls-world: {addr} is held already")
+                }
+                Err(e) => {
+                    eprintln!("mxtls-world: cannot hold {addr}: {e}");
+                    return 1;
+                }
+            }
+        }
+    }
+    println!("holding {list}");
+    let mut buf = [0u8; 64];
+    while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+    drop(held);
+    0
 }
