@@ -2,7 +2,8 @@
 # The web checker with no network at all: starts the hermetic test world (private DNSSEC root,
 # the scenario mail servers, Postfix) and serves the checker against it on
 # http://127.0.0.1:8080, with the scenario domains listed on the home page. Needs root (the
-# world binds port 25 and starts Postfix). Ctrl-C stops both.
+# world starts Postfix; its mail servers use port 2525, so a real mail server on 25 is no
+# obstacle). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
