@@ -201,13 +201,18 @@ impl World {
                     Certs::Dual => Some(pki.leaf(&names, KeyAlg::Rsa, false, true)?),
                     _ => None,
                 };
-                let tlsa_owner = if owner == "@" {
-                    "_25._tcp".to_owned()
+                let port_label = if host.tlsa == Tlsa::Wildcard {
+                    "*"
                 } else {
-                    format!("_25._tcp.{owner}")
+                    "_25"
                 };
-                for (usage, data) in tlsa_records(host.tlsa, &leaf, &pki, &names)? {
-                    let _ = writeln!(body, "{tlsa_owner} IN TLSA {usage} 1 1 {data}");
+                let tlsa_owner = if owner == "@" {
+                    format!("{port_label}._tcp")
+                } else {
+                    format!("{port_label}._tcp.{owner}")
+                };
+                for record in tlsa_records(host.tlsa, &leaf, &pki, &names)? {
+                    let _ = writeln!(body, "{tlsa_owner} IN TLSA {record}");
                 }
 
                 match host.behaviour {
@@ -220,13 +225,24 @@ impl World {
                             banner_delay: options.banner_delay,
                             tls: Some(smtp::tls_config(&leaf, rsa.as_ref())?),
                         };
-                        for a in &addrs {
+                        // A split host's second address presents another key.
+                        let other = if host.split_keys {
+                            let other = pki.leaf(&names, KeyAlg::Ecdsa, false, true)?;
+                            Some(smtp::Server {
+                                tls: Some(smtp::tls_config(&other, None)?),
+                                ..server.clone()
+                            })
+                        } else {
+                            None
+                        };
+                        for (n, a) in addrs.iter().enumerate() {
+                            let server = match (&other, n) {
+                                (Some(o), 1) => o.clone(),
+                                _ => server.clone(),
+                            };
                             servers.0.push(
-                                smtp::listen(
-                                    SocketAddr::new(*a, options.smtp_port),
-                                    server.clone(),
-                                )
-                                .await?,
+                                smtp::listen(SocketAddr::new(*a, options.smtp_port), server)
+                                    .await?,
                             );
                         }
                     }
@@ -412,23 +428,40 @@ pub fn raise_open_files() {
     }
 }
 
+/// The TLSA records of a host, as zone-file RDATA (`usage selector matching data`).
 fn tlsa_records(
     kind: Tlsa,
     leaf: &pki::Leaf,
     pki: &Pki,
     names: &[String],
-) -> Result<Vec<(u8, String)>, Error> {
+) -> Result<Vec<String>, Error> {
     let fresh = || {
         pki.leaf(names, KeyAlg::Ecdsa, false, true)
             .map(|l| l.spki_sha256())
     };
+    let spki_sha256 = |usage: u8, data: String| format!("{usage} 1 1 {data}");
     Ok(match kind {
         Tlsa::None => Vec::new(),
-        Tlsa::Ee => vec![(3, leaf.spki_sha256())],
-        Tlsa::Ta => vec![(2, pki.intermediate_spki_sha256())],
-        Tlsa::Mismatch => vec![(3, fresh()?)],
-        Tlsa::Rollover => vec![(3, leaf.spki_sha256()), (3, fresh()?)],
-        Tlsa::PkixOnly => vec![(0, pki.root_spki_sha256()), (1, leaf.spki_sha256())],
+        Tlsa::Ee | Tlsa::Wildcard => vec![spki_sha256(3, leaf.spki_sha256())],
+        Tlsa::Ta => vec![spki_sha256(2, pki.intermediate_spki_sha256())],
+        Tlsa::Mismatch => vec![spki_sha256(3, fresh()?)],
+        Tlsa::Rollover => vec![spki_sha256(3, leaf.spki_sha256()), spki_sha256(3, fresh()?)],
+        Tlsa::PkixOnly => vec![
+            spki_sha256(0, pki.root_spki_sha256()),
+            spki_sha256(1, leaf.spki_sha256()),
+        ],
+        Tlsa::Many => {
+            use sha2::{Digest, Sha512};
+            let mut records: Vec<String> = (0..20)
+                .map(|i| {
+                    let digest = Sha512::digest(format!("not a key {i}").as_bytes());
+                    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("3 1 2 {hex}")
+                })
+                .collect();
+            records.push(spki_sha256(3, leaf.spki_sha256()));
+            records
+        }
     })
 }
 

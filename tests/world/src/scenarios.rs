@@ -14,6 +14,10 @@ pub enum Signing {
     BogusTlsa,
     /// Signed, but the DS in `test.` matches no key of the zone: everything is bogus.
     BadDs,
+    /// Signed with RSA/SHA-256 (algorithm 8) instead of ECDSA P-256 (13).
+    Rsa,
+    /// Signed with ECDSA P-384/SHA-384 (algorithm 14).
+    P384,
 }
 
 /// The MX RRset of a scenario.
@@ -47,6 +51,8 @@ pub enum Behaviour {
     BrokenHandshake,
     /// STARTTLS, then a ServerHello that chooses TLS 1.0 (an old TLS stack).
     Tls10Only,
+    /// Greets with `421` (too busy, or rate-limiting strangers) and closes.
+    Busy421,
     /// The greeting comes after a delay (postscreen-like), then normal.
     SlowBanner,
     /// The greeting comes after this many milliseconds, then normal.
@@ -86,6 +92,11 @@ pub enum Tlsa {
     Rollover,
     /// Only `0 1 1` (root CA) and `1 1 1` (leaf): unusable for SMTP.
     PkixOnly,
+    /// `3 1 1` of the presented key, published at the wildcard `*._tcp.<host>`.
+    Wildcard,
+    /// Twenty `3 1 2` records of other keys and the `3 1 1` of the presented one: an RRset
+    /// too large for a 1232-byte UDP answer, so resolvers need TCP.
+    Many,
 }
 
 /// One mail host of a scenario.
@@ -103,6 +114,9 @@ pub struct Host {
     pub unused_address: bool,
     /// Two IPv4 addresses instead of one.
     pub two_addresses: bool,
+    /// With `two_addresses`: the second address presents another key (a load balancer whose
+    /// members were not renewed together).
+    pub split_keys: bool,
 }
 
 const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tlsa) -> Host {
@@ -114,6 +128,7 @@ const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tls
         ipv6: false,
         unused_address: false,
         two_addresses: false,
+        split_keys: false,
     }
 }
 
@@ -701,6 +716,99 @@ pub const SCENARIOS: &[Scenario] = &[
         ..PLAIN
     },
     Scenario {
+        name: "tlsa-wildcard",
+        summary: "the 3 1 1 record is published at the wildcard *._tcp.mx",
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Wildcard)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 4592 §4.1: a wildcard TLSA answers _25._tcp.mx, validated with its NSEC proof (RFC 4035 §5.3.4)",
+        ..PLAIN
+    },
+    Scenario {
+        name: "alg-rsa",
+        summary: "the zone is signed with RSA/SHA-256 (algorithm 8), DANE-EE",
+        signing: Signing::Rsa,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 5702 §3: algorithm 8 validates like any other (RFC 8624 §3.1: MUST implement)",
+        ..PLAIN
+    },
+    Scenario {
+        name: "alg-p384",
+        summary: "the zone is signed with ECDSA P-384 (algorithm 14), DANE-EE",
+        signing: Signing::P384,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 6605 §4: algorithm 14 validates (RFC 8624 §3.1: MAY implement; Unbound and hickory do)",
+        ..PLAIN
+    },
+    Scenario {
+        name: "tlsa-many",
+        summary: "21 TLSA records (1.7 KB): the answer needs TCP; the last one matches",
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Many)],
+        verdicts: &["verified"],
+        codes: &["dane-verified", "mta-sts-missing", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7766 §6.2.2: an answer over the UDP size is fetched over TCP; one matching record authenticates (RFC 7672 §3.1)",
+        ..PLAIN
+    },
+    Scenario {
+        name: "split-keys",
+        summary: "one host, two addresses: the first presents the key of the 3 1 1 record, the second another",
+        hosts: &[Host {
+            two_addresses: true,
+            split_keys: true,
+            ..host("mx", B::Normal, C::Ecdsa, T::Ee)
+        }],
+        verdicts: &["verified", "untrusted"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-mismatch",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 1,
+        why: "RFC 7672 §3.1: every address is judged; senders reaching the second one defer",
+        ..PLAIN
+    },
+    Scenario {
+        name: "busy-421",
+        summary: "the server greets with 421 (too busy, or rate-limiting strangers)",
+        hosts: &[host("mx", B::Busy421, C::Ecdsa, T::Ee)],
+        verdicts: &["inconclusive"],
+        codes: &["mta-sts-missing", "smtp-inconclusive", "tlsrpt-missing"],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 5321 §3.1: a 421 greeting refuses this client now; it says nothing about TLS",
+        ..PLAIN
+    },
+    Scenario {
         name: "sts-enforce",
         summary: "MTA-STS enforce covering the MX, valid certificates, TLS-RPT",
         signing: Signing::Unsigned,
@@ -924,6 +1032,8 @@ pub fn markdown() -> String {
             Signing::Unsigned => "unsigned",
             Signing::BogusTlsa => "signed, TLSA bogus",
             Signing::BadDs => "bogus (bad DS)",
+            Signing::Rsa => "signed (RSA/SHA-256, alg 8)",
+            Signing::P384 => "signed (ECDSA P-384, alg 14)",
         };
         let verdicts = if s.verdicts.is_empty() {
             "none judged".to_owned()

@@ -109,6 +109,11 @@ async fn session(stream: tokio::net::TcpStream, server: Server) -> std::io::Resu
         _ => {}
     }
     let mut io = BufReader::new(stream);
+    if server.behaviour == Behaviour::Busy421 {
+        io.write_all(b"421 4.3.2 Service not available, too busy: try later\r\n")
+            .await?;
+        return Ok(());
+    }
     io.write_all(format!("220 {} ESMTP mxtls test world\r\n", server.hostname).as_bytes())
         .await?;
     match converse(&mut io, &server, false).await? {

@@ -38,15 +38,21 @@ fn run(cmd: &mut Command) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// `ldns-keygen` a combined signing key for `origin`; returns the key file's base path.
-fn keygen(dir: &Path, origin: &str) -> Result<PathBuf, Error> {
-    let base = run(Command::new("ldns-keygen").current_dir(dir).args([
-        "-a",
-        "ECDSAP256SHA256",
-        "-k",
-        origin,
-    ]))?;
+/// `ldns-keygen` a combined signing key for `origin` with `algorithm` (an ldns name such as
+/// `ECDSAP256SHA256`); returns the key file's base path.
+fn keygen_with(dir: &Path, origin: &str, algorithm: &str) -> Result<PathBuf, Error> {
+    let mut cmd = Command::new("ldns-keygen");
+    cmd.current_dir(dir).args(["-a", algorithm]);
+    if algorithm.starts_with("RSA") {
+        cmd.args(["-b", "2048"]);
+    }
+    let base = run(cmd.args(["-k", origin]))?;
     Ok(dir.join(base))
+}
+
+/// A key with the world's usual algorithm, ECDSA P-256 (13).
+fn keygen(dir: &Path, origin: &str) -> Result<PathBuf, Error> {
+    keygen_with(dir, origin, "ECDSAP256SHA256")
 }
 
 fn ds_of(key_base: &Path) -> Result<String, Error> {
@@ -112,8 +118,16 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
                 std::fs::write(&p, &text)?;
                 p
             }
-            Signing::Signed | Signing::BogusTlsa | Signing::BadDs => {
-                let key = keygen(dir, &zone.origin)?;
+            Signing::Signed
+            | Signing::BogusTlsa
+            | Signing::BadDs
+            | Signing::Rsa
+            | Signing::P384 => {
+                let key = match zone.signing {
+                    Signing::Rsa => keygen_with(dir, &zone.origin, "RSASHA256")?,
+                    Signing::P384 => keygen_with(dir, &zone.origin, "ECDSAP384SHA384")?,
+                    _ => keygen(dir, &zone.origin)?,
+                };
                 let signed = sign(dir, &zone.origin, &text, &key)?;
                 let ds = if zone.signing == Signing::BadDs {
                     ds_of(&keygen(dir, &zone.origin)?)?

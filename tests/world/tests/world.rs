@@ -149,7 +149,7 @@ async fn world_behaves_as_documented() {
     for s in &world.scenarios {
         let (status, ad) = dig(&world, &s.domain, "MX");
         match s.scenario.signing {
-            Signing::Signed | Signing::BogusTlsa => check(
+            Signing::Signed | Signing::BogusTlsa | Signing::Rsa | Signing::P384 => check(
                 status == "NOERROR" && ad,
                 format!("{}: MX should validate, got {status} ad={ad}", s.domain),
             ),
@@ -177,6 +177,48 @@ async fn world_behaves_as_documented() {
     check(
         status == "NXDOMAIN" && ad,
         format!("no TLSA should be a secure NXDOMAIN, got {status} ad={ad}"),
+    );
+    let (status, ad) = dig(&world, "_25._tcp.mx.tlsa-wildcard.test", "TLSA");
+    check(
+        status == "NOERROR" && ad,
+        format!("the wildcard TLSA should answer and validate, got {status} ad={ad}"),
+    );
+    // The algorithm scenarios are signed with the algorithm they name.
+    for (zone, alg) in [("alg-rsa.test", "8"), ("alg-p384.test", "14")] {
+        let mut cmd = Command::new("dig");
+        cmd.args(["+short", "+time=3", "+tries=2", "-p"])
+            .arg(world.resolver.port().to_string())
+            .arg(format!("@{}", world.resolver.ip()))
+            .args([zone, "DNSKEY"]);
+        let out = output_within(&mut cmd, Duration::from_secs(20)).expect("dig");
+        let text = String::from_utf8_lossy(&out.stdout);
+        check(
+            !text.is_empty()
+                && text
+                    .lines()
+                    .all(|l| l.split_whitespace().nth(2) == Some(alg)),
+            format!("{zone}: DNSKEY algorithm {alg}, got {text}"),
+        );
+    }
+    // The big TLSA RRset does not fit a 1232-byte UDP answer: truncated, so TCP is needed.
+    let mut cmd = Command::new("dig");
+    cmd.args([
+        "+dnssec",
+        "+ignore",
+        "+bufsize=1232",
+        "+time=3",
+        "+tries=1",
+        "-p",
+    ])
+    .arg(world.resolver.port().to_string())
+    .arg(format!("@{}", world.resolver.ip()))
+    .args(["_25._tcp.mx.tlsa-many.test", "TLSA"]);
+    let out = output_within(&mut cmd, Duration::from_secs(20)).expect("dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    check(
+        text.lines()
+            .any(|l| l.starts_with(";; flags:") && l.contains(" tc")),
+        format!("the tlsa-many answer should be truncated over UDP:\n{text}"),
     );
     let (status, ad) = dig(&world, "mx.mx-cname.test", "A");
     check(
@@ -214,6 +256,11 @@ async fn world_behaves_as_documented() {
                     Behaviour::BrokenHandshake => check(
                         seen.handshake_error.is_some() && seen.chain.is_empty(),
                         format!("{tag}: handshake must fail, got {:?}", seen.handshake_error),
+                    ),
+                    Behaviour::Busy421 => check(
+                        seen.banner.as_deref().is_some_and(|b| b.starts_with("421"))
+                            && seen.ehlo.is_empty(),
+                        format!("{tag}: a 421 greeting, got {:?}", seen.banner),
                     ),
                     // A TLS 1.2+ client refuses the server's TLS 1.0 ServerHello.
                     Behaviour::Tls10Only => check(
