@@ -284,7 +284,7 @@ fn senders(report: &Report) -> Html {
                 <tbody>
                 { for report.senders.iter().map(|r| {
                     let delivery = present::delivery(r.delivery);
-                    let strip = present::stripping_outcome(r.stripping_succeeds);
+                    let strip = present::stripping_outcome(r);
                     html! {
                         <tr data-sender={r.sender.id()}>
                             <th scope="row">{ present::sender(r.sender) }</th>

@@ -13,6 +13,7 @@ pub mod api;
 pub mod cert;
 pub mod dane;
 pub mod dns;
+pub mod dnssec;
 pub mod evidence;
 pub mod findings;
 pub mod mta_sts;

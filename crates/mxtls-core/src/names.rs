@@ -112,6 +112,9 @@ impl RecordType {
     pub const CNAME: RecordType = RecordType(hickory_proto::rr::RecordType::CNAME);
     pub const TLSA: RecordType = RecordType(hickory_proto::rr::RecordType::TLSA);
     pub const TXT: RecordType = RecordType(hickory_proto::rr::RecordType::TXT);
+    pub const RRSIG: RecordType = RecordType(hickory_proto::rr::RecordType::RRSIG);
+    pub const DNSKEY: RecordType = RecordType(hickory_proto::rr::RecordType::DNSKEY);
+    pub const DS: RecordType = RecordType(hickory_proto::rr::RecordType::DS);
 }
 
 impl TryFrom<String> for RecordType {

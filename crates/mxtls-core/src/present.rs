@@ -13,8 +13,8 @@ use crate::findings::Severity;
 use crate::names::{DnsName, RecordType};
 use crate::progress::Event;
 use crate::report::{
-    CertRef, ChainReport, DaneStatus, Delivery, MtaStsReport, Protection, Report, Sender, Status,
-    StsHost, StsTxt, TlsaReport, Verdict,
+    CertRef, ChainReport, DaneStatus, Delivery, MtaStsReport, Protection, Report, Sender,
+    SenderOutcome, Status, StsHost, StsTxt, TlsaReport, Verdict,
 };
 
 /// How good or bad something is, for colour and icon: the same for one thing everywhere.
@@ -127,9 +127,12 @@ pub fn sender(s: Sender) -> &'static str {
     }
 }
 
-/// What an attacker who strips STARTTLS gets.
-pub fn stripping_outcome(succeeds: bool) -> Words {
-    if succeeds {
+/// What an attacker who strips STARTTLS gets from this kind of sender; unknown where what
+/// the sender does is.
+pub fn stripping_outcome(row: &SenderOutcome) -> Words {
+    if row.delivery == Delivery::Unknown {
+        words("unknown", Mood::Info)
+    } else if row.stripping_succeeds {
         words("succeeds: mail in cleartext", Mood::Bad)
     } else {
         words("fails", Mood::Good)
@@ -259,6 +262,10 @@ pub fn tlsa_match(m: &CertRef) -> String {
 pub fn tlsa_state(t: &TlsaReport) -> Words {
     match &t.unusable_reason {
         Some(why) => words(format!("unusable: {why}"), Mood::Warn),
+        None if !t.compared => words(
+            "usable; not compared with a certificate (no server of this host was judged under DANE)",
+            Mood::Info,
+        ),
         None if t.matched.is_empty() => {
             words("usable, but matches no presented certificate", Mood::Bad)
         }

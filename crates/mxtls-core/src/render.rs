@@ -232,7 +232,7 @@ fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
             Some(h) => format!("{} via {h}", d.text),
             None => d.text,
         };
-        let strip = present::stripping_outcome(r.stripping_succeeds);
+        let strip = present::stripping_outcome(r);
         let _ = writeln!(out, "  {}", present::sender(r.sender));
         let _ = writeln!(
             out,

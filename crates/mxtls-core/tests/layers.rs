@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "rules per protocol",
         &[
-            "dns", "cert", "pkix", "tlsa", "dane", "starttls", "mta_sts", "tls_rpt",
+            "dns", "dnssec", "cert", "pkix", "tlsa", "dane", "starttls", "mta_sts", "tls_rpt",
         ],
     ),
     ("presentation vocabulary", &["present"]),

@@ -112,6 +112,10 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
     let (rrsigs, mx) = tokio::join!(run.dns.rrsig_support(), run.lookup(domain, RecordType::MX));
     let mut limits = Vec::new();
     let targets: Vec<(DnsName, HostOrigin)> = match mx.outcome {
+        // Validating senders cannot use an MX answer that fails validation, so they never
+        // reach the hosts it names; neither does the probe (it would judge servers no such
+        // sender meets, and invite a false diagnosis of their keys).
+        DnsOutcome::Data if mx.fails_validation() => Vec::new(),
         DnsOutcome::Data => {
             let mut t: Vec<(DnsName, HostOrigin)> = core_dns::mx_targets(&mx)
                 .into_iter()
@@ -206,6 +210,26 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         });
     }
 
+    // Why what failed validation fails: the keys of the zones that signed it.
+    let failing: Vec<&DnsAnswer> = std::iter::once(&mx)
+        .chain(host_evidence.iter().flat_map(|h| {
+            h.a.iter()
+                .chain(h.aaaa.iter())
+                .chain(h.tlsa.iter())
+                .collect::<Vec<_>>()
+        }))
+        .chain([&mta_sts_txt, &tls_rpt])
+        .filter(|a| a.fails_validation())
+        .collect();
+    let zones = mxtls_core::dnssec::signer_zones(failing, crate::clock::unix_now());
+    let dnssec_chain = join_all(zones.iter().flat_map(|zone| {
+        [RecordType::DNSKEY, RecordType::DS].map(|t| {
+            let run = run.clone();
+            async move { run.lookup(zone, t).await }
+        })
+    }))
+    .await;
+
     Ok(Evidence {
         schema: SCHEMA_VERSION,
         probe: ProbeInfo {
@@ -230,6 +254,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
             extra_pkix_roots: config.extra_pkix_roots.iter().cloned().map(Bytes).collect(),
             allow_private_targets: config.allow_private_targets,
         },
+        dnssec_chain,
     })
 }
 
@@ -305,10 +330,19 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| name.clone());
 
-        let mut ips: Vec<IpAddr> = core_dns::addresses(&a)
-            .into_iter()
-            .chain(core_dns::addresses(&aaaa))
-            .collect();
+        // Addresses from an answer that fails validation are where validating senders never
+        // go (they defer): not connected to.
+        let usable = |x: &DnsAnswer| {
+            if x.fails_validation() {
+                Vec::new()
+            } else {
+                core_dns::addresses(x)
+            }
+        };
+        let mut ips: Vec<IpAddr> = usable(&a).into_iter().chain(usable(&aaaa)).collect();
+        // Resolvers rotate RRsets; the report lists addresses in one order every time.
+        ips.sort();
+        ips.dedup();
         let mut limits = Vec::new();
         if ips.len() > MAX_ADDRESSES_PER_HOST {
             limits.push(LimitHit {

@@ -51,6 +51,11 @@ fn report_text(world: &World, domain: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A zone-file line with its whitespace made single spaces and the class kept.
+fn normalise(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Every SMTP session the evidence records, as `ip offered`.
 fn sessions(report: &serde_json::Value) -> Vec<String> {
     report["evidence"]["hosts"]
@@ -171,6 +176,35 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
         }
         if status != Some(s.exit) {
             problems.push(format!("{domain}: exit {status:?}, want {}", s.exit));
+        }
+        // The DS the fix tells the owner of bad-ds.test to publish is the one ldns computed
+        // for the zone's real key (an independent oracle), not the stale one in test.
+        if s.name == "bad-ds" {
+            let fix: Vec<String> = report["findings"][0]["fix"]["records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(normalise))
+                .collect();
+            let zones = world.dir.join("zones");
+            let ldns: Vec<String> = std::fs::read_dir(&zones)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("Kbad-ds.test.+") && n.ends_with(".ds")
+                })
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .map(|t| normalise(&t))
+                .collect();
+            let parent = std::fs::read_to_string(zones.join("test_zone")).unwrap_or_default();
+            let parent = normalise(&parent);
+            if fix.len() != 1 || !ldns.contains(&fix[0]) || parent.contains(&fix[0]) {
+                problems.push(format!(
+                    "{domain}: the DS fix {fix:?} is not ldns's DS of the zone's key ({ldns:?})"
+                ));
+            }
         }
         // An enforced policy that misses the MX host: MTA-STS senders defer, others deliver.
         if s.name == "sts-mx-not-listed" {

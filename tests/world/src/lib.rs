@@ -272,10 +272,18 @@ impl World {
             if let Some(rpt) = scenario.tls_rpt {
                 let _ = writeln!(body, "_smtp._tls IN TXT \"{rpt}\"");
             }
+            // Where the first host's address records live (the alias target for Mx::Cname).
+            let first_host = match scenario.hosts.first() {
+                Some(_) if scenario.mx == Mx::Cname => format!("real.{domain}."),
+                Some(h) if h.label == "@" => format!("{domain}."),
+                Some(h) => format!("{}.{domain}.", h.label),
+                None => format!("{domain}."),
+            };
             zones.push(zones::Zone {
                 origin: format!("{domain}."),
                 body,
                 signing: scenario.signing,
+                first_host,
             });
             running.push(Running {
                 scenario,

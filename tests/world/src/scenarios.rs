@@ -14,6 +14,13 @@ pub enum Signing {
     BogusTlsa,
     /// Signed, but the DS in `test.` matches no key of the zone: everything is bogus.
     BadDs,
+    /// Signed, but the signature over the MX RRset was changed: the MX answer is bogus
+    /// (while the hosts it names, their addresses and TLSA records are fine).
+    BogusMx,
+    /// Signed, but the signature over the first host's A RRset was changed.
+    BogusA,
+    /// Signed, but every signature expired a day ago (the signer stopped re-signing).
+    Expired,
     /// Signed with RSA/SHA-256 (algorithm 8) instead of ECDSA P-256 (13).
     Rsa,
     /// Signed with ECDSA P-384/SHA-384 (algorithm 14).
@@ -335,6 +342,7 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "none",
         exit: 1,
         why: "RFC 7672 §2.2: a TLSA lookup that fails validation makes DANE senders defer",
+        says: &["changed after signing"],
         ..PLAIN
     },
     Scenario {
@@ -343,16 +351,51 @@ pub const SCENARIOS: &[Scenario] = &[
         signing: Signing::BadDs,
         mx: Mx::Hosts,
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
-        verdicts: &["trusted"],
-        codes: &[
-            "cert-trusted",
-            "dnssec-bogus",
-            "mta-sts-missing",
-            "tlsrpt-missing",
-        ],
+        verdicts: &[],
+        codes: &["dnssec-bogus"],
         protection: "none",
         exit: 1,
-        why: "RFC 4035 §5: a DS that matches no DNSKEY makes every answer of the zone bogus",
+        why: "RFC 4035 §5: a DS that matches no DNSKEY makes the zone bogus; validating senders never reach its hosts (RFC 7672 §2.1.1)",
+        says: &["publishes key", "IN DS "],
+        ..PLAIN
+    },
+    Scenario {
+        name: "bogus-mx",
+        summary: "the signature over the MX RRset is broken; hosts, addresses and TLSA are fine",
+        signing: Signing::BogusMx,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &[],
+        codes: &["dnssec-bogus"],
+        protection: "none",
+        exit: 1,
+        why: "RFC 7672 §2.1.1: an MX answer that fails validation is unusable; the probe does not follow it to the hosts",
+        says: &["changed after signing"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "bogus-a",
+        summary: "the signature over the MX host's A RRset is broken",
+        signing: Signing::BogusA,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &[],
+        codes: &["dnssec-bogus", "mta-sts-missing", "tlsrpt-missing"],
+        protection: "none",
+        exit: 1,
+        why: "RFC 7672 §2.2: validating senders cannot resolve the host and defer; its address is not connected to",
+        says: &["changed after signing"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "expired-sigs",
+        summary: "every signature of the zone expired a day ago",
+        signing: Signing::Expired,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &[],
+        codes: &["dnssec-bogus"],
+        protection: "none",
+        exit: 1,
+        why: "RFC 4035 §5.3.1: a signature past its expiration does not validate; the zone is bogus",
+        says: &["expired on"],
         ..PLAIN
     },
     Scenario {
@@ -1032,6 +1075,9 @@ pub fn markdown() -> String {
             Signing::Unsigned => "unsigned",
             Signing::BogusTlsa => "signed, TLSA bogus",
             Signing::BadDs => "bogus (bad DS)",
+            Signing::BogusMx => "signed, MX signature bogus",
+            Signing::BogusA => "signed, A signature bogus",
+            Signing::Expired => "signed, signatures expired",
             Signing::Rsa => "signed (RSA/SHA-256, alg 8)",
             Signing::P384 => "signed (ECDSA P-384, alg 14)",
         };

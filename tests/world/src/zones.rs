@@ -19,6 +19,8 @@ pub struct Zone {
     /// Records after the SOA and NS, in zone-file syntax relative to `origin`.
     pub body: String,
     pub signing: Signing,
+    /// The absolute name (trailing dot) of the zone's first mail host, for `BogusA`.
+    pub first_host: String,
 }
 
 /// The signed zone files and the root's trust anchor.
@@ -88,14 +90,25 @@ fn stamp(offset: i64) -> String {
 }
 
 fn sign(dir: &Path, origin: &str, text: &str, key: &Path) -> Result<PathBuf, Error> {
+    sign_for(dir, origin, text, key, (-3600, 30 * 86_400))
+}
+
+/// Signs with signatures valid from `window.0` to `window.1` seconds from now.
+fn sign_for(
+    dir: &Path,
+    origin: &str,
+    text: &str,
+    key: &Path,
+    window: (i64, i64),
+) -> Result<PathBuf, Error> {
     let file = dir.join(format!("{}zone", origin.replace('.', "_")));
     std::fs::write(&file, text)?;
     let signed = file.with_extension("signed");
     run(Command::new("ldns-signzone")
         .arg("-i")
-        .arg(stamp(-3600))
+        .arg(stamp(window.0))
         .arg("-e")
-        .arg(stamp(30 * 86_400))
+        .arg(stamp(window.1))
         .arg("-f")
         .arg(&signed)
         .arg(&file)
@@ -121,6 +134,9 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
             Signing::Signed
             | Signing::BogusTlsa
             | Signing::BadDs
+            | Signing::BogusMx
+            | Signing::BogusA
+            | Signing::Expired
             | Signing::Rsa
             | Signing::P384 => {
                 let key = match zone.signing {
@@ -128,15 +144,23 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
                     Signing::P384 => keygen_with(dir, &zone.origin, "ECDSAP384SHA384")?,
                     _ => keygen(dir, &zone.origin)?,
                 };
-                let signed = sign(dir, &zone.origin, &text, &key)?;
+                let window = if zone.signing == Signing::Expired {
+                    (-40 * 86_400, -86_400)
+                } else {
+                    (-3600, 30 * 86_400)
+                };
+                let signed = sign_for(dir, &zone.origin, &text, &key, window)?;
                 let ds = if zone.signing == Signing::BadDs {
                     ds_of(&keygen(dir, &zone.origin)?)?
                 } else {
                     ds_of(&key)?
                 };
                 let _ = writeln!(test_zone, "{ds}");
-                if zone.signing == Signing::BogusTlsa {
-                    corrupt_tlsa(&signed)?;
+                match zone.signing {
+                    Signing::BogusTlsa => corrupt_tlsa(&signed)?,
+                    Signing::BogusMx => corrupt_signature(&signed, &zone.origin, "MX")?,
+                    Signing::BogusA => corrupt_signature(&signed, &zone.first_host, "A")?,
+                    _ => {}
                 }
                 signed
             }
@@ -162,6 +186,41 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
         files,
         trust_anchor,
     })
+}
+
+/// Changes one character of the signature over `owner`'s `covered` RRset after signing: the
+/// data is right, its RRSIG no longer verifies.
+fn corrupt_signature(signed: &Path, owner: &str, covered: &str) -> Result<(), Error> {
+    let text = std::fs::read_to_string(signed)?;
+    let mut changed = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if !changed
+                && fields.len() > 5
+                && fields[0].eq_ignore_ascii_case(owner)
+                && fields[3] == "RRSIG"
+                && fields[4] == covered
+            {
+                changed = true;
+                // The signature is the last base64 field; swap one of its first characters.
+                let sig_at = line.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+                let mut l = line.to_owned();
+                let c = l.as_bytes()[sig_at + 2];
+                let swapped = if c == b'A' { "B" } else { "A" };
+                l.replace_range(sig_at + 2..sig_at + 3, swapped);
+                l
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    if !changed {
+        return Err(format!("no RRSIG {covered} at {owner} in {}", signed.display()).into());
+    }
+    std::fs::write(signed, out.join("\n") + "\n")?;
+    Ok(())
 }
 
 /// Changes the data of every TLSA record after signing, so its RRSIG no longer validates.

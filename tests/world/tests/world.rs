@@ -149,7 +149,11 @@ async fn world_behaves_as_documented() {
     for s in &world.scenarios {
         let (status, ad) = dig(&world, &s.domain, "MX");
         match s.scenario.signing {
-            Signing::Signed | Signing::BogusTlsa | Signing::Rsa | Signing::P384 => check(
+            Signing::Signed
+            | Signing::BogusTlsa
+            | Signing::BogusA
+            | Signing::Rsa
+            | Signing::P384 => check(
                 status == "NOERROR" && ad,
                 format!("{}: MX should validate, got {status} ad={ad}", s.domain),
             ),
@@ -157,12 +161,17 @@ async fn world_behaves_as_documented() {
                 status == "NOERROR" && !ad,
                 format!("{}: MX should be insecure, got {status} ad={ad}", s.domain),
             ),
-            Signing::BadDs => check(
+            Signing::BadDs | Signing::BogusMx | Signing::Expired => check(
                 status == "SERVFAIL",
                 format!("{}: MX should be SERVFAIL, got {status}", s.domain),
             ),
         }
     }
+    let (status, _) = dig(&world, "mx.bogus-a.test", "A");
+    check(
+        status == "SERVFAIL",
+        format!("the bogus A should be SERVFAIL, got {status}"),
+    );
     let (status, _) = dig(&world, "_25._tcp.mx.bogus-tlsa.test", "TLSA");
     check(
         status == "SERVFAIL",

@@ -34,6 +34,7 @@ impl Judge<'_> {
         let mut state = MxState {
             dnssec: dnssec.clone(),
             failed: false,
+            bogus: answer.fails_validation(),
             null: false,
         };
         let subject = self.domain();
@@ -153,32 +154,95 @@ impl Judge<'_> {
             return true;
         }
         if state.is_failed() || answer.validation_failed {
-            let (code, reason) = match &state {
-                DnssecState::Indeterminate { reason } => {
-                    (Code::DnssecIndeterminate, reason.clone())
-                }
-                DnssecState::Bogus { reason } => (Code::DnssecBogus, reason.clone()),
-                _ => (Code::DnssecBogus, "validation failed".to_owned()),
+            if self.degraded {
+                return true;
+            }
+            let code = match &state {
+                DnssecState::Indeterminate { .. } => Code::DnssecIndeterminate,
+                _ => Code::DnssecBogus,
             };
+            let (why, fix, records) = self.why_bogus(answer, &state);
             let title = format!(
                 "The {what} answer for {} fails DNSSEC validation",
                 answer.qname
             );
             let explanation = format!(
-                "A validating resolver answers SERVFAIL for {} {} because {reason}. Senders that validate DNSSEC (most large providers) defer mail until it is fixed.",
+                "A validating resolver answers SERVFAIL for {} {}: {why}. Senders that validate DNSSEC (most large providers) cannot use it and defer mail until it is fixed; the probe does not follow data that fails validation either.",
                 answer.qname, answer.qtype
             );
-            if self.degraded {
-                return true;
-            }
             self.push(
                 Finding::new(code, Severity::Error, subject, title)
                     .explain(explanation)
-                    .fix("Re-sign the zone (check signature expiry and that the DS at the parent matches a DNSKEY of the zone)."),
+                    .fix_with_records(fix, records),
             );
             return true;
         }
         false
+    }
+
+    /// Why `answer` fails validation, in words, with the fix for that cause (and the records
+    /// to publish, where the fix is a record).
+    fn why_bogus(&self, answer: &DnsAnswer, state: &DnssecState) -> (String, String, Vec<String>) {
+        use crate::dnssec::Failure;
+        match crate::dnssec::diagnose(answer, &self.ev.dnssec_chain, self.now) {
+            Failure::DsMismatch {
+                zone,
+                ds_tags,
+                key_tags,
+                fix,
+            } => (
+                format!(
+                    "the DS record for {zone} at its parent names key {}, but {zone} publishes key {}: no chain of trust reaches the zone, so everything in it is bogus",
+                    tags(&ds_tags),
+                    tags(&key_tags)
+                ),
+                format!(
+                    "Publish the DS of {zone}'s current key-signing key at the registrar (or in the parent zone) and remove the stale one:"
+                ),
+                fix,
+            ),
+            Failure::Expired { signer, at } => (
+                format!("its signature (RRSIG, by {signer}) expired on {at}"),
+                format!(
+                    "Re-sign {signer}. Signatures that run out mean automatic re-signing has stopped: check the signer (BIND dnssec-policy, Knot, OpenDNSSEC) or your DNS host."
+                ),
+                Vec::new(),
+            ),
+            Failure::NotYetValid { signer, from } => (
+                format!("its signature (RRSIG, by {signer}) is not valid until {from}"),
+                format!("Fix the signer's clock and re-sign {signer}."),
+                Vec::new(),
+            ),
+            Failure::UnknownKey { signer, key_tag } => (
+                format!("it is signed by key {key_tag}, which {signer} does not publish"),
+                format!("Re-sign {signer} with a key it publishes, or publish key {key_tag} in its DNSKEY RRset."),
+                Vec::new(),
+            ),
+            Failure::NoSignature => (
+                "it carries no signature (RRSIG) although the zone is signed".to_owned(),
+                "Re-sign the zone so that every RRset carries a signature.".to_owned(),
+                Vec::new(),
+            ),
+            Failure::BadSignature { signer, key_tag } => (
+                format!(
+                    "its signature (RRSIG by key {key_tag} of {signer}) is in its validity period but does not verify: the data or the signature was changed after signing"
+                ),
+                format!(
+                    "Re-sign {signer} after every change to its records (a record edited by hand in a signed zone, or a transfer that altered it, breaks the signature)."
+                ),
+                Vec::new(),
+            ),
+            Failure::Unknown => (
+                match state {
+                    DnssecState::Bogus { reason } | DnssecState::Indeterminate { reason } => {
+                        reason.clone()
+                    }
+                    _ => "validation failed".to_owned(),
+                },
+                "Re-sign the zone (check signature expiry and that the DS at the parent matches a DNSKEY of the zone).".to_owned(),
+                Vec::new(),
+            ),
+        }
     }
 
     pub(super) fn limits(&mut self) {
@@ -199,4 +263,9 @@ impl Judge<'_> {
             );
         }
     }
+}
+
+/// Key tags as people read them: `12345` or `12345, 23456`.
+fn tags(t: &[u16]) -> String {
+    t.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
 }

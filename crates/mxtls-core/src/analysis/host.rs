@@ -310,12 +310,15 @@ fn tlsa_report(
     record: &Result<TLSA, String>,
     chains: &[(IpAddr, ChainReport)],
 ) -> TlsaReport {
+    // Only chains judged under DANE were compared with the records.
+    let compared = chains.iter().any(|(_, c)| c.dane.is_some());
     match record {
         Err(e) => TlsaReport {
             record: "(malformed)".into(),
             usable: false,
             unusable_reason: Some(e.clone()),
             matched: Vec::new(),
+            compared,
         },
         Ok(r) => {
             let unusable = tlsa::classify(r).err();
@@ -338,6 +341,7 @@ fn tlsa_report(
                 usable: unusable.is_none(),
                 unusable_reason: unusable.map(|u| u.to_string()),
                 matched,
+                compared,
             }
         }
     }

@@ -58,7 +58,9 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
     cx.reachability(&hosts);
 
     let dane_everywhere = senders::protection(&hosts, None) == Protection::Dane;
-    let mta_sts = (!mx.null).then(|| {
+    // MTA-STS and TLS-RPT are advice for mail that can be routed: with no usable MX answer,
+    // the DNS problem is the only one to fix.
+    let mta_sts = (!mx.null && !mx.failed).then(|| {
         let (report, findings) =
             mta_sts::judge(evidence, &hosts, &cx.anchors, now, dane_everywhere);
         cx.findings.extend(findings);
@@ -66,7 +68,7 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
         report
     });
     let downgrade_protection = senders::protection(&hosts, mta_sts.as_ref());
-    let senders = senders::matrix(&hosts, mta_sts.as_ref(), mx.null, mx.failed);
+    let senders = senders::matrix(&hosts, mta_sts.as_ref(), &mx);
 
     let mut findings = cx.findings;
     findings.sort_by_key(|f| f.severity);
@@ -86,7 +88,10 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
 /// What the MX lookup means for the rest of the judgement.
 struct MxState {
     dnssec: DnssecState,
+    /// No usable MX answer: the lookup failed, or the answer fails validation.
     failed: bool,
+    /// The answer came but fails validation: validating senders defer, others may use it.
+    bogus: bool,
     null: bool,
 }
 

@@ -17,19 +17,22 @@ enum Try {
     Unknown,
 }
 
-/// The whole matrix. `null_mx`: the domain accepts no mail; `mx_failed`: the MX lookup
-/// failed, so senders defer.
-pub fn matrix(
+/// The whole matrix, given what the MX lookup meant: a null MX bounces; no usable answer
+/// defers — except that an answer which fails validation stops only the senders that
+/// validate (DANE's); what the others meet was not probed.
+pub(super) fn matrix(
     hosts: &[MxReport],
     sts: Option<&MtaStsReport>,
-    null_mx: bool,
-    mx_failed: bool,
+    mx: &super::MxState,
 ) -> Vec<SenderOutcome> {
+    let (null_mx, mx_failed) = (mx.null, mx.failed);
     Sender::ALL
         .iter()
         .map(|&sender| {
             let (delivery, via) = if null_mx {
                 (Delivery::Bounced, None)
+            } else if mx.bogus && sender != Sender::Dane {
+                (Delivery::Unknown, None)
             } else if mx_failed || hosts.is_empty() {
                 (Delivery::Deferred, None)
             } else {
@@ -200,6 +203,16 @@ mod tests {
         }
     }
 
+    /// An MX answer that was fine (or a null MX).
+    fn mx(null: bool) -> crate::analysis::MxState {
+        crate::analysis::MxState {
+            dnssec: crate::evidence::DnssecState::Secure,
+            failed: false,
+            bogus: false,
+            null,
+        }
+    }
+
     fn row(rows: &[SenderOutcome], s: Sender) -> &SenderOutcome {
         rows.iter().find(|r| r.sender == s).unwrap()
     }
@@ -211,7 +224,7 @@ mod tests {
             DaneStatus::Applies,
             &[Verdict::Verified],
         )];
-        let m = matrix(&hosts, None, false, false);
+        let m = matrix(&hosts, None, &mx(false));
         assert_eq!(row(&m, Sender::Dane).delivery, Delivery::Authenticated);
         assert!(!row(&m, Sender::Dane).stripping_succeeds);
         assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Encrypted);
@@ -223,14 +236,14 @@ mod tests {
     #[test]
     fn a_dane_failure_defers_for_dane_senders_and_falls_to_the_next_host() {
         let broken = host("mx1.example", DaneStatus::Applies, &[Verdict::Untrusted]);
-        let m = matrix(std::slice::from_ref(&broken), None, false, false);
+        let m = matrix(std::slice::from_ref(&broken), None, &mx(false));
         assert_eq!(row(&m, Sender::Dane).delivery, Delivery::Deferred);
         let backup = host(
             "mx2.example",
             DaneStatus::NotApplicable,
             &[Verdict::NoStarttls],
         );
-        let m = matrix(&[broken, backup], None, false, false);
+        let m = matrix(&[broken, backup], None, &mx(false));
         let dane = row(&m, Sender::Dane);
         assert_eq!(dane.delivery, Delivery::Cleartext);
         assert_eq!(dane.via.as_ref().map(DnsName::as_str), Some("mx2.example"));
@@ -244,7 +257,7 @@ mod tests {
             DaneStatus::NotApplicable,
             &[Verdict::TlsFailed],
         )];
-        let m = matrix(&hosts, None, false, false);
+        let m = matrix(&hosts, None, &mx(false));
         assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Cleartext);
         assert_eq!(
             row(&m, Sender::DefersOnTlsFailure).delivery,
@@ -274,14 +287,14 @@ mod tests {
         };
         // No chains recorded in this synthetic report: PKIX cannot be shown, so enforce defers.
         let enforce = sts(Mode::Enforce, true);
-        let m = matrix(&hosts, Some(&enforce), false, false);
+        let m = matrix(&hosts, Some(&enforce), &mx(false));
         assert!(!row(&m, Sender::MtaSts).stripping_succeeds);
         assert_eq!(protection(&hosts, Some(&enforce)), Protection::MtaSts);
         let uncovered = sts(Mode::Enforce, false);
-        let m = matrix(&hosts, Some(&uncovered), false, false);
+        let m = matrix(&hosts, Some(&uncovered), &mx(false));
         assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Deferred);
         let testing = sts(Mode::Testing, true);
-        let m = matrix(&hosts, Some(&testing), false, false);
+        let m = matrix(&hosts, Some(&testing), &mx(false));
         assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Encrypted);
         assert!(row(&m, Sender::MtaSts).stripping_succeeds);
         assert_eq!(protection(&hosts, Some(&testing)), Protection::None);
@@ -290,14 +303,14 @@ mod tests {
     #[test]
     fn a_resolver_without_dnssec_leaves_dane_senders_unknown() {
         let hosts = [host("mx.example", DaneStatus::Unknown, &[Verdict::Trusted])];
-        let m = matrix(&hosts, None, false, false);
+        let m = matrix(&hosts, None, &mx(false));
         assert_eq!(row(&m, Sender::Dane).delivery, Delivery::Unknown);
         assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Encrypted);
     }
 
     #[test]
     fn null_mx_bounces_and_unknown_stays_unknown() {
-        let m = matrix(&[], None, true, false);
+        let m = matrix(&[], None, &mx(true));
         assert!(
             m.iter()
                 .all(|r| r.delivery == Delivery::Bounced && !r.stripping_succeeds)
@@ -307,7 +320,7 @@ mod tests {
             DaneStatus::NotApplicable,
             &[Verdict::Inconclusive],
         )];
-        let m = matrix(&hosts, None, false, false);
+        let m = matrix(&hosts, None, &mx(false));
         assert!(m.iter().all(|r| r.delivery == Delivery::Unknown));
     }
 }

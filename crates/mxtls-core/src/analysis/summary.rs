@@ -48,6 +48,10 @@ pub(super) fn summarise(
         .count();
     let headline = if mx.null {
         format!("{domain} accepts no mail (null MX): there is nothing to protect.")
+    } else if mx.bogus {
+        format!(
+            "Validating senders cannot use the MX records of {domain}: they fail DNSSEC validation, so those senders defer mail. The probe does not follow them either: see the finding for why they fail."
+        )
     } else if mx.failed {
         format!(
             "Senders cannot find the mail servers of {domain}: the MX lookup fails, so mail is deferred or bounced."

@@ -106,6 +106,10 @@ pub struct Evidence {
     /// Judgement inputs chosen when the probe ran (extra PKIX roots for a test world).
     #[serde(default)]
     pub settings: ProbeSettings,
+    /// The DNSKEY and DS answers of the zones whose data failed validation, fetched to say
+    /// why (an expired signature, a DS that names no key, data changed after signing).
+    #[serde(default)]
+    pub dnssec_chain: Vec<DnsAnswer>,
 }
 
 impl Evidence {

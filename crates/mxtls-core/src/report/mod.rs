@@ -201,6 +201,10 @@ pub struct TlsaReport {
     pub unusable_reason: Option<String>,
     /// Which presented certificates it matched.
     pub matched: Vec<CertRef>,
+    /// Whether any presented chain was compared with it (none is when DANE does not apply
+    /// or no server of the host was reached): an empty `matched` means a mismatch only then.
+    #[serde(default)]
+    pub compared: bool,
 }
 
 /// A certificate of a chain presented by an address.

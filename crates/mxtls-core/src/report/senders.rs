@@ -101,6 +101,7 @@ pub struct SenderOutcome {
     pub delivery: Delivery,
     /// The MX host the message goes to, when delivered.
     pub via: Option<DnsName>,
-    /// An attacker on the path who strips STARTTLS gets the message in cleartext.
+    /// An attacker on the path who strips STARTTLS gets the message in cleartext. Not known
+    /// (and `false`) when `delivery` is `unknown`.
     pub stripping_succeeds: bool,
 }

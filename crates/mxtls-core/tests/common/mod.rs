@@ -470,6 +470,7 @@ impl Scenario {
                 extra_pkix_roots: self.extra_roots.iter().map(|r| Bytes(r.clone())).collect(),
                 allow_private_targets: true,
             },
+            dnssec_chain: Vec::new(),
         }
     }
 
