@@ -22,8 +22,10 @@ use crate::report::{
 pub enum Mood {
     /// Right: authenticated, protected, valid.
     Good,
-    /// Neither: a fact, a state that needs nothing, or something that could not be seen.
+    /// Neither: a fact, or a state that needs nothing.
     Info,
+    /// Not seen: the probe could not test it, so it is neither good nor bad.
+    Unknown,
     /// Weaker than it should be; mail still flows.
     Warn,
     /// Mail is deferred, bounced or exposed.
@@ -36,6 +38,7 @@ impl Mood {
         match self {
             Mood::Good => "good",
             Mood::Info => "info",
+            Mood::Unknown => "unknown",
             Mood::Warn => "warn",
             Mood::Bad => "bad",
         }
@@ -90,7 +93,7 @@ pub fn delivery(d: Delivery) -> Words {
         Delivery::Cleartext => words("delivered in cleartext", Mood::Bad),
         Delivery::Deferred => words("deferred", Mood::Bad),
         Delivery::Bounced => words("bounced", Mood::Bad),
-        Delivery::Unknown => words("unknown", Mood::Info),
+        Delivery::Unknown => words("unknown", Mood::Unknown),
     }
 }
 
@@ -105,12 +108,27 @@ pub fn protection(p: Protection) -> Words {
 }
 
 /// "Protected against STARTTLS stripping: …", the question an attacker on the path asks;
-/// `None` for a domain that accepts no mail.
+/// `None` for a domain that accepts no mail. Where no server could be tested it says so,
+/// with what DNS alone promises, instead of a protection nobody saw.
 pub fn stripping_line(report: &Report) -> Option<Words> {
     if report.summary.accepts_no_mail {
         return None;
     }
     let p = protection(report.downgrade_protection);
+    if report.summary.status == Status::NotTested {
+        let dns = match report.downgrade_protection {
+            Protection::None => "and DNS publishes neither DANE nor an enforced MTA-STS policy",
+            Protection::Dane => "DNS publishes DANE TLSA records",
+            Protection::MtaSts => "DNS publishes an enforced MTA-STS policy",
+            Protection::Both => "DNS publishes DANE and an enforced MTA-STS policy",
+        };
+        return Some(words(
+            format!(
+                "Protected against STARTTLS stripping: not known (no server could be tested; {dns})"
+            ),
+            Mood::Unknown,
+        ));
+    }
     Some(words(
         format!("Protected against STARTTLS stripping: {}", p.text),
         p.mood,
@@ -131,7 +149,7 @@ pub fn sender(s: Sender) -> &'static str {
 /// the sender does is.
 pub fn stripping_outcome(row: &SenderOutcome) -> Words {
     if row.delivery == Delivery::Unknown {
-        words("unknown", Mood::Info)
+        words("unknown", Mood::Unknown)
     } else if row.stripping_succeeds {
         words("succeeds: mail in cleartext", Mood::Bad)
     } else {
@@ -150,23 +168,28 @@ pub fn severity(s: Severity) -> Words {
     words(s.id(), mood)
 }
 
-/// The mood of a whole report: its worst finding.
+/// The mood of a whole report: that of its status, so that the page's box, the widget, the
+/// badge and the terminal agree.
 pub fn report_mood(report: &Report) -> Mood {
-    if report.has_errors() {
-        Mood::Bad
-    } else if report.count(Severity::Warning) > 0 {
-        Mood::Warn
-    } else {
-        Mood::Good
+    status_mood(report.summary.status)
+}
+
+/// The mood of a status.
+pub fn status_mood(status: Status) -> Mood {
+    match status {
+        Status::Problems { .. } => Mood::Bad,
+        Status::DaneVerified | Status::MtaStsEnforced => Mood::Good,
+        Status::TlsNoDane | Status::Unauthenticated => Mood::Warn,
+        Status::NotTested | Status::NoMail => Mood::Unknown,
     }
 }
 
 /// The badge's message for a status (`None`: never checked).
 pub fn badge(status: Option<Status>) -> Words {
     match status {
-        None => words("not checked", Mood::Info),
-        Some(Status::NoMail) => words("no mail (null MX)", Mood::Info),
-        Some(Status::NotTested) => words("could not test", Mood::Info),
+        None => words("not checked", Mood::Unknown),
+        Some(Status::NoMail) => words("no mail (null MX)", Mood::Unknown),
+        Some(Status::NotTested) => words("could not test", Mood::Unknown),
         Some(Status::Problems { errors }) => words(
             format!("{errors} problem{}", if errors == 1 { "" } else { "s" }),
             Mood::Bad,
@@ -264,7 +287,7 @@ pub fn tlsa_state(t: &TlsaReport) -> Words {
         Some(why) => words(format!("unusable: {why}"), Mood::Warn),
         None if !t.compared => words(
             "usable; not compared with a certificate (no server of this host was judged under DANE)",
-            Mood::Info,
+            Mood::Unknown,
         ),
         None if t.matched.is_empty() => {
             words("usable, but matches no presented certificate", Mood::Bad)

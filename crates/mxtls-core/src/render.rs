@@ -169,6 +169,7 @@ impl Paint {
             Mood::Bad => "31",
             Mood::Warn => "33",
             Mood::Info => "36",
+            Mood::Unknown => "90",
             Mood::Good => "32",
         };
         format!("\x1b[{code}m{s}\x1b[0m")
@@ -183,7 +184,8 @@ pub fn badge(report: Option<&Report>) -> String {
         Mood::Good => "#4c1",
         Mood::Warn => "#dfb317",
         Mood::Bad => "#e05d44",
-        Mood::Info => "#9f9f9f",
+        Mood::Info => "#007ec6",
+        Mood::Unknown => "#9f9f9f",
     };
     let message = words.text;
     let label = "mail TLS";

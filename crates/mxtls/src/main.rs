@@ -5,7 +5,9 @@
 //!   the report; this is how a probe run is re-judged by newer analysis.
 //! * `mxtls serve` serves the web checker.
 //!
-//! Exit status: 0 no error findings, 1 error findings, 2 bad input or usage.
+//! Exit status: 0 no error findings, 1 error findings, 2 bad input or usage, 3 no mail server
+//! could be tested (every address refused by the target policy, unreachable or limiting the
+//! probe) and DNS shows no error: the report says what DNS alone shows.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -115,6 +117,7 @@ impl ProbeArgs {
 /// Exit statuses promised by the design.
 const EXIT_ERRORS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+const EXIT_NOT_TESTED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -260,6 +263,8 @@ fn print_report(evidence: &Evidence, now: UnixTime, json: bool) -> ExitCode {
     }
     if report.has_errors() {
         ExitCode::from(EXIT_ERRORS)
+    } else if report.summary.status == mxtls_core::report::Status::NotTested {
+        ExitCode::from(EXIT_NOT_TESTED)
     } else {
         ExitCode::SUCCESS
     }

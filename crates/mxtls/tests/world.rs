@@ -247,8 +247,16 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
         }
     }
 
-    // Without --allow-private-targets the probe refuses the world's loopback addresses.
-    let (_, report, _) = tokio::task::block_in_place(|| check(&world, "private-target.test", &[]));
+    // Without --allow-private-targets the probe refuses the world's loopback addresses: the
+    // servers could not be tested (exit 3), and the report says so instead of a verdict.
+    let (status, report, _) =
+        tokio::task::block_in_place(|| check(&world, "private-target.test", &[]));
+    if status != Some(3) || report["summary"]["status"]["state"] != "not-tested" {
+        problems.push(format!(
+            "private-target without the test flag: exit {status:?}, status {}",
+            report["summary"]["status"]
+        ));
+    }
     if verdicts(&report) != ["refused"] || !codes(&report).iter().any(|c| c == "address-refused") {
         problems.push(format!(
             "private-target without the test flag: {:?} {:?}",

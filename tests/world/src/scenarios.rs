@@ -156,7 +156,7 @@ pub struct Scenario {
     pub codes: &'static [&'static str],
     /// The report's `downgrade_protection`: `dane`, `mta-sts`, `both` or `none`.
     pub protection: &'static str,
-    /// The exit status of `mxtls check` (0 no errors, 1 errors).
+    /// The exit status of `mxtls check` (0 no errors, 1 errors, 3 no server could be tested).
     pub exit: i32,
     /// Why a correct checker says this: the rule, with its RFC section.
     pub why: &'static str,
@@ -614,8 +614,12 @@ pub const SCENARIOS: &[Scenario] = &[
             "tlsrpt-missing",
         ],
         protection: "none",
-        exit: 1,
+        exit: 3,
         why: "RFC 5321 §5.1: no address accepts a connection, so senders queue and then bounce",
+        says: &[
+            "could be tested: no address accepted a connection",
+            "Protected against STARTTLS stripping: not known",
+        ],
         ..PLAIN
     },
     Scenario {
@@ -847,8 +851,12 @@ pub const SCENARIOS: &[Scenario] = &[
         verdicts: &["inconclusive"],
         codes: &["mta-sts-missing", "smtp-inconclusive", "tlsrpt-missing"],
         protection: "dane",
-        exit: 0,
+        exit: 3,
         why: "RFC 5321 §3.1: a 421 greeting refuses this client now; it says nothing about TLS",
+        says: &[
+            "could be tested: every server refused or limited the probe",
+            "DNS publishes DANE TLSA records",
+        ],
         ..PLAIN
     },
     Scenario {
