@@ -350,7 +350,11 @@ fn unreachable_and_inconclusive() {
     );
     assert!(!r.has_errors());
     assert_eq!(r.summary.status, mxtls_core::report::Status::NotTested);
-    assert!(r.summary.headline.contains("could be tested"), "{}", r.summary.headline);
+    assert!(
+        r.summary.headline.contains("could be tested"),
+        "{}",
+        r.summary.headline
+    );
 
     let mut greeted_421 = stopped_session(Step::Banner, SessionError::Rejected { code: 421 });
     greeted_421.banner = Some(mxtls_core::evidence::Reply {

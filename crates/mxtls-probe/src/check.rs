@@ -78,6 +78,14 @@ pub fn system_resolver() -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, 53))
 }
 
+/// A host after its lookups: the addresses to probe, and the SNI its sessions send.
+struct HostPlan {
+    evidence: HostEvidence,
+    sni: DnsName,
+    ips: Vec<IpAddr>,
+    limits: Vec<LimitHit>,
+}
+
 struct Run {
     dns: Dns,
     config: Config,
@@ -192,10 +200,14 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         };
         (txt, rpt, fetch)
     };
-    let sessions = join_all(targets.into_iter().map(|(name, origin)| {
-        let run = run.clone();
-        async move { run.host(name, origin).await }
-    }));
+    let sessions = async {
+        let plans = join_all(targets.into_iter().map(|(name, origin)| {
+            let run = run.clone();
+            async move { run.host(name, origin).await }
+        }))
+        .await;
+        run.clone().sessions(plans).await
+    };
     let (hosts, (mta_sts_txt, tls_rpt, policy)) = tokio::join!(sessions, policy);
     let mut host_evidence = Vec::new();
     for (h, mut l) in hosts {
@@ -289,11 +301,8 @@ impl Run {
         a
     }
 
-    async fn host(
-        self: Arc<Self>,
-        name: DnsName,
-        origin: HostOrigin,
-    ) -> (HostEvidence, Vec<LimitHit>) {
+    /// A host's lookups (addresses, TLSA), and which addresses to probe with which SNI.
+    async fn host(self: Arc<Self>, name: DnsName, origin: HostOrigin) -> HostPlan {
         let (a, aaaa) = tokio::join!(
             self.lookup(&name, RecordType::A),
             self.lookup(&name, RecordType::AAAA)
@@ -355,22 +364,54 @@ impl Run {
             });
             ips.truncate(MAX_ADDRESSES_PER_HOST);
         }
-        let addresses = join_all(
-            ips.into_iter()
-                .map(|ip| self.clone().address(name.clone(), sni.clone(), ip)),
-        )
-        .await;
-        (
-            HostEvidence {
+        HostPlan {
+            evidence: HostEvidence {
                 name,
                 origin,
                 a: Some(a),
                 aaaa: Some(aaaa),
                 tlsa,
-                addresses,
+                addresses: Vec::new(),
             },
+            sni,
+            ips,
             limits,
-        )
+        }
+    }
+
+    /// Probes every address once, however many MX hosts name it: with the SNI of the first
+    /// host (by preference) that does, the others keeping the same sessions and saying for
+    /// which host they were run. Senders reaching the address get the same server either way.
+    async fn sessions(self: Arc<Self>, plans: Vec<HostPlan>) -> Vec<(HostEvidence, Vec<LimitHit>)> {
+        let mut first: Vec<(IpAddr, usize)> = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            for ip in &plan.ips {
+                if !first.iter().any(|(seen, _)| seen == ip) {
+                    first.push((*ip, i));
+                }
+            }
+        }
+        let probed = join_all(first.iter().map(|&(ip, i)| {
+            let (name, sni) = (plans[i].evidence.name.clone(), plans[i].sni.clone());
+            self.clone().address(name, sni, ip)
+        }))
+        .await;
+        plans
+            .into_iter()
+            .map(|mut plan| {
+                for ip in &plan.ips {
+                    let Some(at) = first.iter().position(|(seen, _)| seen == ip) else {
+                        continue;
+                    };
+                    let mut address = probed[at].clone();
+                    if address.probed_for.as_ref() == Some(&plan.evidence.name) {
+                        address.probed_for = None;
+                    }
+                    plan.evidence.addresses.push(address);
+                }
+                (plan.evidence, plan.limits)
+            })
+            .collect()
     }
 
     async fn address(self: Arc<Self>, host: DnsName, sni: DnsName, ip: IpAddr) -> AddressEvidence {
@@ -391,6 +432,7 @@ impl Run {
                     reason: reason.into(),
                 },
                 sessions: Vec::new(),
+                probed_for: Some(host),
             };
         }
         // Every key type, without doubling the wait for a slow greeting: offer everything and,
@@ -417,6 +459,7 @@ impl Run {
             ip,
             target: TargetDecision::Allowed,
             sessions,
+            probed_for: Some(host.clone()),
         }
     }
 

@@ -206,6 +206,21 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
                 ));
             }
         }
+        // One server under two MX names is probed once: mx2's entry carries mx1's sessions
+        // and says so.
+        if s.name == "shared-address" {
+            let hosts = &report["evidence"]["hosts"];
+            let (one, two) = (&hosts[0]["addresses"][0], &hosts[1]["addresses"][0]);
+            if one["ip"] != two["ip"]
+                || two["probed_for"] != "mx1.shared-address.test"
+                || !one["probed_for"].is_null()
+                || one["sessions"] != two["sessions"]
+            {
+                problems.push(format!(
+                    "{domain}: the shared address was not probed once for both names: {one} / {two}"
+                ));
+            }
+        }
         // An enforced policy that misses the MX host: MTA-STS senders defer, others deliver.
         if s.name == "sts-mx-not-listed" {
             let row = report["senders"]

@@ -136,6 +136,8 @@ impl World {
             let domain = scenario.domain();
             let mut body = String::new();
             let mut hosts = Vec::new();
+            // The last host's address and key, for a host that shares its address.
+            let mut previous: Option<(Ipv4Addr, String)> = None;
             if scenario.mx == Mx::Null {
                 body.push_str("@ IN MX 0 .\n");
             }
@@ -160,6 +162,9 @@ impl World {
                     let _ = writeln!(body, "@ IN MX {again} {fqdn}.");
                 }
                 let v4 = match (host.behaviour, host.unused_address) {
+                    _ if host.shares_address && previous.is_some() => {
+                        previous.as_ref().map(|(a, _)| *a).unwrap_or(ip(1, 250))
+                    }
                     (_, true) => ip(1, 250),
                     (Behaviour::Postfix, _) => ip(2, 1),
                     _ => {
@@ -211,9 +216,18 @@ impl World {
                 } else {
                     format!("{port_label}._tcp.{owner}")
                 };
-                for record in tlsa_records(host.tlsa, &leaf, &pki, &names)? {
+                let records = match &previous {
+                    Some((_, spki)) if host.shares_address => vec![format!("3 1 1 {spki}")],
+                    _ => tlsa_records(host.tlsa, &leaf, &pki, &names)?,
+                };
+                for record in records {
                     let _ = writeln!(body, "{tlsa_owner} IN TLSA {record}");
                 }
+                if host.shares_address {
+                    hosts.push((fqdn, addrs));
+                    continue;
+                }
+                previous = Some((v4, leaf.spki_sha256()));
 
                 match host.behaviour {
                     Behaviour::Silent => {}

@@ -124,6 +124,9 @@ pub struct Host {
     /// With `two_addresses`: the second address presents another key (a load balancer whose
     /// members were not renewed together).
     pub split_keys: bool,
+    /// The host has the previous host's address (one server under two MX names); its TLSA
+    /// record pins that server's key.
+    pub shares_address: bool,
 }
 
 const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tlsa) -> Host {
@@ -136,6 +139,7 @@ const fn host(label: &'static str, behaviour: Behaviour, certs: Certs, tlsa: Tls
         unused_address: false,
         two_addresses: false,
         split_keys: false,
+        shares_address: false,
     }
 }
 
@@ -704,6 +708,29 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "dane",
         exit: 0,
         why: "RFC 5321 §5.1: a host listed at two preferences is one host, tried (and probed) once, at its best",
+        ..PLAIN
+    },
+    Scenario {
+        name: "shared-address",
+        summary: "mx1 and mx2 name the same address: one server (its certificate names mx1), probed once",
+        hosts: &[
+            host("mx1", B::Normal, C::Ecdsa, T::Ee),
+            Host {
+                shares_address: true,
+                ..host("mx2", B::Normal, C::Ecdsa, T::Ee)
+            },
+        ],
+        verdicts: &["verified", "verified"],
+        codes: &[
+            "cert-name-mismatch",
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1: each host's TLSA is held against what its address presents; one server is one probe",
         ..PLAIN
     },
     Scenario {

@@ -244,6 +244,10 @@ pub struct AddressEvidence {
     /// the signature schemes to get the server's other certificates.
     #[serde(default)]
     pub sessions: Vec<SmtpSession>,
+    /// When several MX hosts name this address it is probed once: the host the sessions were
+    /// run for (their SNI is that host's), where it is another one than this entry's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_for: Option<DnsName>,
 }
 
 /// The probe's target policy decision for an address.

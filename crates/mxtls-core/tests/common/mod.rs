@@ -401,6 +401,7 @@ impl Host {
                     } else {
                         self.sessions.clone()
                     },
+                    probed_for: None,
                 })
                 .collect(),
         }
