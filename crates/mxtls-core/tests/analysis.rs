@@ -519,3 +519,44 @@ fn a_timed_out_lookup_is_a_dns_failure_not_a_dnssec_one() {
         r.findings
     );
 }
+
+/// The `_mta-sts` and `_smtp._tls` lookups timing out (the MX fine) are failed lookups, not
+/// invalid or missing records: senders keep a cached policy, and nobody can tell whether a
+/// record is published.
+#[test]
+fn timed_out_mta_sts_and_tls_rpt_lookups_are_failed_lookups() {
+    let pki = Pki::new();
+    let mut ev = Scenario::new("example.org")
+        .host(dane_host(&pki))
+        .evidence();
+    let timeout = |q: &str| {
+        failed_answer(
+            q,
+            RecordType::TXT,
+            DnsOutcome::Timeout,
+            DnssecState::Indeterminate {
+                reason: "no answer within 10s".into(),
+            },
+        )
+    };
+    ev.mta_sts.txt = Some(timeout("_mta-sts.example.org"));
+    ev.tls_rpt = Some(timeout("_smtp._tls.example.org"));
+    let r = mxtls_core::analyse(&ev, NOW);
+    let failed: Vec<(&str, Severity)> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::DnsLookupFailed)
+        .map(|f| (f.title.as_str(), f.severity))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|(_, s)| *s == Severity::Warning));
+    for absent in [
+        Code::MtaStsTxtInvalid,
+        Code::MtaStsMissing,
+        Code::TlsRptMissing,
+        Code::TlsRptInvalid,
+        Code::DnssecIndeterminate,
+    ] {
+        assert!(!has(&r, absent), "{absent} in {:?}", codes(&r));
+    }
+}
