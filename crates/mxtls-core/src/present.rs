@@ -117,7 +117,7 @@ pub fn stripping_line(report: &Report) -> Option<Words> {
     let p = protection(report.downgrade_protection);
     if report.summary.status == Status::NotTested {
         let dns = match report.downgrade_protection {
-            Protection::None => "and DNS publishes neither DANE nor an enforced MTA-STS policy",
+            Protection::None => "DNS publishes neither DANE nor an enforced MTA-STS policy",
             Protection::Dane => "DNS publishes DANE TLSA records",
             Protection::MtaSts => "DNS publishes an enforced MTA-STS policy",
             Protection::Both => "DNS publishes DANE and an enforced MTA-STS policy",
@@ -149,11 +149,11 @@ pub fn sender(s: Sender) -> &'static str {
 /// the sender does is.
 pub fn stripping_outcome(row: &SenderOutcome) -> Words {
     if row.delivery == Delivery::Unknown {
-        words("unknown", Mood::Unknown)
+        words("not known", Mood::Unknown)
     } else if row.stripping_succeeds {
-        words("succeeds: mail in cleartext", Mood::Bad)
+        words("the attack works: mail in cleartext", Mood::Bad)
     } else {
-        words("fails", Mood::Good)
+        words("the attack is blocked", Mood::Good)
     }
 }
 

@@ -238,7 +238,7 @@ fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
         let _ = writeln!(out, "  {}", present::sender(r.sender));
         let _ = writeln!(
             out,
-            "      {}; an attacker stripping STARTTLS {}",
+            "      {}; if an attacker strips STARTTLS: {}",
             p.paint(d.mood, &outcome),
             p.paint(strip.mood, &strip.text)
         );

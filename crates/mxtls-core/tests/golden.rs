@@ -70,11 +70,11 @@ const DANE_OK: &[(&str, &str)] = &[
         "RFC 7672 §3.1.1: DANE-EE authenticates the address",
     ),
     (
-        "      delivered with authenticated TLS via mx.example.org; an attacker stripping STARTTLS fails",
+        "      delivered with authenticated TLS via mx.example.org; if an attacker strips STARTTLS: the attack is blocked",
         "RFC 7672 §2.2: a DANE sender refuses cleartext to a host with usable TLSA",
     ),
     (
-        "      delivered encrypted, not authenticated via mx.example.org; an attacker stripping STARTTLS succeeds: mail in cleartext",
+        "      delivered encrypted, not authenticated via mx.example.org; if an attacker strips STARTTLS: the attack works: mail in cleartext",
         "RFC 3207 §6: without DANE or MTA-STS, opportunistic senders cannot detect stripping",
     ),
     (
@@ -126,7 +126,7 @@ const MISMATCH_AND_CLEARTEXT: &[(&str, &str)] = &[
         "RFC 3207 §6: XXXXXXXA where STARTTLS belongs",
     ),
     (
-        "      delivered in cleartext via mx2.example.org; an attacker stripping STARTTLS succeeds: mail in cleartext",
+        "      delivered in cleartext via mx2.example.org; if an attacker strips STARTTLS: the attack works: mail in cleartext",
         "RFC 7672 §2.2.2: a DANE sender skips the failing mx and falls to mx2, which has no TLSA and no STARTTLS",
     ),
     (
