@@ -293,6 +293,25 @@ try {
     assert.equal(await page.locator("table.senders tbody tr").count(), 4, `${s.domain}: the sender matrix`);
   }
 
+  // 8. A domain none of whose servers could be tested: grey, says so, and claims no protection
+  // it did not see; the badge agrees.
+  await page.goto(`${base}/check/busy-421.test`);
+  await page.locator("#headline").waitFor();
+  assert.equal(await page.locator(".headline.unknown").count(), 1, "could not test is grey");
+  assert.match(await page.locator("#headline").innerText(), /could be tested/);
+  assert.match(await page.locator("#stripping").innerText(), /not known \(no server could be tested/);
+  const untested = await (await page.request.get(`${base}/badge/busy-421.test.svg`)).text();
+  assert.match(untested, /could not test/);
+  await axe(page, "check (could not test)");
+  await shot(page, "check-not-tested");
+
+  // 9. Bogus MX data: the report names the cause and shows no server it did not contact.
+  await page.goto(`${base}/check/bad-ds.test`);
+  await page.locator("#headline").waitFor();
+  assert.equal(await page.locator("[data-verdict]").count(), 0, "no address was connected to");
+  assert.match(await page.locator('.finding[data-code="dnssec-bogus"]').innerText(), /IN DS /);
+  await shot(page, "check-bogus");
+
   assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), [], "no errors in the console");
   console.log("browser tests passed");
 } catch (e) {

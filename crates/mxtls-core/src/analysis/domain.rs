@@ -42,6 +42,21 @@ impl Judge<'_> {
 
         if self.lookup_problems(answer, subject.clone(), "MX") {
             state.failed = true;
+            // Say which hosts the unusable answer names, so the owner recognises them.
+            let named: Vec<String> = dns::mx_targets(answer)
+                .into_iter()
+                .flatten()
+                .map(|t| format!("{} (preference {})", t.exchange, t.preference))
+                .collect();
+            if state.bogus
+                && !named.is_empty()
+                && let Some(f) = self.findings.last_mut()
+            {
+                f.explanation.push_str(&format!(
+                    " The answer names {}; none of them was connected to.",
+                    named.join(", ")
+                ));
+            }
             return state;
         }
         match answer.outcome {
