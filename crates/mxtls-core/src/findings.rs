@@ -109,6 +109,9 @@ codes! {
     TlsRptOk => "tlsrpt-ok", "RFC 8460 §3";
     TlsRptMissing => "tlsrpt-missing", "RFC 8460 §3";
     TlsRptInvalid => "tlsrpt-invalid", "RFC 8460 §3";
+    MtaStsEnforceUnsafe => "mta-sts-enforce-unsafe", "RFC 8461 §4.2";
+    SmtpUnresponsive => "smtp-unresponsive", "RFC 5321 §4.5.3.2";
+    AddressesDiffer => "addresses-differ", "RFC 7672 §3.1";
 }
 
 impl std::fmt::Display for Code {
@@ -141,13 +144,27 @@ impl std::fmt::Display for Subject {
     }
 }
 
-/// A concrete fix: what to do, and where one exists, the exact record to publish.
+/// A concrete fix: what to do, and where one exists, everything to publish — whole, so that
+/// it is copied (or downloaded) in one piece.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fix {
     pub text: String,
-    /// Zone-file lines ready to paste.
+    /// Zone-file lines to publish together, ready to paste as one block.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
+    /// A file to serve, where the fix is one (the MTA-STS policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FixFile>,
+}
+
+/// A file to serve as (part of) a fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixFile {
+    /// The file's name, for a download (`mta-sts.txt`).
+    pub name: String,
+    /// Where it must be served.
+    pub url: String,
+    pub content: String,
 }
 
 /// One judgement about the domain, an MX host or an address.
@@ -191,6 +208,7 @@ impl Finding {
         self.fix = Some(Fix {
             text: text.into(),
             records: Vec::new(),
+            file: None,
         });
         self
     }
@@ -199,6 +217,22 @@ impl Finding {
         self.fix = Some(Fix {
             text: text.into(),
             records,
+            file: None,
+        });
+        self
+    }
+
+    /// A fix with a file to serve and the records that go with it.
+    pub fn fix_with_file(
+        mut self,
+        text: impl Into<String>,
+        records: Vec<String>,
+        file: FixFile,
+    ) -> Finding {
+        self.fix = Some(Fix {
+            text: text.into(),
+            records,
+            file: Some(file),
         });
         self
     }

@@ -159,6 +159,25 @@ pub fn mx_matches(pattern: &str, host: &DnsName) -> bool {
     }
 }
 
+/// Whether an address meets MTA-STS's TLS requirements for MX host `host` (RFC 8461
+/// §4.2): STARTTLS, TLS 1.2 or later, and every chain PKIX-valid with a DNS name of `host`.
+pub fn address_meets_policy(address: &crate::report::AddressReport, host: &DnsName) -> bool {
+    use crate::report::Verdict;
+    matches!(
+        address.tls,
+        Verdict::Verified | Verdict::Trusted | Verdict::Untrusted
+    ) && !address.chains.is_empty()
+        && address.chains.iter().all(|c| {
+            c.pkix.is_ok()
+                && !c.deprecated_tls()
+                && c.certs.first().is_some_and(|ee| {
+                    ee.dns_names
+                        .iter()
+                        .any(|n| crate::cert::name_matches(n, host))
+                })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

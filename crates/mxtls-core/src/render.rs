@@ -4,11 +4,15 @@
 
 use std::fmt::Write;
 
-use crate::findings::{Finding, Severity};
+use crate::findings::Severity;
 use crate::present::{self, Mood};
-use crate::report::{AddressReport, ChainReport, MtaStsReport, MxReport, Report, SenderOutcome};
+use crate::report::{
+    AddressReport, ChainReport, FindingGroup, MtaStsReport, MxReport, Report, SenderOutcome,
+};
 
-/// Renders `report` as plain text, with ANSI colour when `colour` is true.
+/// Renders `report` as plain text, with ANSI colour when `colour` is true, in the order a
+/// domain owner reads it: the answer, what to do first, every address at a glance, what
+/// happens to mail, the findings by cause, then the details.
 pub fn text(report: &Report, colour: bool) -> String {
     let p = Paint(colour);
     let mut out = String::new();
@@ -20,9 +24,39 @@ pub fn text(report: &Report, colour: bool) -> String {
     );
     let _ = writeln!(out, "judged at {}", report.judged_at);
     let _ = writeln!(out);
-    let _ = writeln!(out, "{}", p.bold(&report.summary.headline));
+    let mood = present::report_mood(report);
+    let _ = writeln!(out, "{}", p.paint(mood, &p.bold(&report.summary.headline)));
     if let Some(line) = present::stripping_line(report) {
         let _ = writeln!(out, "{}", p.paint(line.mood, &line.text));
+    }
+    if !report.first.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", p.bold("Do this first"));
+        for (n, g) in report.first.iter().enumerate() {
+            do_first(&mut out, &p, report, *g, n + 1);
+        }
+    }
+    let rows = present::grid(report);
+    if !rows.is_empty() {
+        let _ = writeln!(out);
+        grid(&mut out, &p, &rows);
+    }
+    if !report.senders.is_empty() {
+        let _ = writeln!(out);
+        senders(&mut out, &p, &report.senders);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", p.bold("Findings"));
+    let mut ok = Vec::new();
+    for g in &report.groups {
+        if g.severity == Severity::Ok {
+            ok.push(format!("{} ({})", g.code, g.findings.len()));
+            continue;
+        }
+        finding(&mut out, &p, report, g);
+    }
+    if !ok.is_empty() {
+        let _ = writeln!(out, "  {}     {}", p.paint(Mood::Good, "OK"), ok.join(", "));
     }
     for mx in &report.mx {
         let _ = writeln!(out);
@@ -32,24 +66,112 @@ pub fn text(report: &Report, colour: bool) -> String {
         let _ = writeln!(out);
         mta_sts(&mut out, &p, sts);
     }
-    if !report.senders.is_empty() {
-        let _ = writeln!(out);
-        senders(&mut out, &p, &report.senders);
+    let _ = writeln!(out, "\n{}", counts(report));
+    out
+}
+
+/// `1 error, 2 warnings, 3 notices, 1 ok`.
+fn counts(report: &Report) -> String {
+    let n = |s: Severity, one: &str, many: &str| {
+        let k = report.count(s);
+        format!("{k} {}", if k == 1 { one } else { many })
+    };
+    format!(
+        "{}, {}, {}, {}",
+        n(Severity::Error, "error", "errors"),
+        n(Severity::Warning, "warning", "warnings"),
+        n(Severity::Notice, "notice", "notices"),
+        n(Severity::Ok, "ok", "ok")
+    )
+}
+
+/// Subjects of a group after its face: ` (also on mx2 [192.0.2.2], …)`.
+fn also_on(report: &Report, g: &FindingGroup) -> String {
+    let rest: Vec<String> = g.findings[1..]
+        .iter()
+        .map(|i| report.findings[*i].subject.to_string())
+        .collect();
+    if rest.is_empty() {
+        String::new()
+    } else {
+        format!(" (also on {})", rest.join(", "))
     }
-    let _ = writeln!(out);
-    let _ = writeln!(out, "{}", p.bold("Findings"));
-    for f in &report.findings {
-        finding(&mut out, &p, f);
+}
+
+/// The fix of a group: the face's text, every record of the group once, the file.
+fn fix_lines(out: &mut String, report: &Report, g: &FindingGroup, indent: &str) {
+    let face = &report.findings[g.findings[0]];
+    let Some(fix) = &face.fix else { return };
+    let _ = writeln!(out, "{indent}Fix: {}", fix.text);
+    let mut records: Vec<&String> = Vec::new();
+    for i in &g.findings {
+        for r in report.findings[*i].fix.iter().flat_map(|f| &f.records) {
+            if !records.contains(&r) {
+                records.push(r);
+            }
+        }
     }
+    for r in records {
+        let _ = writeln!(out, "{indent}  {r}");
+    }
+    if let Some(file) = &fix.file {
+        let _ = writeln!(out, "{indent}File {} to serve at {}:", file.name, file.url);
+        for line in file.content.lines() {
+            let _ = writeln!(out, "{indent}  {line}");
+        }
+    }
+}
+
+fn do_first(out: &mut String, p: &Paint, report: &Report, g: usize, n: usize) {
+    let Some(g) = report.groups.get(g) else {
+        return;
+    };
+    let face = &report.findings[g.findings[0]];
+    let mood = present::severity(face.severity).mood;
     let _ = writeln!(
         out,
-        "\n{} error(s), {} warning(s), {} notice(s), {} ok",
-        report.count(Severity::Error),
-        report.count(Severity::Warning),
-        report.count(Severity::Notice),
-        report.count(Severity::Ok)
+        "  {n}. {}{}",
+        p.paint(mood, &face.title),
+        also_on(report, g)
     );
-    out
+    fix_lines(out, report, g, "     ");
+}
+
+fn grid(out: &mut String, p: &Paint, rows: &[present::GridRow]) {
+    let _ = writeln!(out, "{}", p.bold("At a glance"));
+    let host_w = rows
+        .iter()
+        .map(|r| r.host.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let ip_w = rows
+        .iter()
+        .map(|r| r.ip.to_string().len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let _ = writeln!(
+        out,
+        "  {:<host_w$}  {:<ip_w$}  {:<7} {:<10} {:<9} {:<12} {:<11} MTA-STS",
+        "host", "address", "key", "STARTTLS", "TLS", "DANE", "PKIX"
+    );
+    for r in rows {
+        let cell =
+            |w: &present::Words, width: usize| p.paint(w.mood, &format!("{:<width$}", w.text));
+        let _ = writeln!(
+            out,
+            "  {:<host_w$}  {:<ip_w$}  {:<7} {} {} {} {} {}",
+            r.host.as_str(),
+            r.ip.to_string(),
+            r.key.unwrap_or("—"),
+            cell(&r.starttls, 10),
+            cell(&r.tls, 9),
+            cell(&r.dane, 12),
+            cell(&r.pkix, 11),
+            cell(&r.mta_sts, 0)
+        );
+    }
 }
 
 fn host(out: &mut String, p: &Paint, mx: &MxReport) {
@@ -125,26 +247,24 @@ fn chain(out: &mut String, p: &Paint, c: &ChainReport) {
     }
 }
 
-fn finding(out: &mut String, p: &Paint, f: &Finding) {
+fn finding(out: &mut String, p: &Paint, report: &Report, g: &FindingGroup) {
+    let f = &report.findings[g.findings[0]];
     let severity = present::severity(f.severity);
     let label = format!("{:<7}", severity.text.to_uppercase());
     let _ = writeln!(
         out,
-        "  {} {}  {}",
+        "  {} {}  {}{}",
         p.paint(severity.mood, &label),
         f.code,
-        f.subject
+        f.subject,
+        also_on(report, g)
     );
     let _ = writeln!(out, "          {}", f.title);
-    if !f.explanation.is_empty() && f.severity != Severity::Ok {
+    let _ = writeln!(out, "          Why it matters: {}", present::why(f.code));
+    if !f.explanation.is_empty() {
         let _ = writeln!(out, "          {}", f.explanation);
     }
-    if let Some(fix) = &f.fix {
-        let _ = writeln!(out, "          Fix: {}", fix.text);
-        for r in &fix.records {
-            let _ = writeln!(out, "            {r}");
-        }
-    }
+    fix_lines(out, report, g, "          ");
     if !f.rfc.is_empty() {
         let _ = writeln!(out, "          ({})", f.rfc);
     }
@@ -229,17 +349,13 @@ fn mta_sts(out: &mut String, p: &Paint, sts: &MtaStsReport) {
 fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
     let _ = writeln!(out, "{}", p.bold("What happens to mail sent to you"));
     for r in rows {
-        let d = present::delivery(r.delivery);
-        let outcome = match &r.via {
-            Some(h) => format!("{} via {h}", d.text),
-            None => d.text,
-        };
+        let d = present::sender_delivery(r);
         let strip = present::stripping_outcome(r);
-        let _ = writeln!(out, "  {}", present::sender(r.sender));
+        let _ = writeln!(out, "  A sender that {}", present::sender(r.sender));
         let _ = writeln!(
             out,
             "      {}; if an attacker strips STARTTLS: {}",
-            p.paint(d.mood, &outcome),
+            p.paint(d.mood, &d.text),
             p.paint(strip.mood, &strip.text)
         );
     }

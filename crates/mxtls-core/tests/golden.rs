@@ -90,11 +90,15 @@ const DANE_OK: &[(&str, &str)] = &[
         "RFC 8461 §2: DANE already protects; MTA-STS would add non-validating senders: a notice",
     ),
     (
-        "  OK      dane-verified  mx.example.org [192.0.2.25]",
-        "RFC 7672 §3: the check that passed",
+        "  mx.example.org  192.0.2.25  ECDSA   yes        TLSv1.3   verified     not public  no policy",
+        "the grid: STARTTLS works, TLS 1.3, DANE-EE matches (RFC 7672 §3.1.1), the test CA is not public",
     ),
     (
-        "0 error(s), 0 warning(s), 4 notice(s), 1 ok",
+        "  OK     dane-verified (1)",
+        "RFC 7672 §3: the check that passed, folded with the other OK results",
+    ),
+    (
+        "0 errors, 0 warnings, 4 notices, 1 ok",
         "nothing makes a sender defer, bounce or send in cleartext",
     ),
 ];
@@ -102,8 +106,8 @@ const DANE_OK: &[(&str, &str)] = &[
 /// The lines of mismatch-and-cleartext.txt that carry a judgement, and why each is right.
 const MISMATCH_AND_CLEARTEXT: &[(&str, &str)] = &[
     (
-        "Mail to example.org can travel in cleartext: not every MX host offers working STARTTLS.",
-        "RFC 3207 §4: mx2 shows no STARTTLS",
+        "Mail to example.org can travel in cleartext: STARTTLS to mx2.example.org is being stripped on the path.",
+        "RFC 3207 §6: mx2's STARTTLS is overwritten on the way; the cause comes first",
     ),
     (
         "Protected against STARTTLS stripping: no",
@@ -146,7 +150,15 @@ const MISMATCH_AND_CLEARTEXT: &[(&str, &str)] = &[
         "RFC 7672 §3.1.3: the 1 1 1 record is ignored beside a usable one",
     ),
     (
-        "2 error(s), 1 warning(s), 3 notice(s), 0 ok",
+        "  1. STARTTLS to mx2.example.org is being stripped on the path",
+        "RFC 3207 §6: cleartext for every sender is the most harmful problem, so it is done first",
+    ),
+    (
+        "  mx2.example.org  2001:db8::25  —       no         —         not used     —           no policy",
+        "the grid: no STARTTLS at mx2, hence no TLS, DANE not published, no certificate",
+    ),
+    (
+        "2 errors, 1 warning, 3 notices, 0 ok",
         "the two problems that defer or expose mail are the errors",
     ),
 ];

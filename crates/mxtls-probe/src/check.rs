@@ -520,6 +520,7 @@ fn failed_session(port: u16, offered: KeyTypeOffer, why: &str) -> SmtpSession {
             error: SessionError::Io {
                 message: why.into(),
             },
+            at_ms: None,
         }),
         ..SmtpSession::new(port, offered)
     }

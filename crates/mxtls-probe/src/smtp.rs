@@ -86,7 +86,8 @@ impl Recorder {
     }
 
     fn stop(&mut self, step: Step, error: SessionError) {
-        self.session.stopped = Some(SessionStop { step, error });
+        let at_ms = Some(self.ms());
+        self.session.stopped = Some(SessionStop { step, error, at_ms });
     }
 
     /// The step's own limit, cut short by the check's deadline.

@@ -860,6 +860,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }],
         verdicts: &["verified", "untrusted"],
         codes: &[
+            "addresses-differ",
             "dane-verified",
             "mta-sts-missing",
             "tlsa-mismatch",

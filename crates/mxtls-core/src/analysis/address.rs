@@ -108,6 +108,38 @@ impl Judge<'_> {
         }
         let banner_ok = s.banner.as_ref().is_some_and(|b| b.code == 220);
         let ehlo_ok = s.ehlo.as_ref().is_some_and(|e| e.code == 250);
+        // A server that accepts the connection but does not speak SMTP — no greeting within
+        // the deadline, an EHLO never answered, an endless or garbled reply — is broken for
+        // every sender, not a refusal of the probe.
+        let broken = stop.filter(|st| {
+            matches!(st.step, Step::Banner | Step::Ehlo)
+                && match &st.error {
+                    SessionError::Timeout => s.banner.as_ref().is_none_or(|b| b.code == 220),
+                    SessionError::Garbage { .. } | SessionError::Limit { .. } => true,
+                    _ => false,
+                }
+        });
+        if let Some(st) = broken {
+            let what = match (&st.step, &st.error) {
+                (Step::Banner, SessionError::Timeout) => {
+                    format!("it sent no greeting within {} s", waited(s))
+                }
+                (Step::Ehlo, SessionError::Timeout) => {
+                    format!("it did not answer EHLO within {} s", waited(s))
+                }
+                (step, e) => format!(
+                    "its reply at the {} step was broken ({})",
+                    crate::present::step(*step),
+                    error_text(e)
+                ),
+            };
+            self.push(
+                Finding::new(Code::SmtpUnresponsive, Severity::Warning, subject.clone(), format!("{} accepts connections but does not speak SMTP", h.name))
+                    .explain(format!("The server at this address accepted the connection, but {what}. Senders wait up to five minutes for a greeting (RFC 5321 §4.5.3.2), then try the next address or MX host and defer mail if none works: this address delays or loses mail for everyone, not only for the probe."))
+                    .fix("Check the mail server at this address: is it overloaded, hung, or is a firewall or load balancer in front of it holding connections open without a server behind?"),
+            );
+            return Some(Verdict::Broken);
+        }
         if !banner_ok || !ehlo_ok {
             let what = match (&s.banner, stop) {
                 (Some(b), _) if b.code != 220 => {
@@ -204,6 +236,23 @@ impl Judge<'_> {
         );
         Some(Verdict::TlsFailed)
     }
+}
+
+/// How long the session had run when it gave up at its last step, in whole seconds (the
+/// step's wait, give or take the connect).
+fn waited(s: &SmtpSession) -> u64 {
+    let connect = s
+        .timings
+        .iter()
+        .filter(|t| t.step == Step::Connect)
+        .map(|t| t.elapsed_ms)
+        .sum::<u64>();
+    s.stopped
+        .as_ref()
+        .and_then(|st| st.at_ms)
+        .unwrap_or(0)
+        .saturating_sub(connect)
+        .div_ceil(1000)
 }
 
 fn error_text(e: &SessionError) -> String {

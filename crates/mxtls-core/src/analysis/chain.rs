@@ -227,7 +227,7 @@ impl Judge<'_> {
                 .collect();
             self.push(
                 Finding::new(Code::TlsaMismatch, Severity::Error, subject.clone(), format!("No TLSA record matches the certificate of {}: DANE senders defer mail", h.name))
-                    .explain(format!("{} publishes {} usable TLSA record(s), but none matches the certificate presented (typically after a key or certificate change without updating DNS). Senders that validate DANE refuse to deliver and keep the mail queued.", h.name, dane.usable.len()))
+                    .explain(format!("{} publishes {}, but none matches the certificate presented at this address (typically after a key or certificate change without updating DNS, or one server of a cluster left behind). Senders that validate DANE refuse to deliver here and keep the mail queued.", h.name, match dane.usable.len() { 1 => "one usable TLSA record".to_owned(), n => format!("{n} usable TLSA records") }))
                     .fix_with_records("Publish this record for the key the server presents now (keep the old one until it is no longer used):", records),
             );
         }

@@ -74,6 +74,8 @@ impl<'e> Judge<'e> {
             addresses.push(report);
         }
 
+        self.addresses_differ(h, &subject, &chains_seen);
+
         // Rollover (RFC 7671 §8): a single usable record breaks mail on the next key change.
         if dane.status == DaneStatus::Applies {
             let distinct: BTreeSet<&[u8]> = dane
@@ -108,6 +110,48 @@ impl<'e> Judge<'e> {
             tlsa: tlsa_reports,
             addresses,
         }
+    }
+
+    /// Addresses of one host that present different keys: which one a sender gets depends
+    /// on the address it reaches, so a fix for "the key" fits only some of them.
+    fn addresses_differ(
+        &mut self,
+        h: &HostEvidence,
+        subject: &Subject,
+        chains: &[(IpAddr, ChainReport)],
+    ) {
+        let mut keys: Vec<(IpAddr, BTreeSet<&str>)> = Vec::new();
+        for (ip, c) in chains {
+            let Some(record) = c.dane_ee_record.as_deref() else {
+                continue;
+            };
+            match keys.iter_mut().find(|(i, _)| i == ip) {
+                Some((_, set)) => {
+                    set.insert(record);
+                }
+                None => keys.push((*ip, BTreeSet::from([record]))),
+            }
+        }
+        if keys.len() < 2 || keys.iter().all(|(_, k)| *k == keys[0].1) {
+            return;
+        }
+        let lines: Vec<String> = keys
+            .iter()
+            .map(|(ip, k)| {
+                let digests: Vec<String> = k
+                    .iter()
+                    .map(|r| {
+                        crate::present::short_record(r.rsplit_once(" TLSA ").map_or(r, |(_, d)| d))
+                    })
+                    .collect();
+                format!("{ip}: {}", digests.join(" + "))
+            })
+            .collect();
+        self.push(
+            Finding::new(Code::AddressesDiffer, Severity::Warning, subject.clone(), format!("The addresses of {} present different keys", h.name))
+                .explain(format!("Which key a sender gets depends on the address it reaches: {}. This is not a key rollover: the servers behind this name (a cluster, a load balancer's members) are configured differently, so DANE records or certificates that fit one of them fail on the others.", lines.join("; ")))
+                .fix(format!("Install the same key and certificate on every server behind {} (or, during a planned change, publish a TLSA record for each key).", h.name)),
+        );
     }
 
     /// RFC 7672 §2.2: DANE applies when the MX, the host's addresses and its TLSA RRset are all

@@ -17,6 +17,7 @@ mod chain;
 mod domain;
 mod host;
 mod mta_sts;
+mod mta_sts_policy;
 mod senders;
 mod summary;
 mod tls_rpt;
@@ -30,8 +31,6 @@ use crate::findings::{Finding, Subject};
 use crate::names::DnsName;
 use crate::pkix;
 use crate::report::{DaneStatus, MxReport, Protection, Report};
-
-pub use mta_sts::address_meets_policy;
 
 /// Judges `evidence` as of `now` (normally the time the evidence was gathered), trusting
 /// Mozilla's roots.
@@ -71,8 +70,16 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
     let senders = senders::matrix(&hosts, mta_sts.as_ref(), &mx);
 
     let mut findings = cx.findings;
-    findings.sort_by_key(|f| f.severity);
-    let summary = summary::summarise(evidence, &mx, &hosts, &findings, downgrade_protection);
+    findings.sort_by_key(|f| (f.severity, summary::impact(f.code)));
+    let summary = summary::summarise(
+        evidence,
+        &mx,
+        &hosts,
+        &findings,
+        &senders,
+        downgrade_protection,
+    );
+    let (groups, first) = summary::groups(&findings);
     Report {
         domain: evidence.domain.clone(),
         judged_at: now,
@@ -82,6 +89,8 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
         mta_sts,
         downgrade_protection,
         senders,
+        groups,
+        first,
     }
 }
 

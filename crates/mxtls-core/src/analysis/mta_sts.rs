@@ -1,8 +1,9 @@
 //! The MTA-STS judgement (RFC 8461): the TXT record, the policy fetch as senders would use
 //! it, and every MX host under the policy.
 
+use super::mta_sts_policy::{fetch_problem, mx_pkix_valid};
 use crate::mta_sts::{mx_matches, parse_policy, parse_txt};
-use crate::names::{DnsName, policy_host, policy_url};
+use crate::names::{policy_host, policy_url};
 use crate::report::{FetchState, Mode, MtaStsReport, StsHost, StsTxt};
 
 /// Judges the MTA-STS evidence against the MX hosts as the analysis saw them.
@@ -43,7 +44,19 @@ pub fn judge(
         mode: None,
         hosts: Vec::new(),
     };
-    let example = example_records(ev, hosts);
+    let txt_fix = vec![txt_record(ev, &txt)];
+    let mx_names: Vec<String> = hosts.iter().map(|h| h.host.to_string()).collect();
+    let failing_pkix: Vec<String> = hosts
+        .iter()
+        .filter(|h| mx_pkix_valid(h) == Some(false))
+        .map(|h| h.host.to_string())
+        .collect();
+    let tls_rpt_set_up = ev.tls_rpt.as_ref().is_some_and(|a| {
+        matches!(
+            crate::tls_rpt::parse_txt(&crate::dns::txt_strings(a)),
+            crate::tls_rpt::TlsRpt::Valid { .. }
+        )
+    });
     match &txt {
         StsTxt::Missing => {
             let severity = if dane_everywhere { Severity::Notice } else { Severity::Warning };
@@ -52,16 +65,30 @@ pub fn judge(
             } else {
                 "Without MTA-STS (or DANE), a sender cannot tell a real server without STARTTLS from an attacker who removed it, so an attacker on the path can read mail in transit."
             };
+            let mut explanation = why.to_owned();
+            if !failing_pkix.is_empty() {
+                explanation.push_str(&format!(
+                    " Before you switch to enforce: senders that enforce a policy would defer mail to {}, which {} not meet it (STARTTLS, TLS 1.2 or later, and a publicly trusted certificate for the host's name).",
+                    failing_pkix.join(", "),
+                    if failing_pkix.len() == 1 { "does" } else { "do" }
+                ));
+            }
+            let reports = if tls_rpt_set_up {
+                "switch to enforce once the TLS reports are clean"
+            } else {
+                "publish a TLS-RPT record too (see its finding) so that senders tell you what fails, and switch to enforce once their reports are clean"
+            };
             findings.push(
                 Finding::new(Code::MtaStsMissing, severity, domain.clone(), "No MTA-STS policy")
-                    .explain(why)
-                    .fix_with_records(
+                    .explain(explanation)
+                    .fix_with_file(
                         format!(
-                            "Serve the policy below at {} over HTTPS with a certificate valid for {}, then publish the TXT record (start with mode: testing, and switch to enforce once TLS reports are clean).",
+                            "Serve this file at {} over HTTPS with a certificate valid for {} from a public CA, then publish the TXT record. Start in testing mode; {reports}.",
                             report.policy_url,
                             policy_host(&ev.domain)
                         ),
-                        example.clone(),
+                        txt_fix.clone(),
+                        policy_file(ev, Mode::Testing, &mx_names, 604_800),
                     ),
             );
         }
@@ -73,7 +100,7 @@ pub fn judge(
                 "The MTA-STS TXT record is invalid, so senders ignore the policy",
             )
             .explain(format!("{reason}. RFC 8461 says senders then act as if there were no policy."))
-            .fix_with_records("Publish exactly one record like this one (change the id whenever the policy changes):", example[..1].to_vec()),
+            .fix_with_records("Publish exactly one record like this one (change the id whenever the policy changes):", txt_fix.clone()),
         ),
         StsTxt::LookupFailed { reason } => findings.push(
             Finding::new(
@@ -131,9 +158,13 @@ pub fn judge(
                                 "The MTA-STS policy file is invalid",
                             )
                             .explain(format!("{e}. Senders ignore an invalid policy."))
-                            .fix_with_records(
-                                format!("Serve a policy like this one at {}:", report.policy_url),
-                                example[1..].to_vec(),
+                            .fix_with_file(
+                                format!(
+                                    "Serve a valid policy like this one at {}, and change the id of the TXT record:",
+                                    report.policy_url
+                                ),
+                                txt_fix.clone(),
+                                policy_file(ev, Mode::Testing, &mx_names, 604_800),
                             ),
                         );
                     }
@@ -164,10 +195,35 @@ pub fn judge(
                 "Senders drop any cached policy: MTA-STS protects nothing.",
             ),
         };
-        findings.push(
-            Finding::new(code, severity, domain.clone(), title)
-                .explain(format!("{why} Policy max_age: {} s.", policy.max_age)),
-        );
+        let mut finding = Finding::new(code, severity, domain.clone(), title)
+            .explain(format!("{why} Policy max_age: {} s.", policy.max_age));
+        if policy.mode == Mode::Testing && failing_pkix.is_empty() {
+            finding = finding.fix_with_file(
+                format!(
+                    "Once the TLS reports are clean, switch to enforce: serve this file at {} and publish the TXT record with its new id.",
+                    report.policy_url
+                ),
+                txt_fix.clone(),
+                policy_file(ev, Mode::Enforce, &policy.mx, policy.max_age),
+            );
+        }
+        findings.push(finding);
+        if policy.mode == Mode::Testing && !failing_pkix.is_empty() {
+            findings.push(
+                Finding::new(
+                    Code::MtaStsEnforceUnsafe,
+                    Severity::Warning,
+                    domain.clone(),
+                    "Switching MTA-STS to enforce now would make senders defer mail",
+                )
+                .explain(format!(
+                    "{} {} not meet the policy (STARTTLS, TLS 1.2 or later, and a publicly trusted certificate for the host's name): under enforce, MTA-STS senders refuse to deliver there. In testing mode they only report it.",
+                    failing_pkix.join(", "),
+                    if failing_pkix.len() == 1 { "does" } else { "do" }
+                ))
+                .fix("First install certificates from a public CA that name each MX host (with their intermediates), then switch to enforce."),
+            );
+        }
         for mx in hosts {
             let covered = policy.mx.iter().any(|p| mx_matches(p, &mx.host));
             let pkix_valid = mx_pkix_valid(mx);
@@ -196,9 +252,23 @@ pub fn judge(
                     } else {
                         "Under enforce, senders would refuse to deliver to this host."
                     })
-                    .fix_with_records(
-                        "Add the host to the policy (and change the id in the TXT record):",
-                        vec![format!("mx: {}", mx.host)],
+                    .fix_with_file(
+                        format!(
+                            "Add the host to the policy: serve this file at {} and publish the TXT record with its new id.",
+                            report.policy_url
+                        ),
+                        txt_fix.clone(),
+                        policy_file(
+                            ev,
+                            policy.mode,
+                            &policy
+                                .mx
+                                .iter()
+                                .cloned()
+                                .chain([mx.host.to_string()])
+                                .collect::<Vec<_>>(),
+                            policy.max_age,
+                        ),
                     ),
                 );
             } else if pkix_valid == Some(false) {
@@ -226,199 +296,42 @@ pub fn judge(
     (report, findings)
 }
 
-/// Why senders could not use the fetched policy (RFC 8461 §3.3), or `None` when they can.
-fn fetch_problem(
-    fetch: &crate::evidence::PolicyFetch,
-    host: Option<&DnsName>,
-    anchors: &[rustls_pki_types::TrustAnchor<'_>],
-    now: crate::UnixTime,
-) -> Option<String> {
-    use crate::evidence::FetchFailure as F;
-    if let Some(failure) = &fetch.failure {
-        return Some(match failure {
-            F::NoAddress => format!(
-                "{} has no address",
-                host.map(DnsName::as_str).unwrap_or("the policy host")
-            ),
-            F::Refused { reason } => {
-                format!("the policy host's address was not contacted: {reason}")
-            }
-            F::Connect { message } => format!("no HTTPS connection to the policy host: {message}"),
-            F::Tls { message } => {
-                format!("the TLS handshake with the policy host failed: {message}")
-            }
-            F::Timeout => "the policy host did not answer in time".to_owned(),
-            F::Http { message } => format!("the policy host's answer is not valid HTTP: {message}"),
-            F::TooLarge { limit } => format!("the policy is larger than {} KB", limit / 1024),
-        });
-    }
-    // The certificate first: a policy from an unauthenticated host is worthless.
-    if let Some(tls) = &fetch.tls {
-        if let Err(e) = crate::pkix::verify_chain(&tls.chain, anchors, now) {
-            return Some(format!("the policy host's certificate is not valid: {e}"));
-        }
-        let names = tls
-            .chain
-            .first()
-            .and_then(|der| crate::cert::ParsedCert::parse(der.as_ref()).ok())
-            .map(|c| c.dns_names())
-            .unwrap_or_default();
-        if let Some(host) = host
-            && !names.iter().any(|n| crate::cert::name_matches(n, host))
-        {
-            return Some(format!(
-                "the policy host's certificate is for {} and not for {host}",
-                if names.is_empty() {
-                    "no DNS name".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            ));
-        }
-    }
-    match fetch.status {
-        Some(200) => {}
-        Some(code @ 300..=399) => {
-            return Some(format!(
-                "the policy URL redirects ({code}{}); senders must not follow redirects",
-                fetch
-                    .location
-                    .as_ref()
-                    .map(|l| format!(" to {l}"))
-                    .unwrap_or_default()
-            ));
-        }
-        Some(code) => return Some(format!("the policy URL answers HTTP {code}, not 200")),
-        None => return Some(fetch.error.clone().unwrap_or_else(|| "no answer".into())),
-    }
-    let media = fetch
-        .content_type
-        .as_deref()
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase());
-    if media.as_deref() != Some("text/plain") {
-        return Some(format!(
-            "the policy is served as {}, not text/plain",
-            fetch.content_type.as_deref().unwrap_or("(no Content-Type)")
-        ));
-    }
-    None
-}
-
-/// Whether an address meets MTA-STS's TLS requirements for MX host `host` (RFC 8461
-/// §4.2): STARTTLS, TLS 1.2 or later, and every chain PKIX-valid with a DNS name of `host`.
-pub fn address_meets_policy(address: &crate::report::AddressReport, host: &DnsName) -> bool {
-    use crate::report::Verdict;
-    matches!(
-        address.tls,
-        Verdict::Verified | Verdict::Trusted | Verdict::Untrusted
-    ) && !address.chains.is_empty()
-        && address.chains.iter().all(|c| {
-            c.pkix.is_ok()
-                && !c.deprecated_tls()
-                && c.certs.first().is_some_and(|ee| {
-                    ee.dns_names
-                        .iter()
-                        .any(|n| crate::cert::name_matches(n, host))
-                })
-        })
-}
-
-/// Every judged address of the host meets the policy's TLS requirements; `None` when no
-/// address could be judged.
-fn mx_pkix_valid(mx: &crate::report::MxReport) -> Option<bool> {
-    use crate::report::Verdict;
-    let judged: Vec<_> = mx
-        .addresses
-        .iter()
-        .filter(|a| {
-            !matches!(
-                a.tls,
-                Verdict::Unreachable | Verdict::Inconclusive | Verdict::Refused
-            )
-        })
+/// The `_mta-sts` TXT record to publish, with a new id: the probe's time, `YYYYMMDDhhmmss`
+/// (RFC 8461 §3.1: the id must change whenever the policy does).
+fn txt_record(ev: &crate::Evidence, current: &StsTxt) -> String {
+    let stamp: String = ev
+        .probe
+        .finished_at
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
         .collect();
-    (!judged.is_empty()).then(|| judged.iter().all(|a| address_meets_policy(a, &mx.host)))
+    let id = match current {
+        StsTxt::Valid { id } if *id == stamp => format!("{stamp}a"),
+        _ => stamp,
+    };
+    format!("_mta-sts.{}. IN TXT \"v=STSv1; id={id}\"", ev.domain)
 }
 
-/// The records a domain would publish: the TXT record, then the policy's lines.
-fn example_records(ev: &crate::Evidence, hosts: &[crate::report::MxReport]) -> Vec<String> {
-    let mut out = vec![format!(
-        "_mta-sts.{}. IN TXT \"v=STSv1; id={}\"",
-        ev.domain,
-        ev.probe
-            .finished_at
-            .to_string()
-            .get(..10)
-            .unwrap_or("1")
-            .replace('-', "")
-    )];
-    out.push("version: STSv1".into());
-    out.push("mode: testing".into());
-    for h in hosts {
-        out.push(format!("mx: {}", h.host));
-    }
-    out.push("max_age: 604800".into());
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mta_sts::MAX_POLICY_BYTES;
-
-    fn fetch(
-        status: Option<u16>,
-        failure: Option<crate::evidence::FetchFailure>,
-    ) -> crate::evidence::PolicyFetch {
-        crate::evidence::PolicyFetch {
-            url: "https://mta-sts.example/.well-known/mta-sts.txt".into(),
-            address: None,
-            status,
-            content_type: Some("text/plain; charset=utf-8".into()),
-            location: Some("https://elsewhere.example/".into()),
-            body: None,
-            tls: None,
-            error: None,
-            elapsed_ms: None,
-            failure,
-            lookups: Vec::new(),
+/// A whole policy file (RFC 8461 §3.2, lines ending CRLF), to serve at the policy URL.
+fn policy_file(
+    ev: &crate::Evidence,
+    mode: Mode,
+    mx: &[String],
+    max_age: u64,
+) -> crate::findings::FixFile {
+    let mut content = format!("version: STSv1\r\nmode: {}\r\n", mode.id());
+    let mut seen: Vec<&String> = Vec::new();
+    for m in mx {
+        if !seen.contains(&m) {
+            content.push_str(&format!("mx: {m}\r\n"));
+            seen.push(m);
         }
     }
-
-    #[test]
-    fn fetch_failures_say_why() {
-        use crate::evidence::FetchFailure as F;
-        let host = DnsName::parse("mta-sts.example").unwrap();
-        let why = |f: crate::evidence::PolicyFetch| {
-            fetch_problem(&f, Some(&host), &[], crate::UnixTime(0)).unwrap_or_default()
-        };
-        assert!(why(fetch(None, Some(F::NoAddress))).contains("mta-sts.example has no address"));
-        assert!(why(fetch(None, Some(F::Timeout))).contains("did not answer in time"));
-        assert!(
-            why(fetch(
-                None,
-                Some(F::TooLarge {
-                    limit: MAX_POLICY_BYTES
-                })
-            ))
-            .contains("64 KB")
-        );
-        assert!(
-            why(fetch(Some(302), None)).contains("redirects (302 to https://elsewhere.example/)")
-        );
-        assert!(why(fetch(Some(500), None)).contains("HTTP 500"));
-        let mut html = fetch(Some(200), None);
-        html.content_type = Some("text/html".into());
-        assert!(why(html).contains("not text/plain"));
-        assert_eq!(
-            fetch_problem(
-                &fetch(Some(200), None),
-                Some(&host),
-                &[],
-                crate::UnixTime(0)
-            ),
-            None
-        );
+    content.push_str(&format!("max_age: {max_age}\r\n"));
+    crate::findings::FixFile {
+        name: "mta-sts.txt".into(),
+        url: policy_url(&ev.domain),
+        content,
     }
 }

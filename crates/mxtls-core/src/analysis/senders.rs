@@ -3,6 +3,8 @@
 //! really asks; derived from the per-address verdicts, the DANE status of each host and the
 //! MTA-STS policy, following how each kind of sender behaves.
 
+use std::net::IpAddr;
+
 use crate::names::DnsName;
 use crate::report::{
     DaneStatus, Delivery, MtaStsReport, MxReport, Protection, Sender, SenderOutcome, Verdict,
@@ -29,12 +31,12 @@ pub(super) fn matrix(
     Sender::ALL
         .iter()
         .map(|&sender| {
-            let (delivery, via) = if null_mx {
-                (Delivery::Bounced, None)
+            let (delivery, via, failing_at) = if null_mx {
+                (Delivery::Bounced, None, Vec::new())
             } else if mx.bogus && sender != Sender::Dane {
-                (Delivery::Unknown, None)
+                (Delivery::Unknown, None, Vec::new())
             } else if mx_failed || hosts.is_empty() {
-                (Delivery::Deferred, None)
+                (Delivery::Deferred, None, Vec::new())
             } else {
                 deliver(sender, hosts, sts, false)
             };
@@ -47,6 +49,7 @@ pub(super) fn matrix(
                 delivery,
                 via,
                 stripping_succeeds,
+                failing_at,
             }
         })
         .collect()
@@ -71,15 +74,17 @@ pub fn protection(hosts: &[MxReport], sts: Option<&MtaStsReport>) -> Protection 
 /// to the first that accepts it. Within a host, the weakest delivering address counts
 /// (the sender does not choose which one it reaches). `stripped`: an attacker removes
 /// STARTTLS from every session.
+/// Where a message goes: the delivery, the host, and the addresses of that host where this
+/// sender fails and moves on (the report shows them: the worst address, not the best).
 fn deliver(
     sender: Sender,
     hosts: &[MxReport],
     sts: Option<&MtaStsReport>,
     stripped: bool,
-) -> (Delivery, Option<DnsName>) {
+) -> (Delivery, Option<DnsName>, Vec<IpAddr>) {
     let mut unknown = false;
     for host in hosts {
-        let tries: Vec<Try> = host
+        let tries: Vec<(IpAddr, Try)> = host
             .addresses
             .iter()
             .filter(|a| a.tls != Verdict::Unreachable)
@@ -89,28 +94,33 @@ fn deliver(
                 } else {
                     a.tls
                 };
-                attempt(sender, host, a, v, sts)
+                (a.ip, attempt(sender, host, a, v, sts))
             })
             .collect();
-        if tries.contains(&Try::Unknown) {
+        if tries.iter().any(|(_, t)| *t == Try::Unknown) {
             unknown = true;
             continue;
         }
         if let Some(worst) = tries
             .iter()
-            .filter_map(|t| match t {
+            .filter_map(|(_, t)| match t {
                 Try::Delivers(d) => Some(*d),
                 _ => None,
             })
             .min()
         {
-            return (worst, Some(host.host.clone()));
+            let failing = tries
+                .iter()
+                .filter(|(_, t)| *t == Try::Fails)
+                .map(|(ip, _)| *ip)
+                .collect();
+            return (worst, Some(host.host.clone()), failing);
         }
     }
     if unknown {
-        (Delivery::Unknown, None)
+        (Delivery::Unknown, None, Vec::new())
     } else {
-        (Delivery::Deferred, None)
+        (Delivery::Deferred, None, Vec::new())
     }
 }
 
@@ -126,7 +136,7 @@ fn attempt(
         Verdict::Verified | Verdict::Trusted | Verdict::Untrusted => Try::Delivers(Encrypted),
         // After a failed handshake, opportunistic senders retry in cleartext.
         Verdict::NoStarttls | Verdict::TlsFailed => Try::Delivers(Cleartext),
-        Verdict::Unreachable => Try::Fails,
+        Verdict::Unreachable | Verdict::Broken => Try::Fails,
         Verdict::Inconclusive | Verdict::Refused => Try::Unknown,
     };
     if matches!(v, Verdict::Inconclusive | Verdict::Refused) {
@@ -165,7 +175,7 @@ fn attempt(
                 }
                 // `v` may be the stripped verdict: the address must still show TLS.
                 let tls_ok = matches!(v, Verdict::Verified | Verdict::Trusted | Verdict::Untrusted);
-                if tls_ok && super::mta_sts::address_meets_policy(address, &host.host) {
+                if tls_ok && crate::mta_sts::address_meets_policy(address, &host.host) {
                     Try::Delivers(Authenticated)
                 } else {
                     Try::Fails

@@ -3,7 +3,9 @@
 use super::{Judge, MxState};
 use crate::evidence::Evidence;
 use crate::findings::{Code, Finding, Severity};
-use crate::report::{MxReport, Protection, Status, Summary, Verdict};
+use crate::report::{
+    Delivery, FindingGroup, MxReport, Protection, SenderOutcome, Status, Summary, Verdict,
+};
 
 impl Judge<'_> {
     /// No address anywhere accepted a connection. From one vantage point that cannot be
@@ -25,11 +27,15 @@ impl Judge<'_> {
     }
 }
 
+/// The status, headline and flags of the report, from what happens to mail: the DNS, the
+/// judged addresses, the sender matrix and the protection. `findings` are in impact order,
+/// so the first error names the cause.
 pub(super) fn summarise(
     ev: &Evidence,
     mx: &MxState,
     hosts: &[MxReport],
     findings: &[Finding],
+    senders: &[SenderOutcome],
     protection: Protection,
 ) -> Summary {
     let domain = &ev.domain;
@@ -39,74 +45,112 @@ pub(super) fn summarise(
         .filter(|v| {
             !matches!(
                 v,
-                Verdict::Unreachable | Verdict::Inconclusive | Verdict::Refused
+                Verdict::Unreachable | Verdict::Broken | Verdict::Inconclusive | Verdict::Refused
             )
         })
         .collect();
     let dane_authenticated = !judged.is_empty() && judged.iter().all(|v| *v == Verdict::Verified);
-    let errors = findings
+    let all_pkix = !judged.is_empty()
+        && judged
+            .iter()
+            .all(|v| matches!(v, Verdict::Verified | Verdict::Trusted));
+    let dns_broken = mx.failed
+        || findings.iter().any(|f| {
+            f.severity == Severity::Error
+                && matches!(
+                    f.code,
+                    Code::DnssecBogus | Code::DnssecIndeterminate | Code::DnsLookupFailed
+                )
+        });
+    let deferred = senders.iter().any(|r| r.delivery == Delivery::Deferred);
+    let cleartext = judged
         .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let headline = if mx.null {
-        format!("{domain} accepts no mail (null MX): there is nothing to protect.")
-    } else if mx.bogus {
-        format!(
-            "Validating senders cannot use the MX records of {domain}: they fail DNSSEC validation, so those senders defer mail. The probe does not follow them either: see the finding for why they fail."
-        )
-    } else if mx.failed {
-        format!(
-            "Senders cannot find the mail servers of {domain}: the MX lookup fails, so mail is deferred or bounced."
-        )
+        .any(|v| matches!(v, Verdict::NoStarttls | Verdict::TlsFailed));
+    let status = if mx.null {
+        Status::NoMail
+    } else if dns_broken {
+        Status::SendersDefer
     } else if judged.is_empty() {
-        format!(
+        Status::NotTested
+    } else if cleartext {
+        Status::Cleartext
+    } else if deferred {
+        Status::SendersDefer
+    } else if protection != Protection::None {
+        let authenticated = match protection {
+            Protection::Dane => dane_authenticated,
+            _ => all_pkix,
+        };
+        Status::Protected {
+            by: protection,
+            authenticated,
+        }
+    } else {
+        Status::Strippable {
+            authenticated: all_pkix,
+        }
+    };
+    // The first error (or warning) names the cause.
+    let cause = |severities: &[Severity]| {
+        findings
+            .iter()
+            .find(|f| severities.contains(&f.severity))
+            .map(|f| f.title.clone())
+    };
+    let errors = [Severity::Error];
+    let problems = [Severity::Error, Severity::Warning];
+    let headline = match status {
+        Status::NoMail => {
+            format!("{domain} accepts no mail (null MX): there is nothing to protect.")
+        }
+        Status::SendersDefer if mx.bogus => format!(
+            "Validating senders cannot use the MX records of {domain}: they fail DNSSEC validation, so those senders defer mail. The probe does not follow them either: see the finding for why they fail."
+        ),
+        Status::SendersDefer if mx.failed => format!(
+            "Senders cannot find the mail servers of {domain}: the MX lookup fails, so mail is deferred or bounced."
+        ),
+        Status::SendersDefer => format!(
+            "Some senders defer mail to {domain}: {}.",
+            cause(&errors).unwrap_or_else(|| "see the findings below".into())
+        ),
+        Status::NotTested => format!(
             "No mail server of {domain} could be tested: {}. What DNS alone shows: {}.",
             untested_why(hosts),
             dns_alone(mx, hosts, protection)
-        )
-    } else if dane_authenticated && errors == 0 {
-        format!(
+        ),
+        Status::Cleartext => format!(
+            "Mail to {domain} can travel in cleartext: {}.",
+            cause(&errors).unwrap_or_else(|| "not every MX host offers working STARTTLS".into())
+        ),
+        Status::Protected {
+            by: Protection::Dane | Protection::Both,
+            authenticated: true,
+        } => format!(
             "Mail to {domain} is protected: DANE authenticates every MX host, and STARTTLS cannot be stripped."
-        )
-    } else if judged
-        .iter()
-        .any(|v| matches!(v, Verdict::NoStarttls | Verdict::TlsFailed))
-    {
-        format!(
-            "Mail to {domain} can travel in cleartext: not every MX host offers working STARTTLS."
-        )
-    } else if errors > 0 {
-        format!(
-            "Mail to {domain} is at risk: {errors} error(s) below make senders defer mail or lose protection."
-        )
-    } else if judged.iter().all(|v| *v == Verdict::Trusted) && protection == Protection::MtaSts {
-        format!(
+        ),
+        Status::Protected {
+            by: Protection::MtaSts,
+            authenticated: true,
+        } => format!(
             "Mail to {domain} is protected for MTA-STS senders: valid certificates everywhere, and the enforced policy stops STARTTLS stripping."
-        )
-    } else if judged.iter().all(|v| *v == Verdict::Trusted) {
-        format!(
-            "Mail to {domain} is encrypted with valid certificates, but without DANE or an enforced MTA-STS policy an attacker on the path can strip STARTTLS."
-        )
-    } else {
-        format!(
+        ),
+        Status::Protected { .. } => format!(
+            "STARTTLS to {domain} cannot be stripped, but the servers are not authenticated: {}.",
+            cause(&problems).unwrap_or_else(|| "see the findings below".into())
+        ),
+        Status::Strippable {
+            authenticated: true,
+        } => format!(
+            "Mail to {domain} is encrypted with valid certificates, but an attacker on the path can strip STARTTLS: {}.",
+            cause(&problems)
+                .unwrap_or_else(|| "neither DANE nor an enforced MTA-STS policy protects it".into())
+                .to_lowercase_first()
+        ),
+        Status::Strippable {
+            authenticated: false,
+        } => format!(
             "Mail to {domain} is encrypted but not authenticated: an attacker on the path can intercept it or strip STARTTLS."
-        )
-    };
-    let all_trusted = !judged.is_empty() && judged.iter().all(|v| *v == Verdict::Trusted);
-    let status = if mx.null {
-        Status::NoMail
-    } else if errors > 0 {
-        Status::Problems { errors }
-    } else if judged.is_empty() {
-        Status::NotTested
-    } else if dane_authenticated {
-        Status::DaneVerified
-    } else if all_trusted && protection == Protection::MtaSts {
-        Status::MtaStsEnforced
-    } else if all_trusted {
-        Status::TlsNoDane
-    } else {
-        Status::Unauthenticated
+        ),
     };
     Summary {
         headline,
@@ -115,6 +159,94 @@ pub(super) fn summarise(
         strippable: !mx.null && protection == Protection::None,
         accepts_no_mail: mx.null,
     }
+}
+
+/// Lower-cases the first letter of a finding's title, to continue a sentence.
+trait LowerFirst {
+    fn to_lowercase_first(self) -> String;
+}
+
+impl LowerFirst for String {
+    fn to_lowercase_first(self) -> String {
+        let mut c = self.chars();
+        match c.next() {
+            Some(first) if !self.starts_with("MTA") && !self.starts_with("DANE") => {
+                first.to_lowercase().chain(c).collect()
+            }
+            _ => self,
+        }
+    }
+}
+
+/// How much a finding costs senders, lowest first: what makes mail undeliverable, then
+/// what sends it in cleartext, then what makes DANE or MTA-STS senders defer, then what
+/// voids a protection the owner set up, then the rest in catalogue order.
+pub(super) fn impact(code: Code) -> usize {
+    const ORDER: &[Code] = &[
+        Code::MxNone,
+        Code::DnsLookupFailed,
+        Code::DnssecBogus,
+        Code::DnssecIndeterminate,
+        Code::MxNullMixed,
+        Code::MxIpLiteral,
+        Code::MxHostNoAddress,
+        Code::StarttlsStripped,
+        Code::StarttlsMissing,
+        Code::StarttlsFailed,
+        Code::TlsaMismatch,
+        Code::TlsaKeyTypePartial,
+        Code::DaneTaNotInChain,
+        Code::DaneTaNameMismatch,
+        Code::TlsaLookupFailed,
+        Code::CertExpired,
+        Code::MtaStsMxNotCovered,
+        Code::MtaStsMxCertInvalid,
+        Code::AddressesDiffer,
+        Code::TlsaUnusable,
+        Code::MtaStsTxtInvalid,
+        Code::MtaStsPolicyFetchFailed,
+        Code::MtaStsPolicyInvalid,
+        Code::SmtpUnresponsive,
+        Code::SmtpUnreachable,
+        Code::TlsOldVersion,
+        Code::MtaStsEnforceUnsafe,
+        Code::MtaStsMissing,
+        Code::TlsaUnsigned,
+    ];
+    ORDER
+        .iter()
+        .position(|c| *c == code)
+        .unwrap_or(ORDER.len() + Code::ALL.iter().position(|c| *c == code).unwrap_or(0))
+}
+
+/// Groups of one cause, and the one or two that come first: errors or warnings with a fix,
+/// most harmful first.
+pub(super) fn groups(findings: &[Finding]) -> (Vec<FindingGroup>, Vec<usize>) {
+    let mut groups: Vec<FindingGroup> = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        match groups
+            .iter_mut()
+            .find(|g| g.code == f.code && g.severity == f.severity)
+        {
+            Some(g) => g.findings.push(i),
+            None => groups.push(FindingGroup {
+                code: f.code,
+                severity: f.severity,
+                findings: vec![i],
+            }),
+        }
+    }
+    let first = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| {
+            matches!(g.severity, Severity::Error | Severity::Warning)
+                && findings[g.findings[0]].fix.is_some()
+        })
+        .map(|(i, _)| i)
+        .take(2)
+        .collect();
+    (groups, first)
 }
 
 /// Why no address could be judged, from the verdicts of those there are.

@@ -120,6 +120,9 @@ impl SmtpSession {
 pub struct SessionStop {
     pub step: Step,
     pub error: SessionError,
+    /// Milliseconds from the start of the session to the stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 /// Why a session stopped. The probe classifies the failure; the core decides what it means.

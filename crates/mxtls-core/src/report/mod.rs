@@ -37,6 +37,9 @@ pub enum Verdict {
     TlsFailed,
     /// No TCP connection to port 25.
     Unreachable,
+    /// A connection, but no working SMTP: no greeting within the deadline, an EHLO never
+    /// answered, an endless or garbled reply.
+    Broken,
     /// The server refused or limited us; says nothing about the domain.
     Inconclusive,
     /// Not connected: the address is not public (target policy).
@@ -53,6 +56,7 @@ impl Verdict {
             Verdict::NoStarttls => "no-starttls",
             Verdict::TlsFailed => "tls-failed",
             Verdict::Unreachable => "unreachable",
+            Verdict::Broken => "broken",
             Verdict::Inconclusive => "inconclusive",
             Verdict::Refused => "refused",
         }
@@ -109,6 +113,14 @@ pub struct Report {
     pub downgrade_protection: Protection,
     /// What happens to a message, by kind of sender.
     pub senders: Vec<SenderOutcome>,
+    /// The findings grouped by cause, in the order of `findings` (most severe and most
+    /// harmful first).
+    #[serde(default)]
+    pub groups: Vec<FindingGroup>,
+    /// "Do this first": indexes into `groups` of the one or two actions that change the
+    /// status, each with its whole fix.
+    #[serde(default)]
+    pub first: Vec<usize>,
 }
 
 impl Report {
@@ -125,26 +137,36 @@ impl Report {
     }
 }
 
-/// The domain's state in a word, decided by the analysis: what the badge shows, so that a
-/// badge can never disagree with the report it stands for.
+/// The domain's state in a word, decided by the analysis from what happens to mail (not from
+/// counting findings): the page's box, the widget, the badge, the CLI headline and the JSON
+/// all show this one status, so they can never disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum Status {
     /// A null MX: the domain accepts no mail.
     NoMail,
-    /// Error findings: mail is deferred, bounced or exposed somewhere.
-    Problems { errors: usize },
-    /// No address could be judged (refused, unreachable without a domain-wide error,
-    /// inconclusive).
+    /// No address could be judged and DNS shows no error.
     NotTested,
-    /// DANE authenticates every judged address.
-    DaneVerified,
-    /// An enforced MTA-STS policy and PKIX-valid certificates on every judged address.
-    MtaStsEnforced,
-    /// PKIX-valid certificates everywhere, but nothing stops STARTTLS stripping.
-    TlsNoDane,
-    /// Encrypted, not authenticated.
-    Unauthenticated,
+    /// Some senders defer mail: a DNS failure, or DANE or MTA-STS failing where it applies.
+    SendersDefer,
+    /// Some MX host offers no working STARTTLS: mail to it travels in cleartext.
+    Cleartext,
+    /// Encrypted, but nothing stops an attacker on the path from stripping STARTTLS;
+    /// `authenticated`: every judged address has a PKIX-valid certificate for its name.
+    Strippable { authenticated: bool },
+    /// STARTTLS cannot be stripped for the senders `by` protects; `authenticated`: every
+    /// judged address is authenticated (DANE, or PKIX under MTA-STS).
+    Protected { by: Protection, authenticated: bool },
+}
+
+/// Findings of one cause: the same code and severity on several subjects ("on 8
+/// addresses"), shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingGroup {
+    pub code: crate::findings::Code,
+    pub severity: Severity,
+    /// Indexes into [`Report::findings`], the first one the group's face.
+    pub findings: Vec<usize>,
 }
 
 /// The answer at the top of the report.

@@ -104,4 +104,8 @@ pub struct SenderOutcome {
     /// An attacker on the path who strips STARTTLS gets the message in cleartext. Not known
     /// (and `false`) when `delivery` is `unknown`.
     pub stripping_succeeds: bool,
+    /// Addresses of `via` where this sender fails and moves on to the next: the message gets
+    /// through, delayed, and only because another address works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_at: Vec<std::net::IpAddr>,
 }

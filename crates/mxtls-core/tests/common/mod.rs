@@ -267,7 +267,11 @@ pub fn stopped_session(step: Step, error: SessionError) -> SmtpSession {
     if step <= Step::Ehlo {
         s.ehlo = None;
     }
-    s.stopped = Some(SessionStop { step, error });
+    s.stopped = Some(SessionStop {
+        step,
+        error,
+        at_ms: None,
+    });
     s
 }
 

@@ -6,12 +6,16 @@
 //! Machine ids (JSON, data attributes) are the types' own `id()` methods; the words here are
 //! prose for people, and may change without breaking anything that reads the ids.
 
-use std::net::IpAddr;
+mod grid;
+mod progress;
+mod why;
 
-use crate::evidence::{DnsOutcome, DnssecState, KeyTypeOffer, Step};
+pub use grid::{GridRow, grid};
+pub use progress::{lookup_line, lookup_outcome, progress_line, session_line, session_state};
+pub use why::{glossary, why};
+
+use crate::evidence::{KeyTypeOffer, Step};
 use crate::findings::Severity;
-use crate::names::{DnsName, RecordType};
-use crate::progress::Event;
 use crate::report::{
     CertRef, ChainReport, DaneStatus, Delivery, MtaStsReport, Protection, Report, Sender,
     SenderOutcome, Status, StsHost, StsTxt, TlsaReport, Verdict,
@@ -68,6 +72,7 @@ pub fn verdict(v: Verdict) -> Words {
         Verdict::NoStarttls => words("no STARTTLS: cleartext", Mood::Bad),
         Verdict::TlsFailed => words("TLS failed", Mood::Bad),
         Verdict::Unreachable => words("unreachable", Mood::Bad),
+        Verdict::Broken => words("no working SMTP", Mood::Bad),
         Verdict::Inconclusive => words("inconclusive", Mood::Warn),
         Verdict::Refused => words("not probed (not a public address)", Mood::Warn),
     }
@@ -138,11 +143,31 @@ pub fn stripping_line(report: &Report) -> Option<Words> {
 /// A kind of sending MTA.
 pub fn sender(s: Sender) -> &'static str {
     match s {
-        Sender::Dane => "DANE-validating (Postfix, Exim, Microsoft 365)",
-        Sender::MtaSts => "MTA-STS-enforcing (Gmail and others)",
-        Sender::Opportunistic => "opportunistic, cleartext fallback (Postfix default)",
-        Sender::DefersOnTlsFailure => "defers when STARTTLS fails (Sendmail)",
+        Sender::Dane => "validates DANE (Postfix and Exim with DANE, Microsoft 365)",
+        Sender::MtaSts => "enforces MTA-STS (Gmail, Microsoft 365, Yahoo)",
+        Sender::Opportunistic => "uses TLS when offered, else cleartext (Postfix's default)",
+        Sender::DefersOnTlsFailure => "requires TLS once STARTTLS is offered (Sendmail)",
     }
+}
+
+/// What happens to a message from this kind of sender, with the host it goes to and the
+/// addresses where it fails first (the worst address, not only the best).
+pub fn sender_delivery(row: &SenderOutcome) -> Words {
+    let d = delivery(row.delivery);
+    let mut text = match &row.via {
+        Some(h) => format!("{} via {h}", d.text),
+        None => d.text,
+    };
+    let mut mood = d.mood;
+    if !row.failing_at.is_empty() {
+        let ips: Vec<String> = row.failing_at.iter().map(ToString::to_string).collect();
+        text.push_str(&format!(
+            " — but it fails at {} and must try another address first",
+            ips.join(", ")
+        ));
+        mood = mood.max(Mood::Warn);
+    }
+    words(text, mood)
 }
 
 /// What an attacker who strips STARTTLS gets from this kind of sender; unknown where what
@@ -177,28 +202,47 @@ pub fn report_mood(report: &Report) -> Mood {
 /// The mood of a status.
 pub fn status_mood(status: Status) -> Mood {
     match status {
-        Status::Problems { .. } => Mood::Bad,
-        Status::DaneVerified | Status::MtaStsEnforced => Mood::Good,
-        Status::TlsNoDane | Status::Unauthenticated => Mood::Warn,
+        Status::SendersDefer | Status::Cleartext => Mood::Bad,
+        Status::Protected {
+            authenticated: true,
+            ..
+        } => Mood::Good,
+        Status::Protected { .. } | Status::Strippable { .. } => Mood::Warn,
         Status::NotTested | Status::NoMail => Mood::Unknown,
     }
 }
 
-/// The badge's message for a status (`None`: never checked).
+/// The badge's message for a status (`None`: never checked), in the status's mood.
 pub fn badge(status: Option<Status>) -> Words {
-    match status {
-        None => words("not checked", Mood::Unknown),
-        Some(Status::NoMail) => words("no mail (null MX)", Mood::Unknown),
-        Some(Status::NotTested) => words("could not test", Mood::Unknown),
-        Some(Status::Problems { errors }) => words(
-            format!("{errors} problem{}", if errors == 1 { "" } else { "s" }),
-            Mood::Bad,
-        ),
-        Some(Status::DaneVerified) => words("DANE verified", Mood::Good),
-        Some(Status::MtaStsEnforced) => words("MTA-STS enforced", Mood::Good),
-        Some(Status::TlsNoDane) => words("TLS, no DANE", Mood::Warn),
-        Some(Status::Unauthenticated) => words("unauthenticated", Mood::Warn),
-    }
+    let Some(status) = status else {
+        return words("not checked", Mood::Unknown);
+    };
+    let text = match status {
+        Status::NoMail => "no mail (null MX)",
+        Status::NotTested => "could not test",
+        Status::SendersDefer => "senders defer",
+        Status::Cleartext => "cleartext possible",
+        Status::Strippable {
+            authenticated: true,
+        } => "TLS, strippable",
+        Status::Strippable {
+            authenticated: false,
+        } => "unauthenticated",
+        Status::Protected {
+            by: Protection::Dane,
+            authenticated: true,
+        } => "DANE verified",
+        Status::Protected {
+            by: Protection::MtaSts,
+            authenticated: true,
+        } => "MTA-STS enforced",
+        Status::Protected {
+            by: Protection::Both,
+            authenticated: true,
+        } => "DANE + MTA-STS",
+        Status::Protected { .. } => "not authenticated",
+    };
+    words(text, status_mood(status))
 }
 
 /// Which certificates the client offered to take in a session.
@@ -353,85 +397,6 @@ pub fn sts_host(h: &StsHost) -> Words {
     words(format!("{listed}; {cert}"), mood)
 }
 
-/// A DNS answer's outcome and DNSSEC state, e.g. `data, secure`.
-pub fn lookup_outcome(outcome: &DnsOutcome, dnssec: &DnssecState) -> Words {
-    let mood = if outcome.is_failure() || dnssec.is_failed() {
-        Mood::Bad
-    } else if dnssec.is_secure() {
-        Mood::Good
-    } else {
-        Mood::Info
-    };
-    words(format!("{}, {}", outcome.id(), dnssec.id()), mood)
-}
-
-/// A lookup of the live progress: `mx.example.org AAAA…` or `… : nodata, secure`.
-pub fn lookup_line(
-    qname: &DnsName,
-    qtype: RecordType,
-    done: Option<(&DnsOutcome, &DnssecState)>,
-) -> String {
-    match done {
-        None => format!("{qname} {qtype}…"),
-        Some((o, d)) => format!("{qname} {qtype}: {}", lookup_outcome(o, d).text),
-    }
-}
-
-/// Where a session of the live progress is: the step it is at, or how it ended.
-pub fn session_state(at: Step, finished: Option<Option<Step>>) -> String {
-    match finished {
-        None => format!("{}…", step(at)),
-        Some(None) => "done".to_owned(),
-        Some(Some(stopped)) => format!("stopped at {}", step(stopped)),
-    }
-}
-
-/// A session of the live progress in one line.
-pub fn session_line(
-    host: &DnsName,
-    ip: IpAddr,
-    o: KeyTypeOffer,
-    at: Step,
-    finished: Option<Option<Step>>,
-) -> String {
-    format!(
-        "{host} [{ip}] ({}): {}",
-        offer(o),
-        session_state(at, finished)
-    )
-}
-
-/// One progress event as a line of the terminal's live progress.
-pub fn progress_line(event: &Event) -> String {
-    match event {
-        Event::LookupStarted { qname, qtype } => {
-            format!("lookup {}", lookup_line(qname, *qtype, None))
-        }
-        Event::LookupDone {
-            qname,
-            qtype,
-            outcome,
-            dnssec,
-        } => format!(
-            "lookup {}",
-            lookup_line(qname, *qtype, Some((outcome, dnssec)))
-        ),
-        Event::Session {
-            host,
-            ip,
-            offer: o,
-            step: s,
-        } => session_line(host, *ip, *o, *s, None),
-        Event::SessionDone {
-            host,
-            ip,
-            offer: o,
-            stopped,
-        } => session_line(host, *ip, *o, stopped.unwrap_or(Step::Quit), Some(*stopped)),
-        Event::Refused { host, ip, reason } => format!("{host} [{ip}] not contacted: {reason}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,28 +461,5 @@ mod tests {
         ] {
             assert_eq!(s.id(), serde_id(s));
         }
-    }
-
-    #[test]
-    fn progress_lines_read_as_sentences() {
-        let host = DnsName::parse("mx.example").unwrap();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let line = progress_line(&Event::Session {
-            host: host.clone(),
-            ip,
-            offer: KeyTypeOffer::Rsa,
-            step: Step::Handshake,
-        });
-        assert_eq!(
-            line,
-            "mx.example [192.0.2.1] (RSA certificate only): TLS handshake…"
-        );
-        let line = progress_line(&Event::SessionDone {
-            host,
-            ip,
-            offer: KeyTypeOffer::Any,
-            stopped: None,
-        });
-        assert_eq!(line, "mx.example [192.0.2.1] (any certificate): done");
     }
 }
