@@ -29,6 +29,9 @@ pub struct Session {
     pub offer: KeyTypeOffer,
     /// The step reached.
     pub step: Step,
+    /// When that step began (the page's clock, ms), and how long it may take.
+    pub step_since: f64,
+    pub limit_ms: Option<u64>,
     /// `Some(None)` finished cleanly, `Some(Some(step))` stopped at `step`.
     pub finished: Option<Option<Step>>,
 }
@@ -72,16 +75,48 @@ pub struct Live {
     /// `(host, ip, reason)` of addresses the target policy refused.
     pub refused: Vec<(DnsName, IpAddr, String)>,
     pub result: Option<Result<Loaded, String>>,
+    /// When the check started and what time it is now (the page's clock, ms): the timer.
+    pub started_ms: Option<f64>,
+    pub now_ms: f64,
 }
 
 pub enum Action {
-    Reset,
-    Progress(Event),
+    /// A new check starts at this time.
+    Reset(f64),
+    /// A progress event, arrived at this time.
+    Progress(Event, f64),
+    /// The clock moved on (the timer and the seconds waited on a slow step).
+    Tick(f64),
     Done(Result<Loaded, String>),
 }
 
 impl Live {
-    pub fn apply(&mut self, event: Event) {
+    /// Sessions finished, and sessions seen: "3 of 16".
+    pub fn sessions_done(&self) -> (usize, usize) {
+        let done = self
+            .sessions
+            .iter()
+            .filter(|s| s.finished.is_some())
+            .count();
+        (done, self.sessions.len())
+    }
+
+    /// Whole seconds since the check started.
+    pub fn elapsed_s(&self) -> u64 {
+        self.started_ms
+            .map(|s| ((self.now_ms - s).max(0.0) / 1000.0) as u64)
+            .unwrap_or(0)
+    }
+
+    /// How long a running session has been at its step, in ms.
+    pub fn waited_ms(&self, s: &Session) -> Option<u64> {
+        s.finished
+            .is_none()
+            .then(|| (self.now_ms - s.step_since).max(0.0) as u64)
+    }
+
+    pub fn apply(&mut self, event: Event, now_ms: f64) {
+        self.now_ms = self.now_ms.max(now_ms);
         match event {
             Event::LookupStarted { qname, qtype } => self.lookups.push(Lookup {
                 qname,
@@ -112,23 +147,36 @@ impl Live {
                 ip,
                 offer,
                 step,
+                limit_ms,
             } => {
-                let s = self.session(host, ip, offer);
-                s.step = s.step.max(step);
+                let s = self.session(host, ip, offer, now_ms);
+                if step > s.step {
+                    s.step = step;
+                    s.step_since = now_ms;
+                    s.limit_ms = limit_ms;
+                } else if step == s.step && s.limit_ms.is_none() {
+                    s.limit_ms = limit_ms;
+                }
             }
             Event::SessionDone {
                 host,
                 ip,
                 offer,
                 stopped,
-            } => self.session(host, ip, offer).finished = Some(stopped),
+            } => self.session(host, ip, offer, now_ms).finished = Some(stopped),
             Event::Refused { host, ip, reason } => {
                 self.refused.push((host, ip, reason));
             }
         }
     }
 
-    fn session(&mut self, host: DnsName, ip: IpAddr, offer: KeyTypeOffer) -> &mut Session {
+    fn session(
+        &mut self,
+        host: DnsName,
+        ip: IpAddr,
+        offer: KeyTypeOffer,
+        now_ms: f64,
+    ) -> &mut Session {
         let at = match self
             .sessions
             .iter()
@@ -141,6 +189,8 @@ impl Live {
                     ip,
                     offer,
                     step: Step::Connect,
+                    step_since: now_ms,
+                    limit_ms: None,
                     finished: None,
                 });
                 self.sessions.len() - 1
@@ -156,8 +206,15 @@ impl Reducible for Live {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut next = (*self).clone();
         match action {
-            Action::Reset => next = Live::default(),
-            Action::Progress(event) => next.apply(event),
+            Action::Reset(now) => {
+                next = Live {
+                    started_ms: Some(now),
+                    now_ms: now,
+                    ..Live::default()
+                }
+            }
+            Action::Progress(event, now) => next.apply(event, now),
+            Action::Tick(now) => next.now_ms = next.now_ms.max(now),
             Action::Done(result) => next.result = Some(result),
         }
         Rc::new(next)
@@ -174,45 +231,70 @@ mod tests {
         let host = parse_user_domain("mx.example").unwrap();
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let mut live = Live::default();
-        live.apply(Event::LookupStarted {
-            qname: host.clone(),
-            qtype: RecordType::A,
-        });
-        live.apply(Event::LookupDone {
-            qname: host.clone(),
-            qtype: RecordType::A,
-            outcome: DnsOutcome::Data,
-            dnssec: DnssecState::Secure,
-        });
-        for step in [Step::Connect, Step::Banner, Step::Starttls, Step::Ehlo] {
-            live.apply(Event::Session {
+        live.apply(
+            Event::LookupStarted {
+                qname: host.clone(),
+                qtype: RecordType::A,
+            },
+            0.0,
+        );
+        live.apply(
+            Event::LookupDone {
+                qname: host.clone(),
+                qtype: RecordType::A,
+                outcome: DnsOutcome::Data,
+                dnssec: DnssecState::Secure,
+            },
+            10.0,
+        );
+        for (t, step) in [Step::Connect, Step::Banner, Step::Starttls, Step::Ehlo]
+            .into_iter()
+            .enumerate()
+        {
+            live.apply(
+                Event::Session {
+                    host: host.clone(),
+                    ip,
+                    offer: KeyTypeOffer::Any,
+                    step,
+                    limit_ms: Some(35_000),
+                },
+                100.0 * (t as f64 + 1.0),
+            );
+        }
+        live.apply(
+            Event::Session {
+                host: host.clone(),
+                ip,
+                offer: KeyTypeOffer::Rsa,
+                step: Step::Connect,
+                limit_ms: Some(10_000),
+            },
+            500.0,
+        );
+        live.apply(
+            Event::SessionDone {
                 host: host.clone(),
                 ip,
                 offer: KeyTypeOffer::Any,
-                step,
-            });
-        }
-        live.apply(Event::Session {
-            host: host.clone(),
-            ip,
-            offer: KeyTypeOffer::Rsa,
-            step: Step::Connect,
-        });
-        live.apply(Event::SessionDone {
-            host: host.clone(),
-            ip,
-            offer: KeyTypeOffer::Any,
-            stopped: Some(Step::Handshake),
-        });
+                stopped: Some(Step::Handshake),
+            },
+            900.0,
+        );
         assert_eq!(live.lookups.len(), 1);
         assert_eq!(
             live.lookups[0].done,
             Some((DnsOutcome::Data, DnssecState::Secure))
         );
         assert_eq!(live.sessions.len(), 2);
-        // Steps never go backwards, even when events arrive out of order.
+        // Steps never go backwards, even when events arrive out of order; the step's start
+        // is when it was reached.
         assert_eq!(live.sessions[0].step, Step::Starttls);
+        assert_eq!(live.sessions[0].step_since, 300.0);
         assert_eq!(live.sessions[0].finished, Some(Some(Step::Handshake)));
         assert_eq!(live.sessions[1].finished, None);
+        assert_eq!(live.sessions_done(), (1, 2));
+        // The running session has waited since its step began.
+        assert_eq!(live.waited_ms(&live.sessions[1]), Some(400));
     }
 }

@@ -139,6 +139,42 @@ pub fn now() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
 
+/// Milliseconds since the Unix epoch, for the live progress's timer.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Calls `tick` every `ms` milliseconds until the returned guard is dropped.
+pub fn every(ms: i32, tick: impl Fn() + 'static) -> Option<Interval> {
+    use wasm_bindgen::JsCast;
+    let window = web_sys::window()?;
+    let closure = wasm_bindgen::closure::Closure::<dyn Fn()>::new(tick);
+    let id = window
+        .set_interval_with_callback_and_timeout_and_arguments_0(
+            closure.as_ref().unchecked_ref(),
+            ms,
+        )
+        .ok()?;
+    Some(Interval {
+        id,
+        _closure: closure,
+    })
+}
+
+/// A running interval; dropping it stops it.
+pub struct Interval {
+    id: i32,
+    _closure: wasm_bindgen::closure::Closure<dyn Fn()>,
+}
+
+impl Drop for Interval {
+    fn drop(&mut self) {
+        if let Some(w) = web_sys::window() {
+            w.clear_interval_with_handle(self.id);
+        }
+    }
+}
+
 thread_local! {
     static ROOTS: std::cell::RefCell<Option<std::rc::Rc<mxtls_core::pkix::RootSet>>> =
         const { std::cell::RefCell::new(None) };

@@ -14,6 +14,12 @@ use crate::report::{CopyButton, ReportBody};
 use crate::route::Route;
 use mxtls_core::present;
 
+thread_local! {
+    /// What the home page's form reduced its input to ("the domain of the mail address …"),
+    /// shown once by the check page it leads to.
+    static NOTE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 #[derive(Properties, PartialEq)]
 pub struct NavProps {
     pub navigate: Callback<Route>,
@@ -69,9 +75,10 @@ pub fn home(props: &NavProps) -> Html {
         let (value, error, navigate) = (value.clone(), error.clone(), props.navigate.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match mxtls_core::names::parse_user_domain(&value) {
-                Ok(name) => {
+            match mxtls_core::names::parse_user_input(&value) {
+                Ok((name, note)) => {
                     error.set(None);
+                    NOTE.with(|n| *n.borrow_mut() = note);
                     navigate.emit(Route::Check(name.to_string()));
                 }
                 Err(e) => error.set(Some(e)),
@@ -84,10 +91,11 @@ pub fn home(props: &NavProps) -> Html {
             <p class="lead">{ "mxtls connects to every mail server of a domain the way a sending mail server does, and tells you whether mail reaches them over authenticated TLS (DANE, certificates, DNSSEC) — and whether an attacker on the path could strip the encryption." }</p>
             <form class="check-form" {onsubmit} novalidate=true>
                 <label for="domain">{ "Mail domain" }</label>
+                <p class="muted hint" id="domain-hint">{ "A domain, or a mail address or web address at it: example.org, you@example.org, https://example.org/" }</p>
                 <div class="row">
-                    <input id="domain" name="domain" type="text" inputmode="url" autocomplete="off"
+                    <input id="domain" name="domain" type="text" inputmode="email" autocomplete="off"
                         autocapitalize="off" spellcheck="false" placeholder="example.org"
-                        aria-describedby={ if error.is_some() { "domain-error" } else { "" } }
+                        aria-describedby={ if error.is_some() { "domain-hint domain-error" } else { "domain-hint" } }
                         aria-invalid={ if error.is_some() { "true" } else { "false" } }
                         value={(*value).clone()} {oninput} />
                     <button type="submit">{ "Check" }</button>
@@ -139,7 +147,7 @@ fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<Abo
         let result = net::stream_events(&url, &signal, |m| {
             match StreamEvent::parse(&m.event, &m.data) {
                 Some(Ok(StreamEvent::Progress(event))) => {
-                    dispatch.dispatch(Action::Progress(event))
+                    dispatch.dispatch(Action::Progress(event, net::now_ms()))
                 }
                 Some(Ok(StreamEvent::Evidence(a))) => {
                     finished.set(true);
@@ -189,18 +197,33 @@ pub fn check_page(props: &DomainProps) -> Html {
         let dispatch = live.dispatcher();
         use_effect_with(props.domain.clone(), move |domain| {
             set_title(&format!("{domain} — mxtls"));
-            dispatch.dispatch(Action::Reset);
-            let controller = start_check(domain, dispatch);
+            dispatch.dispatch(Action::Reset(net::now_ms()));
+            let controller = start_check(domain, dispatch.clone());
+            // The timer, and the seconds waited on a slow step, move every second.
+            let tick = dispatch.clone();
+            let interval = net::every(1000, move || tick.dispatch(Action::Tick(net::now_ms())));
             move || {
+                drop(interval);
                 if let Some(c) = controller {
                     c.abort();
                 }
             }
         });
     }
+    let note = use_state(|| NOTE.with(|n| n.borrow_mut().take()));
+    let status = match &live.result {
+        None => {
+            let (done, all) = live.sessions_done();
+            format!("Checking: {done} of {all} sessions done")
+        }
+        Some(Ok(l)) => format!("Check finished: {}", l.report.summary.headline),
+        Some(Err(e)) => format!("The check did not finish: {e}"),
+    };
     html! {
         <main id="main">
             <h1>{ "Mail TLS for " }<span class="domain">{ props.domain.clone() }</span></h1>
+            if let Some(n) = &*note { <p class="note" id="input-note">{ n }</p> }
+            <div role="status" aria-live="polite" class="sr-only" id="live-status">{ status }</div>
             {
                 match &live.result {
                     None => progress(&live),
@@ -228,14 +251,18 @@ pub fn check_page(props: &DomainProps) -> Html {
     }
 }
 
-/// The live steps: lookups, then one line per session.
+/// The live steps: a count and a timer, the lookups, then one line per session with the
+/// seconds waited on a slow step and its limit.
 fn progress(live: &Live) -> Html {
+    let (done, all) = live.sessions_done();
+    let lookups_done = live.lookups.iter().filter(|l| l.done.is_some()).count();
     html! {
         <section class="live" aria-labelledby="live-h">
             <h2 id="live-h">{ if live.result.is_none() { "Checking…" } else { "Steps" } }</h2>
-            <div role="status" aria-live="polite" class="sr-only">
-                { format!("{} lookups, {} sessions", live.lookups.len(), live.sessions.len()) }
-            </div>
+            <p class="live-count" id="live-count">
+                { format!("{done} of {all} sessions done, {lookups_done} of {} lookups", live.lookups.len()) }
+                if live.result.is_none() { { format!(" — {} s", live.elapsed_s()) } }
+            </p>
             <ul class="steps">
                 { for live.lookups.iter().map(|l| html! {
                     <li class={classes!("lookup", if l.done.is_some() { "done" } else { "running" })}>
@@ -245,11 +272,15 @@ fn progress(live: &Live) -> Html {
                 { for live.refused.iter().map(|(h, ip, why)| html! {
                     <li class="session refused">{ format!("{h} [{ip}]: not probed — {why}") }</li>
                 }) }
-                { for live.sessions.iter().map(|s| html! {
-                    <li class={classes!("session", if s.finished.is_some() { "done" } else { "running" })}
-                        data-host={s.host.to_string()} data-ip={s.ip.to_string()} data-step={s.step.id()}>
-                        { present::session_line(&s.host, s.ip, s.offer, s.step, s.finished) }
-                    </li>
+                { for live.sessions.iter().map(|s| {
+                    let state = present::session_state(s.offer, s.step, s.finished);
+                    let normal = s.finished.is_some() && state.mood == present::Mood::Info;
+                    html! {
+                        <li class={classes!("session", if s.finished.is_some() { "done" } else { "running" }, normal.then_some("normal"))}
+                            data-host={s.host.to_string()} data-ip={s.ip.to_string()} data-step={s.step.id()}>
+                            { format!("{} [{}] ({}): {}{}", s.host, s.ip, present::offer(s.offer), state.text, present::waited(live.waited_ms(s), s.limit_ms)) }
+                        </li>
+                    }
                 }) }
             </ul>
         </section>
@@ -264,6 +295,9 @@ pub struct HeadlineProps {
     pub navigate: Callback<Route>,
 }
 
+/// How long the server reuses a check of a domain (its `Limits::reuse`).
+const REUSE_SECONDS: i64 = 60;
+
 /// The answer at the top, the time, the link to share.
 #[function_component(Headline)]
 pub fn headline(props: &HeadlineProps) -> Html {
@@ -275,18 +309,28 @@ pub fn headline(props: &HeadlineProps) -> Html {
         Callback::from(move |_| navigate.emit(Route::Check(domain.clone())))
     };
     let taken = props.loaded.evidence.probe.finished_at;
+    // A check less than a minute old is reused to spare the mail servers: say so, and when
+    // a new one will run.
+    let age = (net::now() - taken.0).max(0);
+    let fresh_in = (REUSE_SECONDS - age).max(0);
     let when = if props.frozen {
         format!("Snapshot taken {taken}")
     } else if props.loaded.reused {
-        format!("Checked {taken} (a check less than a minute old, reused)")
+        format!("Checked {taken}: a check {age} s old, reused to spare the mail servers")
     } else {
         format!("Checked {taken}")
     };
+    let again_note = (fresh_in > 0 && (props.frozen || props.loaded.reused)).then(|| {
+        format!(
+            "A new check is possible in {fresh_in} s; until then checking again shows this result."
+        )
+    });
     html! {
         <section class={classes!("headline", present::report_mood(report).id())} aria-labelledby="headline">
             <h2 id="headline">{ &report.summary.headline }</h2>
             <p id="stripping">{ stripping_text(report) }</p>
             <p class="muted" id="taken">{ when }</p>
+            if let Some(n) = again_note { <p class="muted" id="again-note">{ n }</p> }
             <div class="share">
                 <label for="share-link">{ "Link to this report" }</label>
                 <input id="share-link" type="text" readonly=true value={link_url.clone()} />

@@ -4,9 +4,12 @@
 use std::rc::Rc;
 
 use mxtls_core::evidence::{AddressEvidence, Party};
+use mxtls_core::findings::Fix;
 use mxtls_core::present::{self, Words};
-use mxtls_core::report::{AddressReport, ChainReport, MtaStsReport, MxReport, TlsaReport};
-use mxtls_core::{Evidence, Finding, Report, Severity};
+use mxtls_core::report::{
+    AddressReport, ChainReport, FindingGroup, MtaStsReport, MxReport, TlsaReport,
+};
+use mxtls_core::{Evidence, Report, Severity};
 use yew::prelude::*;
 
 use crate::net;
@@ -49,29 +52,78 @@ pub struct ReportProps {
     pub report: Rc<Report>,
 }
 
-/// The whole report below the headline.
+/// The whole report below the headline, in the order a domain owner reads it: what to do
+/// first, every address at a glance, what happens to mail, the findings by cause (what is
+/// right folded), then the details and the words used.
 #[function_component(ReportBody)]
 pub fn report_body(props: &ReportProps) -> Html {
     let report = &props.report;
+    let ok: Vec<&FindingGroup> = report
+        .groups
+        .iter()
+        .filter(|g| g.severity == Severity::Ok)
+        .collect();
+    let problems = report.groups.iter().filter(|g| g.severity != Severity::Ok);
+    let glossary = present::glossary(report);
     html! {
         <>
-            <section aria-labelledby="findings-h">
-                <h2 id="findings-h">{ format!("Findings ({} errors, {} warnings)", report.count(Severity::Error), report.count(Severity::Warning)) }</h2>
-                <ul class="findings">
-                    { for report.findings.iter().map(finding) }
-                </ul>
-            </section>
+            if !report.first.is_empty() {
+                <section class="do-first" aria-labelledby="first-h">
+                    <h2 id="first-h">{ "Do this first" }</h2>
+                    <ol>
+                        { for report.first.iter().filter_map(|g| report.groups.get(*g)).map(|g| html! {
+                            <li class="action" data-code={g.code.as_str()}>{ group_card(report, g, true) }</li>
+                        }) }
+                    </ol>
+                </section>
+            }
+            { grid(report) }
             if !report.senders.is_empty() { { senders(report) } }
+            <section aria-labelledby="findings-h">
+                <h2 id="findings-h">{ format!("Findings ({})", counts(report)) }</h2>
+                <ul class="findings">
+                    { for problems.map(|g| html! { <li class={classes!("finding", present::severity(g.severity).mood.id())} data-code={g.code.as_str()}>{ group_card(report, g, false) }</li> }) }
+                </ul>
+                if !ok.is_empty() {
+                    <details class="ok-findings">
+                        <summary>{ format!("What is right ({})", ok.iter().map(|g| g.findings.len()).sum::<usize>()) }</summary>
+                        <ul class="findings">
+                            { for ok.iter().map(|g| html! { <li class="finding good" data-code={g.code.as_str()}>{ group_card(report, g, false) }</li> }) }
+                        </ul>
+                    </details>
+                }
+            </section>
             <section aria-labelledby="hosts-h">
-                <h2 id="hosts-h">{ "Mail servers (MX hosts)" }</h2>
+                <h2 id="hosts-h">{ "Mail servers (MX hosts) in detail" }</h2>
                 if report.mx.is_empty() {
                     <p>{ "No MX hosts to check." }</p>
                 }
                 { for report.mx.iter().map(|mx| host(mx, &props.evidence)) }
             </section>
             if let Some(sts) = &report.mta_sts { { mta_sts(sts) } }
+            if !glossary.is_empty() {
+                <section aria-labelledby="glossary-h">
+                    <h2 id="glossary-h">{ "Words used in this report" }</h2>
+                    <dl class="glossary">
+                        { for glossary.iter().map(|(term, what)| html! { <><dt>{ *term }</dt><dd>{ *what }</dd></> }) }
+                    </dl>
+                </section>
+            }
         </>
     }
+}
+
+/// `1 error, 2 warnings`.
+fn counts(report: &Report) -> String {
+    let n = |s: Severity, one: &str, many: &str| {
+        let k = report.count(s);
+        format!("{k} {}", if k == 1 { one } else { many })
+    };
+    format!(
+        "{}, {}",
+        n(Severity::Error, "error", "errors"),
+        n(Severity::Warning, "warning", "warnings")
+    )
 }
 
 /// A pill: words in their mood's colour.
@@ -79,25 +131,56 @@ fn pill(w: &Words) -> Html {
     html! { <span class={classes!("pill", w.mood.id())}>{ w.text.clone() }</span> }
 }
 
-fn finding(f: &Finding) -> Html {
+/// One cause: its face finding, why it matters, where else it holds, and the whole fix.
+fn group_card(report: &Report, g: &FindingGroup, action: bool) -> Html {
+    let Some(f) = g.findings.first().and_then(|i| report.findings.get(*i)) else {
+        return html! {};
+    };
     let severity = present::severity(f.severity);
-    let class = classes!("finding", severity.mood.id());
+    let also = present::also_on(report, g);
     html! {
-        <li {class} data-code={f.code.as_str()}>
+        <>
             <p class="finding-head">
-                <span class="sev">{ severity.text }</span>
+                if !action { <span class="sev">{ severity.text }</span> }
                 <strong>{ &f.title }</strong>
                 <span class="subject">{ f.subject.to_string() }</span>
             </p>
-            <p>{ &f.explanation }</p>
-            if let Some(fix) = &f.fix {
-                <div class="fix">
-                    <p><strong>{ "Fix: " }</strong>{ &fix.text }</p>
-                    { for fix.records.iter().map(|r| record_line(r)) }
+            if !also.is_empty() {
+                <p class="also">{ format!("Also on {} more: {}", also.len(), also.join(", ")) }</p>
+            }
+            <p class="why"><strong>{ "Why it matters: " }</strong>{ present::why(f.code) }</p>
+            if !action || f.fix.is_none() { <p>{ &f.explanation }</p> }
+            if let Some(fix) = present::group_fix(report, g) { { fix_block(&fix) } }
+            <p class="meta"><code>{ f.code.as_str() }</code>{ " · " }{ &f.rfc }</p>
+        </>
+    }
+}
+
+/// A whole fix: the text, the records as one block with one copy button, the file to
+/// serve with its own copy button and a download.
+fn fix_block(fix: &Fix) -> Html {
+    let records = fix.records.join("\n");
+    html! {
+        <div class="fix">
+            <p><strong>{ "Fix: " }</strong>{ &fix.text }</p>
+            if !fix.records.is_empty() {
+                <div class="record">
+                    <pre class="fix-records"><code>{ records.clone() }</code></pre>
+                    <CopyButton text={AttrValue::from(records)} label={ if fix.records.len() == 1 { "Copy record" } else { "Copy records" } } />
                 </div>
             }
-            <p class="meta"><code>{ f.code.as_str() }</code>{ " · " }{ &f.rfc }</p>
-        </li>
+            if let Some(file) = &fix.file {
+                <div class="record file">
+                    <p class="file-name">{ format!("{} — serve at {}", file.name, file.url) }</p>
+                    <pre class="fix-file"><code>{ file.content.clone() }</code></pre>
+                    <CopyButton text={AttrValue::from(file.content.clone())} label="Copy file" />
+                    <a class="download" download={file.name.clone()}
+                       href={format!("data:text/plain;charset=utf-8,{}", crate::route::percent_encode(&file.content))}>
+                        { format!("Download {}", file.name) }
+                    </a>
+                </div>
+            }
+        </div>
     }
 }
 
@@ -108,6 +191,37 @@ fn record_line(record: &str) -> Html {
             <code>{ record }</code>
             <CopyButton text={AttrValue::from(record.to_owned())} label="Copy record" />
         </div>
+    }
+}
+
+/// Every address at a glance, one row per presented key.
+fn grid(report: &Report) -> Html {
+    let rows = present::grid(report);
+    if rows.is_empty() {
+        return html! {};
+    }
+    let cell = |w: &Words| html! { <td class={w.mood.id()}>{ w.text.clone() }</td> };
+    html! {
+        <section aria-labelledby="grid-h">
+            <h2 id="grid-h">{ "At a glance" }</h2>
+            <div class="scroll">
+            <table class="grid">
+                <thead><tr>
+                    <th scope="col">{ "MX host" }</th><th scope="col">{ "Address" }</th><th scope="col">{ "Key" }</th>
+                    <th scope="col">{ "STARTTLS" }</th><th scope="col">{ "TLS" }</th><th scope="col">{ "DANE" }</th>
+                    <th scope="col">{ "PKIX" }</th><th scope="col">{ "MTA-STS" }</th>
+                </tr></thead>
+                <tbody>
+                { for rows.iter().map(|r| html! {
+                    <tr data-ip={r.ip.to_string()}>
+                        <th scope="row">{ r.host.to_string() }</th><td class="ip">{ r.ip.to_string() }</td><td>{ r.key.unwrap_or("—") }</td>
+                        { cell(&r.starttls) }{ cell(&r.tls) }{ cell(&r.dane) }{ cell(&r.pkix) }{ cell(&r.mta_sts) }
+                    </tr>
+                }) }
+                </tbody>
+            </table>
+            </div>
+        </section>
     }
 }
 
@@ -275,27 +389,28 @@ fn senders(report: &Report) -> Html {
     html! {
         <section aria-labelledby="senders-h">
             <h2 id="senders-h">{ "What happens to mail sent to you" }</h2>
+            <div class="scroll">
             <table class="senders">
                 <thead><tr>
-                    <th scope="col">{ "Sending server" }</th>
+                    <th scope="col">{ "A sending server that…" }</th>
                     <th scope="col">{ "Your mail" }</th>
                     <th scope="col">{ "If an attacker strips STARTTLS" }</th>
                 </tr></thead>
                 <tbody>
                 { for report.senders.iter().map(|r| {
-                    let delivery = present::delivery(r.delivery);
+                    let delivery = present::sender_delivery(r);
                     let strip = present::stripping_outcome(r);
                     html! {
                         <tr data-sender={r.sender.id()}>
                             <th scope="row">{ present::sender(r.sender) }</th>
-                            <td><span class={classes!("pill", delivery.mood.id())} data-delivery={r.delivery.id()}>{ delivery.text }</span>
-                                { r.via.as_ref().map(|h| format!(" via {h}")).unwrap_or_default() }</td>
+                            <td><span class={classes!("pill", delivery.mood.id())} data-delivery={r.delivery.id()}>{ delivery.text }</span></td>
                             <td class={strip.mood.id()}>{ strip.text }</td>
                         </tr>
                     }
                 }) }
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

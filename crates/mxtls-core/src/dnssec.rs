@@ -183,17 +183,83 @@ pub fn ds_record(zone: &DnsName, key: &Dnskey) -> String {
     format!("{zone}. IN DS {} {} 2 {hex}", key.key_tag, key.algorithm)
 }
 
-/// Every record of a wire message's answer and authority sections, RDATA in wire form.
+/// A name at `pos` of a wire message, compression pointers followed (a bounded number of
+/// times); returns it and the position after it.
+fn message_name(msg: &[u8], mut pos: usize) -> Option<(DnsName, usize)> {
+    let mut labels: Vec<String> = Vec::new();
+    let mut after = None;
+    for _ in 0..64 {
+        let len = *msg.get(pos)?;
+        match len {
+            0 => {
+                let name = if labels.is_empty() {
+                    DnsName::parse(".").ok()?
+                } else {
+                    DnsName::parse(&labels.join(".")).ok()?
+                };
+                return Some((name, after.unwrap_or(pos + 1)));
+            }
+            l if l & 0xc0 == 0xc0 => {
+                let target = usize::from(u16::from_be_bytes([l & 0x3f, *msg.get(pos + 1)?]));
+                after.get_or_insert(pos + 2);
+                pos = target;
+            }
+            l if l & 0xc0 == 0 => {
+                let label = msg.get(pos + 1..pos + 1 + usize::from(l))?;
+                labels.push(String::from_utf8_lossy(label).into_owned());
+                pos += 1 + usize::from(l);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Every record of a wire message's answer and authority sections, RDATA as received — names
+/// inside it may be compression pointers into the message, so only RDATA without them is
+/// read from here (RRSIG: its signer name is never compressed, RFC 4034 §3.1.7). A small
+/// reader of its own (RFC 1035 §4.1): the browser build need not carry a whole DNS message
+/// parser for it.
 pub fn message_records(wire: &[u8]) -> Vec<Record> {
-    let Ok(message) = hickory_proto::op::Message::from_vec(wire) else {
-        return Vec::new();
+    let count = |at: usize| -> usize {
+        wire.get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .unwrap_or(0)
     };
-    message
-        .answers
-        .iter()
-        .chain(message.authorities.iter())
-        .map(|r| crate::dns::encode(&DnsName::from_hickory(&r.name), r.ttl, &r.data))
-        .collect()
+    if wire.len() < 12 {
+        return Vec::new();
+    }
+    let (questions, records) = (count(4), count(6) + count(8));
+    let mut pos = 12;
+    for _ in 0..questions {
+        let Some((_, next)) = message_name(wire, pos) else {
+            return Vec::new();
+        };
+        pos = next + 4;
+    }
+    let mut out = Vec::new();
+    for _ in 0..records.min(1000) {
+        let Some((name, next)) = message_name(wire, pos) else {
+            break;
+        };
+        let Some(fixed) = wire.get(next..next + 10) else {
+            break;
+        };
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+        let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let Some(rdata) = wire.get(next + 10..next + 10 + len) else {
+            break;
+        };
+        out.push(Record {
+            name,
+            rtype: RecordType(rtype.into()),
+            ttl,
+            rdata: crate::evidence::Bytes(rdata.to_vec()),
+        });
+        pos = next + 10 + len;
+    }
+    out
 }
 
 /// The RRSIGs of an answer's message that cover its final RRset (or, for a denial, the
@@ -392,6 +458,39 @@ mod tests {
         assert_eq!(dnskey(&[1, 2]), None);
         assert_eq!(ds(&[1, 2, 3, 4]), None);
         assert!(message_records(b"not a dns message").is_empty());
+        // A pointer loop ends, it does not spin.
+        let mut looped = vec![0u8; 12];
+        looped[5] = 1; // one question
+        looped.extend([0xc0, 12]);
+        assert!(message_records(&looped).is_empty());
+    }
+
+    /// The reader agrees with hickory's on a real message (a compressed answer and its RRSIG).
+    #[test]
+    fn the_message_reader_agrees_with_hickory() {
+        use hickory_proto::op::{Message, MessageType, OpCode, Query};
+        use hickory_proto::rr::rdata::MX;
+        use hickory_proto::rr::{Name, RData, Record as HRecord};
+        use hickory_proto::serialize::binary::BinEncodable;
+        let owner = Name::from_ascii("example.org.").unwrap();
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(
+            owner.clone(),
+            hickory_proto::rr::RecordType::MX,
+        ));
+        m.add_answer(HRecord::from_rdata(
+            owner.clone(),
+            300,
+            RData::MX(MX::new(10, Name::from_ascii("mx.example.org.").unwrap())),
+        ));
+        let wire = m.to_bytes().unwrap();
+        let records = message_records(&wire);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].name.as_str(), "example.org");
+        assert_eq!(records[0].rtype, RecordType::MX);
+        assert_eq!(records[0].ttl, 300);
+        // The RDATA as sent: the preference, then the exchange (here compressed).
+        assert_eq!(&records[0].rdata.0[..2], &[0, 10]);
     }
 
     #[test]

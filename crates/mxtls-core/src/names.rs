@@ -78,6 +78,44 @@ pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
     parse_mail_domain_ascii(&ascii, input)
 }
 
+/// What a person typed into a "domain" field, forgiven: a mail address (`user@example.org`,
+/// `mailto:…`) or a URL (`https://example.org/…`) is reduced to its domain. Returns the
+/// domain and, when the input was reduced, a note saying so; a clear reason otherwise.
+pub fn parse_user_input(input: &str) -> Result<(DnsName, Option<String>), String> {
+    let trimmed = input.trim();
+    let mut rest = trimmed;
+    let mut what = None;
+    for scheme in ["mailto:", "https://", "http://", "smtp://"] {
+        if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            rest = &rest[scheme.len()..];
+            what = Some(if scheme == "mailto:" {
+                "mail address"
+            } else {
+                "URL"
+            });
+        }
+    }
+    if what == Some("URL") {
+        rest = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        // user info and a port are not part of the host
+        rest = rest.rsplit('@').next().unwrap_or(rest);
+        rest = rest.split(':').next().unwrap_or(rest);
+    }
+    if let Some((_, domain)) = rest.rsplit_once('@') {
+        rest = domain;
+        what = what.or(Some("mail address"));
+    }
+    let name = parse_user_domain(rest).map_err(|e| {
+        if what.is_some() {
+            format!("{input:?} has no valid mail domain in it")
+        } else {
+            e
+        }
+    })?;
+    let note = what.map(|w| format!("Checking {name}, the domain of the {w} {trimmed:?}."));
+    Ok((name, note))
+}
+
 /// The rules of [`parse_user_domain`] after IDNA: `ascii` is the A-label form of `input`.
 fn parse_mail_domain_ascii(ascii: &str, input: &str) -> Result<DnsName, String> {
     let ascii = ascii.trim_end_matches('.');
@@ -198,6 +236,33 @@ mod tests {
         assert_eq!(serde_json::to_string(&RecordType::MX).unwrap(), "\"MX\"");
         let unknown: RecordType = serde_json::from_str("\"TYPE65534\"").unwrap();
         assert_eq!(unknown.to_string(), "TYPE65534");
+    }
+
+    #[test]
+    fn addresses_and_urls_are_reduced_to_their_domain() {
+        let (d, note) = parse_user_input("alice@Example.ORG").unwrap();
+        assert_eq!(d.as_str(), "example.org");
+        assert!(note.unwrap().contains("mail address"));
+        let (d, note) = parse_user_input("https://user@www.example.org:8443/x?y#z").unwrap();
+        assert_eq!(d.as_str(), "www.example.org");
+        assert!(note.unwrap().contains("URL"));
+        assert_eq!(
+            parse_user_input("mailto:bob@bücher.example")
+                .unwrap()
+                .0
+                .as_str(),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            parse_user_input(" example.org ").unwrap(),
+            (parse_user_domain("example.org").unwrap(), None)
+        );
+        assert!(parse_user_input("alice@").is_err());
+        assert!(parse_user_input("https:///nothing").is_err());
+        assert_eq!(
+            parse_user_input("not a domain!").unwrap_err(),
+            "\"not a domain!\" is not a valid domain name"
+        );
     }
 
     #[test]

@@ -23,12 +23,14 @@ pub enum Event {
         outcome: DnsOutcome,
         dnssec: DnssecState,
     },
-    /// A session with an address reached `step`.
+    /// A session with an address reached `step`; `limit_ms` is how long the step may take.
     Session {
         host: DnsName,
         ip: IpAddr,
         offer: KeyTypeOffer,
         step: Step,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit_ms: Option<u64>,
     },
     /// A session ended; `stopped` is where it failed, if it did.
     SessionDone {
@@ -56,6 +58,7 @@ mod tests {
             ip: "192.0.2.1".parse().unwrap(),
             offer: KeyTypeOffer::Rsa,
             step: Step::Handshake,
+            limit_ms: Some(15_000),
         };
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains(r#""event":"session""#), "{json}");

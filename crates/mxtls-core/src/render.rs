@@ -87,10 +87,7 @@ fn counts(report: &Report) -> String {
 
 /// Subjects of a group after its face: ` (also on mx2 [192.0.2.2], …)`.
 fn also_on(report: &Report, g: &FindingGroup) -> String {
-    let rest: Vec<String> = g.findings[1..]
-        .iter()
-        .map(|i| report.findings[*i].subject.to_string())
-        .collect();
+    let rest = present::also_on(report, g);
     if rest.is_empty() {
         String::new()
     } else {
@@ -100,18 +97,11 @@ fn also_on(report: &Report, g: &FindingGroup) -> String {
 
 /// The fix of a group: the face's text, every record of the group once, the file.
 fn fix_lines(out: &mut String, report: &Report, g: &FindingGroup, indent: &str) {
-    let face = &report.findings[g.findings[0]];
-    let Some(fix) = &face.fix else { return };
+    let Some(fix) = present::group_fix(report, g) else {
+        return;
+    };
     let _ = writeln!(out, "{indent}Fix: {}", fix.text);
-    let mut records: Vec<&String> = Vec::new();
-    for i in &g.findings {
-        for r in report.findings[*i].fix.iter().flat_map(|f| &f.records) {
-            if !records.contains(&r) {
-                records.push(r);
-            }
-        }
-    }
-    for r in records {
+    for r in &fix.records {
         let _ = writeln!(out, "{indent}  {r}");
     }
     if let Some(file) = &fix.file {

@@ -481,7 +481,13 @@ impl Run {
             helo: self.config.helo.clone(),
             deadline: self.deadline,
             deadlines: self.config.deadlines,
-            on_step: Some(step_hook(&self.sink, host, ip, offer)),
+            on_step: Some(step_hook(
+                &self.sink,
+                host,
+                ip,
+                offer,
+                self.config.deadlines,
+            )),
         };
         let s = smtp::session(&plan).await;
         emit(
@@ -497,10 +503,23 @@ impl Run {
     }
 }
 
-/// Turns session steps into progress events for `host`/`ip`.
-fn step_hook(sink: &Sink, host: &DnsName, ip: IpAddr, offer: KeyTypeOffer) -> smtp::StepHook {
+/// Turns session steps into progress events for `host`/`ip`, each with its step's limit.
+fn step_hook(
+    sink: &Sink,
+    host: &DnsName,
+    ip: IpAddr,
+    offer: KeyTypeOffer,
+    deadlines: Deadlines,
+) -> smtp::StepHook {
     let (sink, host) = (sink.clone(), host.clone());
     Arc::new(move |step| {
+        let limit = match step {
+            Step::Connect => Some(deadlines.connect),
+            Step::Banner => Some(deadlines.banner),
+            Step::Ehlo | Step::Starttls | Step::EhloTls => Some(deadlines.command),
+            Step::Handshake => Some(deadlines.handshake),
+            Step::Quit => None,
+        };
         emit(
             &sink,
             Event::Session {
@@ -508,6 +527,7 @@ fn step_hook(sink: &Sink, host: &DnsName, ip: IpAddr, offer: KeyTypeOffer) -> sm
                 ip,
                 offer,
                 step,
+                limit_ms: limit.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
             },
         )
     })

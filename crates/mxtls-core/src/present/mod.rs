@@ -11,14 +11,16 @@ mod progress;
 mod why;
 
 pub use grid::{GridRow, grid};
-pub use progress::{lookup_line, lookup_outcome, progress_line, session_line, session_state};
+pub use progress::{
+    lookup_line, lookup_outcome, progress_line, session_line, session_state, waited,
+};
 pub use why::{glossary, why};
 
 use crate::evidence::{KeyTypeOffer, Step};
-use crate::findings::Severity;
+use crate::findings::{Fix, Severity};
 use crate::report::{
-    CertRef, ChainReport, DaneStatus, Delivery, MtaStsReport, Protection, Report, Sender,
-    SenderOutcome, Status, StsHost, StsTxt, TlsaReport, Verdict,
+    CertRef, ChainReport, DaneStatus, Delivery, FindingGroup, MtaStsReport, Protection, Report,
+    Sender, SenderOutcome, Status, StsHost, StsTxt, TlsaReport, Verdict,
 };
 
 /// How good or bad something is, for colour and icon: the same for one thing everywhere.
@@ -243,6 +245,39 @@ pub fn badge(status: Option<Status>) -> Words {
         Status::Protected { .. } => "not authenticated",
     };
     words(text, status_mood(status))
+}
+
+/// The subjects of a group after its face ("also on …").
+pub fn also_on(report: &Report, group: &FindingGroup) -> Vec<String> {
+    group.findings[1..]
+        .iter()
+        .filter_map(|i| report.findings.get(*i))
+        .map(|f| f.subject.to_string())
+        .collect()
+}
+
+/// The whole fix of a group of findings: its face's text and file, and every record of every
+/// finding of the group once, in order — one block to copy.
+pub fn group_fix(report: &Report, group: &FindingGroup) -> Option<Fix> {
+    let face = report.findings.get(*group.findings.first()?)?;
+    let fix = face.fix.as_ref()?;
+    let mut records: Vec<String> = Vec::new();
+    for f in group
+        .findings
+        .iter()
+        .filter_map(|i| report.findings.get(*i))
+    {
+        for r in f.fix.iter().flat_map(|x| &x.records) {
+            if !records.contains(r) {
+                records.push(r.clone());
+            }
+        }
+    }
+    Some(Fix {
+        text: fix.text.clone(),
+        records,
+        file: fix.file.clone(),
+    })
 }
 
 /// Which certificates the client offered to take in a session.

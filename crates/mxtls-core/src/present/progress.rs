@@ -31,12 +31,34 @@ pub fn lookup_line(
     }
 }
 
-/// Where a session of the live progress is: the step it is at, or how it ended.
-pub fn session_state(at: Step, finished: Option<Option<Step>>) -> String {
+/// How long a step has been waited for, against its limit: ` — 12 s (waits up to 35 s)`.
+/// Shown once a step takes a noticeable time, so that a slow server reads as waiting, not
+/// hanging.
+pub fn waited(waited_ms: Option<u64>, limit_ms: Option<u64>) -> String {
+    match (waited_ms, limit_ms) {
+        (Some(w), Some(l)) if w >= 2_000 => {
+            format!(" — {} s (waits up to {} s)", w / 1000, l.div_ceil(1000))
+        }
+        (Some(w), None) if w >= 2_000 => format!(" — {} s", w / 1000),
+        _ => String::new(),
+    }
+}
+
+/// Where a session of the live progress is: the step it is at, or how it ended. A session
+/// offering only one key type that the server turns away at the handshake is normal (the
+/// server has a key of another type) and says so.
+pub fn session_state(o: KeyTypeOffer, at: Step, finished: Option<Option<Step>>) -> Words {
     match finished {
-        None => format!("{}…", step(at)),
-        Some(None) => "done".to_owned(),
-        Some(Some(stopped)) => format!("stopped at {}", step(stopped)),
+        None => words(format!("{}…", step(at)), Mood::Info),
+        Some(None) => words("done", Mood::Good),
+        Some(Some(Step::Handshake)) if o != KeyTypeOffer::Any => words(
+            format!(
+                "no {} (normal when the server has a key of another type)",
+                offer(o).trim_end_matches(" only")
+            ),
+            Mood::Info,
+        ),
+        Some(Some(stopped)) => words(format!("stopped at {}", step(stopped)), Mood::Warn),
     }
 }
 
@@ -51,7 +73,7 @@ pub fn session_line(
     format!(
         "{host} [{ip}] ({}): {}",
         offer(o),
-        session_state(at, finished)
+        session_state(o, at, finished).text
     )
 }
 
@@ -75,6 +97,7 @@ pub fn progress_line(event: &Event) -> String {
             ip,
             offer: o,
             step: s,
+            ..
         } => session_line(host, *ip, *o, *s, None),
         Event::SessionDone {
             host,
@@ -99,6 +122,7 @@ mod tests {
             ip,
             offer: KeyTypeOffer::Rsa,
             step: Step::Handshake,
+            limit_ms: Some(15_000),
         });
         assert_eq!(
             line,
@@ -111,5 +135,20 @@ mod tests {
             stopped: None,
         });
         assert_eq!(line, "mx.example [192.0.2.1] (any certificate): done");
+        // An RSA-only session turned away at the handshake is normal, and says so.
+        let state = session_state(
+            KeyTypeOffer::Rsa,
+            Step::Handshake,
+            Some(Some(Step::Handshake)),
+        );
+        assert_eq!(
+            state.text,
+            "no RSA certificate (normal when the server has a key of another type)"
+        );
+        assert_eq!(
+            waited(Some(12_400), Some(35_000)),
+            " — 12 s (waits up to 35 s)"
+        );
+        assert_eq!(waited(Some(300), Some(35_000)), "");
     }
 }
