@@ -42,6 +42,16 @@ async function shot(page, name) {
   console.log(`screenshot ${path}`);
 }
 
+/// A screenshot on the desktop and one on a phone (390 px), where nothing may scroll sideways.
+async function shotBoth(page, name) {
+  await shot(page, name);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `${name}: no sideways scrolling on a phone (overflow ${overflow}px)`);
+  await shot(page, `${name}-phone`);
+  await page.setViewportSize({ width: 1200, height: 900 });
+}
+
 /// Findings codes and the headline of a report page, to compare two views of one check.
 async function reportFacts(page) {
   return {
@@ -190,7 +200,16 @@ try {
   // The fix offers a record to copy.
   assert.ok((await page.locator(".finding.bad .record code").count()) > 0, "a record to publish");
   await axe(page, "check (broken)");
-  await shot(page, "check-broken");
+  // Do this first: the action that changes the status, with its whole fix in one block.
+  const firstAction = page.locator(".do-first .action").first();
+  assert.equal(await firstAction.getAttribute("data-code"), "tlsa-mismatch");
+  assert.match(await firstAction.locator("pre.fix-records").innerText(), /IN TLSA 3 1 1 [0-9a-f]{64}/);
+  assert.match(await page.locator("#headline").innerText(), /Some senders defer mail to .*: No TLSA record matches/);
+  // Every finding says why it matters; the grid shows the address with its DANE result.
+  assert.ok((await page.locator(".finding .why").count()) >= 1);
+  assert.match(await page.locator("table.grid tbody").innerText(), /no match/);
+  assert.match(await page.locator('tr[data-sender="dane"] th').innerText(), /validates DANE/);
+  await shotBoth(page, "check-broken");
 
   // 5. The widget, embedded with the one-line snippet in a page of another origin.
   const snippet = await page.locator("#embed-snippet").innerText();
@@ -279,7 +298,12 @@ try {
   await shot(page, "check-mta-sts-broken");
 
   // Every MTA-STS scenario: its documented findings and protection, as the page shows them.
-  const protectionText = { "mta-sts": "by MTA-STS (enforce)", both: "by DANE and MTA-STS (enforce)", dane: "by DANE", none: "no" };
+  const protectionText = {
+    "mta-sts": "by MTA-STS (enforce), for senders that apply it",
+    both: "by DANE and MTA-STS (enforce), for senders that use either",
+    dane: "by DANE, for senders that validate it",
+    none: "no",
+  };
   for (const s of JSON.parse(readFileSync(stsTable, "utf8"))) {
     await page.goto(`${base}/check/${s.domain}`);
     await page.locator("#headline").waitFor();
@@ -293,6 +317,54 @@ try {
     assert.equal(await page.locator("table.senders tbody tr").count(), 4, `${s.domain}: the sender matrix`);
   }
 
+  // 10. A host whose two addresses present different keys: the grid shows both, one
+  // verified and one not, and a finding says the servers differ (not a rollover).
+  await page.goto(`${base}/check/split-keys.test`);
+  await page.locator("#headline").waitFor();
+  const gridRows = await page.locator("table.grid tbody tr").evaluateAll((rows) => rows.map((r) => r.innerText));
+  assert.equal(gridRows.length, 2, `grid: ${gridRows}`);
+  assert.ok(gridRows.some((r) => /verified/.test(r)) && gridRows.some((r) => /no match/.test(r)), `grid: ${gridRows}`);
+  assert.equal(await page.locator('.finding[data-code="addresses-differ"]').count(), 1);
+  assert.match(await page.locator('tr[data-sender="dane"]').innerText(), /fails at 127\./);
+  await axe(page, "check (split keys)");
+  await shotBoth(page, "check-split");
+
+  // 11. No MTA-STS: the fix is the whole policy file, to copy in one piece or download, with
+  // the TXT record as one block beside it; what is right is folded away.
+  await page.goto(`${base}/check/dane-ee.test`);
+  await page.locator("#headline").waitFor();
+  const sts = page.locator('.finding[data-code="mta-sts-missing"]');
+  assert.match(await sts.locator("pre.fix-file").innerText(), /^version: STSv1\s+mode: testing\s+mx: mx\.dane-ee\.test\s+max_age: 604800/);
+  assert.match(await sts.locator("pre.fix-records").innerText(), /_mta-sts\.dane-ee\.test\. IN TXT "v=STSv1; id=\d{14}"/);
+  assert.equal(await sts.locator("button.copy").count(), 2, "one copy for the records, one for the file");
+  assert.equal(await sts.locator('a.download[download="mta-sts.txt"]').count(), 1);
+  assert.equal(await page.locator("details.ok-findings").count(), 1, "OK results folded");
+  assert.ok(!(await page.locator("details.ok-findings").getAttribute("open")));
+  assert.match(await page.locator("dl.glossary").innerText(), /TLSA/);
+  // An ECDSA-only server turning away an RSA-only handshake is normal, and said so.
+  // (in the folded "what the probe did": textContent, since folded text is not rendered)
+  assert.match(await page.locator(".steps .session.normal").first().textContent(), /no RSA certificate \(normal/);
+  assert.match(await page.locator("#live-status").textContent(), /^Check finished: /);
+  assert.match(await page.locator("#live-count").textContent(), /\d+ of \d+ sessions done/);
+  await shotBoth(page, "check-no-mta-sts");
+
+  // 12. The colour follows the status: an enforced MTA-STS policy is green, testing amber.
+  await page.goto(`${base}/check/sts-enforce.test`);
+  await page.locator("#headline").waitFor();
+  assert.equal(await page.locator(".headline.good").count(), 1, "enforced MTA-STS is green");
+  await page.goto(`${base}/check/sts-testing.test`);
+  await page.locator("#headline").waitFor();
+  assert.equal(await page.locator(".headline.warn").count(), 1, "testing mode is amber");
+  assert.match(await page.locator("#stripping").innerText(), /: no$/);
+
+  // 13. The form forgives a mail address: it checks the domain and says so.
+  await page.goto(base + "/");
+  await page.fill("#domain", "postmaster@dane-ta.test");
+  await page.click("button[type=submit]");
+  await page.waitForURL("**/check/dane-ta.test");
+  assert.match(await page.locator("#input-note").innerText(), /dane-ta\.test, the domain of the mail address/);
+  await page.locator("#headline").waitFor();
+
   // 8. A domain none of whose servers could be tested: grey, says so, and claims no protection
   // it did not see; the badge agrees.
   await page.goto(`${base}/check/busy-421.test`);
@@ -303,7 +375,7 @@ try {
   const untested = await (await page.request.get(`${base}/badge/busy-421.test.svg`)).text();
   assert.match(untested, /could not test/);
   await axe(page, "check (could not test)");
-  await shot(page, "check-not-tested");
+  await shotBoth(page, "check-not-tested");
 
   // 9. Bogus MX data: the report names the cause and shows no server it did not contact.
   await page.goto(`${base}/check/bad-ds.test`);

@@ -50,7 +50,7 @@ const DANE_OK: &[(&str, &str)] = &[
         "RFC 7672 §3.1.1: the only address presents the key its 3 1 1 record pins",
     ),
     (
-        "Protected against STARTTLS stripping: by DANE",
+        "Protected against STARTTLS stripping: by DANE, for senders that validate it",
         "RFC 7672 §2.2: secure MX, A/AAAA and TLSA oblige DANE senders to use TLS",
     ),
     (

@@ -107,9 +107,15 @@ pub fn delivery(d: Delivery) -> Words {
 /// Which senders refuse to be downgraded.
 pub fn protection(p: Protection) -> Words {
     match p {
-        Protection::Dane => words("by DANE", Mood::Good),
-        Protection::MtaSts => words("by MTA-STS (enforce)", Mood::Good),
-        Protection::Both => words("by DANE and MTA-STS (enforce)", Mood::Good),
+        Protection::Dane => words("by DANE, for senders that validate it", Mood::Good),
+        Protection::MtaSts => words(
+            "by MTA-STS (enforce), for senders that apply it",
+            Mood::Good,
+        ),
+        Protection::Both => words(
+            "by DANE and MTA-STS (enforce), for senders that use either",
+            Mood::Good,
+        ),
         Protection::None => words("no", Mood::Warn),
     }
 }
