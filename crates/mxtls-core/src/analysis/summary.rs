@@ -135,7 +135,7 @@ pub(super) fn summarise(
             "Mail to {domain} is protected for MTA-STS senders: valid certificates everywhere, and the enforced policy stops STARTTLS stripping."
         ),
         Status::Protected { .. } => format!(
-            "STARTTLS to {domain} cannot be stripped, but the servers are not authenticated: {}.",
+            "STARTTLS to {domain} cannot be stripped, but not every server is authenticated: {}.",
             cause(&problems).unwrap_or_else(|| "see the findings below".into())
         ),
         Status::Strippable {
