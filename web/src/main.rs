@@ -7,15 +7,14 @@ mod live;
 mod net;
 mod pages;
 mod report;
-mod route;
 mod sse;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
+use mxtls_core::route::Route;
 use pages::{CheckPage, Home, NotFound, SnapshotPage, WidgetPage};
-use route::Route;
 
 fn current_route() -> Route {
     let path = web_sys::window()

@@ -11,8 +11,8 @@ use yew::prelude::*;
 use crate::live::{Action, Live, Loaded};
 use crate::net;
 use crate::report::{CopyButton, ReportBody};
-use crate::route::Route;
 use mxtls_core::present;
+use mxtls_core::route::Route;
 
 thread_local! {
     /// What the home page's form reduced its input to ("the domain of the mail address …"),
@@ -136,7 +136,7 @@ pub struct DomainProps {
 fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<AbortController> {
     let controller = AbortController::new().ok()?;
     let signal = controller.signal();
-    let url = format!("/api/check/{}", crate::route::percent_encode(domain));
+    let url = format!("/api/check/{}", mxtls_core::route::percent_encode(domain));
     // The root set is needed once the evidence arrives: fetch it while the probe works.
     wasm_bindgen_futures::spawn_local(async {
         let _ = net::roots().await;
@@ -352,7 +352,7 @@ pub struct EmbedProps {
 #[function_component(Embed)]
 pub fn embed(props: &EmbedProps) -> Html {
     let origin = net::origin();
-    let path = crate::route::percent_encode(&props.domain);
+    let path = mxtls_core::route::percent_encode(&props.domain);
     let snippet = format!(
         r#"<script src="{origin}/embed.js" data-domain="{}" async></script>"#,
         props.domain
@@ -389,7 +389,7 @@ pub fn snapshot_page(props: &SnapshotProps) -> Html {
         use_effect_with(props.id.clone(), move |id| {
             set_title("Snapshot — mxtls");
             state.set(None);
-            let url = format!("/api/snapshots/{}", crate::route::percent_encode(id));
+            let url = format!("/api/snapshots/{}", mxtls_core::route::percent_encode(id));
             let id = id.to_string();
             wasm_bindgen_futures::spawn_local(async move {
                 let result = match load(&url).await {
@@ -481,7 +481,7 @@ pub fn widget_page(props: &DomainProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 let url = format!(
                     "/api/domains/{}/latest",
-                    crate::route::percent_encode(&domain)
+                    mxtls_core::route::percent_encode(&domain)
                 );
                 match load(&url).await {
                     Ok((text, roots)) => {

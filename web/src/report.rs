@@ -175,7 +175,7 @@ fn fix_block(fix: &Fix) -> Html {
                     <pre class="fix-file"><code>{ file.content.clone() }</code></pre>
                     <CopyButton text={AttrValue::from(file.content.clone())} label="Copy file" />
                     <a class="download" download={file.name.clone()}
-                       href={format!("data:text/plain;charset=utf-8,{}", crate::route::percent_encode(&file.content))}>
+                       href={format!("data:text/plain;charset=utf-8,{}", mxtls_core::route::percent_encode(&file.content))}>
                         { format!("Download {}", file.name) }
                     </a>
                 </div>

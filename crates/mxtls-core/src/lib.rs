@@ -23,6 +23,7 @@ pub mod present;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod route;
 pub mod starttls;
 pub mod tls;
 pub mod tls_rpt;

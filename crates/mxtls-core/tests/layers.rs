@@ -11,7 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("names and wire concepts", &["names", "tls"]),
     (
         "evidence and the wire contract",
-        &["evidence", "progress", "api"],
+        &["evidence", "progress", "api", "route"],
     ),
     ("report types", &["findings", "report"]),
     (

@@ -28,8 +28,15 @@ use crate::target;
 /// Caps that keep one check bounded whatever DNS says.
 pub const MAX_MX_HOSTS: usize = 10;
 pub const MAX_ADDRESSES_PER_HOST: usize = 8;
-/// Connections open at once, across the whole process.
+/// Connections open at once, across the whole process (every check of a server shares
+/// them), so the probe's sockets have a budget of their own beside the server's clients.
 pub const MAX_CONNECTIONS: usize = 256;
+/// The longest a check may be given: a bound on `Config::timeout` (a larger value is cut to
+/// this), so no deadline arithmetic can overflow and no client can hold a slot for hours.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The process-wide connection budget ([`MAX_CONNECTIONS`]).
+static CONNECTIONS: Semaphore = Semaphore::const_new(MAX_CONNECTIONS);
 
 /// How to run a check.
 #[derive(Debug, Clone)]
@@ -43,7 +50,7 @@ pub struct Config {
     pub smtp_port: u16,
     /// Where the MTA-STS policy host listens (443; tests use others).
     pub https_port: u16,
-    /// Deadline for the whole check.
+    /// Deadline for the whole check (at most [`MAX_TIMEOUT`]).
     pub timeout: Duration,
     /// Extra PKIX roots (DER), recorded in the evidence for the core.
     pub extra_pkix_roots: Vec<Vec<u8>>,
@@ -91,14 +98,14 @@ struct Run {
     config: Config,
     deadline: Instant,
     sink: Sink,
-    connections: Arc<Semaphore>,
 }
 
 /// Runs a check of `domain` and returns its evidence. Fails only when DNS cannot be set up at
 /// all (no resolver, unreadable trust anchor); everything else is evidence.
 pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evidence, SetupError> {
     let started_at = crate::clock::unix_now();
-    let deadline = Instant::now() + config.timeout;
+    let timeout = config.timeout.min(MAX_TIMEOUT);
+    let deadline = Instant::now() + timeout;
     let upstream = config
         .resolver
         .or_else(system_resolver)
@@ -114,7 +121,6 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         config: config.clone(),
         deadline,
         sink,
-        connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
     });
 
     let (rrsigs, mx) = tokio::join!(run.dns.rrsig_support(), run.lookup(domain, RecordType::MX));
@@ -218,7 +224,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         limits.push(LimitHit {
             limit: "deadline".into(),
             subject: domain.to_string(),
-            detail: format!("the check's {:?} deadline passed", config.timeout),
+            detail: format!("the check's {:?} deadline passed", timeout),
         });
     }
 
@@ -470,7 +476,7 @@ impl Run {
         ip: IpAddr,
         offer: KeyTypeOffer,
     ) -> SmtpSession {
-        let Ok(_permit) = self.connections.acquire().await else {
+        let Ok(_permit) = CONNECTIONS.acquire().await else {
             return failed_session(self.config.smtp_port, offer, "connection limiter closed");
         };
         let plan = SessionPlan {

@@ -234,3 +234,25 @@ async fn a_chunked_policy_over_64_kb_is_too_large() {
     );
     assert!(fetch.body.is_none());
 }
+
+/// The check's deadline is bounded by `check::MAX_TIMEOUT`: a caller that asks for
+/// `Duration::MAX` (once an overflow and a panic) gets a check that ends like any other.
+#[tokio::test]
+async fn an_unbounded_timeout_is_cut_to_the_maximum() {
+    let config = Config {
+        resolver: Some(black_hole().await),
+        timeout: Duration::MAX,
+        deadlines: Deadlines {
+            dns_query: STEP,
+            ..Deadlines::default()
+        },
+        ..Config::default()
+    };
+    let domain = name("unbounded.test");
+    let check = mxtls_probe::check(&domain, &config, None);
+    let evidence = tokio::time::timeout(Duration::from_secs(30), check)
+        .await
+        .expect("the check ends at its step limits")
+        .expect("DNS is set up");
+    assert_eq!(evidence.mx.outcome, DnsOutcome::Timeout);
+}

@@ -3,8 +3,6 @@
 //! `index.html` at start-up), and wasm compilation is allowed; nothing may frame the pages
 //! except the widget.
 
-use std::path::Path;
-
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -17,10 +15,9 @@ pub enum Framing {
     Anyone,
 }
 
-/// The policy for the app's pages, given the built app's directory.
-pub fn policy(web_dir: &Path, framing: Framing) -> String {
-    let index = std::fs::read_to_string(web_dir.join("index.html")).unwrap_or_default();
-    let hashes: String = inline_scripts(&index)
+/// The policy for the app's pages, given the built app's `index.html`.
+pub fn policy(index: &str, framing: Framing) -> String {
+    let hashes: String = inline_scripts(index)
         .map(|script| {
             format!(
                 " 'sha256-{}'",

@@ -52,6 +52,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         db: db.clone(),
         probe: probe.clone(),
         examples: Vec::new(),
+        trusted_proxies: Default::default(),
     };
     // One probing check per client per minute: the second domain below is refused.
     let limits = Limits {

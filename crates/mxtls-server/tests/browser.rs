@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_renders_under_the_csp() {
     let dist = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist"));
@@ -18,22 +20,14 @@ async fn the_app_renders_under_the_csp() {
         db: ":memory:".into(),
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
+        trusted_proxies: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),
         config.probe.clone(),
         mxtls_server::Limits::default(),
     ));
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            mxtls_server::router(&config, app)
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    let (addr, _server) = common::serve(config, app).await;
 
     let profile = std::env::temp_dir().join(format!("mxtls-chromium-{}", std::process::id()));
     let url = format!("http://{addr}/");

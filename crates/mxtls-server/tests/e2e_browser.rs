@@ -59,6 +59,7 @@ async fn the_web_checker_in_chromium() {
         db: db.clone(),
         probe: probe.clone(),
         examples: examples.clone(),
+        trusted_proxies: Default::default(),
     };
     // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
     let limits = Limits {

@@ -14,28 +14,25 @@ async fn serves_health_app_and_client_routes() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<html>mxtls app</html>").unwrap();
     std::fs::write(dir.join("app.js"), "console.log(1)").unwrap();
+    // A symlink planted in the web directory, pointing out of it, is never served.
+    let secret = std::env::temp_dir().join(format!("mxtls-secret-{}", std::process::id()));
+    std::fs::write(&secret, "SECRET-OUTSIDE-THE-APP").unwrap();
+    let _ = std::fs::remove_file(dir.join("leak.txt"));
+    std::os::unix::fs::symlink(&secret, dir.join("leak.txt")).unwrap();
     let config = mxtls_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: dir.clone(),
         db: ":memory:".into(),
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
+        trusted_proxies: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),
         config.probe.clone(),
         mxtls_server::Limits::default(),
     ));
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            mxtls_server::router(&config, app)
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    let (addr, _server) = common::serve(config, app).await;
 
     let health = get(addr, "/healthz").await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
@@ -43,6 +40,36 @@ async fn serves_health_app_and_client_routes() {
     let js = get(addr, "/app.js").await;
     assert!(js.body.contains("console.log(1)"));
     assert!(js.head.contains("x-content-type-options: nosniff"));
+    assert!(
+        js.head.contains("content-type: text/javascript"),
+        "{}",
+        js.head
+    );
+    // Revalidation by ETag.
+    let etag = js
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .expect("an etag")
+        .to_owned();
+    let again = common::get(addr, "/app.js", &format!("If-None-Match: {etag}\r\n")).await;
+    assert_eq!(again.status, 304);
+
+    let leak = get(addr, "/leak.txt").await;
+    assert!(
+        !leak.body.contains("SECRET"),
+        "a symlink was followed: {}",
+        leak.body
+    );
+    assert_eq!(leak.status, 404, "served as an unknown path");
+    let climb = get(addr, "/../../../../etc/passwd").await;
+    assert!(!climb.body.contains("root:"), "{}", climb.body);
+    std::fs::remove_file(&secret).ok();
+
+    // An unknown path gets the app (its own "not found" page), with status 404.
+    let unknown = get(addr, "/no/such/page").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("mxtls app"));
 
     // A client-side route falls back to the app.
     let route = get(addr, "/check/example.org").await;
@@ -141,4 +168,33 @@ fn der_contents(der: &[u8]) -> Vec<u8> {
         2 + usize::from(len_byte & 0x7f)
     };
     der[skip..].to_vec()
+}
+
+/// Without a built web app the API still works, and `/` says what is missing instead of
+/// an empty 404.
+#[tokio::test]
+async fn without_a_web_app_the_root_says_so() {
+    let config = mxtls_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        web_dir: std::env::temp_dir().join("mxtls-no-such-web-dir"),
+        db: ":memory:".into(),
+        probe: mxtls_probe::Config::default(),
+        examples: Vec::new(),
+        trusted_proxies: Default::default(),
+    };
+    let app = std::sync::Arc::new(mxtls_server::App::new(
+        mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        config.probe.clone(),
+        mxtls_server::Limits::default(),
+    ));
+    let (addr, _server) = common::serve(config, app).await;
+    let root = get(addr, "/").await;
+    assert_eq!(root.status, 503);
+    assert!(
+        root.body.contains("the web app is not built"),
+        "{}",
+        root.body
+    );
+    assert!(root.body.contains("trunk build"), "{}", root.body);
+    assert_eq!(get(addr, "/healthz").await.status, 200);
 }

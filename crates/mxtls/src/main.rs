@@ -63,6 +63,10 @@ enum Command {
         /// A domain the home page offers as an example (repeatable).
         #[arg(long = "example", value_name = "DOMAIN")]
         examples: Vec<String>,
+        /// Reverse proxies (address blocks, e.g. 10.0.0.0/8 or ::1) whose `Forwarded` /
+        /// `X-Forwarded-For` headers name the client; from anyone else they are ignored.
+        #[arg(long = "trusted-proxy", value_name = "CIDR", num_args = 1.., value_delimiter = ',')]
+        trusted_proxies: Vec<mxtls_server::Cidr>,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -84,13 +88,13 @@ struct ProbeArgs {
     #[arg(long)]
     pkix_roots: Option<PathBuf>,
     /// SMTP port (tests only; mail uses 25).
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..))]
     smtp_port: u16,
     /// HTTPS port of the MTA-STS policy host (tests only; senders use 443).
-    #[arg(long, default_value_t = 443)]
+    #[arg(long, default_value_t = 443, value_parser = clap::value_parser!(u16).range(1..))]
     https_port: u16,
-    /// Deadline for the whole check, in seconds.
-    #[arg(long, default_value_t = 60)]
+    /// Deadline for the whole check, in seconds (1–600).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
 }
 
@@ -102,7 +106,7 @@ impl ProbeArgs {
             allow_private_targets: self.allow_private_targets,
             smtp_port: self.smtp_port,
             https_port: self.https_port,
-            timeout: std::time::Duration::from_secs(self.timeout.max(1)),
+            timeout: std::time::Duration::from_secs(self.timeout),
             extra_pkix_roots: self
                 .pkix_roots
                 .as_deref()
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
             web_dir,
             db,
             examples,
+            trusted_proxies,
             probe,
         } => {
             let probe = match probe.config() {
@@ -164,6 +169,7 @@ fn main() -> ExitCode {
                 db,
                 probe,
                 examples,
+                trusted_proxies: mxtls_server::TrustedProxies(trusted_proxies),
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -84,3 +84,36 @@ fn bad_input_exits_2_with_a_clear_error() {
     let out = mxtls(&["no-such-command"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Options are bounded when they are parsed: a huge `--timeout` (which once overflowed a
+/// deadline and panicked the check) is a usage error, for `check` and `serve` alike, and
+/// nothing is probed or served.
+#[test]
+fn out_of_range_options_are_refused_at_parse_time() {
+    for args in [
+        &["check", "example.org", "--timeout", "18446744073709551615"][..],
+        &["check", "example.org", "--timeout", "0"],
+        &["check", "example.org", "--timeout", "601"],
+        &["check", "example.org", "--smtp-port", "0"],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--timeout",
+            "18446744073709551615",
+        ],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--trusted-proxy",
+            "10.0.0.0/33",
+        ],
+    ] {
+        let out = mxtls(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("invalid value"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

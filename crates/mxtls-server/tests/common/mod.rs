@@ -22,8 +22,8 @@ pub fn world_probe(world: &World) -> mxtls_probe::Config {
     }
 }
 
-/// Serves `config`'s router with `app` on a loopback port (as `mxtls serve` does, with
-/// client addresses for the rate limit); returns where, and the task to stop it with.
+/// Serves `config`'s router with `app` on a loopback port, through the same accept loop and
+/// connection limits as `mxtls serve`; returns where, and the task to stop it with.
 pub async fn serve(
     config: Config,
     app: Arc<App>,
@@ -31,11 +31,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            mxtls_server::router(&config, app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+        mxtls_server::serve_on(listener, &config, app, std::future::pending()).await
     });
     (addr, server)
 }

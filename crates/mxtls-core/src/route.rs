@@ -1,5 +1,7 @@
-//! The app's client-side routes. The server answers every one of them with the app itself;
-//! the path alone says which page to draw.
+//! The web app's pages and their URL paths: part of the contract between server and page.
+//! The page draws the route its path names; the server answers every route with the app
+//! and decides by the same parse which page may be framed (only the widget), so no raw
+//! path prefix (`/widget/../r/x`) can make another page frameable.
 
 /// A page of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +24,7 @@ impl Route {
         let (first, rest) = (parts.next().unwrap_or(""), parts.next());
         let arg = rest
             .map(percent_decode)
-            .filter(|a| !a.is_empty() && !a.contains('/'));
+            .filter(|a| !a.is_empty() && !a.contains('/') && a != "." && a != "..");
         match (first, arg) {
             ("", None) => Route::Home,
             ("check", Some(d)) => Route::Check(d),
@@ -99,6 +101,11 @@ mod tests {
         assert_eq!(Route::parse("/check/"), Route::NotFound);
         assert_eq!(Route::parse("/check/a/b"), Route::NotFound);
         assert_eq!(Route::parse("/nope"), Route::NotFound);
+        // Dot segments, raw or escaped, name no page (a path that a server or a browser
+        // would resolve to another page must not be taken for the widget).
+        assert_eq!(Route::parse("/widget/../r/x"), Route::NotFound);
+        assert_eq!(Route::parse("/widget/%2e%2e"), Route::NotFound);
+        assert_eq!(Route::parse("/widget/%2e%2e%2fr%2fx"), Route::NotFound);
     }
 
     #[test]

@@ -1,0 +1,261 @@
+//! The API's handlers. Each reads the store or the running checks and answers with the
+//! shared contract's types (`mxtls_core::api`); none of them judges evidence, except the
+//! badge, which the core renders.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use mxtls_core::Evidence;
+use mxtls_core::api::{ApiError, CheckAnswer, StreamEvent};
+
+use crate::App;
+use crate::checks::{Frame, Job, Refusal};
+use crate::clients::{self, ClientKey};
+use crate::snapshots::SnapshotId;
+
+/// How often an idle event stream carries a comment: a closed tab is noticed when a write
+/// fails, so this bounds how long an abandoned check waits before its grace period starts.
+const STREAM_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// `/api/check/<domain>`: the check's events (see the crate's documentation). A recent
+/// snapshot is reused; a running check of the domain is joined; otherwise a probe starts,
+/// within the client's limits.
+pub async fn check(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+) -> Response {
+    let trusted = app.proxies.trusts(peer.ip());
+    let host = trusted
+        .then(|| headers.get("x-forwarded-host"))
+        .flatten()
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|h| h.to_str().ok());
+    if clients::cross_site(&headers, host) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "checks start only from this checker's own pages (a cross-site request was refused)",
+        );
+    }
+    let domain = match mxtls_core::names::parse_user_domain(&domain) {
+        Ok(d) => d,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+
+    // A recent check of the same domain is reused: the servers are not probed again.
+    if let Ok(Some((id, evidence))) = latest_evidence(&app, &domain).await
+        && mxtls_probe::clock::unix_now().0 - evidence.probe.finished_at.0
+            < app.limits.reuse.as_secs() as i64
+    {
+        let answer = StreamEvent::Evidence(Box::new(CheckAnswer {
+            snapshot: id.as_str().to_owned(),
+            evidence,
+            reused: true,
+        }));
+        let event = Ok::<_, Infallible>(sse_event(&Frame {
+            name: answer.name(),
+            data: answer.data(),
+        }));
+        return Sse::new(futures_util::stream::once(async move { event })).into_response();
+    }
+    let client = ClientKey::of(app.proxies.client(peer.ip(), &headers));
+    let job = Job::check(domain, app.probe.clone(), app.store.clone());
+    match app.checks.watch(client, job) {
+        Ok(listener) => Sse::new(listener.map(|f| Ok::<_, Infallible>(sse_event(&f))))
+            .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
+            .into_response(),
+        Err(Refusal::ClientBusy) => retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            5,
+            &format!(
+                "you have {} checks running already; wait for one to finish",
+                app.limits.per_client_concurrent_checks
+            ),
+        ),
+        Err(Refusal::Quota(wait)) => retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            "too many checks from your address; try again later",
+        ),
+        Err(Refusal::Full) => retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            "the checker is busy; try again in a few seconds",
+        ),
+    }
+}
+
+/// One event of the check stream, named and serialised by the shared contract.
+fn sse_event(frame: &Frame) -> Event {
+    Event::default()
+        .event(frame.name.as_str())
+        .data(&frame.data)
+}
+
+/// `/api/roots`: the root set, as JSON; stable for the life of the binary.
+pub async fn roots() -> Response {
+    static ROOTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = ROOTS.get_or_init(|| {
+        serde_json::to_string(&mxtls_core::pkix::RootSet::mozilla()).unwrap_or_default()
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body.clone(),
+    )
+        .into_response()
+}
+
+/// Why the latest snapshot of a domain is not at hand.
+enum LatestError {
+    /// The store itself failed.
+    Store,
+    /// A snapshot is stored but does not load as evidence.
+    Unreadable,
+}
+
+/// The latest stored check of `domain`, loaded as evidence (the store is read off the
+/// async threads).
+async fn latest_evidence(
+    app: &Arc<App>,
+    domain: &mxtls_core::names::DnsName,
+) -> Result<Option<(SnapshotId, Evidence)>, LatestError> {
+    let (app, name) = (app.clone(), domain.to_string());
+    match tokio::task::spawn_blocking(move || app.store.latest(&name)).await {
+        Ok(Ok(Some(s))) => Evidence::from_json(&String::from_utf8_lossy(&s.evidence))
+            .map(|e| Some((s.id, e)))
+            .map_err(|_| LatestError::Unreadable),
+        Ok(Ok(None)) => Ok(None),
+        _ => Err(LatestError::Store),
+    }
+}
+
+/// `/api/domains/<domain>/latest`: `{"snapshot": id, "evidence": …}` or 404.
+pub async fn latest(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
+    let domain = match mxtls_core::names::parse_user_domain(&domain) {
+        Ok(d) => d,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    match latest_evidence(&app, &domain).await {
+        Ok(Some((id, evidence))) => (
+            [(header::CACHE_CONTROL, "no-cache")],
+            axum::Json(CheckAnswer {
+                snapshot: id.as_str().to_owned(),
+                evidence,
+                reused: false,
+            }),
+        )
+            .into_response(),
+        Ok(None) => json_error(
+            StatusCode::NOT_FOUND,
+            "this domain has not been checked yet",
+        ),
+        Err(LatestError::Unreadable) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored snapshot does not load",
+        ),
+        Err(LatestError::Store) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the snapshot store failed",
+        ),
+    }
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&ApiError {
+            error: message.to_owned(),
+        })
+        .unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// `/badge/<domain>.svg`: the latest snapshot of the domain, judged by the core.
+pub async fn badge(State(app): State<Arc<App>>, Path(file): Path<String>) -> Response {
+    let Some(domain) = file
+        .strip_suffix(".svg")
+        .and_then(|d| mxtls_core::names::parse_user_domain(d).ok())
+    else {
+        return json_error(StatusCode::NOT_FOUND, "badges are at /badge/<domain>.svg");
+    };
+    let evidence = match latest_evidence(&app, &domain).await {
+        Ok(found) => found.map(|(_, e)| e),
+        Err(LatestError::Unreadable) => None,
+        Err(LatestError::Store) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the snapshot store failed",
+            );
+        }
+    };
+    let report = evidence
+        .as_ref()
+        .map(|e| mxtls_core::analyse(e, e.probe.finished_at));
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        mxtls_core::render::badge(report.as_ref()),
+    )
+        .into_response()
+}
+
+pub async fn snapshot(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(id) = SnapshotId::parse(&id) else {
+        return json_error(StatusCode::BAD_REQUEST, "not a snapshot id");
+    };
+    let etag = format!("\"{}\"", id.as_str());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let found = tokio::task::spawn_blocking(move || app.store.get(&id)).await;
+    match found {
+        Ok(Ok(Some(s))) => (
+            [
+                (header::CONTENT_TYPE, "application/json".to_owned()),
+                (
+                    header::CACHE_CONTROL,
+                    "public, max-age=31536000, immutable".to_owned(),
+                ),
+                (header::ETAG, etag),
+            ],
+            s.evidence,
+        )
+            .into_response(),
+        Ok(Ok(None)) => json_error(StatusCode::NOT_FOUND, "no such snapshot"),
+        _ => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the snapshot store failed",
+        ),
+    }
+}
+
+fn retry_after(status: StatusCode, seconds: u64, message: &str) -> Response {
+    let mut r = json_error(status, message);
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
