@@ -33,7 +33,7 @@ if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q "ok installed"; 
     echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
 fi
 need_apt clang ca-certificates openssl brotli chromium chromium-driver \
-    nsd unbound ldnsutils bind9-dnsutils postfix iproute2 procps
+    nsd unbound ldnsutils bind9-dnsutils postfix iproute2 procps bc
 command -v npm >/dev/null || need_apt nodejs npm
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || {
@@ -60,6 +60,15 @@ grep -q "wasm_bindgen = \"$WASM_BINDGEN_VERSION\"" Trunk.toml || {
     echo "Trunk.toml pins a wasm_bindgen other than Cargo.lock's $WASM_BINDGEN_VERSION" >&2
     exit 2
 }
+
+# cargo-fuzz, for scripts/fuzz.sh: only where the nightly toolchain is (fuzzing needs it; the
+# fuzz step says so loudly where it is missing).
+CARGO_FUZZ_VERSION=0.13.2
+if rustup toolchain list | grep -q '^nightly' \
+    && [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
 
 # Debian's binaryen is too old for wasm-bindgen 0.2.130's output; npm's is current.
 if [ "$("$MXTLS_TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ]; then

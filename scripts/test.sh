@@ -42,3 +42,6 @@ for port in 25 443; do
 done
 cargo test --workspace --locked
 exec 4>&-
+
+step "fuzzing: every target a few seconds from its seeds and fixed crashes (bench: scripts/fuzz.sh)"
+scripts/fuzz.sh --seconds 4

@@ -86,7 +86,11 @@ pub fn parse_user_input(input: &str) -> Result<(DnsName, Option<String>), String
     let mut rest = trimmed;
     let mut what = None;
     for scheme in ["mailto:", "https://", "http://", "smtp://"] {
-        if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`, not a slice: the input is anything typed, and its first bytes may end
+        // inside a character.
+        if let Some(head) = rest.get(..scheme.len())
+            && head.eq_ignore_ascii_case(scheme)
+        {
             rest = &rest[scheme.len()..];
             what = Some(if scheme == "mailto:" {
                 "mail address"
@@ -273,5 +277,14 @@ mod tests {
             policy_url(&d),
             "https://mta-sts.example.org/.well-known/mta-sts.txt"
         );
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/user_domain/`): input whose seventh byte is inside
+    /// a character panicked on a string slice while looking for a scheme.
+    #[test]
+    fn input_that_starts_with_wide_characters_is_an_error_not_a_panic() {
+        assert!(parse_user_input("ipv6.\u{FFFD}\u{FFFD}test.").is_err());
+        assert!(parse_user_input("xxxxx\u{FFFD}example.org").is_err());
+        assert!(parse_user_input("bücher.example").is_ok());
     }
 }

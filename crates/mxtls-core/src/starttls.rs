@@ -59,13 +59,25 @@ pub fn tampering(banner: Option<&Reply>, ehlo: Option<&Reply>) -> Option<Tamperi
 
 /// An 8-letter keyword of X's (the last letter may differ): what inspection boxes write over
 /// `STARTTLS` so that the client does not see it.
+/// Byte-wise: a keyword is any text a server sent (non-UTF-8 bytes arrive as U+FFFD), so
+/// slicing it as a string could split a character.
 fn is_mangled_starttls(k: &str) -> bool {
-    k.len() == 8 && k[..7].bytes().all(|b| b == b'X') && k.as_bytes()[7].is_ascii_uppercase()
+    let b = k.as_bytes();
+    b.len() == 8 && b[..7].iter().all(|c| *c == b'X') && b[7].is_ascii_uppercase()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/regressions/ehlo/`): an 8-byte keyword whose seventh byte is
+    /// inside a multi-byte character panicked on a string slice.
+    #[test]
+    fn a_keyword_with_a_replacement_character_is_not_mangled_starttls() {
+        let ehlo = reply(250, &["mx.example", "XXXXX\u{FFFD}", "XXXXXXX\u{E9}"]);
+        assert_eq!(tampering(None, Some(&ehlo)), None);
+        assert!(is_mangled_starttls("XXXXXXXA"));
+    }
 
     fn reply(code: u16, lines: &[&str]) -> Reply {
         Reply {

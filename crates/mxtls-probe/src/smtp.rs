@@ -323,14 +323,12 @@ async fn read_step<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// One (possibly multiline) reply, RFC 5321 §4.2, bounded in every dimension.
+/// One (possibly multiline) reply from the server, within the step's caps.
 async fn read_reply<R: AsyncBufRead + Unpin>(
     io: &mut R,
     rec: &mut Recorder,
 ) -> Result<Reply, SessionError> {
-    let mut lines = Vec::new();
-    let mut code = None;
-    let mut total = 0usize;
+    let mut reader = ReplyReader::default();
     loop {
         let mut raw = Vec::new();
         let n = (&mut *io)
@@ -339,31 +337,53 @@ async fn read_reply<R: AsyncBufRead + Unpin>(
             .await
             .map_err(|e| io_error(&e))?;
         if n == 0 {
-            return Err(if lines.is_empty() {
-                SessionError::Closed
-            } else {
-                SessionError::Garbage {
-                    detail: "connection closed inside a multiline reply".into(),
-                }
-            });
+            return Err(reader.closed());
         }
+        let outcome = reader.line(&raw);
+        if !matches!(outcome, Err(SessionError::Limit { .. })) {
+            rec.line(Party::Server, &line_text(&raw));
+        }
+        if let Some(reply) = outcome? {
+            return Ok(reply);
+        }
+    }
+}
+
+/// A reply line as the transcript shows it: lossy UTF-8, without its line ending.
+pub fn line_text(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .trim_end_matches(['\r', '\n'])
+        .to_owned()
+}
+
+/// The reply grammar of RFC 5321 §4.2 without I/O, so it is tested and fuzzed with bytes:
+/// fed the lines of a reply as read (with their line endings, each at most [`MAX_LINE`] + 1
+/// bytes as the reader takes them), it returns the reply with its last line. Bounded in
+/// every dimension: line length, line count, total bytes.
+#[derive(Debug, Default)]
+pub struct ReplyReader {
+    lines: Vec<String>,
+    code: Option<u16>,
+    total: usize,
+}
+
+impl ReplyReader {
+    /// The next line: `Ok(Some(reply))` when it ends the reply, `Ok(None)` when more follow.
+    pub fn line(&mut self, raw: &[u8]) -> Result<Option<Reply>, SessionError> {
         if raw.len() > MAX_LINE {
             return Err(SessionError::Limit {
                 what: format!("reply line longer than {MAX_LINE} bytes"),
             });
         }
-        total += raw.len();
-        if total > MAX_REPLY_BYTES || lines.len() >= MAX_REPLY_LINES {
+        self.total += raw.len();
+        if self.total > MAX_REPLY_BYTES || self.lines.len() >= MAX_REPLY_LINES {
             return Err(SessionError::Limit {
                 what: format!(
                     "reply longer than {MAX_REPLY_LINES} lines or {MAX_REPLY_BYTES} bytes"
                 ),
             });
         }
-        let text = String::from_utf8_lossy(&raw)
-            .trim_end_matches(['\r', '\n'])
-            .to_owned();
-        rec.line(Party::Server, &text);
+        let text = line_text(raw);
         let b = text.as_bytes();
         let this_code = (b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit))
             .then(|| text[..3].parse::<u16>().ok())
@@ -377,25 +397,37 @@ async fn read_reply<R: AsyncBufRead + Unpin>(
                 ),
             });
         };
-        if *code.get_or_insert(this_code) != this_code {
+        if *self.code.get_or_insert(this_code) != this_code {
             return Err(SessionError::Garbage {
                 detail: "reply codes differ inside a multiline reply".into(),
             });
         }
         let sep = b.get(3).copied();
-        lines.push(text.get(4..).unwrap_or("").to_owned());
         match sep {
-            Some(b'-') => continue,
-            None | Some(b' ') => {
-                return Ok(Reply {
-                    code: this_code,
-                    lines,
-                });
+            Some(b'-') => {
+                self.lines.push(text.get(4..).unwrap_or("").to_owned());
+                Ok(None)
             }
-            Some(_) => {
-                return Err(SessionError::Garbage {
-                    detail: format!("bad separator in {text:?}"),
-                });
+            None | Some(b' ') => {
+                self.lines.push(text.get(4..).unwrap_or("").to_owned());
+                Ok(Some(Reply {
+                    code: this_code,
+                    lines: std::mem::take(&mut self.lines),
+                }))
+            }
+            Some(_) => Err(SessionError::Garbage {
+                detail: format!("bad separator in {text:?}"),
+            }),
+        }
+    }
+
+    /// Why the reply ended when the connection closed before its last line.
+    pub fn closed(&self) -> SessionError {
+        if self.lines.is_empty() {
+            SessionError::Closed
+        } else {
+            SessionError::Garbage {
+                detail: "connection closed inside a multiline reply".into(),
             }
         }
     }
@@ -438,4 +470,68 @@ fn tls_error(e: &std::io::Error) -> SessionError {
         };
     }
     io_error(e)
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    fn read(lines: &[&[u8]]) -> Result<Option<Reply>, SessionError> {
+        let mut r = ReplyReader::default();
+        let mut last = Ok(None);
+        for l in lines {
+            last = r.line(l);
+            if !matches!(last, Ok(None)) {
+                break;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn multiline_replies_end_at_their_last_line() {
+        let reply = read(&[
+            b"250-mx.example\r\n",
+            b"250-PIPELINING\r\n",
+            b"250 STARTTLS\r\n",
+        ])
+        .expect("valid")
+        .expect("complete");
+        assert_eq!(reply.code, 250);
+        assert_eq!(reply.lines, ["mx.example", "PIPELINING", "STARTTLS"]);
+        assert_eq!(
+            read(&[b"220\r\n"]).expect("valid").expect("complete").lines,
+            [""]
+        );
+        assert!(matches!(read(&[b"250-a\r\n"]), Ok(None)), "more to come");
+    }
+
+    #[test]
+    fn garbage_and_oversized_replies_are_errors() {
+        for bad in [
+            &b"hello\r\n"[..],
+            b"25\r\n",
+            b"199 low\r\n",
+            b"250_x\r\n",
+            b"\xff\xfe1 x\r\n",
+        ] {
+            assert!(
+                matches!(read(&[bad]), Err(SessionError::Garbage { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            read(&[b"250-a\r\n", b"251 b\r\n"]),
+            Err(SessionError::Garbage { .. })
+        ));
+        let long = vec![b'2'; MAX_LINE + 1];
+        assert!(matches!(read(&[&long]), Err(SessionError::Limit { .. })));
+        let many: Vec<&[u8]> =
+            std::iter::repeat_n(&b"250-x\r\n"[..], MAX_REPLY_LINES + 1).collect();
+        assert!(matches!(read(&many), Err(SessionError::Limit { .. })));
+        assert!(matches!(
+            ReplyReader::default().closed(),
+            SessionError::Closed
+        ));
+    }
 }
