@@ -112,6 +112,9 @@ codes! {
     MtaStsEnforceUnsafe => "mta-sts-enforce-unsafe", "RFC 8461 §4.2";
     SmtpUnresponsive => "smtp-unresponsive", "RFC 5321 §4.5.3.2";
     AddressesDiffer => "addresses-differ", "RFC 7672 §3.1";
+    RrsigExpiring => "rrsig-expiring", "RFC 4035 §5.3.1";
+    CertExpiring => "cert-expiring", "RFC 5280 §4.1.2.5";
+    TlsaRolloverRisk => "tlsa-rollover-risk", "RFC 7671 §8.1";
 }
 
 impl std::fmt::Display for Code {

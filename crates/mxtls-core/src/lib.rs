@@ -31,7 +31,7 @@ pub mod tlsa;
 
 #[cfg(feature = "mozilla-roots")]
 pub use analysis::analyse;
-pub use analysis::analyse_with;
+pub use analysis::{analyse_over, analyse_with};
 pub use evidence::{Evidence, SCHEMA_VERSION, UnixTime};
 pub use findings::{Code, Finding, Severity, Subject};
-pub use report::{Report, Verdict};
+pub use report::{Horizon, Report, Verdict};

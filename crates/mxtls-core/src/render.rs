@@ -8,6 +8,7 @@ use crate::findings::Severity;
 use crate::present::{self, Mood};
 use crate::report::{
     AddressReport, ChainReport, FindingGroup, MtaStsReport, MxReport, Report, SenderOutcome,
+    Verdict,
 };
 
 /// Renders `report` as plain text, with ANSI colour when `colour` is true, in the order a
@@ -23,6 +24,7 @@ pub fn text(report: &Report, colour: bool) -> String {
         p.bold(report.domain.as_str())
     );
     let _ = writeln!(out, "judged at {}", report.judged_at);
+    let _ = writeln!(out, "looking ahead {}", report.horizon.describe());
     let _ = writeln!(out);
     let mood = present::report_mood(report);
     let _ = writeln!(out, "{}", p.paint(mood, &p.bold(&report.summary.headline)));
@@ -284,6 +286,47 @@ impl Paint {
         };
         format!("\x1b[{code}m{s}\x1b[0m")
     }
+}
+
+/// The one status line of a monitoring plugin, with performance data: `MXTLS OK -
+/// example.org: … | time=2.1s mx=2 addresses=4 …`. `seconds` is how long the check took.
+pub fn nagios(report: &Report, seconds: f64) -> String {
+    let state = present::plugin_state(report);
+    let addresses: Vec<&AddressReport> = report.mx.iter().flat_map(|h| &h.addresses).collect();
+    let authenticated = addresses
+        .iter()
+        .filter(|a| matches!(a.tls, Verdict::Verified | Verdict::Trusted))
+        .count();
+    // The first problem names what to look at; the headline says what it means.
+    let first = report
+        .findings
+        .iter()
+        .find(|f| matches!(f.severity, Severity::Error | Severity::Warning))
+        .filter(|f| !report.summary.headline.contains(&f.title))
+        .map(|f| format!("; {} ({})", f.title, f.code))
+        .unwrap_or_default();
+    let cert_days = addresses
+        .iter()
+        .flat_map(|a| &a.chains)
+        .filter_map(|c| c.certs.first())
+        .map(|c| (c.not_after.0 - report.judged_at.0).div_euclid(86_400))
+        .min()
+        .map(|d| format!(" cert_days={d}"))
+        .unwrap_or_default();
+    let text = format!(
+        "{}: {}{first}",
+        report.domain,
+        report.summary.headline.trim_end_matches('.')
+    )
+    .replace(['|', '\n'], " ");
+    format!(
+        "MXTLS {} - {text} | time={seconds:.3}s;;;0 mx={};;;0 addresses={};;;0 authenticated={authenticated};;;0 errors={} warnings={}{cert_days}",
+        state.label(),
+        report.mx.len(),
+        addresses.len(),
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+    )
 }
 
 /// A small SVG badge ("mail TLS | DANE verified") in the style of README badges: it draws

@@ -31,6 +31,9 @@ pub const MAX_ADDRESSES_PER_HOST: usize = 8;
 /// Connections open at once, across the whole process (every check of a server shares
 /// them), so the probe's sockets have a budget of their own beside the server's clients.
 pub const MAX_CONNECTIONS: usize = 256;
+/// At most this many zones' DNSKEY and DS RRsets are fetched for the chain of trust (a
+/// chain is rarely deeper than four; the cap bounds what a hostile signer name can cost).
+pub const MAX_CHAIN_ZONES: usize = 16;
 /// The longest a check may be given: a bound on `Config::timeout` (a larger value is cut to
 /// this), so no deadline arithmetic can overflow and no client can hold a slot for hours.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
@@ -228,8 +231,9 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         });
     }
 
-    // Why what failed validation fails: the keys of the zones that signed it.
-    let failing: Vec<&DnsAnswer> = std::iter::once(&mx)
+    // The keys of every zone that signed what senders depend on, up to the root: why what
+    // fails validation fails, and when each link of the chain stops validating.
+    let depended: Vec<&DnsAnswer> = std::iter::once(&mx)
         .chain(host_evidence.iter().flat_map(|h| {
             h.a.iter()
                 .chain(h.aaaa.iter())
@@ -237,16 +241,9 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
                 .collect::<Vec<_>>()
         }))
         .chain([&mta_sts_txt, &tls_rpt])
-        .filter(|a| a.fails_validation())
+        .filter(|a| a.fails_validation() || a.dnssec.is_secure())
         .collect();
-    let zones = mxtls_core::dnssec::signer_zones(failing, crate::clock::unix_now());
-    let dnssec_chain = join_all(zones.iter().flat_map(|zone| {
-        [RecordType::DNSKEY, RecordType::DS].map(|t| {
-            let run = run.clone();
-            async move { run.lookup(zone, t).await }
-        })
-    }))
-    .await;
+    let dnssec_chain = run.key_chain(depended).await;
 
     Ok(Evidence {
         schema: SCHEMA_VERSION,
@@ -281,6 +278,38 @@ fn prefixed(prefix: &str, domain: &DnsName) -> Result<DnsName, SetupError> {
 }
 
 impl Run {
+    /// DNSKEY and DS of every zone that signed `answers`, then of each zone that signed
+    /// those DS records, up to the root: at most [`MAX_CHAIN_ZONES`] zones.
+    async fn key_chain(&self, answers: Vec<&DnsAnswer>) -> Vec<DnsAnswer> {
+        let now = crate::clock::unix_now();
+        let mut seen: Vec<DnsName> = Vec::new();
+        let mut next = mxtls_core::dnssec::signer_zones(answers, now);
+        let mut chain = Vec::new();
+        while !next.is_empty() && seen.len() < MAX_CHAIN_ZONES {
+            let zones: Vec<DnsName> = next
+                .drain(..)
+                .filter(|z| !seen.contains(z))
+                .take(MAX_CHAIN_ZONES - seen.len())
+                .collect();
+            seen.extend(zones.iter().cloned());
+            let round = join_all(zones.iter().flat_map(|zone| {
+                let types: &[RecordType] = if zone.is_root() {
+                    &[RecordType::DNSKEY]
+                } else {
+                    &[RecordType::DNSKEY, RecordType::DS]
+                };
+                types.iter().map(move |t| self.lookup(zone, *t))
+            }))
+            .await;
+            next = mxtls_core::dnssec::signer_zones(&round, now)
+                .into_iter()
+                .filter(|z| !seen.contains(z))
+                .collect();
+            chain.extend(round);
+        }
+        chain
+    }
+
     async fn lookup(&self, name: &DnsName, rtype: RecordType) -> DnsAnswer {
         emit(
             &self.sink,

@@ -5,7 +5,8 @@
 //!   the report; this is how a probe run is re-judged by newer analysis.
 //! * `mxtls serve` serves the web checker.
 //!
-//! Exit status: 0 no error findings, 1 error findings, 2 bad input or usage, 3 no mail server
+//! With `--nagios`, one monitoring-plugin line and its statuses instead: 0 OK, 1 WARNING,
+//! 2 CRITICAL, 3 UNKNOWN. Otherwise, exit status: 0 no error findings, 1 error findings, 2 bad input or usage, 3 no mail server
 //! could be tested (every address refused by the target policy, unreachable or limiting the
 //! probe) and DNS shows no error: the report says what DNS alone shows.
 
@@ -14,7 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mxtls_core::{Evidence, Report, UnixTime, analyse, render};
+use mxtls_core::pkix::RootSet;
+use mxtls_core::{Evidence, Horizon, Report, UnixTime, analyse_over, render};
 
 #[derive(Parser)]
 #[command(
@@ -33,9 +35,8 @@ enum Command {
     Check {
         /// The mail domain (Unicode names are converted to A-labels).
         domain: String,
-        /// Print the report and its evidence as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -43,9 +44,8 @@ enum Command {
     Analyse {
         /// Evidence JSON file, or `-` for standard input.
         file: PathBuf,
-        /// Print the report and its evidence as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Judge as of this Unix time instead of when the evidence was gathered.
         #[arg(long)]
         at: Option<i64>,
@@ -70,6 +70,30 @@ enum Command {
         #[command(flatten)]
         probe: ProbeArgs,
     },
+}
+
+/// What to print and how far ahead to look: shared by `check` and `analyse`.
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Print the report and its evidence as JSON.
+    #[arg(long, conflicts_with = "nagios")]
+    json: bool,
+    /// Print one monitoring-plugin status line with performance data and exit 0 OK,
+    /// 1 WARNING, 2 CRITICAL or 3 UNKNOWN (Nagios, Icinga, Zabbix, Uptime Kuma).
+    #[arg(long)]
+    nagios: bool,
+    /// Report what stops working within DAYS (0–3650; 0: nothing ahead). Without it:
+    /// 30 days for certificates and renewals, 3 days for DNSSEC signatures.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    horizon: Option<u32>,
+}
+
+impl OutputArgs {
+    fn horizon(&self) -> Horizon {
+        self.horizon
+            .map(|days| Horizon::Days { days })
+            .unwrap_or_default()
+    }
 }
 
 /// How checks reach the network: shared by `check` and `serve`.
@@ -124,8 +148,13 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_NOT_TESTED: u8 = 3;
 
 fn main() -> ExitCode {
+    // A monitoring plugin reports bad usage as UNKNOWN (3), never as CRITICAL (2).
+    let plugin = std::env::args().any(|a| a == "--nagios");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if plugin && e.use_stderr() => {
+            return unknown(&e.kind().to_string());
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
@@ -134,19 +163,22 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check {
             domain,
-            json,
+            output,
             probe,
         } => {
+            let fail = |e: &str| {
+                if output.nagios { unknown(e) } else { fail(e) }
+            };
             let domain = match mxtls_core::names::parse_user_domain(&domain) {
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
             match probe.config() {
-                Ok(config) => check(&domain, &config, json),
+                Ok(config) => check(&domain, &config, &output),
                 Err(e) => fail(&e),
             }
         }
-        Command::Analyse { file, json, at } => analyse_file(&file, json, at),
+        Command::Analyse { file, output, at } => analyse_file(&file, &output, at),
         Command::Serve {
             listen,
             web_dir,
@@ -204,13 +236,17 @@ fn read_pem_certs(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
 fn check(
     domain: &mxtls_core::names::DnsName,
     config: &mxtls_probe::Config,
-    json: bool,
+    output: &OutputArgs,
 ) -> ExitCode {
+    let fail = |e: &str| {
+        if output.nagios { unknown(e) } else { fail(e) }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    let show_progress = !json && std::io::stderr().is_terminal();
+    let show_progress = !output.json && !output.nagios && std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
     let evidence = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
@@ -228,7 +264,8 @@ fn check(
         Ok(e) => e,
         Err(e) => return fail(&e.to_string()),
     };
-    print_report(&evidence, evidence.probe.finished_at, json)
+    let took = started.elapsed().as_secs_f64();
+    print_report(&evidence, evidence.probe.finished_at, output, Some(took))
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -236,7 +273,16 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn analyse_file(file: &PathBuf, json: bool, at: Option<i64>) -> ExitCode {
+/// A setup error in monitoring-plugin mode: UNKNOWN, on standard output as plugins report.
+fn unknown(message: &str) -> ExitCode {
+    println!("MXTLS UNKNOWN - {}", message.replace(['\n', '|'], " "));
+    ExitCode::from(mxtls_core::present::PluginState::Unknown.code())
+}
+
+fn analyse_file(file: &PathBuf, output: &OutputArgs, at: Option<i64>) -> ExitCode {
+    let fail = |e: &str| {
+        if output.nagios { unknown(e) } else { fail(e) }
+    };
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {
@@ -253,15 +299,29 @@ fn analyse_file(file: &PathBuf, json: bool, at: Option<i64>) -> ExitCode {
     print_report(
         &evidence,
         at.map(UnixTime).unwrap_or(evidence.probe.finished_at),
-        json,
+        output,
+        None,
     )
 }
 
-/// Judges `evidence` as of `now`, prints the report (JSON, or text with colour only on a
-/// terminal without NO_COLOR) and returns the exit status it calls for.
-fn print_report(evidence: &Evidence, now: UnixTime, json: bool) -> ExitCode {
-    let report = analyse(evidence, now);
-    if json {
+/// Judges `evidence` as of `now` over the chosen horizon, prints the report (JSON, a plugin
+/// line, or text with colour only on a terminal without NO_COLOR) and returns the exit
+/// status it calls for.
+/// `took`: how long the probe ran, where it ran here (else from the evidence's times).
+fn print_report(
+    evidence: &Evidence,
+    now: UnixTime,
+    output: &OutputArgs,
+    took: Option<f64>,
+) -> ExitCode {
+    let report = analyse_over(evidence, now, &RootSet::mozilla(), output.horizon());
+    if output.nagios {
+        let took = took
+            .unwrap_or((evidence.probe.finished_at.0 - evidence.probe.started_at.0).max(0) as f64);
+        println!("{}", render::nagios(&report, took));
+        return ExitCode::from(mxtls_core::present::plugin_state(&report).code());
+    }
+    if output.json {
         println!("{}", to_json(&report, evidence));
     } else {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

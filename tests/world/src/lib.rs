@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use daemons::Daemon;
 use pki::{Error, KeyAlg, Pki};
-use scenarios::{Behaviour, Certs, Mx, SCENARIOS, Scenario, Tlsa};
+use scenarios::{Behaviour, Certs, EXPIRING_CERT, Mx, SCENARIOS, Scenario, Tlsa};
 
 /// How to start the world.
 #[derive(Debug, Clone)]
@@ -194,6 +194,9 @@ impl World {
                 let leaf = match host.certs {
                     Certs::Ecdsa | Certs::Dual => pki.leaf(&names, KeyAlg::Ecdsa, false, true)?,
                     Certs::Expired => pki.leaf(&names, KeyAlg::Ecdsa, true, true)?,
+                    Certs::Expiring => {
+                        pki.leaf_valid(&names, KeyAlg::Ecdsa, EXPIRING_CERT, true)?
+                    }
                     Certs::LeafOnly => pki.leaf(&names, KeyAlg::Ecdsa, false, false)?,
                     Certs::WrongName => pki.leaf(
                         &["mail.elsewhere.test".to_owned()],

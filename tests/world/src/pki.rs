@@ -90,6 +90,18 @@ impl Pki {
         expired: bool,
         with_intermediate: bool,
     ) -> Result<Leaf, Error> {
+        let (from, until) = if expired { (-400, -30) } else { (-1, 90) };
+        self.leaf_valid(names, alg, (from, until), with_intermediate)
+    }
+
+    /// A leaf valid from `days.0` to `days.1` days from now, with its chain.
+    pub fn leaf_valid(
+        &self,
+        names: &[String],
+        alg: KeyAlg,
+        days: (i64, i64),
+        with_intermediate: bool,
+    ) -> Result<Leaf, Error> {
         let key = match alg {
             KeyAlg::Ecdsa => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?,
             KeyAlg::Rsa => KeyPair::generate_for(&PKCS_RSA_SHA256)?,
@@ -103,11 +115,8 @@ impl Pki {
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = OffsetDateTime::now_utc();
-        (params.not_before, params.not_after) = if expired {
-            (now - Duration::days(400), now - Duration::days(30))
-        } else {
-            (now - Duration::days(1), now + Duration::days(90))
-        };
+        (params.not_before, params.not_after) =
+            (now + Duration::days(days.0), now + Duration::days(days.1));
         let cert = params.signed_by(&key, &self.inter)?;
         let mut chain = vec![cert.der().to_vec()];
         let mut chain_pem = cert.pem();

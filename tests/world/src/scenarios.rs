@@ -21,11 +21,19 @@ pub enum Signing {
     BogusA,
     /// Signed, but every signature expired a day ago (the signer stopped re-signing).
     Expired,
+    /// Signed 28 days ago with signatures that expire in 2 days ([`EXPIRING_SIGNATURES`]):
+    /// valid now, the signer has stopped re-signing.
+    Expiring,
     /// Signed with RSA/SHA-256 (algorithm 8) instead of ECDSA P-256 (13).
     Rsa,
     /// Signed with ECDSA P-384/SHA-384 (algorithm 14).
     P384,
 }
+
+/// Days from now that an [`Certs::Expiring`] leaf is valid from and until.
+pub const EXPIRING_CERT: (i64, i64) = (-80, 10);
+/// Days from now that [`Signing::Expiring`] signatures are valid from and until.
+pub const EXPIRING_SIGNATURES: (i64, i64) = (-28, 2);
 
 /// The MX RRset of a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +87,9 @@ pub enum Certs {
     Dual,
     /// Expired ECDSA leaf + intermediate.
     Expired,
+    /// ECDSA leaf + intermediate valid from 80 days ago for 10 more days
+    /// ([`EXPIRING_CERT`]): the renewal that should have come 20 days ago did not.
+    Expiring,
     /// Leaf only: the intermediate is not sent.
     LeafOnly,
     /// A leaf for another name (`mail.elsewhere.test`).
@@ -400,6 +411,45 @@ pub const SCENARIOS: &[Scenario] = &[
         exit: 1,
         why: "RFC 4035 §5.3.1: a signature past its expiration does not validate; the zone is bogus",
         says: &["expired on"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "expiring",
+        summary: "signatures expire in 2 days, the DANE-TA chain's leaf in 10",
+        signing: Signing::Expiring,
+        hosts: &[host("mx", B::Normal, C::Expiring, T::Ta)],
+        verdicts: &["verified"],
+        codes: &[
+            "cert-expiring",
+            "dane-verified",
+            "mta-sts-missing",
+            "rrsig-expiring",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 4035 §5.3.1, RFC 7671 §5.2.2: still valid, but the signatures and the certificate DANE-TA checks run out within the default horizon",
+        says: &["expire on", "expires on"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "renewal-due",
+        summary: "a single 3 1 1 record, and the certificate's renewal was due 20 days ago",
+        signing: Signing::Signed,
+        hosts: &[host("mx", B::Normal, C::Expiring, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "cert-expiring",
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-rollover-risk",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7671 §8.1: a renewal with a new key matches no published record; DANE-EE ignores the expiry itself (RFC 7672 §3.1.1)",
+        says: &["will break DANE", "DANE-EE ignores"],
         ..PLAIN
     },
     Scenario {
@@ -1114,6 +1164,7 @@ pub fn markdown() -> String {
             Signing::BogusMx => "signed, MX signature bogus",
             Signing::BogusA => "signed, A signature bogus",
             Signing::Expired => "signed, signatures expired",
+            Signing::Expiring => "signed, signatures expiring in 2 days",
             Signing::Rsa => "signed (RSA/SHA-256, alg 8)",
             Signing::P384 => "signed (ECDSA P-384, alg 14)",
         };

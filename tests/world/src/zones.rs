@@ -137,6 +137,7 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
             | Signing::BogusMx
             | Signing::BogusA
             | Signing::Expired
+            | Signing::Expiring
             | Signing::Rsa
             | Signing::P384 => {
                 let key = match zone.signing {
@@ -144,10 +145,10 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
                     Signing::P384 => keygen_with(dir, &zone.origin, "ECDSAP384SHA384")?,
                     _ => keygen(dir, &zone.origin)?,
                 };
-                let window = if zone.signing == Signing::Expired {
-                    (-40 * 86_400, -86_400)
-                } else {
-                    (-3600, 30 * 86_400)
+                let window = match zone.signing {
+                    Signing::Expired => (-40 * 86_400, -86_400),
+                    Signing::Expiring => (-28 * 86_400, 2 * 86_400),
+                    _ => (-3600, 30 * 86_400),
                 };
                 let signed = sign_for(dir, &zone.origin, &text, &key, window)?;
                 let ds = if zone.signing == Signing::BadDs {

@@ -15,6 +15,7 @@
 mod address;
 mod chain;
 mod domain;
+mod horizon;
 mod host;
 mod mta_sts;
 mod mta_sts_policy;
@@ -27,10 +28,10 @@ use rustls_pki_types::TrustAnchor;
 
 use crate::dns;
 use crate::evidence::{DnsAnswer, DnssecState, Evidence, RrsigSupport, UnixTime};
-use crate::findings::{Finding, Subject};
+use crate::findings::{Code, Finding, Subject};
 use crate::names::DnsName;
 use crate::pkix;
-use crate::report::{DaneStatus, MxReport, Protection, Report};
+use crate::report::{DaneStatus, Horizon, MxReport, Protection, Report};
 
 /// Judges `evidence` as of `now` (normally the time the evidence was gathered), trusting
 /// Mozilla's roots.
@@ -40,8 +41,19 @@ pub fn analyse(evidence: &Evidence, now: UnixTime) -> Report {
 }
 
 /// Judges `evidence` as of `now`, trusting `roots` (and the extra roots the evidence
-/// records).
+/// records), looking ahead by the default horizon.
 pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -> Report {
+    analyse_over(evidence, now, roots, Horizon::Defaults)
+}
+
+/// Judges `evidence` as of `now`, trusting `roots`, and adds what stops working before
+/// `horizon` (signatures, certificates, TLSA records the next renewal breaks).
+pub fn analyse_over(
+    evidence: &Evidence,
+    now: UnixTime,
+    roots: &pkix::RootSet,
+    horizon: Horizon,
+) -> Report {
     let anchors = pkix::pkix_anchors(roots, &evidence.settings.extra_pkix_roots);
     let mut cx = Judge {
         ev: evidence,
@@ -66,6 +78,13 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
         cx.findings.push(tls_rpt::judge(evidence));
         report
     });
+    let (ahead, rollover_risk) = horizon::judge(evidence, now, horizon, &hosts, mta_sts.as_ref());
+    // The sharper finding replaces the general advice for the same host.
+    cx.findings.retain(|f| {
+        !(f.code == Code::TlsaNoRollover
+            && matches!(&f.subject, Subject::Host { name } if rollover_risk.contains(name)))
+    });
+    cx.findings.extend(ahead);
     let downgrade_protection = senders::protection(&hosts, mta_sts.as_ref());
     let senders = senders::matrix(&hosts, mta_sts.as_ref(), &mx);
 
@@ -91,6 +110,7 @@ pub fn analyse_with(evidence: &Evidence, now: UnixTime, roots: &pkix::RootSet) -
         senders,
         groups,
         first,
+        horizon,
     }
 }
 

@@ -220,6 +220,54 @@ pub fn status_mood(status: Status) -> Mood {
     }
 }
 
+/// A monitoring plugin's state (the monitoring-plugins guidelines), so Icinga, Nagios,
+/// Zabbix and Uptime Kuma can run `mxtls check --nagios` directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PluginState {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl PluginState {
+    /// The exit status: 0, 1, 2, 3.
+    pub fn code(self) -> u8 {
+        match self {
+            PluginState::Ok => 0,
+            PluginState::Warning => 1,
+            PluginState::Critical => 2,
+            PluginState::Unknown => 3,
+        }
+    }
+
+    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
+    pub fn label(self) -> &'static str {
+        match self {
+            PluginState::Ok => "OK",
+            PluginState::Warning => "WARNING",
+            PluginState::Critical => "CRITICAL",
+            PluginState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// The plugin state of a report, agreeing with its colour: UNKNOWN when nothing could be
+/// tested, CRITICAL for errors or a bad status, WARNING for warnings (the horizon's among
+/// them) or a weak status, OK otherwise (a null MX is a choice, not a fault).
+pub fn plugin_state(report: &Report) -> PluginState {
+    let mood = report_mood(report);
+    if report.summary.status == Status::NotTested {
+        PluginState::Unknown
+    } else if report.has_errors() || mood == Mood::Bad {
+        PluginState::Critical
+    } else if report.count(Severity::Warning) > 0 || mood == Mood::Warn {
+        PluginState::Warning
+    } else {
+        PluginState::Ok
+    }
+}
+
 /// The badge's message for a status (`None`: never checked), in the status's mood.
 pub fn badge(status: Option<Status>) -> Words {
     let Some(status) = status else {

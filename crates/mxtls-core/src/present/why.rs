@@ -113,6 +113,13 @@ pub fn why(code: Code) -> &'static str {
             "A server that never answers delays mail for everyone until senders try elsewhere."
         }
         AddressesDiffer => "Senders get a different key depending on the address they reach.",
+        RrsigExpiring => {
+            "When DNSSEC signatures run out, validating resolvers refuse the answers and senders queue mail."
+        }
+        CertExpiring => "Senders that check certificates refuse one the day it expires.",
+        TlsaRolloverRisk => {
+            "The next routine certificate renewal will no longer match your TLSA records, and DANE senders will queue mail."
+        }
     }
 }
 

@@ -13,11 +13,15 @@ use crate::tls::TlsVersion;
 
 mod certs;
 mod dane;
+mod horizon;
 mod mta_sts;
 mod senders;
 
 pub use certs::{CertFacts, KeyKind, PathError};
 pub use dane::{ChainDane, TaProblem, TlsaMatch};
+pub use horizon::{
+    DEFAULT_CERT_DAYS, DEFAULT_RRSIG_DAYS, Horizon, days_until, in_days, renewal_date,
+};
 pub use mta_sts::{FetchState, Mode, MtaStsReport, Policy, StsHost, StsTxt};
 pub use senders::{Delivery, Protection, Sender, SenderOutcome};
 
@@ -121,6 +125,9 @@ pub struct Report {
     /// status, each with its whole fix.
     #[serde(default)]
     pub first: Vec<usize>,
+    /// How far ahead the judgement looked for what stops working.
+    #[serde(default)]
+    pub horizon: Horizon,
 }
 
 impl Report {

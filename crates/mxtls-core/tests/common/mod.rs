@@ -39,12 +39,18 @@ fn date(y: i32, m: Month, d: u8) -> OffsetDateTime {
 pub enum Validity {
     Current,
     Expired,
+    /// A 90-day certificate with 11 days left: its ACME renewal was due 19 days ago.
+    RenewalDue,
 }
 
 fn dates(params: &mut CertificateParams, v: Validity) {
     let (from, to) = match v {
         Validity::Current => (date(2026, Month::June, 1), date(2027, Month::June, 1)),
         Validity::Expired => (date(2025, Month::January, 1), date(2026, Month::January, 1)),
+        Validity::RenewalDue => (
+            date(2026, Month::September, 10),
+            date(2026, Month::December, 9),
+        ),
     };
     params.not_before = from;
     params.not_after = to;
@@ -70,8 +76,18 @@ impl Ca {
 
     /// An intermediate CA issued by `self`.
     pub fn intermediate(&self, cn: &str, key_name: &str) -> Ca {
+        self.intermediate_of(cn, None, key_name)
+    }
+
+    /// An intermediate CA issued by `self`, with an organisation name in its subject.
+    pub fn intermediate_of(&self, cn: &str, org: Option<&str>, key_name: &str) -> Ca {
         let kp = key(key_name);
-        let params = ca_params(cn);
+        let mut params = ca_params(cn);
+        if let Some(org) = org {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, org);
+        }
         let cert = params
             .signed_by(&kp, &self.issuer)
             .expect("intermediate signs");
