@@ -42,6 +42,47 @@ impl CheckAnswer {
     }
 }
 
+/// `GET /api/domains/{domain}/history`: the domain's snapshots, newest first. The answer
+/// line is for feeds and scripts; the history page judges each snapshot's evidence itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct History {
+    pub domain: String,
+    pub snapshots: Vec<HistoryEntry>,
+}
+
+/// One snapshot in a domain's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub snapshot: String,
+    /// When the check finished (Unix seconds).
+    pub finished_at: i64,
+    /// The report's one-line answer, judged by the server's code.
+    pub answer: String,
+    /// The status's machine id (`protected`, `senders-defer`, …).
+    pub status: String,
+}
+
+/// `POST /api/watches`: watch `domain`, and tell a webhook or a mailbox what changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchRequest {
+    pub domain: String,
+    #[serde(default)]
+    pub webhook: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The answer to a created watch (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchCreated {
+    /// The watch's id: `DELETE /api/watches/{id}` ends it. Keep it: it is the only key.
+    pub id: String,
+    pub domain: String,
+    /// `active`, or `awaiting-confirmation` for email until the mailed link is followed.
+    pub state: String,
+}
+
 /// The body of every refused or failed API request, and of the stream's `error` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

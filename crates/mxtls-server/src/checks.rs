@@ -28,6 +28,7 @@ use mxtls_core::names::DnsName;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::clients::{ClientKey, Quota};
+use crate::metrics::{Metrics, Outcome};
 use crate::snapshots::Store;
 
 /// The progress events kept for listeners who join late; a check has far fewer (its
@@ -76,6 +77,8 @@ pub struct Checks {
     slots: Arc<Semaphore>,
     quota: Quota,
     state: Mutex<HubState>,
+    /// How probes started and ended, for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -164,6 +167,7 @@ impl Checks {
             quota: Quota::new(limits.per_client_per_minute),
             limits,
             state: Mutex::new(HubState::default()),
+            metrics: Arc::new(Metrics::default()),
         })
     }
 
@@ -180,9 +184,30 @@ impl Checks {
     /// Joins the running check of `job.domain`, or starts one; the listener streams its
     /// events and, dropped, tells the hub that one fewer person is waiting.
     pub fn watch(self: &Arc<Checks>, client: ClientKey, job: Job) -> Result<Listener, Refusal> {
+        self.join_or_start(client, job, true)
+    }
+
+    /// As [`Checks::watch`], for the server's own scheduled re-checks: they need a free slot
+    /// like everyone's, but no client quota (the watcher bounds its own rate and
+    /// concurrency).
+    pub fn watch_scheduled(
+        self: &Arc<Checks>,
+        client: ClientKey,
+        job: Job,
+    ) -> Result<Listener, Refusal> {
+        self.join_or_start(client, job, false)
+    }
+
+    fn join_or_start(
+        self: &Arc<Checks>,
+        client: ClientKey,
+        job: Job,
+        counted: bool,
+    ) -> Result<Listener, Refusal> {
         let mut hub = lock(&self.state);
-        if hub.watching.get(&client).copied().unwrap_or(0)
-            >= self.limits.per_client_concurrent_checks
+        if counted
+            && hub.watching.get(&client).copied().unwrap_or(0)
+                >= self.limits.per_client_concurrent_checks
         {
             return Err(Refusal::ClientBusy);
         }
@@ -194,13 +219,17 @@ impl Checks {
         let running = match joinable {
             Some(running) => running,
             None => {
-                self.quota.check(client).map_err(Refusal::Quota)?;
+                if counted {
+                    self.quota.check(client).map_err(Refusal::Quota)?;
+                }
                 let permit = self
                     .slots
                     .clone()
                     .try_acquire_owned()
                     .map_err(|_| Refusal::Full)?;
-                self.quota.spend(client);
+                if counted {
+                    self.quota.spend(client);
+                }
                 let running = Arc::new(Running {
                     state: Mutex::new(RunState::default()),
                 });
@@ -240,6 +269,8 @@ impl Checks {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        self.metrics.started();
+        let started = std::time::Instant::now();
         let probe = tokio::spawn((job.probe)(Some(progress_tx)));
         lock(&running.state).cancel = Some(probe.abort_handle());
         tokio::spawn(async move {
@@ -250,6 +281,13 @@ impl Checks {
                 }
             };
             let (result, ()) = tokio::join!(probe, forward);
+            let outcome = match &result {
+                Ok(Ok(_)) => Outcome::Evidence,
+                Ok(Err(_)) => Outcome::Error,
+                Err(e) if e.is_panic() => Outcome::Panicked,
+                Err(_) => Outcome::Cancelled,
+            };
+            self.metrics.finished(outcome, started.elapsed());
             let last = match result {
                 Ok(Ok(evidence)) => Some(store(&job.store, evidence).await),
                 Ok(Err(setup)) => Some(error(&setup)),

@@ -13,12 +13,19 @@
 //! * `GET /api/roots` — the PKIX root set the page judges with (the server's, so browser
 //!   and CLI trust the same roots); fetched when a report is first drawn.
 //! * `GET /badge/{domain}.svg` — a badge from the domain's latest snapshot.
+//! * `GET /api/domains/{domain}/history` — the domain's snapshots with their answer lines;
+//!   `/d/{domain}/feed.atom` the same as an Atom feed of changes.
+//! * `POST /api/watches`, `DELETE /api/watches/{id}` — watched domains (see `watches`);
+//!   `/api/watches/{id}/confirm` confirms an email watch.
+//! * `GET /metrics` — Prometheus text format.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 //!
 //! Modules: `api` (the handlers), `checks` (running checks: merged, bounded, cancelled when
 //! abandoned), `clients` (who a client is: /64 keys, trusted proxies, quotas, cross-site
 //! requests), `connections` (the accept loop and its caps), `headers` (CSP and isolation
-//! headers by route), `csp`, `snapshots` (SQLite), `webapp` (the built app, in memory).
+//! headers by route), `csp`, `snapshots` (SQLite), `webapp` (the built app, in memory),
+//! `watches` (watched domains: store, schedule, notifications, endpoints), `notify` (webhook
+//! and mail delivery), `history` (history API, Atom feed), `metrics`.
 
 pub mod api;
 pub mod checks;
@@ -26,7 +33,11 @@ pub mod clients;
 pub mod connections;
 pub mod csp;
 pub mod headers;
+pub mod history;
+pub mod metrics;
+pub mod notify;
 pub mod snapshots;
+pub mod watches;
 pub mod webapp;
 
 use std::future::Future;
@@ -62,6 +73,13 @@ pub struct Config {
     pub examples: Vec<String>,
     /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
     pub trusted_proxies: TrustedProxies,
+    /// The address people reach the server at, for links in mail and webhooks
+    /// (`--public-url`; default `http://<listen>`).
+    pub public_url: Option<String>,
+    /// How watched domains are re-checked.
+    pub watch: watches::WatchLimits,
+    /// Where notifications may go, and the mail relay.
+    pub delivery: notify::Delivery,
 }
 
 /// How the server protects the servers it probes (and itself).
@@ -104,6 +122,12 @@ pub struct App {
     pub proxies: TrustedProxies,
     /// The checks running now.
     pub checks: Arc<checks::Checks>,
+    /// The counters of `/metrics` (shared with `checks`).
+    pub metrics: Arc<metrics::Metrics>,
+    pub watch: watches::WatchLimits,
+    pub delivery: notify::Delivery,
+    /// The base of links in notifications and feeds.
+    pub public_url: String,
 }
 
 impl App {
@@ -114,13 +138,22 @@ impl App {
             per_client_per_minute: limits.per_client_per_minute,
             abandon_grace: limits.abandon_grace,
         });
+        let delivery = notify::Delivery {
+            allow_private_targets: probe.allow_private_targets,
+            smtp_relay: None,
+            mail_from: "mxtls@localhost".into(),
+        };
         App {
             store: Arc::new(store),
             examples: Vec::new(),
             probe,
             limits,
             proxies: TrustedProxies::default(),
+            metrics: checks.metrics.clone(),
             checks,
+            watch: watches::WatchLimits::default(),
+            delivery,
+            public_url: "http://localhost".into(),
         }
     }
 }
@@ -165,6 +198,24 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
         )
         .route("/badge/{file}", get(api::badge))
         .route(
+            "/api/domains/{domain}/history",
+            get(history::history).layer(compressed()),
+        )
+        .route(
+            "/d/{domain}/feed.atom",
+            get(history::feed).layer(compressed()),
+        )
+        .route("/api/watches", axum::routing::post(watches::api::create))
+        .route(
+            "/api/watches/{id}",
+            axum::routing::delete(watches::api::delete),
+        )
+        .route(
+            "/api/watches/{id}/confirm",
+            get(watches::api::confirm_page).post(watches::api::confirm),
+        )
+        .route("/metrics", get(metrics_text))
+        .route(
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
@@ -173,6 +224,37 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             headers::apply(policies.clone(), req, next)
         }))
+}
+
+/// `/metrics`: the counters and gauges (the watched domains' states are read from the store).
+async fn metrics_text(State(app): State<Arc<App>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let store = app.store.clone();
+    let (watches, domains) = tokio::task::spawn_blocking(move || store.watched_states())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let body = app.metrics.render(
+        app.checks.running(),
+        app.checks.free_slots(),
+        watches,
+        &domains,
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Starts the watcher for the life of the runtime.
+pub fn start_watcher(app: &Arc<App>) {
+    let watcher = watches::Watcher::new(&app.watch);
+    tokio::spawn(watcher.run(app.clone()));
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, with the connection limits of
@@ -195,11 +277,18 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let mut app = App::new(store, config.probe.clone(), Limits::default());
     app.examples = config.examples.clone();
     app.proxies = config.trusted_proxies.clone();
+    app.watch = config.watch.clone();
+    app.delivery = config.delivery.clone();
+    app.public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
     let web = Arc::new(webapp::WebApp::load(&config.web_dir));
     if let Some(why) = &web.missing {
         eprintln!("mxtls: warning: {why}");
     }
     let app = Arc::new(app);
+    start_watcher(&app);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     eprintln!(
         "mxtls: {}",

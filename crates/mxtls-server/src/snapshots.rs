@@ -56,12 +56,13 @@ impl Store {
              );
              CREATE INDEX IF NOT EXISTS snapshots_by_domain ON snapshots (domain, finished_at);",
         )?;
+        crate::watches::create_tables(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent: keep going.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -93,6 +94,25 @@ impl Store {
                 },
             )
             .optional()
+    }
+
+    /// The snapshots of `domain`, newest first: at most `limit`, with when each finished.
+    pub fn history(&self, domain: &str, limit: usize) -> rusqlite::Result<Vec<(Snapshot, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, evidence, finished_at FROM snapshots WHERE domain = ?1 ORDER BY finished_at DESC, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![domain, limit as i64], |row| {
+            Ok((
+                Snapshot {
+                    id: SnapshotId(row.get(0)?),
+                    domain: domain.to_owned(),
+                    evidence: row.get(1)?,
+                },
+                row.get(2)?,
+            ))
+        })?;
+        rows.collect()
     }
 
     /// The newest snapshot of `domain`.

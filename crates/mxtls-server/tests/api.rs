@@ -53,6 +53,9 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         probe: probe.clone(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
+        public_url: None,
+        watch: Default::default(),
+        delivery: Default::default(),
     };
     // One probing check per client per minute: the second domain below is refused.
     let limits = Limits {

@@ -21,6 +21,9 @@ async fn the_app_renders_under_the_csp() {
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
+        public_url: None,
+        watch: Default::default(),
+        delivery: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),

@@ -60,6 +60,9 @@ async fn the_web_checker_in_chromium() {
         probe: probe.clone(),
         examples: examples.clone(),
         trusted_proxies: Default::default(),
+        public_url: None,
+        watch: Default::default(),
+        delivery: Default::default(),
     };
     // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
     let limits = Limits {

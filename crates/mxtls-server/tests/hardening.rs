@@ -68,6 +68,9 @@ async fn server(
         probe: probe.clone(),
         examples: Vec::new(),
         trusted_proxies: proxies.clone(),
+        public_url: None,
+        watch: Default::default(),
+        delivery: Default::default(),
     };
     let mut app = App::new(Store::open(&config.db).expect("store"), probe, limits);
     app.proxies = proxies;
@@ -603,6 +606,9 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                 probe: probe.clone(),
                 examples: Vec::new(),
                 trusted_proxies: TrustedProxies::default(),
+                public_url: None,
+                watch: Default::default(),
+                delivery: Default::default(),
             };
             let limits = Limits {
                 per_client_per_minute: 2,

@@ -26,6 +26,9 @@ async fn serves_health_app_and_client_routes() {
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
+        public_url: None,
+        watch: Default::default(),
+        delivery: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),
@@ -181,6 +184,9 @@ async fn without_a_web_app_the_root_says_so() {
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
+        public_url: None,
+        watch: Default::default(),
+        delivery: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),

@@ -67,6 +67,21 @@ enum Command {
         /// `X-Forwarded-For` headers name the client; from anyone else they are ignored.
         #[arg(long = "trusted-proxy", value_name = "CIDR", num_args = 1.., value_delimiter = ',')]
         trusted_proxies: Vec<mxtls_server::Cidr>,
+        /// How often each watched domain is checked again, in seconds (60–604800; ± a
+        /// tenth at random).
+        #[arg(long, default_value_t = 21_600, value_parser = clap::value_parser!(u64).range(60..=604_800))]
+        watch_interval: u64,
+        /// The SMTP relay that takes notification mail (a local MTA, e.g. 127.0.0.1:25);
+        /// without it, watches can only use webhooks.
+        #[arg(long, value_name = "HOST:PORT")]
+        smtp_relay: Option<std::net::SocketAddr>,
+        /// The sender address of notification mail.
+        #[arg(long, default_value = "mxtls@localhost")]
+        mail_from: String,
+        /// The URL people reach this server at, for links in mail, webhooks and feeds
+        /// (default: http://LISTEN).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -185,6 +200,10 @@ fn main() -> ExitCode {
             db,
             examples,
             trusted_proxies,
+            watch_interval,
+            smtp_relay,
+            mail_from,
+            public_url,
             probe,
         } => {
             let probe = match probe.config() {
@@ -195,6 +214,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
             };
+            let allow_private_targets = probe.allow_private_targets;
             let config = mxtls_server::Config {
                 listen,
                 web_dir,
@@ -202,6 +222,16 @@ fn main() -> ExitCode {
                 probe,
                 examples,
                 trusted_proxies: mxtls_server::TrustedProxies(trusted_proxies),
+                public_url,
+                watch: mxtls_server::watches::WatchLimits {
+                    interval: std::time::Duration::from_secs(watch_interval),
+                    ..Default::default()
+                },
+                delivery: mxtls_server::notify::Delivery {
+                    allow_private_targets,
+                    smtp_relay,
+                    mail_from,
+                },
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -224,26 +224,7 @@ pub fn postfix(
         dir = dir.display(),
     );
     std::fs::write(conf.join("main.cf"), main_cf)?;
-    let master_cf = format!(
-        "{ip}:{port} inet n - n - - smtpd\n\
-         cleanup unix n - n - 0 cleanup\n\
-         qmgr unix n - n 300 1 qmgr\n\
-         tlsmgr unix - - n 1000? 1 tlsmgr\n\
-         rewrite unix - - n - - trivial-rewrite\n\
-         bounce unix - - n - 0 bounce\n\
-         defer unix - - n - 0 bounce\n\
-         trace unix - - n - 0 bounce\n\
-         verify unix - - n - 1 verify\n\
-         flush unix n - n 1000? 0 flush\n\
-         proxymap unix - - n - - proxymap\n\
-         anvil unix - - n - 1 anvil\n\
-         scache unix - - n - 1 scache\n\
-         error unix - - n - - error\n\
-         retry unix - - n - - error\n\
-         discard unix - - n - - discard\n\
-         showq unix n - n - - showq\n\
-         postlog unix-dgram n - n - 1 postlogd\n"
-    );
+    let master_cf = master_cf(ip, port, "");
     std::fs::write(conf.join("master.cf"), master_cf)?;
     // Postfix insists that its queue belongs to its mail owner.
     let _ = crate::process::output_within(
@@ -264,4 +245,114 @@ pub fn postfix(
     stop.arg("-c").arg(&conf).arg("abort");
     daemon.stop_command = Some(stop);
     Ok((daemon, log))
+}
+
+/// Postfix's services: smtpd on `ip:port` and what a queue needs, plus `extra` lines.
+fn master_cf(ip: Ipv4Addr, port: u16, extra: &str) -> String {
+    format!(
+        "{ip}:{port} inet n - n - - smtpd\n\
+         cleanup unix n - n - 0 cleanup\n\
+         qmgr unix n - n 300 1 qmgr\n\
+         tlsmgr unix - - n 1000? 1 tlsmgr\n\
+         rewrite unix - - n - - trivial-rewrite\n\
+         bounce unix - - n - 0 bounce\n\
+         defer unix - - n - 0 bounce\n\
+         trace unix - - n - 0 bounce\n\
+         verify unix - - n - 1 verify\n\
+         flush unix n - n 1000? 0 flush\n\
+         proxymap unix - - n - - proxymap\n\
+         anvil unix - - n - 1 anvil\n\
+         scache unix - - n - 1 scache\n\
+         error unix - - n - - error\n\
+         retry unix - - n - - error\n\
+         discard unix - - n - - discard\n\
+         showq unix n - n - - showq\n\
+         postlog unix-dgram n - n - 1 postlogd\n{extra}"
+    )
+}
+
+/// Starts a real Postfix on `ip:port` that takes mail from loopback for `domain` only and
+/// delivers every address of it into one Maildir, `<dir>/mail/mailbox/` (returned): the
+/// mailbox a test reads what the server sent. It relays nothing anywhere else.
+pub fn mailbox_postfix(
+    dir: &Path,
+    ip: Ipv4Addr,
+    port: u16,
+    domain: &str,
+) -> Result<(Daemon, PathBuf), Error> {
+    let conf = dir.join("etc");
+    for sub in ["etc", "queue", "data", "mail"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let id = |flag: &str| -> Result<String, Error> {
+        let out = crate::process::output_within(
+            std::process::Command::new("id").args([flag, "postfix"]),
+            Duration::from_secs(10),
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let (uid, gid) = (id("-u")?, id("-g")?);
+    let nothing = "error:5.7.1 the mxtls test mailbox relays nothing";
+    let main_cf = format!(
+        "compatibility_level = 3.6\n\
+         queue_directory = {q}\n\
+         data_directory = {data}\n\
+         command_directory = /usr/sbin\n\
+         daemon_directory = /usr/lib/postfix/sbin\n\
+         meta_directory = /etc/postfix\n\
+         shlib_directory = no\n\
+         mail_owner = postfix\n\
+         setgid_group = postdrop\n\
+         inet_interfaces = 127.0.0.1\n\
+         inet_protocols = ipv4\n\
+         myhostname = mailbox.{domain}\n\
+         mydestination =\n\
+         mynetworks = 127.0.0.0/8\n\
+         relay_domains =\n\
+         relayhost =\n\
+         alias_maps =\n\
+         alias_database =\n\
+         local_recipient_maps =\n\
+         virtual_mailbox_domains = {domain}\n\
+         virtual_mailbox_base = {mail}\n\
+         virtual_mailbox_maps = static:mailbox/\n\
+         virtual_uid_maps = static:{uid}\n\
+         virtual_gid_maps = static:{gid}\n\
+         virtual_transport = virtual\n\
+         default_transport = {nothing}\n\
+         local_transport = {nothing}\n\
+         relay_transport = {nothing}\n\
+         smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+         smtpd_recipient_restrictions = permit_mynetworks, reject\n\
+         smtpd_peername_lookup = no\n\
+         maillog_file = {log}\n\
+         maillog_file_prefixes = {dir}\n\
+         master_service_disable = pickup/unix\n",
+        q = dir.join("queue").display(),
+        data = dir.join("data").display(),
+        mail = dir.join("mail").display(),
+        log = dir.join("maillog").display(),
+        dir = dir.display(),
+    );
+    std::fs::write(conf.join("main.cf"), main_cf)?;
+    std::fs::write(
+        conf.join("master.cf"),
+        master_cf(ip, port, "virtual unix - n n - - virtual\n"),
+    )?;
+    let _ = crate::process::output_within(
+        std::process::Command::new("chown")
+            .args(["-R", "postfix"])
+            .arg(dir.join("queue"))
+            .arg(dir.join("data"))
+            .arg(dir.join("mail")),
+        Duration::from_secs(10),
+    );
+    let mut daemon = Daemon::spawn(
+        "postfix (mailbox)",
+        Command::new("postfix").arg("-c").arg(&conf).arg("start"),
+    )?;
+    let mut stop = std::process::Command::new("postfix");
+    stop.arg("-c").arg(&conf).arg("abort");
+    daemon.stop_command = Some(stop);
+    Ok((daemon, dir.join("mail/mailbox")))
 }

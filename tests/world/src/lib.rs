@@ -75,6 +75,8 @@ pub struct Running {
     pub domain: String,
     /// `(host name, addresses)` in MX order.
     pub hosts: Vec<(String, Vec<IpAddr>)>,
+    /// The scenario's SMTP servers, for [`World::stop_smtp`].
+    smtp: Vec<tokio::task::AbortHandle>,
 }
 
 /// A running world. Stop it with [`World::stop`]; dropping it also kills its processes.
@@ -130,6 +132,7 @@ impl World {
         let mut zones = Vec::new();
         let mut running = Vec::new();
         let mut servers = Servers(Vec::new());
+        let mut smtp_handles: Vec<tokio::task::AbortHandle> = Vec::new();
         let mut next_ip = 1u8;
         let mut postfix_leaf = None;
         for scenario in SCENARIOS {
@@ -257,10 +260,11 @@ impl World {
                                 (Some(o), 1) => o.clone(),
                                 _ => server.clone(),
                             };
-                            servers.0.push(
+                            let listener =
                                 smtp::listen(SocketAddr::new(*a, options.smtp_port), server)
-                                    .await?,
-                            );
+                                    .await?;
+                            smtp_handles.push(listener.abort_handle());
+                            servers.0.push(listener);
                         }
                     }
                 }
@@ -306,6 +310,7 @@ impl World {
                 scenario,
                 domain,
                 hosts,
+                smtp: std::mem::take(&mut smtp_handles),
             });
         }
 
@@ -374,6 +379,18 @@ impl World {
     }
 
     /// The scenario named `name` (e.g. `dane-ee`).
+    /// Stops the SMTP servers of the scenario `domain` (its mail server goes down), a change
+    /// of the world between two checks. Whether the scenario exists.
+    pub fn stop_smtp(&self, domain: &str) -> bool {
+        let Some(r) = self.scenarios.iter().find(|r| r.domain == domain) else {
+            return false;
+        };
+        for h in &r.smtp {
+            h.abort();
+        }
+        true
+    }
+
     pub fn scenario(&self, name: &str) -> Option<&Running> {
         self.scenarios.iter().find(|s| s.scenario.name == name)
     }

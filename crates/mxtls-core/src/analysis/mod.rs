@@ -14,6 +14,7 @@
 
 mod address;
 mod chain;
+mod diff;
 mod domain;
 mod horizon;
 mod host;
@@ -22,6 +23,8 @@ mod mta_sts_policy;
 mod senders;
 mod summary;
 mod tls_rpt;
+
+pub use diff::diff;
 
 use hickory_proto::rr::rdata::TLSA;
 use rustls_pki_types::TrustAnchor;

@@ -13,12 +13,14 @@ use crate::tls::TlsVersion;
 
 mod certs;
 mod dane;
+mod diff;
 mod horizon;
 mod mta_sts;
 mod senders;
 
 pub use certs::{CertFacts, KeyKind, PathError};
 pub use dane::{ChainDane, TaProblem, TlsaMatch};
+pub use diff::{FindingChange, ReportDiff};
 pub use horizon::{
     DEFAULT_CERT_DAYS, DEFAULT_RRSIG_DAYS, Horizon, days_until, in_days, renewal_date,
 };

@@ -1,0 +1,550 @@
+//! Watched domains: stored in the snapshot store (so they survive a restart), re-checked
+//! every interval with jitter, a few at a time, through the same running-checks hub as
+//! people's checks (so a watch never probes a domain someone is checking already), and told
+//! what changed: after the first check and on every change of status or findings.
+//!
+//! Email is double opt-in: a new email watch gets one confirmation mail and nothing else
+//! until its link is followed. A watch's id is its only key (128 random bits): whoever holds
+//! it may end the watch.
+
+pub mod api;
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mxtls_core::api::{CheckAnswer, StreamEventName};
+use mxtls_core::findings::Subject;
+use mxtls_core::report::{FindingChange, ReportDiff};
+use mxtls_core::{Evidence, Report};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::App;
+use crate::checks::Job;
+use crate::clients::ClientKey;
+use crate::notify;
+use crate::snapshots::{SnapshotId, Store};
+
+/// What the watcher does, and how much.
+#[derive(Debug, Clone)]
+pub struct WatchLimits {
+    /// How often each watched domain is checked again (± a tenth, at random).
+    pub interval: Duration,
+    /// Watched domains checked at once.
+    pub concurrent: usize,
+    /// Watches one client may hold.
+    pub per_client: usize,
+    /// Watches of one domain (one probe serves them all; this bounds the mail and posts).
+    pub per_domain: usize,
+}
+
+impl Default for WatchLimits {
+    fn default() -> Self {
+        WatchLimits {
+            interval: Duration::from_secs(6 * 3600),
+            concurrent: 2,
+            per_client: 10,
+            per_domain: 20,
+        }
+    }
+}
+
+/// Where a watch's notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Webhook(String),
+    Email(String),
+}
+
+/// One watch, as stored.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub id: String,
+    pub domain: String,
+    pub target: Target,
+    /// `None` once confirmed (webhooks need no confirmation).
+    pub token: Option<String>,
+    pub next_check: i64,
+    pub last_snapshot: Option<String>,
+}
+
+pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS watches (
+             id TEXT PRIMARY KEY,
+             domain TEXT NOT NULL,
+             webhook TEXT,
+             email TEXT,
+             client TEXT NOT NULL,
+             token TEXT,
+             created_at INTEGER NOT NULL,
+             next_check INTEGER NOT NULL,
+             last_snapshot TEXT,
+             last_state INTEGER
+         );
+         CREATE INDEX IF NOT EXISTS watches_by_domain ON watches (domain);
+         CREATE INDEX IF NOT EXISTS watches_due ON watches (next_check);",
+    )
+}
+
+fn row_watch(row: &rusqlite::Row<'_>) -> rusqlite::Result<Watch> {
+    let webhook: Option<String> = row.get(2)?;
+    let email: Option<String> = row.get(3)?;
+    Ok(Watch {
+        id: row.get(0)?,
+        domain: row.get(1)?,
+        target: match (webhook, email) {
+            (Some(w), _) => Target::Webhook(w),
+            (None, e) => Target::Email(e.unwrap_or_default()),
+        },
+        token: row.get(4)?,
+        next_check: row.get(5)?,
+        last_snapshot: row.get(6)?,
+    })
+}
+
+const WATCH_COLUMNS: &str = "id, domain, webhook, email, token, next_check, last_snapshot";
+
+/// 128 random bits from the OS as 32 hex digits: a watch id or a confirmation token.
+/// `None` when the OS gives no randomness: never hand out a guessable key.
+pub fn random_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Store {
+    /// Adds a watch; `token` set for email (awaiting confirmation).
+    pub fn add_watch(&self, w: &Watch, client: &str, now: i64) -> rusqlite::Result<()> {
+        let (webhook, email) = match &w.target {
+            Target::Webhook(u) => (Some(u.as_str()), None),
+            Target::Email(e) => (None, Some(e.as_str())),
+        };
+        self.conn().execute(
+            "INSERT INTO watches (id, domain, webhook, email, client, token, created_at, next_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![w.id, w.domain, webhook, email, client, w.token, now, w.next_check],
+        )?;
+        Ok(())
+    }
+
+    pub fn watch(&self, id: &str) -> rusqlite::Result<Option<Watch>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {WATCH_COLUMNS} FROM watches WHERE id = ?1"),
+                params![id],
+                row_watch,
+            )
+            .optional()
+    }
+
+    /// Ends a watch; whether it existed.
+    pub fn delete_watch(&self, id: &str) -> rusqlite::Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM watches WHERE id = ?1", params![id])?
+            > 0)
+    }
+
+    /// Confirms an email watch if `token` is its token; it is checked at once.
+    pub fn confirm_watch(&self, id: &str, token: &str, now: i64) -> rusqlite::Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE watches SET token = NULL, next_check = ?3 WHERE id = ?1 AND token = ?2",
+            params![id, token, now],
+        )? > 0)
+    }
+
+    pub fn watch_counts(&self, client: &str, domain: &str) -> rusqlite::Result<(usize, usize)> {
+        let conn = self.conn();
+        let count = |sql: &str, arg: &str| -> rusqlite::Result<usize> {
+            conn.query_row(sql, params![arg], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as usize)
+        };
+        Ok((
+            count("SELECT COUNT(*) FROM watches WHERE client = ?1", client)?,
+            count("SELECT COUNT(*) FROM watches WHERE domain = ?1", domain)?,
+        ))
+    }
+
+    /// Confirmed watches due by `now`, soonest first.
+    pub fn due_watches(&self, now: i64) -> rusqlite::Result<Vec<Watch>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {WATCH_COLUMNS} FROM watches WHERE token IS NULL AND next_check <= ?1 ORDER BY next_check LIMIT 1000"
+        ))?;
+        let rows = stmt.query_map(params![now], row_watch)?;
+        rows.collect()
+    }
+
+    pub fn watch_checked(
+        &self,
+        id: &str,
+        snapshot: &str,
+        state: u8,
+        next_check: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE watches SET last_snapshot = ?2, last_state = ?3, next_check = ?4 WHERE id = ?1",
+            params![id, snapshot, state, next_check],
+        )?;
+        Ok(())
+    }
+
+    /// Put off a watch whose check could not run (the checker was busy).
+    pub fn watch_later(&self, id: &str, next_check: i64) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE watches SET next_check = ?2 WHERE id = ?1",
+            params![id, next_check],
+        )?;
+        Ok(())
+    }
+
+    /// Every watched domain with the plugin state of its latest check (3: not checked yet),
+    /// and how many watches there are: for `/metrics`.
+    pub fn watched_states(&self) -> rusqlite::Result<(usize, Vec<(String, u8)>)> {
+        let conn = self.conn();
+        let total: i64 = conn.query_row("SELECT COUNT(*) FROM watches", [], |r| r.get(0))?;
+        let mut stmt = conn.prepare(
+            "SELECT domain, MAX(COALESCE(last_state, 3)) FROM watches WHERE token IS NULL GROUP BY domain ORDER BY domain",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u8)))?;
+        Ok((total.max(0) as usize, rows.collect::<Result<_, _>>()?))
+    }
+}
+
+/// The next check time: `interval` from `now`, ± a tenth at random, so that watches made
+/// together do not probe together forever.
+pub fn next_time(now: i64, interval: Duration) -> i64 {
+    let secs = interval.as_secs().max(1) as i64;
+    let spread = (secs / 10).max(1);
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    now + secs - spread + (r % (2 * spread as u64 + 1)) as i64
+}
+
+/// What a webhook receives.
+#[derive(Debug, Serialize)]
+pub struct Notification<'a> {
+    pub domain: &'a str,
+    /// The report's one-line answer.
+    pub answer: &'a str,
+    /// `ok`, `warning`, `critical`, `unknown` (the monitoring-plugin state).
+    pub state: &'a str,
+    /// The first notification of this watch: every finding is "added".
+    pub first: bool,
+    pub added: &'a [FindingChange],
+    pub removed: &'a [FindingChange],
+    /// What the servers present and DNS publishes that changed, in words.
+    pub changes: &'a [String],
+    pub snapshot: String,
+    pub previous: Option<String>,
+    pub history: String,
+    pub watch: &'a str,
+}
+
+/// The running watcher: the scheduler loop and what is being checked now.
+pub struct Watcher {
+    in_flight: Mutex<HashSet<String>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Watcher {
+    pub fn new(limits: &WatchLimits) -> Arc<Watcher> {
+        Arc::new(Watcher {
+            in_flight: Mutex::new(HashSet::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrent.max(1))),
+        })
+    }
+
+    /// Runs the schedule for the life of the server.
+    pub async fn run(self: Arc<Watcher>, app: Arc<App>) {
+        let tick = (app.watch.interval / 8).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        loop {
+            self.clone().tick(&app).await;
+            tokio::time::sleep(tick).await;
+        }
+    }
+
+    /// Starts the checks of every due domain not already being checked.
+    pub async fn tick(self: Arc<Watcher>, app: &Arc<App>) {
+        let now = mxtls_probe::clock::unix_now().0;
+        let store = app.store.clone();
+        let Ok(Ok(due)) = tokio::task::spawn_blocking(move || store.due_watches(now)).await else {
+            return;
+        };
+        let mut domains: Vec<String> = due.iter().map(|w| w.domain.clone()).collect();
+        domains.sort();
+        domains.dedup();
+        for domain in domains {
+            if !lock(&self.in_flight).insert(domain.clone()) {
+                continue;
+            }
+            let (watcher, app) = (self.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(_slot) = watcher.slots.clone().acquire_owned().await else {
+                    return;
+                };
+                recheck(&app, &domain).await;
+                lock(&watcher.in_flight).remove(&domain);
+            });
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The watcher's key in the checks hub: it shares the global slots with everyone, and its
+/// checks merge with people's, but it spends no client quota.
+fn watcher_client() -> ClientKey {
+    ClientKey::of(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))
+}
+
+/// Checks `domain` once for all its due watches, then tells each what changed.
+async fn recheck(app: &Arc<App>, domain: &str) {
+    let Ok(name) = mxtls_core::names::parse_user_domain(domain) else {
+        return;
+    };
+    let now = mxtls_probe::clock::unix_now().0;
+    let store = app.store.clone();
+    let due: Vec<Watch> = match tokio::task::spawn_blocking(move || store.due_watches(now)).await {
+        Ok(Ok(w)) => w
+            .into_iter()
+            .filter(|w| w.domain == name.as_str())
+            .collect(),
+        _ => return,
+    };
+    let job = Job::check(name.clone(), app.probe.clone(), app.store.clone());
+    let answer = match app.checks.watch_scheduled(watcher_client(), job) {
+        Ok(listener) => last_answer(listener).await,
+        Err(refused) => Err(format!("not started: {refused:?}")),
+    };
+    let answer = match answer {
+        Ok(a) => a,
+        Err(why) => {
+            eprintln!(
+                "mxtls: watched {domain}: the re-check gave no evidence ({why}); trying again later"
+            );
+            None
+        }
+    };
+    let Some(answer) = answer else {
+        // Busy, or the check failed to start: try again in a while, not at once.
+        let later = now + (app.watch.interval.as_secs() as i64 / 10).clamp(30, 3600);
+        let store = app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in &due {
+                let _ = store.watch_later(&w.id, later);
+            }
+        })
+        .await;
+        app.metrics.watch_check_failed();
+        return;
+    };
+    let report = mxtls_core::analyse(&answer.evidence, answer.evidence.probe.finished_at);
+    let state = mxtls_core::present::plugin_state(&report);
+    for w in due {
+        let previous = match &w.last_snapshot {
+            Some(id) => load_report(app, id).await,
+            None => None,
+        };
+        let first = w.last_snapshot.is_none();
+        let diff = mxtls_core::analysis::diff(previous.as_ref(), &report);
+        if first || !diff.is_empty() {
+            let sent = deliver(app, &w, &report, &diff, &answer.snapshot, first).await;
+            app.metrics.notification(sent.is_ok());
+            if let Err(e) = sent {
+                eprintln!(
+                    "mxtls: watch {} ({}): notification failed: {e}",
+                    w.id, w.domain
+                );
+            }
+        }
+        let (store, id, snap) = (app.store.clone(), w.id.clone(), answer.snapshot.clone());
+        let next = next_time(now, app.watch.interval);
+        let code = state.code();
+        let _ =
+            tokio::task::spawn_blocking(move || store.watch_checked(&id, &snap, code, next)).await;
+    }
+}
+
+/// The evidence a check's stream ends with, or the error it ends with.
+async fn last_answer(mut listener: crate::checks::Listener) -> Result<Option<CheckAnswer>, String> {
+    let mut last = Err("the stream ended without evidence".to_owned());
+    while let Some(frame) = listener.next().await {
+        match frame.name {
+            StreamEventName::Evidence => {
+                last = CheckAnswer::from_json(&frame.data)
+                    .map(Some)
+                    .map_err(|e| e.to_string());
+            }
+            StreamEventName::Error => last = Err(frame.data.clone()),
+            _ => {}
+        }
+    }
+    last
+}
+
+async fn load_report(app: &Arc<App>, id: &str) -> Option<Report> {
+    let id = SnapshotId::parse(id)?;
+    let store = app.store.clone();
+    let snap = tokio::task::spawn_blocking(move || store.get(&id))
+        .await
+        .ok()?
+        .ok()??;
+    let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence)).ok()?;
+    Some(mxtls_core::analyse(&evidence, evidence.probe.finished_at))
+}
+
+fn subject_text(s: &Subject) -> String {
+    s.to_string()
+}
+
+async fn deliver(
+    app: &Arc<App>,
+    w: &Watch,
+    report: &Report,
+    diff: &ReportDiff,
+    snapshot: &str,
+    first: bool,
+) -> Result<(), String> {
+    let base = app.public_url.trim_end_matches('/');
+    let state = mxtls_core::present::plugin_state(report)
+        .label()
+        .to_ascii_lowercase();
+    let note = Notification {
+        domain: &w.domain,
+        answer: &report.summary.headline,
+        state: &state,
+        first,
+        added: &diff.added,
+        removed: &diff.removed,
+        changes: &diff.changes,
+        snapshot: format!("{base}/r/{snapshot}"),
+        previous: w.last_snapshot.as_ref().map(|p| format!("{base}/r/{p}")),
+        history: format!("{base}/d/{}", mxtls_core::route::percent_encode(&w.domain)),
+        watch: &w.id,
+    };
+    match &w.target {
+        Target::Webhook(url) => {
+            let hook = notify::Webhook::parse(url)?;
+            let body = serde_json::to_string(&note).map_err(|e| e.to_string())?;
+            let status = notify::post_json(&hook, body, app.delivery.allow_private_targets).await?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("the webhook answered {status}"))
+            }
+        }
+        Target::Email(to) => {
+            let subject = format!("mxtls: {} — {}", w.domain, headline_word(&state));
+            notify::mail(&app.delivery, to, &subject, mail_text(&note, base)).await
+        }
+    }
+}
+
+fn headline_word(state: &str) -> &'static str {
+    match state {
+        "ok" => "all good",
+        "warning" => "needs attention",
+        "critical" => "mail at risk",
+        _ => "not tested",
+    }
+}
+
+/// The plain-text mail of a notification.
+pub fn mail_text(n: &Notification<'_>, base: &str) -> String {
+    let mut out = format!("{}\n\n{}\n", n.domain, n.answer);
+    let list = |out: &mut String, what: &str, items: &[FindingChange]| {
+        if !items.is_empty() {
+            out.push_str(&format!("\n{what}:\n"));
+            for f in items {
+                out.push_str(&format!(
+                    "  {} {} ({}): {}\n",
+                    f.severity.id().to_ascii_uppercase(),
+                    f.code,
+                    subject_text(&f.subject),
+                    f.title
+                ));
+            }
+        }
+    };
+    if n.first {
+        list(&mut out, "Findings (first check of this watch)", n.added);
+    } else {
+        list(&mut out, "New findings", n.added);
+        list(&mut out, "Gone", n.removed);
+    }
+    if !n.changes.is_empty() {
+        out.push_str("\nChanged:\n");
+        for c in n.changes {
+            out.push_str(&format!("  {c}\n"));
+        }
+    }
+    out.push_str(&format!("\nThe report: {}\n", n.snapshot));
+    if let Some(p) = &n.previous {
+        out.push_str(&format!("The one before: {p}\n"));
+    }
+    out.push_str(&format!("History: {}\n", n.history));
+    out.push_str(&format!(
+        "\nTo stop these mails: curl -X DELETE {base}/api/watches/{}\n",
+        n.watch
+    ));
+    out
+}
+
+/// The confirmation mail of a new email watch.
+pub fn confirmation_text(domain: &str, link: &str, base: &str, id: &str) -> String {
+    format!(
+        "Someone (we hope you) asked {base} to tell this address when mail security of {domain} changes.\n\n\
+         To confirm, open this link and press the button:\n\n  {link}\n\n\
+         Nothing else will be sent unless you do. To refuse for good: curl -X DELETE {base}/api/watches/{id}\n"
+    )
+}
+
+/// Sends the confirmation mail of a new email watch.
+pub async fn send_confirmation(app: &App, w: &Watch) -> Result<(), String> {
+    let (Target::Email(to), Some(token)) = (&w.target, &w.token) else {
+        return Ok(());
+    };
+    let base = app.public_url.trim_end_matches('/');
+    let link = format!("{base}/api/watches/{}/confirm?token={token}", w.id);
+    let text = confirmation_text(&w.domain, &link, base, &w.id);
+    notify::mail(
+        &app.delivery,
+        to,
+        &format!("mxtls: confirm watching {}", w.domain),
+        text,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_times_spread_around_the_interval() {
+        let interval = Duration::from_secs(1000);
+        let times: Vec<i64> = (0..50).map(|_| next_time(0, interval)).collect();
+        assert!(times.iter().all(|t| (900..=1100).contains(t)), "{times:?}");
+        let mut distinct = times.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() > 10, "jittered: {distinct:?}");
+    }
+
+    #[test]
+    fn ids_are_32_hex_digits_and_differ() {
+        let (a, b) = (random_id().expect("random"), random_id().expect("random"));
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
