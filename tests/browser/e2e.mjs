@@ -1,10 +1,11 @@
 // The web checker in real headless Chromium (Debian's), against `mxtls serve` and the test
 // world. Started by crates/mxtls-server/tests/e2e_browser.rs, which sets up both:
 //
-//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE
+//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE HISTORY
 //
 // STS_TABLE is a JSON file: [{"domain", "codes": [...], "protection"}] for every MTA-STS
-// scenario of the world, each checked in the browser.
+// scenario of the world, each checked in the browser. HISTORY is a domain with two stored
+// checks: its mail server answered the first and was down for the second.
 //
 // Every step asserts what a user would see; every page is checked with axe-core (no serious
 // or critical violations) and photographed into SCREENSHOT_DIR. Exits non-zero on failure.
@@ -15,9 +16,9 @@ import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 
-const [base, good, broken, shots, stsGood, stsBroken, stsTable] = process.argv.slice(2);
-if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable) {
-  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE");
+const [base, good, broken, shots, stsGood, stsBroken, stsTable, historyDomain] = process.argv.slice(2);
+if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable || !historyDomain) {
+  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE HISTORY");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -383,6 +384,26 @@ try {
   assert.equal(await page.locator("[data-verdict]").count(), 0, "no address was connected to");
   assert.match(await page.locator('.finding[data-code="dnssec-bogus"]').innerText(), /IN DS /);
   await shot(page, "check-bogus");
+
+  // 14. A domain's history: two checks, newest first, each judged in the browser; the newer
+  // names what changed (the server went away: unreachable added, DANE verified gone); the
+  // feed is linked; the report links to the history.
+  await page.goto(`${base}/d/${historyDomain}`);
+  await page.locator("#timeline").waitFor({ timeout: STEP });
+  assert.equal(await page.locator("#timeline > li").count(), 2, "two stored checks");
+  const newest = page.locator("#timeline > li").first();
+  assert.ok(await newest.locator('.change.added[data-code="smtp-unreachable"]').count() >= 1, "unreachable added");
+  assert.equal(await newest.locator('.change.removed[data-code="dane-verified"]').count(), 1, "DANE verified gone");
+  assert.equal(await newest.locator(".change.removed.good, .change.added.good").count() >= 1, true);
+  assert.match(await page.locator("#timeline > li").nth(1).innerText(), /first stored check/);
+  assert.equal(await page.locator(`a#feed[href="/d/${historyDomain}/feed.atom"]`).count(), 1);
+  const feed = await page.request.get(`${base}/d/${historyDomain}/feed.atom`);
+  assert.match(await feed.text(), /<entry>[\s\S]*smtp-unreachable/);
+  await axe(page, "history");
+  await shotBoth(page, "history");
+  await newest.locator("a").first().click();
+  await page.locator("#headline").waitFor();
+  assert.match(await page.locator("#horizon").innerText(), /Looking ahead 30 days for certificates/);
 
   assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), [], "no errors in the console");
   console.log("browser tests passed");

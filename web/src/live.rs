@@ -54,10 +54,16 @@ impl Loaded {
         Ok(Loaded::judge(answer, roots))
     }
 
-    /// Judges a finished check as of the time its evidence was gathered.
+    /// Judges a finished check as of the time its evidence was gathered, over the horizon
+    /// the page's address asks for (`?horizon=DAYS`).
     pub fn judge(answer: CheckAnswer, roots: &RootSet) -> Loaded {
         let evidence = answer.evidence;
-        let report = mxtls_core::analyse_with(&evidence, evidence.probe.finished_at, roots);
+        let report = mxtls_core::analyse_over(
+            &evidence,
+            evidence.probe.finished_at,
+            roots,
+            crate::net::horizon(),
+        );
         Loaded {
             snapshot: answer.snapshot,
             evidence: Rc::new(evidence),

@@ -1,8 +1,9 @@
 //! The mxtls web app. The server gathers evidence; this page judges it with `mxtls-core`
 //! compiled to wasm and draws the report. Pages: the home page with the domain form,
 //! `/check/<domain>` (a live check), `/r/<snapshot>` (a frozen report), `/widget/<domain>`
-//! (compact, frameable).
+//! (compact, frameable), `/d/<domain>` (the domain's history and what changed).
 
+mod history;
 mod live;
 mod net;
 mod pages;
@@ -73,6 +74,9 @@ fn app() -> Html {
         Route::Widget(d) => {
             return html! { <WidgetPage domain={d.clone()} navigate={navigate.clone()} /> };
         }
+        Route::History(d) => {
+            html! { <history::HistoryPage domain={d.clone()} navigate={navigate.clone()} /> }
+        }
         Route::NotFound => html! { <NotFound navigate={navigate.clone()} /> },
     };
     let home = {
@@ -99,5 +103,6 @@ fn app() -> Html {
 }
 
 fn main() {
+    mxtls_core::names::set_idna(net::domain_to_ascii);
     yew::Renderer::<App>::new().render();
 }

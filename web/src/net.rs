@@ -48,7 +48,7 @@ async fn text(response: &Response) -> Result<String, Failure> {
 async fn refusal(response: &Response) -> Failure {
     let status = response.status();
     let body = text(response).await.unwrap_or_default();
-    let mut message = serde_json::from_str::<mxtls_core::api::ApiError>(&body)
+    let mut message = mxtls_core::api::from_json::<mxtls_core::api::ApiError>(&body)
         .map(|e| e.error)
         .unwrap_or_else(|_| format!("the server answered {status}"));
     if let Ok(Some(wait)) = response.headers().get("retry-after") {
@@ -186,11 +186,39 @@ pub async fn roots() -> Result<std::rc::Rc<mxtls_core::pkix::RootSet>, Failure> 
         return Ok(r);
     }
     let text = get_text("/api/roots").await?;
-    let set: mxtls_core::pkix::RootSet = serde_json::from_str(&text).map_err(|e| Failure {
-        status: None,
-        message: format!("the root set from the server does not load: {e}"),
-    })?;
+    let set: mxtls_core::pkix::RootSet =
+        mxtls_core::api::from_json(&text).map_err(|e| Failure {
+            status: None,
+            message: format!("the root set from the server does not load: {e}"),
+        })?;
     let set = std::rc::Rc::new(set);
     ROOTS.with(|r| *r.borrow_mut() = Some(set.clone()));
     Ok(set)
+}
+
+/// The horizon the page asks for: `?horizon=DAYS` (0–3650), else the defaults.
+pub fn horizon() -> mxtls_core::Horizon {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| {
+            q.trim_start_matches('?')
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("horizon="))
+                .and_then(|v| v.parse::<u32>().ok())
+        })
+        .filter(|d| *d <= 3650)
+        .map(|days| mxtls_core::Horizon::Days { days })
+        .unwrap_or_default()
+}
+
+/// A Unicode domain in A-label form by the browser's own UTS #46 (its URL parser), for
+/// `mxtls_core::names`: the page then carries no IDNA tables. Anything that would make the
+/// URL parser read more than a host (a port, a path, user info, an escape) is refused here.
+pub fn domain_to_ascii(text: &str) -> Option<String> {
+    if text.is_empty() || text.contains(['/', '?', '#', '@', ':', '[', ']', '\\', '%', ' ']) {
+        return None;
+    }
+    let url = web_sys::Url::new(&format!("http://{text}/")).ok()?;
+    let host = url.hostname();
+    (!host.is_empty()).then_some(host)
 }

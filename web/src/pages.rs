@@ -25,14 +25,14 @@ pub struct NavProps {
     pub navigate: Callback<Route>,
 }
 
-fn set_title(text: &str) {
+pub(crate) fn set_title(text: &str) {
     if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
         doc.set_title(text);
     }
 }
 
 /// A link that moves within the app without reloading it.
-fn link(navigate: &Callback<Route>, route: Route, text: String) -> Html {
+pub(crate) fn link(navigate: &Callback<Route>, route: Route, text: String) -> Html {
     let href = route.path();
     let onclick = {
         let navigate = navigate.clone();
@@ -57,7 +57,7 @@ pub fn home(props: &NavProps) -> Html {
             set_title("mxtls — is mail to your domain protected by TLS?");
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(text) = net::get_text("/api/examples").await
-                    && let Ok(list) = serde_json::from_str::<Examples>(&text)
+                    && let Ok(list) = mxtls_core::api::from_json::<Examples>(&text)
                 {
                     examples.set(list.examples);
                 }
@@ -330,6 +330,12 @@ pub fn headline(props: &HeadlineProps) -> Html {
             <h2 id="headline">{ &report.summary.headline }</h2>
             <p id="stripping">{ stripping_text(report) }</p>
             <p class="muted" id="taken">{ when }</p>
+            <p class="muted" id="horizon">
+                { format!("Looking ahead {}. ", report.horizon.describe()) }
+                <a href="?horizon=90">{ "Look 90 days ahead" }</a>
+                { " · " }
+                { link(&props.navigate, Route::History(domain.clone()), "History of this domain".into()) }
+            </p>
             if let Some(n) = again_note { <p class="muted" id="again-note">{ n }</p> }
             <div class="share">
                 <label for="share-link">{ "Link to this report" }</label>

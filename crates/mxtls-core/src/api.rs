@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::evidence::{Evidence, EvidenceError};
 use crate::progress::Event;
 
+/// Reads JSON into `T` through `serde_json::Value`, as evidence is read: the browser build
+/// then carries one deserializer per type (Value's) instead of one per input kind — a
+/// measured part of the first load.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
 /// A finished check (`evidence` event, `/api/domains/{d}/latest`): the evidence and the id
 /// of the snapshot that stores it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,8 +40,7 @@ impl CheckAnswer {
             #[serde(default)]
             reused: bool,
         }
-        let raw: Raw =
-            serde_json::from_str(text).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        let raw: Raw = from_json(text).map_err(EvidenceError::Json)?;
         Ok(CheckAnswer {
             snapshot: raw.snapshot,
             evidence: Evidence::from_value(raw.evidence)?,
@@ -157,15 +164,11 @@ impl StreamEvent {
     /// (a newer server may add some), `Err` for data that does not parse.
     pub fn parse(name: &str, data: &str) -> Option<Result<StreamEvent, String>> {
         let parsed = match StreamEventName::parse(name)? {
-            StreamEventName::Progress => serde_json::from_str(data)
-                .map(StreamEvent::Progress)
-                .map_err(|e| e.to_string()),
+            StreamEventName::Progress => from_json(data).map(StreamEvent::Progress),
             StreamEventName::Evidence => CheckAnswer::from_json(data)
                 .map(|a| StreamEvent::Evidence(Box::new(a)))
                 .map_err(|e| e.to_string()),
-            StreamEventName::Error => serde_json::from_str(data)
-                .map(StreamEvent::Error)
-                .map_err(|e| e.to_string()),
+            StreamEventName::Error => from_json(data).map(StreamEvent::Error),
         };
         Some(parsed)
     }

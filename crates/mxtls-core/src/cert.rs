@@ -118,8 +118,8 @@ impl<'a> ParsedCert<'a> {
                 k => k.key_size(),
             })
             .unwrap_or(0);
-        let subject = self.x509.subject().to_string();
-        let issuer = self.x509.issuer().to_string();
+        let subject = name_text(self.x509.subject());
+        let issuer = name_text(self.x509.issuer());
         CertFacts {
             self_issued: self.x509.subject().as_raw() == self.x509.issuer().as_raw(),
             subject,
@@ -136,6 +136,62 @@ impl<'a> ParsedCert<'a> {
             is_ca: self.x509.is_ca(),
         }
     }
+}
+
+/// A distinguished name as people read it: `C=US, O=Let's Encrypt, CN=R11` — the form
+/// x509-parser's `Display` gives, written here so that the browser build carries no OID
+/// registry (x509-parser's holds every OID it knows, tens of kilobytes). Attributes without
+/// an abbreviation show their dotted OID; values that are not strings, their hex bytes.
+pub fn name_text(name: &x509_parser::x509::X509Name<'_>) -> String {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let rdns: Vec<String> = name
+        .iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attr| {
+                    let oid = attr.attr_type().to_id_string();
+                    let key = match oid.as_str() {
+                        "2.5.4.3" => "CN",
+                        "2.5.4.6" => "C",
+                        "2.5.4.7" => "L",
+                        "2.5.4.8" => "ST",
+                        "2.5.4.10" => "O",
+                        "2.5.4.11" => "OU",
+                        "0.9.2342.19200300.100.1.25" => "DC",
+                        "1.2.840.113549.1.9.1" => "Email",
+                        "2.5.4.5" => "serialNumber",
+                        other => other,
+                    }
+                    .to_owned();
+                    let value = attr.attr_value();
+                    let text = match value.tag() {
+                        Tag::Utf8String
+                        | Tag::PrintableString
+                        | Tag::Ia5String
+                        | Tag::VisibleString
+                        | Tag::NumericString
+                        | Tag::T61String
+                        | Tag::GeneralString
+                        | Tag::GraphicString
+                        | Tag::VideotexString
+                        | Tag::ObjectDescriptor => String::from_utf8_lossy(value.data).into_owned(),
+                        Tag::BmpString => {
+                            let units: Vec<u16> = value
+                                .data
+                                .chunks(2)
+                                .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                                .collect();
+                            String::from_utf16_lossy(&units)
+                        }
+                        _ => value.data.iter().map(|b| format!("{b:02X}")).collect(),
+                    };
+                    format!("{key}={text}")
+                })
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect();
+    rdns.join(", ")
 }
 
 fn signature_name(oid: &str) -> String {

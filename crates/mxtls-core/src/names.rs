@@ -73,9 +73,38 @@ pub fn parse_user_domain(input: &str) -> Result<DnsName, String> {
     if trimmed.is_empty() {
         return Err("no domain given".into());
     }
-    let ascii = idna::domain_to_ascii(trimmed)
-        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    let ascii = to_ascii(trimmed).ok_or_else(|| format!("{input:?} is not a valid domain name"))?;
     parse_mail_domain_ascii(&ascii, input)
+}
+
+/// A converter from a Unicode domain to its A-label form (UTS #46), for builds without the
+/// `idna` feature: the web app registers the browser's.
+pub type IdnaConverter = fn(&str) -> Option<String>;
+
+#[cfg(not(feature = "idna"))]
+static IDNA: std::sync::OnceLock<IdnaConverter> = std::sync::OnceLock::new();
+
+/// Registers the converter used without the `idna` feature (once; later calls are ignored).
+pub fn set_idna(converter: IdnaConverter) {
+    #[cfg(not(feature = "idna"))]
+    let _ = IDNA.set(converter);
+    #[cfg(feature = "idna")]
+    let _ = converter;
+}
+
+#[cfg(feature = "idna")]
+fn to_ascii(text: &str) -> Option<String> {
+    idna::domain_to_ascii(text).ok()
+}
+
+/// Without the idna crate: ASCII is only lower-cased (the name rules below check it);
+/// anything else goes to the registered converter, and without one it is refused.
+#[cfg(not(feature = "idna"))]
+fn to_ascii(text: &str) -> Option<String> {
+    if text.is_ascii() {
+        return Some(text.to_ascii_lowercase());
+    }
+    IDNA.get().and_then(|convert| convert(text))
 }
 
 /// What a person typed into a "domain" field, forgiven: a mail address (`user@example.org`,

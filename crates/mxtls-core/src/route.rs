@@ -13,6 +13,8 @@ pub enum Route {
     Snapshot(String),
     /// The compact, frameable view of a domain's latest check.
     Widget(String),
+    /// A domain's history: its stored checks and what changed between them.
+    History(String),
     NotFound,
 }
 
@@ -30,6 +32,7 @@ impl Route {
             ("check", Some(d)) => Route::Check(d),
             ("r", Some(id)) => Route::Snapshot(id),
             ("widget", Some(d)) => Route::Widget(d),
+            ("d", Some(d)) => Route::History(d),
             _ => Route::NotFound,
         }
     }
@@ -41,6 +44,7 @@ impl Route {
             Route::Check(d) => format!("/check/{}", percent_encode(d)),
             Route::Snapshot(id) => format!("/r/{}", percent_encode(id)),
             Route::Widget(d) => format!("/widget/{}", percent_encode(d)),
+            Route::History(d) => format!("/d/{}", percent_encode(d)),
         }
     }
 }
@@ -91,6 +95,7 @@ mod tests {
             Route::Check("example.org".into()),
             Route::Snapshot("0123abcd".into()),
             Route::Widget("mail.example".into()),
+            Route::History("mail.example".into()),
         ] {
             assert_eq!(Route::parse(&route.path()), route);
         }

@@ -145,3 +145,16 @@ fn an_expiring_leaf_under_dane_ta_is_a_warning() {
         "the intermediate survives a renewal"
     );
 }
+
+/// Our distinguished-name text is x509-parser's (which the browser build does without).
+#[test]
+fn names_read_as_x509_parser_writes_them() {
+    let pki = Pki::new();
+    let (chain, _) = acme_chain(&pki, "Let's Encrypt", Validity::Current);
+    for der in chain.iter().chain([&pki.root.der, &pki.inter.der]) {
+        let cert = mxtls_core::cert::ParsedCert::parse(der).expect("parses");
+        for name in [cert.x509.subject(), cert.x509.issuer()] {
+            assert_eq!(mxtls_core::cert::name_text(name), name.to_string());
+        }
+    }
+}

@@ -2,8 +2,8 @@
 //! probing the test world, driven by playwright-core (tests/browser/e2e.mjs). The script
 //! checks a good and a broken scenario from the home page, follows the copied link, embeds
 //! the widget in a page of another origin, fetches the badge and runs axe-core on every page;
-//! it checks MTA-STS scenarios and their sender-outcome matrix; it saves a screenshot of each
-//! page into `target/screenshots/`.
+//! it checks MTA-STS scenarios and their sender-outcome matrix, and a domain's history with a
+//! change between two checks; it saves a screenshot of each page into `target/screenshots/`.
 //!
 //! Needs the web app built into `dist/` and `npm ci` run in tests/browser (scripts/test.sh
 //! does both).
@@ -23,6 +23,8 @@ const GOOD: &str = "slow-banner.test";
 const BROKEN: &str = "tlsa-mismatch.test";
 const STS_GOOD: &str = "sts-enforce.test";
 const STS_BROKEN: &str = "sts-404.test";
+/// A domain with two stored checks and a change between them (its mail server stops).
+const HISTORY: &str = "rollover.test";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_checker_in_chromium() {
@@ -69,6 +71,20 @@ async fn the_web_checker_in_chromium() {
         per_client_per_minute: 100,
         ..Limits::default()
     };
+    // A history with a change: rollover.test checked, its mail server stopped, checked again.
+    let store = Store::open(&db).expect("store");
+    let name = mxtls_core::names::parse_user_domain(HISTORY).expect("domain");
+    let before = mxtls_probe::check(&name, &probe, None)
+        .await
+        .expect("first check");
+    store.put(&before).expect("stored");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(world.stop_smtp(HISTORY));
+    let after = mxtls_probe::check(&name, &probe, None)
+        .await
+        .expect("second check");
+    store.put(&after).expect("stored");
+    drop(store);
     let mut app = App::new(Store::open(&db).expect("store"), probe, limits);
     app.examples = examples;
     let app = Arc::new(app);
@@ -97,6 +113,7 @@ async fn the_web_checker_in_chromium() {
         .arg(&shots)
         .args([STS_GOOD, STS_BROKEN])
         .arg(&sts_table)
+        .arg(HISTORY)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(240), out)
@@ -118,6 +135,7 @@ async fn the_web_checker_in_chromium() {
         "snapshot",
         "widget",
         "widget-embedded",
+        "history",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

@@ -149,6 +149,12 @@ async fn serves_health_app_and_client_routes() {
         "/api/roots",
         "/badge/{file}",
         "/healthz",
+        "/api/domains/{domain}/history",
+        "/d/{domain}/feed.atom",
+        "/api/watches",
+        "/api/watches/{id}",
+        "/api/watches/{id}/confirm",
+        "/metrics",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is not documented");
     }

@@ -2,8 +2,6 @@
 //! their code, severity and subject are; the servers' keys, their certificates' end dates,
 //! the TLSA records and the MX hosts are compared per host.
 
-use std::collections::BTreeSet;
-
 use crate::findings::Finding;
 use crate::report::{FindingChange, MxReport, Report, ReportDiff};
 
@@ -41,52 +39,65 @@ pub fn diff(before: Option<&Report>, after: &Report) -> ReportDiff {
     }
 }
 
-/// The keys a host presents (as their `3 1 1` data), with the leaf end dates.
-fn keys(h: &MxReport) -> BTreeSet<String> {
-    h.addresses
+/// A set of strings, as a sorted vector without repeats (smaller in the browser build than
+/// a tree set).
+fn set(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = items.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The keys a host presents (the first 16 hex digits of their `3 1 1` data).
+fn keys(h: &MxReport) -> Vec<String> {
+    set(h
+        .addresses
         .iter()
         .flat_map(|a| &a.chains)
         .filter_map(|c| c.dane_ee_record.as_deref())
-        .map(|r| r.rsplit(' ').next().unwrap_or(r).to_owned())
-        .collect()
+        .map(|r| short(r.rsplit(' ').next().unwrap_or(r))))
 }
 
-fn leaf_dates(h: &MxReport) -> BTreeSet<String> {
-    h.addresses
+fn leaf_dates(h: &MxReport) -> Vec<String> {
+    set(h
+        .addresses
         .iter()
         .flat_map(|a| &a.chains)
         .filter_map(|c| c.certs.first())
-        .map(|c| c.not_after.to_string())
-        .collect()
+        .map(|c| c.not_after.to_string()))
 }
 
-fn tlsa(h: &MxReport) -> BTreeSet<String> {
-    h.tlsa.iter().map(|t| t.record.clone()).collect()
+fn tlsa(h: &MxReport) -> Vec<String> {
+    set(h.tlsa.iter().map(|t| t.record.clone()))
 }
 
 fn short(hex: &str) -> String {
-    if hex.len() > 16 {
-        format!("{}…", &hex[..16])
-    } else {
-        hex.to_owned()
+    match hex.get(..16) {
+        Some(head) if hex.len() > 16 => format!("{head}…"),
+        _ => hex.to_owned(),
     }
 }
 
-fn set_change(what: &str, old: &BTreeSet<String>, new: &BTreeSet<String>) -> Option<String> {
+fn set_change(what: &str, old: &[String], new: &[String]) -> Option<String> {
     if old == new {
         return None;
     }
-    let plus: Vec<String> = new.difference(old).map(|s| format!("+ {s}")).collect();
-    let minus: Vec<String> = old.difference(new).map(|s| format!("- {s}")).collect();
+    let plus = new
+        .iter()
+        .filter(|s| !old.contains(s))
+        .map(|s| format!("+ {s}"));
+    let minus = old
+        .iter()
+        .filter(|s| !new.contains(s))
+        .map(|s| format!("- {s}"));
     Some(format!(
         "{what}: {}",
-        minus.into_iter().chain(plus).collect::<Vec<_>>().join(", ")
+        minus.chain(plus).collect::<Vec<_>>().join(", ")
     ))
 }
 
 fn changes(before: &Report, after: &Report) -> Vec<String> {
-    let hosts =
-        |r: &Report| -> BTreeSet<String> { r.mx.iter().map(|h| h.host.to_string()).collect() };
+    let hosts = |r: &Report| set(r.mx.iter().map(|h| h.host.to_string()));
     let mut out: Vec<String> = set_change("MX hosts", &hosts(before), &hosts(after))
         .into_iter()
         .collect();
@@ -94,11 +105,10 @@ fn changes(before: &Report, after: &Report) -> Vec<String> {
         let Some(old) = before.mx.iter().find(|o| o.host == h.host) else {
             continue;
         };
-        let short_set = |s: BTreeSet<String>| s.iter().map(|k| short(k)).collect::<BTreeSet<_>>();
         out.extend(set_change(
             &format!("Certificate key of {} (SHA-256 of the SPKI)", h.host),
-            &short_set(keys(old)),
-            &short_set(keys(h)),
+            &keys(old),
+            &keys(h),
         ));
         out.extend(set_change(
             &format!("Certificate of {} valid until", h.host),

@@ -5,8 +5,6 @@
 //! Judged on the finished host reports, so each rule knows which records authenticated
 //! which chain and which senders rely on which certificate.
 
-use std::collections::BTreeMap;
-
 use crate::cert::ParsedCert;
 use crate::dns;
 use crate::dnssec;
@@ -69,7 +67,8 @@ fn depended_on(ev: &Evidence) -> Vec<(String, &DnsAnswer)> {
 /// `rrsig-expiring`, one per signing zone: the RRsets whose every signature runs out within
 /// the horizon, and the earliest date.
 fn rrsigs(ev: &Evidence, now: UnixTime, horizon: Horizon) -> Vec<Finding> {
-    let mut zones: BTreeMap<String, (DnsName, UnixTime, Vec<String>, bool)> = BTreeMap::new();
+    // Per signing zone: the earliest end, what runs out, and whether everyone depends on it.
+    let mut zones: Vec<(DnsName, UnixTime, Vec<String>, bool)> = Vec::new();
     for (what, answer) in depended_on(ev) {
         if !dns::overall_dnssec(answer).is_secure() {
             continue;
@@ -86,9 +85,14 @@ fn rrsigs(ev: &Evidence, now: UnixTime, horizon: Horizon) -> Vec<Finding> {
             continue;
         }
         let everyone = answer.qtype != RecordType::TLSA && answer.qtype != RecordType::TXT;
-        let entry = zones
-            .entry(best.signer.to_string())
-            .or_insert_with(|| (best.signer.clone(), best.expiration, Vec::new(), false));
+        let at = match zones.iter().position(|z| z.0 == best.signer) {
+            Some(i) => i,
+            None => {
+                zones.push((best.signer.clone(), best.expiration, Vec::new(), false));
+                zones.len() - 1
+            }
+        };
+        let entry = &mut zones[at];
         entry.1 = entry.1.min(best.expiration);
         entry.3 |= everyone;
         if !entry.2.contains(&what) {
@@ -96,12 +100,12 @@ fn rrsigs(ev: &Evidence, now: UnixTime, horizon: Horizon) -> Vec<Finding> {
         }
     }
     zones
-        .into_values()
+        .into_iter()
         .map(|(zone, at, what, everyone)| {
             let hurt = if everyone {
-                "From then on every validating resolver (those of Gmail, Microsoft 365 and most large providers among them) answers SERVFAIL, and senders behind them queue mail to the domain until the zone is signed again."
+                "Then every validating resolver (Gmail's, Microsoft 365's and most large providers') answers SERVFAIL, and senders behind them queue mail until the zone is signed again."
             } else {
-                "From then on DANE and MTA-STS senders cannot read these records and queue mail (DANE) or lose the policy (MTA-STS)."
+                "Then DANE senders cannot read these records and queue mail; MTA-STS senders lose the policy."
             };
             Finding::new(
                 Code::RrsigExpiring,
@@ -113,11 +117,11 @@ fn rrsigs(ev: &Evidence, now: UnixTime, horizon: Horizon) -> Vec<Finding> {
                 ),
             )
             .explain(format!(
-                "The signatures over {} are the latest the zone publishes and all run out then. {hurt} A signer re-signs long before expiry, so signatures this close to the end mean re-signing has stopped.",
+                "The latest signatures over {} all run out then. {hurt} Signers re-sign long before expiry: this close to the end, re-signing has stopped.",
                 what.join(", ")
             ))
             .fix(format!(
-                "Re-sign {zone} now and check why automatic re-signing stopped (the signer's cron job or service, its key files, the zone transfer to the secondaries); a DS or DNSKEY signed by the parent is the parent operator's to re-sign."
+                "Re-sign {zone} now and find out why re-signing stopped (the signer's job or service, its keys, transfers to the secondaries); a DS signed by the parent is the parent's to re-sign."
             ))
         })
         .collect()
@@ -294,9 +298,9 @@ fn cert_finding(
     )
     .explain(format!("{} ({}): {}.", cert.subject, cert.issuer, r.who))
     .fix(if depth == 0 {
-        "Renew the certificate now and reload the mail server; if renewal is automatic (ACME), find out why it has not happened (ACME clients renew 30 days before expiry). Keep the key, or update the TLSA records at the same time."
+        "Renew the certificate now and reload the mail server; if an ACME client renews it (30 days ahead), find out why it has not. Keep the key, or update the TLSA records with it."
     } else {
-        "Install the CA's current intermediate certificate in the server's chain file and reload the server (the CA publishes it; ACME clients fetch it with each renewal)."
+        "Put the CA's current intermediate certificate in the server's chain file and reload it (ACME clients fetch it with each renewal)."
     })
 }
 
