@@ -144,10 +144,8 @@ fn certificates(
     hosts: &[MxReport],
     sts: Option<&MtaStsReport>,
 ) -> Vec<Finding> {
-    let Some(limit) = horizon.cert_limit(now) else {
-        return Vec::new();
-    };
-    let expiring = |c: &CertFacts| now <= c.not_after && c.not_after < limit && !c.self_issued;
+    let expiring =
+        |c: &CertFacts| !c.self_issued && horizon.cert_expiring(c.not_before, c.not_after, now);
     let sts_mode = sts.and_then(|s| s.mode);
     let mut out = Vec::new();
     for h in hosts {

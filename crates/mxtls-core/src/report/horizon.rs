@@ -9,6 +9,8 @@ const DAY: i64 = 86_400;
 
 /// Without an explicit horizon, certificates are looked at 30 days ahead: ACME clients renew
 /// 30 days before expiry, so a certificate closer to it than that means renewal is failing.
+/// A certificate shorter-lived than 90 days is renewed a third of its life ahead, and looked
+/// at that far ahead (see [`renewal_date`]).
 pub const DEFAULT_CERT_DAYS: u32 = 30;
 
 /// Without an explicit horizon, a signature is "expiring" when under 3 days remain *and*
@@ -35,7 +37,7 @@ impl Horizon {
         self != Horizon::Days { days: 0 }
     }
 
-    /// The days certificates (and the renewals TLSA records must survive) are looked ahead.
+    /// The days ahead within which a renewal that TLSA records must survive counts.
     pub fn cert_days(self) -> u32 {
         match self {
             Horizon::Defaults => DEFAULT_CERT_DAYS,
@@ -43,10 +45,17 @@ impl Horizon {
         }
     }
 
-    /// The instant certificates must outlive, or `None` when nothing is looked at.
-    pub fn cert_limit(self, now: UnixTime) -> Option<UnixTime> {
-        self.looks_ahead()
-            .then(|| UnixTime(now.0 + i64::from(self.cert_days()) * DAY))
+    /// Whether a certificate valid from `not_before` to `not_after` counts as expiring at
+    /// `now`: by default, once its ordinary renewal is overdue; with explicit days, within them.
+    /// One already expired is not "expiring" (it is `cert-expired`).
+    pub fn cert_expiring(self, not_before: UnixTime, not_after: UnixTime, now: UnixTime) -> bool {
+        if not_after < now || !self.looks_ahead() {
+            return false;
+        }
+        match self {
+            Horizon::Defaults => renewal_date(not_before, not_after) < now,
+            Horizon::Days { days } => not_after.0 - now.0 < i64::from(days) * DAY,
+        }
     }
 
     /// Whether a signature valid from `inception` to `expiration` counts as expiring at
@@ -69,7 +78,7 @@ impl Horizon {
     pub fn describe(self) -> String {
         match self {
             Horizon::Defaults => format!(
-                "{DEFAULT_CERT_DAYS} days for certificates and renewals, {DEFAULT_RRSIG_DAYS} days for DNSSEC signatures (and under a quarter of their validity)"
+                "{DEFAULT_CERT_DAYS} days for certificates and renewals (a third of the life of shorter-lived certificates), {DEFAULT_RRSIG_DAYS} days for DNSSEC signatures (and under a quarter of their validity)"
             ),
             Horizon::Days { days: 0 } => "nothing ahead".to_owned(),
             Horizon::Days { days: 1 } => "1 day".to_owned(),
@@ -131,11 +140,27 @@ mod tests {
         assert!(h.rrsig_expiring(at(-0.5), at(1.5), NOW));
         assert!(h.rrsig_expiring(at(-20.0), at(6.9), NOW));
         assert!(!h.rrsig_expiring(at(-20.0), at(7.1), NOW));
-        assert_eq!(h.cert_limit(NOW), Some(at(7.0)));
+        assert!(h.cert_expiring(at(-80.0), at(6.9), NOW));
+        assert!(!h.cert_expiring(at(-80.0), at(7.1), NOW));
         let none = Horizon::Days { days: 0 };
         assert!(!none.looks_ahead());
-        assert_eq!(none.cert_limit(NOW), None);
+        assert!(!none.cert_expiring(at(-89.0), at(0.1), NOW));
         assert!(!none.rrsig_expiring(at(-1.0), at(0.1), NOW));
+    }
+
+    #[test]
+    fn default_cert_horizon_follows_the_renewal_of_its_lifetime() {
+        let h = Horizon::Defaults;
+        // 90 days: expiring with 29 days left, not with 31.
+        assert!(h.cert_expiring(at(-61.0), at(29.0), NOW));
+        assert!(!h.cert_expiring(at(-59.0), at(31.0), NOW));
+        // 45 days (renewed 15 days ahead): 20 days left is normal, 14 is not.
+        assert!(!h.cert_expiring(at(-25.0), at(20.0), NOW));
+        assert!(h.cert_expiring(at(-31.0), at(14.0), NOW));
+        // Expired is not expiring; an explicit horizon is a plain threshold.
+        assert!(!h.cert_expiring(at(-90.0), at(-1.0), NOW));
+        assert!(Horizon::Days { days: 25 }.cert_expiring(at(-25.0), at(20.0), NOW));
+        assert!(!Horizon::Days { days: 0 }.cert_expiring(at(-89.0), at(0.5), NOW));
     }
 
     #[test]
