@@ -443,7 +443,7 @@ async fn deliver(
             }
         }
         Target::Email(to) => {
-            let subject = format!("mxtls: {} — {}", w.domain, headline_word(&state));
+            let subject = format!("mxtls: {}: {}", w.domain, headline_word(&state));
             notify::mail(&app.delivery, to, &subject, mail_text(&note, base)).await
         }
     }
