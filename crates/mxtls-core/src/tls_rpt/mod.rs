@@ -1,5 +1,7 @@
-//! TLS-RPT (RFC 8460 §3): the `_smtp._tls.<domain>` TXT record that tells senders where to
-//! report TLS failures: parsing and its finding (`judge`).
+//! TLS-RPT (RFC 8460): the `_smtp._tls.<domain>` TXT record that tells senders where to
+//! report TLS failures (§3, here), and the aggregate reports they send (§4, `report`).
+
+pub mod report;
 
 use serde::{Deserialize, Serialize};
 
