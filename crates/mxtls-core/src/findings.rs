@@ -115,6 +115,13 @@ codes! {
     RrsigExpiring => "rrsig-expiring", "RFC 4035 §5.3.1";
     CertExpiring => "cert-expiring", "RFC 5280 §4.1.2.5";
     TlsaRolloverRisk => "tlsa-rollover-risk", "RFC 7671 §8.1";
+    TlsRptStrippingOnPath => "tlsrpt-stripping-on-path", "RFC 8460 §4.3.2.1";
+    TlsRptFailureConfirmed => "tlsrpt-failure-confirmed", "RFC 8460 §4.3";
+    TlsRptFailureNotSeen => "tlsrpt-failure-not-seen", "RFC 8460 §4.3";
+    TlsRptUnknownMx => "tlsrpt-unknown-mx", "RFC 8460 §4.4";
+    TlsRptStalePolicy => "tlsrpt-stale-policy", "RFC 8461 §5.1";
+    TlsRptPolicyNotFound => "tlsrpt-policy-not-found", "RFC 8460 §4.3";
+    TlsRptClean => "tlsrpt-clean", "RFC 8460 §4";
 }
 
 impl std::fmt::Display for Code {

@@ -329,6 +329,78 @@ pub fn nagios(report: &Report, seconds: f64) -> String {
     )
 }
 
+/// What senders' TLS-RPT reports say about `domain`, held against the probe: the sessions
+/// per sending organisation, day and policy, then the findings, most severe first.
+pub fn tls_rpt_text(
+    domain: &str,
+    reports: &[crate::tls_rpt::report::AggregateReport],
+    findings: &[crate::findings::Finding],
+    colour: bool,
+) -> String {
+    let p = Paint(colour);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", p.bold(&format!("TLS-RPT reports for {domain}")));
+    for r in reports {
+        for s in &r.skipped {
+            let _ = writeln!(
+                out,
+                "  note: {} ({}): skipped {s}",
+                r.organization, r.report_id
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:<12} {:<28} {:<16} {:>9} {:>7}",
+        "day", "sending organisation", "policy", "succeeded", "failed"
+    );
+    for row in crate::tls_rpt::report::summarise(reports) {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<28} {:<16} {:>9} {:>7}",
+            row.day,
+            row.organization,
+            row.policy_type.id(),
+            row.successful,
+            row.failed
+        );
+        for (host, ip, result, n) in &row.failures {
+            let at = match (host, ip) {
+                (Some(h), Some(ip)) => format!("{h} [{ip}]"),
+                (Some(h), None) => h.clone(),
+                (None, Some(ip)) => format!("[{ip}]"),
+                (None, None) => "-".into(),
+            };
+            let _ = writeln!(out, "      {n:>7} {} at {at}", result.id());
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", p.bold("Findings"));
+    let mut sorted: Vec<&crate::findings::Finding> = findings.iter().collect();
+    sorted.sort_by_key(|f| f.severity);
+    for f in sorted {
+        let severity = present::severity(f.severity);
+        let label = format!("{:<7}", severity.text.to_uppercase());
+        let _ = writeln!(
+            out,
+            "  {} {}  {}",
+            p.paint(severity.mood, &label),
+            f.code,
+            f.subject
+        );
+        let _ = writeln!(out, "          {}", f.title);
+        let _ = writeln!(out, "          {}", f.explanation);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "          Fix: {}", fix.text);
+            for r in &fix.records {
+                let _ = writeln!(out, "            {r}");
+            }
+        }
+    }
+    out
+}
+
 /// A small SVG badge ("mail TLS | DANE verified") in the style of README badges: it draws
 /// the summary's status, in [`present::badge`]'s words. `None`: no check yet.
 pub fn badge(report: Option<&Report>) -> String {

@@ -3,6 +3,8 @@
 //! * `mxtls check DOMAIN` probes the domain's mail servers and prints the report.
 //! * `mxtls analyse FILE` judges stored evidence (a snapshot, or `--json` output) and prints
 //!   the report; this is how a probe run is re-judged by newer analysis.
+//! * `mxtls tls-rpt FILE...` reads senders' TLS-RPT reports and holds them against the
+//!   domain's evidence (`--evidence`, or a fresh check).
 //! * `mxtls serve` serves the web checker.
 //!
 //! With `--nagios`, one monitoring-plugin line and its statuses instead: 0 OK, 1 WARNING,
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mxtls_core::pkix::RootSet;
-use mxtls_core::{Evidence, Horizon, Report, UnixTime, analyse_over, render};
+use mxtls_core::{Evidence, Horizon, Report, UnixTime, analyse, analyse_over, render};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +51,23 @@ enum Command {
         /// Judge as of this Unix time instead of when the evidence was gathered.
         #[arg(long)]
         at: Option<i64>,
+    },
+    /// Read TLS-RPT reports (RFC 8460; JSON or .json.gz) and hold them against the domain's
+    /// evidence: what senders saw that the probe sees too, or does not (STARTTLS stripped on
+    /// their path).
+    TlsRpt {
+        /// Report files (JSON or gzip), one or more; `-` reads one from standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The domain's evidence (what `mxtls analyse` takes); without it, the reports' policy
+        /// domain is checked first.
+        #[arg(long, value_name = "EVIDENCE.json")]
+        evidence: Option<PathBuf>,
+        /// Print the summary and findings as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        probe: ProbeArgs,
     },
     /// Serve the web checker.
     Serve {
@@ -194,6 +213,12 @@ fn main() -> ExitCode {
             }
         }
         Command::Analyse { file, output, at } => analyse_file(&file, &output, at),
+        Command::TlsRpt {
+            files,
+            evidence,
+            json,
+            probe,
+        } => tls_rpt(&files, evidence.as_deref(), json, probe),
         Command::Serve {
             listen,
             web_dir,
@@ -360,6 +385,108 @@ fn print_report(
     if report.has_errors() {
         ExitCode::from(EXIT_ERRORS)
     } else if report.summary.status == mxtls_core::report::Status::NotTested {
+        ExitCode::from(EXIT_NOT_TESTED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `mxtls tls-rpt`: reads every report (exit 2 if one cannot be read), gets the evidence (a
+/// file, or a check of the reports' policy domain), judges, prints.
+fn tls_rpt(
+    files: &[PathBuf],
+    evidence: Option<&std::path::Path>,
+    json: bool,
+    probe: ProbeArgs,
+) -> ExitCode {
+    use mxtls_core::tls_rpt::report;
+    let mut reports = Vec::new();
+    for file in files {
+        let bytes = if file.as_os_str() == "-" {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
+        } else {
+            std::fs::read(file)
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
+        };
+        match report::parse_bytes(&bytes) {
+            Ok(r) => reports.push(r),
+            Err(e) => return fail(&format!("{}: not a TLS-RPT report: {e}", file.display())),
+        }
+    }
+    let evidence = match evidence {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Evidence::from_json(&t).map_err(|e| e.to_string()))
+        {
+            Ok(e) => e,
+            Err(e) => return fail(&format!("{}: {e}", path.display())),
+        },
+        None => {
+            let Some(domain) = reports
+                .iter()
+                .flat_map(|r| &r.policies)
+                .map(|p| p.policy_domain.as_str())
+                .find(|d| !d.is_empty())
+            else {
+                return fail("the reports name no policy domain; give --evidence");
+            };
+            let domain = match mxtls_core::names::parse_user_domain(domain) {
+                Ok(d) => d,
+                Err(e) => return fail(&e),
+            };
+            let config = match probe.config() {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            match runtime.block_on(mxtls_probe::check(&domain, &config, None)) {
+                Ok(e) => e,
+                Err(e) => return fail(&e.to_string()),
+            }
+        }
+    };
+    let judged = analyse(&evidence, evidence.probe.finished_at);
+    let findings = mxtls_core::analysis::judge_reports(&reports, &evidence, &judged);
+    if json {
+        #[derive(serde::Serialize)]
+        struct Output<'a> {
+            domain: &'a str,
+            reports: &'a [report::AggregateReport],
+            summary: Vec<report::SummaryRow>,
+            findings: &'a [mxtls_core::Finding],
+            evidence: &'a Evidence,
+        }
+        let out = Output {
+            domain: evidence.domain.as_str(),
+            reports: &reports,
+            summary: report::summarise(&reports),
+            findings: &findings,
+            evidence: &evidence,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        );
+    } else {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!(
+            "{}",
+            render::tls_rpt_text(evidence.domain.as_str(), &reports, &findings, colour)
+        );
+    }
+    if findings
+        .iter()
+        .any(|f| f.severity == mxtls_core::Severity::Error)
+    {
+        ExitCode::from(EXIT_ERRORS)
+    } else if judged.summary.status == mxtls_core::report::Status::NotTested {
         ExitCode::from(EXIT_NOT_TESTED)
     } else {
         ExitCode::SUCCESS

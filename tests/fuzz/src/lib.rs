@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("mta_sts_txt", mta_sts_txt),
     ("mta_sts_policy", mta_sts_policy),
     ("tls_rpt_txt", tls_rpt_txt),
+    ("tls_rpt_report", tls_rpt_report),
     ("evidence_json", evidence_json),
     ("user_domain", user_domain),
 ];
@@ -207,6 +208,17 @@ pub fn mta_sts_policy(data: &[u8]) {
 /// `_smtp._tls` TXT records (RFC 8460 §3).
 pub fn tls_rpt_txt(data: &[u8]) {
     let _ = mxtls_core::tls_rpt::parse_txt(&txt_records(data));
+}
+
+/// A TLS-RPT aggregate report as a sender mails it (JSON or gzip), summarised and laid out
+/// as `mxtls tls-rpt` prints it.
+pub fn tls_rpt_report(data: &[u8]) {
+    use mxtls_core::tls_rpt::report;
+    if let Ok(r) = report::parse_bytes(data) {
+        let reports = [r];
+        let _ = report::summarise(&reports);
+        let _ = mxtls_core::render::tls_rpt_text("example.org", &reports, &[], false);
+    }
 }
 
 /// Evidence JSON (a snapshot, a shared link's payload, `mxtls analyse` input): loaded with

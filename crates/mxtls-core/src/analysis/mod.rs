@@ -20,11 +20,13 @@ mod horizon;
 mod host;
 mod mta_sts;
 mod mta_sts_policy;
+mod sender_reports;
 mod senders;
 mod summary;
 mod tls_rpt;
 
 pub use diff::diff;
+pub use sender_reports::judge_reports;
 
 use hickory_proto::rr::rdata::TLSA;
 use rustls_pki_types::TrustAnchor;

@@ -183,6 +183,7 @@ impl LowerFirst for String {
 /// voids a protection the owner set up, then the rest in catalogue order.
 pub(super) fn impact(code: Code) -> usize {
     const ORDER: &[Code] = &[
+        Code::TlsRptStrippingOnPath,
         Code::MxNone,
         Code::DnsLookupFailed,
         Code::DnssecBogus,

@@ -117,6 +117,21 @@ pub fn why(code: Code) -> &'static str {
             "When DNSSEC signatures run out, validating resolvers refuse the answers and senders queue mail."
         }
         CertExpiring => "Senders that check certificates refuse one the day it expires.",
+        TlsRptStrippingOnPath => {
+            "Senders on some paths see no STARTTLS where your server offers it: their mail goes in cleartext."
+        }
+        TlsRptFailureConfirmed => {
+            "Real senders fail the way the probe says; the fix is the probe's."
+        }
+        TlsRptFailureNotSeen => {
+            "Senders failed in ways the probe cannot see now: fixed since, or their path differs."
+        }
+        TlsRptUnknownMx => "Senders still try mail servers you no longer publish.",
+        TlsRptStalePolicy => "Senders keep an old MTA-STS policy until they notice a new id.",
+        TlsRptPolicyNotFound => {
+            "Some senders delivered without your policy: it protected nothing for them."
+        }
+        TlsRptClean => "Real senders delivered over TLS as your policy asks.",
         TlsaRolloverRisk => {
             "The next routine certificate renewal will no longer match your TLSA records, and DANE senders will queue mail."
         }
