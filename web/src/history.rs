@@ -31,7 +31,13 @@ struct Entry {
     first: bool,
 }
 
-async fn load(domain: &str) -> Result<Vec<Entry>, String> {
+/// The checks and the TLS-RPT reports received.
+struct Loaded {
+    entries: Vec<Entry>,
+    reports: Vec<mxtls_core::api::ReceivedReport>,
+}
+
+async fn load(domain: &str) -> Result<Loaded, String> {
     let url = format!("/api/domains/{}/history", percent_encode(domain));
     let text = net::get_text(&url).await.map_err(|f| f.message)?;
     let history: History = mxtls_core::api::from_json(&text)?;
@@ -58,7 +64,10 @@ async fn load(domain: &str) -> Result<Vec<Entry>, String> {
             first: before.is_none(),
         });
     }
-    Ok(out)
+    Ok(Loaded {
+        entries: out,
+        reports: history.reports,
+    })
 }
 
 fn changes(items: &[FindingChange], sign: &str, class: &'static str) -> Html {
@@ -73,7 +82,7 @@ fn changes(items: &[FindingChange], sign: &str, class: &'static str) -> Html {
 
 #[function_component(HistoryPage)]
 pub fn history_page(props: &HistoryProps) -> Html {
-    let state = use_state(|| None::<Result<Vec<Entry>, String>>);
+    let state = use_state(|| None::<Result<Loaded, String>>);
     {
         let state = state.clone();
         use_effect_with(props.domain.clone(), move |domain| {
@@ -101,13 +110,26 @@ pub fn history_page(props: &HistoryProps) -> Html {
                     Some(Err(e)) => html! {
                         <div class="error-box" role="alert"><p>{ e }</p></div>
                     },
-                    Some(Ok(entries)) if entries.is_empty() => html! {
-                        <p id="no-history">{ "This domain has not been checked here yet." }</p>
-                    },
-                    Some(Ok(entries)) => html! {
-                        <ol class="timeline" id="timeline">
-                            { for entries.iter().map(|e| entry(e, &props.navigate)) }
-                        </ol>
+                    Some(Ok(l)) => html! {
+                        <>
+                            if l.entries.is_empty() {
+                                <p id="no-history">{ "This domain has not been checked here yet." }</p>
+                            } else {
+                                <ol class="timeline" id="timeline">
+                                    { for l.entries.iter().map(|e| entry(e, &props.navigate)) }
+                                </ol>
+                            }
+                            if !l.reports.is_empty() {
+                                <h2>{ "TLS-RPT reports received" }</h2>
+                                <ul id="reports">
+                                    { for l.reports.iter().map(|r| html! {
+                                        <li class={if r.failed > 0 { "warn" } else { "good" }}>
+                                            { format!("{}: {} — {} sessions succeeded, {} failed", r.day, r.organization, r.successful, r.failed) }
+                                        </li>
+                                    }) }
+                                </ul>
+                            }
+                        </>
                     },
                 }
             }

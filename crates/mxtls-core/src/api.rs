@@ -55,6 +55,19 @@ impl CheckAnswer {
 pub struct History {
     pub domain: String,
     pub snapshots: Vec<HistoryEntry>,
+    /// TLS-RPT reports received for the domain (`POST /tlsrpt/{domain}`), newest first.
+    #[serde(default)]
+    pub reports: Vec<ReceivedReport>,
+}
+
+/// One TLS-RPT report received: who sent it, for which day, how many sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedReport {
+    pub organization: String,
+    /// The UTC day the report covers (`YYYY-MM-DD`).
+    pub day: String,
+    pub successful: u64,
+    pub failed: u64,
 }
 
 /// One snapshot in a domain's history.

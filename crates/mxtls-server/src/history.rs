@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mxtls_core::api::{History, HistoryEntry};
+use mxtls_core::api::{History, HistoryEntry, ReceivedReport};
 use mxtls_core::{Evidence, Report, UnixTime};
 
 use crate::App;
@@ -61,6 +61,20 @@ pub async fn history(State(app): State<Arc<App>>, Path(domain): Path<String>) ->
         Ok(r) => r,
         Err(e) => return e,
     };
+    let (store, name) = (app.store.clone(), domain.to_string());
+    let reports = tokio::task::spawn_blocking(move || store.tls_reports(&name, MAX_HISTORY))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| ReceivedReport {
+            day: r.start.to_string().chars().take(10).collect(),
+            successful: r.policies.iter().map(|p| p.successful).sum(),
+            failed: r.policies.iter().map(|p| p.failed).sum(),
+            organization: r.organization,
+        })
+        .collect();
     let snapshots = rows
         .iter()
         .map(|(id, finished, r)| HistoryEntry {
@@ -75,6 +89,7 @@ pub async fn history(State(app): State<Arc<App>>, Path(domain): Path<String>) ->
         axum::Json(History {
             domain: domain.to_string(),
             snapshots,
+            reports,
         }),
     )
         .into_response()

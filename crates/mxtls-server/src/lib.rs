@@ -17,6 +17,8 @@
 //!   `/d/{domain}/feed.atom` the same as an Atom feed of changes.
 //! * `POST /api/watches`, `DELETE /api/watches/{id}` — watched domains (see `watches`);
 //!   `/api/watches/{id}/confirm` confirms an email watch.
+//! * `POST /tlsrpt/{domain}` — TLS-RPT reports over HTTPS (RFC 8460 §5.4), for watched
+//!   domains; failures go to the watches.
 //! * `GET /metrics` — Prometheus text format.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 //!
@@ -25,7 +27,8 @@
 //! requests), `connections` (the accept loop and its caps), `headers` (CSP and isolation
 //! headers by route), `csp`, `snapshots` (SQLite), `webapp` (the built app, in memory),
 //! `watches` (watched domains: store, schedule, notifications, endpoints), `notify` (webhook
-//! and mail delivery), `history` (history API, Atom feed), `metrics`.
+//! and mail delivery), `history` (history API, Atom feed), `tls_reports` (TLS-RPT reports
+//! received), `metrics`.
 
 pub mod api;
 pub mod checks;
@@ -37,6 +40,7 @@ pub mod history;
 pub mod metrics;
 pub mod notify;
 pub mod snapshots;
+pub mod tls_reports;
 pub mod watches;
 pub mod webapp;
 
@@ -80,6 +84,9 @@ pub struct Config {
     pub watch: watches::WatchLimits,
     /// Where notifications may go, and the mail relay.
     pub delivery: notify::Delivery,
+    /// Take TLS-RPT reports at `/tlsrpt/{domain}` for every domain, not only watched ones
+    /// (`--accept-tls-rpt`, for a checker that serves its own domains).
+    pub accept_tls_rpt_for_all: bool,
 }
 
 /// How the server protects the servers it probes (and itself).
@@ -128,6 +135,7 @@ pub struct App {
     pub delivery: notify::Delivery,
     /// The base of links in notifications and feeds.
     pub public_url: String,
+    pub accept_tls_rpt_for_all: bool,
 }
 
 impl App {
@@ -154,6 +162,7 @@ impl App {
             watch: watches::WatchLimits::default(),
             delivery,
             public_url: "http://localhost".into(),
+            accept_tls_rpt_for_all: false,
         }
     }
 }
@@ -215,6 +224,11 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
             get(watches::api::confirm_page).post(watches::api::confirm),
         )
         .route("/metrics", get(metrics_text))
+        .route(
+            "/tlsrpt/{domain}",
+            axum::routing::post(tls_reports::receive)
+                .layer(axum::extract::DefaultBodyLimit::max(tls_reports::MAX_BODY)),
+        )
         .route(
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -279,6 +293,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     app.proxies = config.trusted_proxies.clone();
     app.watch = config.watch.clone();
     app.delivery = config.delivery.clone();
+    app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
     app.public_url = config
         .public_url
         .clone()

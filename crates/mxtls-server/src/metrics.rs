@@ -23,6 +23,7 @@ pub struct Metrics {
     watch_checks_failed: AtomicU64,
     notifications_sent: AtomicU64,
     notifications_failed: AtomicU64,
+    tls_reports: AtomicU64,
 }
 
 /// How a probe ended.
@@ -57,6 +58,10 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    pub fn tls_report(&self) {
+        self.tls_reports.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn watch_check_failed(&self) {
@@ -169,6 +174,16 @@ impl Metrics {
             o,
             "mxtls_notifications_total{{result=\"failed\"}} {}",
             get(&self.notifications_failed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP mxtls_tls_reports_received_total TLS-RPT reports received at /tlsrpt/{{domain}}."
+        );
+        let _ = writeln!(o, "# TYPE mxtls_tls_reports_received_total counter");
+        let _ = writeln!(
+            o,
+            "mxtls_tls_reports_received_total {}",
+            get(&self.tls_reports)
         );
         let _ = writeln!(
             o,

@@ -57,6 +57,7 @@ impl Store {
              CREATE INDEX IF NOT EXISTS snapshots_by_domain ON snapshots (domain, finished_at);",
         )?;
         crate::watches::create_tables(&conn)?;
+        crate::tls_reports::create_tables(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })

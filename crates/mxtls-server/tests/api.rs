@@ -56,6 +56,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         public_url: None,
         watch: Default::default(),
         delivery: Default::default(),
+        accept_tls_rpt_for_all: false,
     };
     // One probing check per client per minute: the second domain below is refused.
     let limits = Limits {

@@ -65,6 +65,7 @@ async fn the_web_checker_in_chromium() {
         public_url: None,
         watch: Default::default(),
         delivery: Default::default(),
+        accept_tls_rpt_for_all: false,
     };
     // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
     let limits = Limits {

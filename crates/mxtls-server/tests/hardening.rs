@@ -71,6 +71,7 @@ async fn server(
         public_url: None,
         watch: Default::default(),
         delivery: Default::default(),
+        accept_tls_rpt_for_all: false,
     };
     let mut app = App::new(Store::open(&config.db).expect("store"), probe, limits);
     app.proxies = proxies;
@@ -609,6 +610,7 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                 public_url: None,
                 watch: Default::default(),
                 delivery: Default::default(),
+                accept_tls_rpt_for_all: false,
             };
             let limits = Limits {
                 per_client_per_minute: 2,

@@ -29,6 +29,7 @@ async fn serves_health_app_and_client_routes() {
         public_url: None,
         watch: Default::default(),
         delivery: Default::default(),
+        accept_tls_rpt_for_all: false,
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),
@@ -155,6 +156,7 @@ async fn serves_health_app_and_client_routes() {
         "/api/watches/{id}",
         "/api/watches/{id}/confirm",
         "/metrics",
+        "/tlsrpt/{domain}",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is not documented");
     }
@@ -193,6 +195,7 @@ async fn without_a_web_app_the_root_says_so() {
         public_url: None,
         watch: Default::default(),
         delivery: Default::default(),
+        accept_tls_rpt_for_all: false,
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),

@@ -139,6 +139,7 @@ fn config(world: &World, db: &Path, relay: SocketAddr) -> Config {
             smtp_relay: Some(relay),
             mail_from: "mxtls@checker.test".into(),
         },
+        accept_tls_rpt_for_all: false,
     }
 }
 
@@ -455,4 +456,147 @@ fn stored_snapshots(db: &Path, domain: &str) -> usize {
         .and_then(|s| s.history(domain, 1000))
         .map(|h| h.len())
         .unwrap_or(0)
+}
+
+/// `POST /tlsrpt/{domain}` (RFC 8460 §5.4): a gzipped report for a watched domain is stored,
+/// shown in the history, and — since it reports `starttls-not-supported` where the world's
+/// server offers STARTTLS — sent to the watch as stripping on the senders' path. Other
+/// domains, media types, sizes and malformed reports are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_rpt_reports_are_received_for_watched_domains() {
+    use std::io::Write as _;
+    let world = World::start(Options {
+        net: 65,
+        smtp_port: 2565,
+        postfix: false,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let db = world.dir.join("reports.sqlite");
+    let (addr, _app, server) = start(&world, &db, "127.0.0.1:9".parse().expect("addr")).await;
+    let (hook, mut posts) = receiver().await;
+    let body = format!(r#"{{"domain":"dane-ee.test","webhook":"http://{hook}/hook"}}"#);
+    assert_eq!(
+        common::request(addr, "POST", "/api/watches", &body)
+            .await
+            .status,
+        201
+    );
+    let first = next_post(&mut posts, Duration::from_secs(30))
+        .await
+        .expect("first report");
+    assert_eq!(first["first"], true);
+
+    let report = r#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-11-30T00:00:00Z","end-datetime":"2026-11-30T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-11-30T00:00:00Z_dane-ee.test","policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"dane-ee.test"},"summary":{"total-successful-session-count":40,"total-failure-session-count":12},"failure-details":[{"result-type":"starttls-not-supported","sending-mta-ip":"209.85.220.41","receiving-mx-hostname":"mx.dane-ee.test","failed-session-count":12}]}]}"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(report.as_bytes()).expect("gzip");
+    let gzipped = gz.finish().expect("gzip");
+    let post = |path: String, kind: &'static str, body: Vec<u8>| async move {
+        use tokio::io::AsyncWriteExt as _;
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        s.write_all(&body).await.expect("write");
+        let mut raw = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    };
+    let (status, text) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+gzip",
+        gzipped.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    assert!(text.contains(r#""stored":true"#), "{text}");
+    let (status, text) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+gzip",
+        gzipped.clone(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        text.contains(r#""stored":false"#),
+        "the same report twice is stored once: {text}"
+    );
+
+    let told = next_post(&mut posts, Duration::from_secs(30))
+        .await
+        .expect("the report is told");
+    println!(
+        "webhook, tls-rpt: {}",
+        serde_json::to_string_pretty(&told).unwrap_or_default()
+    );
+    assert_eq!(told["kind"], "tls-rpt");
+    assert_eq!(told["organization"], "Google Inc.");
+    assert_eq!(told["failed_sessions"], 12);
+    assert_eq!(codes(&told["findings"]), ["tlsrpt-stripping-on-path"]);
+
+    let h: Value = serde_json::from_str(
+        &common::get(addr, "/api/domains/dane-ee.test/history", "")
+            .await
+            .body,
+    )
+    .expect("history");
+    assert_eq!(h["reports"][0]["organization"], "Google Inc.");
+    assert_eq!(h["reports"][0]["failed"], 12);
+    assert_eq!(h["reports"].as_array().map(Vec::len), Some(1));
+
+    // Refused: a domain nobody watches, another media type, another policy domain, a
+    // report that does not read, a body over the limit.
+    let (status, _) = post(
+        "/tlsrpt/dane-ta.test".into(),
+        "application/tlsrpt+gzip",
+        gzipped.clone(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/json",
+        report.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let other = report.replace(
+        r#""policy-domain":"dane-ee.test""#,
+        r#""policy-domain":"elsewhere.test""#,
+    );
+    let (status, text) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+json",
+        other.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+json",
+        b"{\"policies\":1}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(text.contains("not a TLS-RPT report"), "{text}");
+    let (status, _) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+json",
+        vec![b' '; 2 * 1024 * 1024],
+    )
+    .await;
+    assert_eq!(status, 413);
+    let m = common::get(addr, "/metrics", "").await.body;
+    assert!(m.contains("mxtls_tls_reports_received_total 2"), "{m}");
+    server.abort();
+    world.stop().await;
 }

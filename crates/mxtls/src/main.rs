@@ -101,6 +101,9 @@ enum Command {
         /// (default: http://LISTEN).
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// Take TLS-RPT reports at /tlsrpt/DOMAIN for every domain, not only watched ones.
+        #[arg(long)]
+        accept_tls_rpt: bool,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -229,6 +232,7 @@ fn main() -> ExitCode {
             smtp_relay,
             mail_from,
             public_url,
+            accept_tls_rpt,
             probe,
         } => {
             let probe = match probe.config() {
@@ -257,6 +261,7 @@ fn main() -> ExitCode {
                     smtp_relay,
                     mail_from,
                 },
+                accept_tls_rpt_for_all: accept_tls_rpt,
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -170,6 +170,16 @@ impl Store {
         ))
     }
 
+    /// The confirmed watches of `domain`.
+    pub fn domain_watches(&self, domain: &str) -> rusqlite::Result<Vec<Watch>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {WATCH_COLUMNS} FROM watches WHERE token IS NULL AND domain = ?1"
+        ))?;
+        let rows = stmt.query_map(params![domain], row_watch)?;
+        rows.collect()
+    }
+
     /// Confirmed watches due by `now`, soonest first.
     pub fn due_watches(&self, now: i64) -> rusqlite::Result<Vec<Watch>> {
         let conn = self.conn();

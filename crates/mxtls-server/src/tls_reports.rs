@@ -1,0 +1,252 @@
+//! Receiving TLS-RPT reports over HTTPS (RFC 8460 §5.4: `rua=https://…/tlsrpt/{domain}`):
+//! `POST` with `application/tlsrpt+gzip` or `application/tlsrpt+json`, size-limited, read by
+//! the core, accepted only for watched domains (or every domain with
+//! `--accept-tls-rpt`), stored beside the snapshots, and — when senders report failures —
+//! held against the domain's latest evidence and sent to its watches like any change.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mxtls_core::Evidence;
+use mxtls_core::findings::Finding;
+use mxtls_core::tls_rpt::report::{self, AggregateReport};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::App;
+use crate::api::json_error;
+use crate::snapshots::Store;
+use crate::watches::{Target, Watch};
+
+/// The largest report body accepted, compressed or not (a day of a big sender's reports
+/// for one domain is a few kilobytes).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS tls_reports (
+             domain TEXT NOT NULL,
+             organization TEXT NOT NULL,
+             report_id TEXT NOT NULL,
+             start INTEGER NOT NULL,
+             received_at INTEGER NOT NULL,
+             report TEXT NOT NULL,
+             PRIMARY KEY (domain, organization, report_id)
+         );",
+    )
+}
+
+impl Store {
+    /// Stores a report once (a sender retrying the same report id is not counted twice);
+    /// whether it was new.
+    pub fn put_tls_report(
+        &self,
+        domain: &str,
+        r: &AggregateReport,
+        now: i64,
+    ) -> rusqlite::Result<bool> {
+        let json = serde_json::to_string(r)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(self.conn().execute(
+            "INSERT OR IGNORE INTO tls_reports (domain, organization, report_id, start, received_at, report)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![domain, r.organization, r.report_id, r.start.0, now, json],
+        )? > 0)
+    }
+
+    /// The stored reports of `domain`, newest first, at most `limit`.
+    pub fn tls_reports(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<AggregateReport>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT report FROM tls_reports WHERE domain = ?1 ORDER BY start DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![domain, limit as i64], |r| r.get::<_, String>(0))?;
+        Ok(rows
+            .filter_map(Result::ok)
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect())
+    }
+}
+
+/// What a webhook receives when senders report failures.
+#[derive(Serialize)]
+struct ReportNotification<'a> {
+    domain: &'a str,
+    kind: &'static str,
+    organization: &'a str,
+    report_id: &'a str,
+    start: String,
+    end: String,
+    failed_sessions: u64,
+    findings: &'a [Finding],
+    history: String,
+    watch: &'a str,
+}
+
+/// `POST /tlsrpt/{domain}`.
+pub async fn receive(
+    State(app): State<Arc<App>>,
+    Path(domain): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let domain = match mxtls_core::names::parse_user_domain(&domain) {
+        Ok(d) => d,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if kind != "application/tlsrpt+gzip" && kind != "application/tlsrpt+json" {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/tlsrpt+gzip or application/tlsrpt+json (RFC 8460 §5.4)",
+        );
+    }
+    if body.len() > MAX_BODY {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "the report is too large");
+    }
+    let name = domain.to_string();
+    let store = app.store.clone();
+    let watches = match tokio::task::spawn_blocking(move || store.domain_watches(&name)).await {
+        Ok(Ok(w)) => w,
+        _ => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
+    };
+    if watches.is_empty() && !app.accept_tls_rpt_for_all {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "reports are taken only for watched domains",
+        );
+    }
+    let parsed = match report::parse_bytes(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("not a TLS-RPT report: {e}"),
+            );
+        }
+    };
+    if parsed
+        .policies
+        .iter()
+        .any(|p| !p.policy_domain.is_empty() && p.policy_domain != domain.as_str())
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("the report is about another policy domain than {domain}"),
+        );
+    }
+    let (store, name, r) = (app.store.clone(), domain.to_string(), parsed.clone());
+    let now = mxtls_probe::clock::unix_now().0;
+    let new = match tokio::task::spawn_blocking(move || store.put_tls_report(&name, &r, now)).await
+    {
+        Ok(Ok(new)) => new,
+        _ => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
+    };
+    app.metrics.tls_report();
+    let skipped = parsed.skipped.clone();
+    let failed: u64 = parsed.policies.iter().map(|p| p.failed).sum();
+    if new && failed > 0 && !watches.is_empty() {
+        let app = app.clone();
+        tokio::spawn(async move { notify(&app, &parsed, failed, &watches).await });
+    }
+    (
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({ "stored": new, "skipped": skipped })),
+    )
+        .into_response()
+}
+
+/// Holds the report against the latest evidence and tells every watch.
+async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Watch]) {
+    let Some(domain) = watches.first().map(|w| w.domain.clone()) else {
+        return;
+    };
+    let store = app.store.clone();
+    let latest = tokio::task::spawn_blocking(move || store.latest(&domain)).await;
+    let Ok(Ok(Some(snap))) = latest else {
+        return;
+    };
+    let Ok(evidence) = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence)) else {
+        return;
+    };
+    let judged = mxtls_core::analyse(&evidence, evidence.probe.finished_at);
+    let findings = mxtls_core::analysis::judge_reports(std::slice::from_ref(r), &evidence, &judged);
+    let base = app.public_url.trim_end_matches('/');
+    for w in watches {
+        let note = ReportNotification {
+            domain: &w.domain,
+            kind: "tls-rpt",
+            organization: &r.organization,
+            report_id: &r.report_id,
+            start: r.start.to_string(),
+            end: r.end.to_string(),
+            failed_sessions: failed,
+            findings: &findings,
+            history: format!("{base}/d/{}", mxtls_core::route::percent_encode(&w.domain)),
+            watch: &w.id,
+        };
+        let sent = match &w.target {
+            Target::Webhook(url) => match crate::notify::Webhook::parse(url) {
+                Ok(hook) => match serde_json::to_string(&note) {
+                    Ok(body) => {
+                        crate::notify::post_json(&hook, body, app.delivery.allow_private_targets)
+                            .await
+                            .and_then(|s| {
+                                if (200..300).contains(&s) {
+                                    Ok(())
+                                } else {
+                                    Err(format!("the webhook answered {s}"))
+                                }
+                            })
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e),
+            },
+            Target::Email(to) => {
+                let mut text = format!(
+                    "{} reported {failed} failed TLS sessions with {} ({} to {}).\n\n",
+                    r.organization, w.domain, note.start, note.end
+                );
+                for f in &findings {
+                    text.push_str(&format!(
+                        "{} {} ({}): {}\n  {}\n",
+                        f.severity.id().to_ascii_uppercase(),
+                        f.code,
+                        f.subject,
+                        f.title,
+                        f.explanation
+                    ));
+                }
+                text.push_str(&format!(
+                    "\nHistory: {}\nTo stop these mails: curl -X DELETE {base}/api/watches/{}\n",
+                    note.history, w.id
+                ));
+                crate::notify::mail(
+                    &app.delivery,
+                    to,
+                    &format!("mxtls: {}: senders report TLS failures", w.domain),
+                    text,
+                )
+                .await
+            }
+        };
+        app.metrics.notification(sent.is_ok());
+        if let Err(e) = sent {
+            eprintln!(
+                "mxtls: watch {} ({}): report notification failed: {e}",
+                w.id, w.domain
+            );
+        }
+    }
+}
