@@ -246,6 +246,12 @@ fn failure(s: &Seen<'_>, report: &Report) -> Finding {
         }
         return not_seen(s, subject, "");
     };
+    if let Some(ip) = s.ip
+        && !h.addresses.iter().any(|a| a.ip == ip)
+    {
+        return Finding::new(Code::TlsRptUnknownMx, Severity::Notice, subject, format!("Senders report failures at {}, an address {} no longer has", s.place(), h.host))
+            .explain(format!("{} ({result}) at {}; the probe found {} at other addresses. Those senders use an old address (stale DNS, or it changed since the days reported).", s.who(), s.place(), h.host));
+    }
     // The addresses the report is about: the one named, or every address of the host.
     let addresses: Vec<&AddressReport> = h
         .addresses
