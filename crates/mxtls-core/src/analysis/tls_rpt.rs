@@ -36,7 +36,7 @@ pub fn judge(ev: &crate::Evidence) -> crate::Finding {
             "No TLS-RPT record: you will not hear about TLS failures",
         )
         .explain("With TLS-RPT, senders report failed or downgraded TLS to your mail servers daily: how you learn of an attack or a broken certificate before mail is lost.")
-        .fix_with_records("Publish a reporting address:", example),
+        .fix_with_records("Publish a reporting address (a mailbox, or an https: collector: an mxtls server that watches the domain takes reports at https://<server>/tlsrpt/<domain>, and holds them against its checks):", example),
         TlsRpt::Invalid { reason } => Finding::new(
             Code::TlsRptInvalid,
             Severity::Warning,
