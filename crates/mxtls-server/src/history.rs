@@ -14,8 +14,9 @@ use mxtls_core::{Evidence, Report, UnixTime};
 use crate::App;
 use crate::api::json_error;
 
-/// Snapshots listed at most (the newest).
-pub const MAX_HISTORY: usize = 200;
+/// Snapshots listed at most (the newest): each is judged for its answer line, and anyone
+/// may ask, so this bounds the work one request costs.
+pub const MAX_HISTORY: usize = 60;
 
 /// Every stored snapshot of `domain`, newest first, with its report.
 async fn judged(app: &Arc<App>, domain: &str) -> Result<Vec<(String, i64, Report)>, Response> {

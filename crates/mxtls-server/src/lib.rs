@@ -19,7 +19,7 @@
 //!   `/api/watches/{id}/confirm` confirms an email watch.
 //! * `POST /tlsrpt/{domain}` — TLS-RPT reports over HTTPS (RFC 8460 §5.4), for watched
 //!   domains; failures go to the watches.
-//! * `GET /metrics` — Prometheus text format.
+//! * `GET /metrics` — Prometheus text format, to loopback and `--metrics-from` only.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 //!
 //! Modules: `api` (the handlers), `checks` (running checks: merged, bounded, cancelled when
@@ -87,6 +87,8 @@ pub struct Config {
     /// Take TLS-RPT reports at `/tlsrpt/{domain}` for every domain, not only watched ones
     /// (`--accept-tls-rpt`, for a checker that serves its own domains).
     pub accept_tls_rpt_for_all: bool,
+    /// Address blocks besides loopback that may read `/metrics` (`--metrics-from`).
+    pub metrics_from: Vec<Cidr>,
 }
 
 /// How the server protects the servers it probes (and itself).
@@ -136,6 +138,7 @@ pub struct App {
     /// The base of links in notifications and feeds.
     pub public_url: String,
     pub accept_tls_rpt_for_all: bool,
+    pub metrics_from: Vec<Cidr>,
 }
 
 impl App {
@@ -163,6 +166,7 @@ impl App {
             delivery,
             public_url: "http://localhost".into(),
             accept_tls_rpt_for_all: false,
+            metrics_from: Vec::new(),
         }
     }
 }
@@ -241,8 +245,19 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
 }
 
 /// `/metrics`: the counters and gauges (the watched domains' states are read from the store).
-async fn metrics_text(State(app): State<Arc<App>>) -> axum::response::Response {
+async fn metrics_text(
+    State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
+    // The watched domains and their states are the watchers' business: only loopback and
+    // the `--metrics-from` blocks may read them.
+    if !(peer.ip().is_loopback() || app.metrics_from.iter().any(|c| c.contains(peer.ip()))) {
+        return api::json_error(
+            axum::http::StatusCode::FORBIDDEN,
+            "metrics are served to loopback and --metrics-from addresses only",
+        );
+    }
     let store = app.store.clone();
     let (watches, domains) = tokio::task::spawn_blocking(move || store.watched_states())
         .await
@@ -294,6 +309,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     app.watch = config.watch.clone();
     app.delivery = config.delivery.clone();
     app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
+    app.metrics_from = config.metrics_from.clone();
     app.public_url = config
         .public_url
         .clone()

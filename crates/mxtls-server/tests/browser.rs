@@ -25,6 +25,7 @@ async fn the_app_renders_under_the_csp() {
         watch: Default::default(),
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
+        metrics_from: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),

@@ -66,6 +66,7 @@ async fn the_web_checker_in_chromium() {
         watch: Default::default(),
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
+        metrics_from: Vec::new(),
     };
     // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
     let limits = Limits {

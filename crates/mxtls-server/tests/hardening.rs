@@ -72,6 +72,7 @@ async fn server(
         watch: Default::default(),
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
+        metrics_from: Vec::new(),
     };
     let mut app = App::new(Store::open(&config.db).expect("store"), probe, limits);
     app.proxies = proxies;
@@ -611,6 +612,7 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                 watch: Default::default(),
                 delivery: Default::default(),
                 accept_tls_rpt_for_all: false,
+                metrics_from: Vec::new(),
             };
             let limits = Limits {
                 per_client_per_minute: 2,
@@ -654,6 +656,27 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                     .unwrap_or(0);
                 statuses.push(status);
             }
+            // `/metrics` names the watched domains: loopback may read it, a client may not.
+            for from in ["2001:db8:64:2::1", "::1"] {
+                let socket = TcpSocket::new_v6().expect("socket");
+                socket
+                    .bind(SocketAddr::new(from.parse().unwrap(), 0))
+                    .expect("bind the source");
+                let mut s = socket.connect(addr).await.expect("connect");
+                s.write_all(b"GET /metrics HTTP/1.0\r\nHost: [::1]\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut answer = Vec::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
+                let text = String::from_utf8_lossy(&answer).into_owned();
+                statuses.push(
+                    text.split_whitespace()
+                        .nth(1)
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0),
+                );
+            }
             statuses
         })
     })
@@ -662,7 +685,7 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
     drop(ns);
     assert_eq!(
         statuses,
-        [200, 200, 429, 200],
-        "three addresses of one /64 share its quota of 2; another /64 has its own"
+        [200, 200, 429, 200, 403, 200],
+        "three addresses of one /64 share its quota of 2; another /64 has its own; /metrics only to loopback"
     );
 }

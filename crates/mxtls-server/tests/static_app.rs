@@ -30,6 +30,7 @@ async fn serves_health_app_and_client_routes() {
         watch: Default::default(),
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
+        metrics_from: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),
@@ -196,6 +197,7 @@ async fn without_a_web_app_the_root_says_so() {
         watch: Default::default(),
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
+        metrics_from: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         mxtls_server::snapshots::Store::open(&config.db).unwrap(),

@@ -140,6 +140,7 @@ fn config(world: &World, db: &Path, relay: SocketAddr) -> Config {
             mail_from: "mxtls@checker.test".into(),
         },
         accept_tls_rpt_for_all: false,
+        metrics_from: Vec::new(),
     }
 }
 

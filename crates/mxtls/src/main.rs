@@ -104,6 +104,9 @@ enum Command {
         /// Take TLS-RPT reports at /tlsrpt/DOMAIN for every domain, not only watched ones.
         #[arg(long)]
         accept_tls_rpt: bool,
+        /// Address blocks besides loopback that may read /metrics (a Prometheus server).
+        #[arg(long = "metrics-from", value_name = "CIDR", num_args = 1.., value_delimiter = ',')]
+        metrics_from: Vec<mxtls_server::Cidr>,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -233,6 +236,7 @@ fn main() -> ExitCode {
             mail_from,
             public_url,
             accept_tls_rpt,
+            metrics_from,
             probe,
         } => {
             let probe = match probe.config() {
@@ -262,6 +266,7 @@ fn main() -> ExitCode {
                     mail_from,
                 },
                 accept_tls_rpt_for_all: accept_tls_rpt,
+                metrics_from,
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
