@@ -24,6 +24,17 @@ use crate::watches::{Target, Watch};
 /// for one domain is a few kilobytes).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Reports kept per domain (the oldest go first): reports are unauthenticated (RFC 8460
+/// §7), so anyone can post them; this bounds what they can store.
+pub const MAX_REPORTS_PER_DOMAIN: i64 = 1000;
+
+/// Reports one client may post per minute (a real sender posts one per domain a day).
+pub const REPORTS_PER_CLIENT_PER_MINUTE: u32 = 10;
+
+/// At most one report notification per watch in this long: forged reports must not turn a
+/// watch into a way to flood its owner's mailbox. Every report is still stored and listed.
+pub const NOTIFY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS tls_reports (
@@ -49,11 +60,18 @@ impl Store {
     ) -> rusqlite::Result<bool> {
         let json = serde_json::to_string(r)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(self.conn().execute(
+        let conn = self.conn();
+        let new = conn.execute(
             "INSERT OR IGNORE INTO tls_reports (domain, organization, report_id, start, received_at, report)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![domain, r.organization, r.report_id, r.start.0, now, json],
-        )? > 0)
+        )? > 0;
+        conn.execute(
+            "DELETE FROM tls_reports WHERE domain = ?1 AND rowid NOT IN
+             (SELECT rowid FROM tls_reports WHERE domain = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2)",
+            params![domain, MAX_REPORTS_PER_DOMAIN],
+        )?;
+        Ok(new)
     }
 
     /// The stored reports of `domain`, newest first, at most `limit`.
@@ -92,10 +110,23 @@ struct ReportNotification<'a> {
 /// `POST /tlsrpt/{domain}`.
 pub async fn receive(
     State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(domain): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let client = crate::clients::ClientKey::of(app.proxies.client(peer.ip(), &headers));
+    if let Err(wait) = app.report_quota.check(client) {
+        let mut r = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many reports from your address",
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    app.report_quota.spend(client);
     let domain = match mxtls_core::names::parse_user_domain(&domain) {
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
@@ -183,6 +214,9 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
     let findings = mxtls_core::analysis::judge_reports(std::slice::from_ref(r), &evidence, &judged);
     let base = app.public_url.trim_end_matches('/');
     for w in watches {
+        if !app.report_notices.allow(&w.id) {
+            continue;
+        }
         let note = ReportNotification {
             domain: &w.domain,
             kind: "tls-rpt",
@@ -247,6 +281,29 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
                 "mxtls: watch {} ({}): report notification failed: {e}",
                 w.id, w.domain
             );
+        }
+    }
+}
+
+/// When each watch was last told of a report (in memory: after a restart the next report is
+/// told again, which is harmless).
+#[derive(Default)]
+pub struct NoticeTimes(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+
+impl NoticeTimes {
+    /// Whether watch `id` may be told now; if so, the time is taken.
+    pub fn allow(&self, id: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 100_000 {
+            m.retain(|_, t| now.duration_since(*t) < NOTIFY_AT_MOST_EVERY);
+        }
+        match m.get(id) {
+            Some(t) if now.duration_since(*t) < NOTIFY_AT_MOST_EVERY => false,
+            _ => {
+                m.insert(id.to_owned(), now);
+                true
+            }
         }
     }
 }

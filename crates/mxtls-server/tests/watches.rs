@@ -596,8 +596,44 @@ async fn tls_rpt_reports_are_received_for_watched_domains() {
     )
     .await;
     assert_eq!(status, 413);
+    // Another report within the hour is stored but not told again: forged reports cannot
+    // flood the owner.
+    let second = report.replace("2026-11-30T00:00:00Z_dane-ee.test", "second-report");
+    let (status, text) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+json",
+        second.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    assert!(text.contains(r#""stored":true"#), "{text}");
+    assert!(
+        next_post(&mut posts, Duration::from_secs(3))
+            .await
+            .is_none(),
+        "one report notification per watch an hour"
+    );
+    // Ten posts a minute per client (the body over the limit never reached the handler, so
+    // seven so far); then 429.
+    for _ in 0..3 {
+        let (status, _) = post(
+            "/tlsrpt/dane-ta.test".into(),
+            "application/tlsrpt+gzip",
+            gzipped.clone(),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    let (status, text) = post(
+        "/tlsrpt/dane-ee.test".into(),
+        "application/tlsrpt+gzip",
+        gzipped.clone(),
+    )
+    .await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
     let m = common::get(addr, "/metrics", "").await.body;
-    assert!(m.contains("mxtls_tls_reports_received_total 2"), "{m}");
+    assert!(m.contains("mxtls_tls_reports_received_total 3"), "{m}");
     server.abort();
     world.stop().await;
 }
