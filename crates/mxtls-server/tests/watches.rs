@@ -309,6 +309,18 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
     assert_eq!(a.status, 201, "{}\n{}", a.body, maillog());
     let created: Value = serde_json::from_str(&a.body).expect("json");
     assert_eq!(created["state"], "awaiting-confirmation");
+    let again = common::request(
+        addr,
+        "POST",
+        "/api/watches",
+        r#"{"domain":"dane-ee.test","email":"OWNER@watch.test"}"#,
+    )
+    .await;
+    assert_eq!(
+        again.status, 429,
+        "one pending confirmation per address: {}",
+        again.body
+    );
     let got = wait_for_mails(&maildir, 1, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 1, "the confirmation mail arrives");
     let confirmation = &got[0];

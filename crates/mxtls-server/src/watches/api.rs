@@ -107,6 +107,14 @@ pub async fn create(
     let limits = app.watch.clone();
     let (store, w, c) = (app.store.clone(), watch.clone(), client.clone());
     let added = tokio::task::spawn_blocking(move || {
+        if let Target::Email(email) = &w.target
+            && store.confirmation_pending(email)?
+        {
+            return Ok(Err(
+                "a confirmation mail to this address is waiting to be followed; follow it first"
+                    .to_owned(),
+            ));
+        }
         let (by_client, by_domain) = store.watch_counts(&c, &w.domain)?;
         if by_client >= limits.per_client {
             return Ok(Err(format!(

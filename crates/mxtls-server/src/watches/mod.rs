@@ -170,6 +170,16 @@ impl Store {
         ))
     }
 
+    /// Whether a confirmation mail to `email` is still waiting to be followed: one at a time
+    /// per address, so watches cannot be used to flood a mailbox with confirmation mail.
+    pub fn confirmation_pending(&self, email: &str) -> rusqlite::Result<bool> {
+        self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM watches WHERE token IS NOT NULL AND lower(email) = lower(?1))",
+            params![email],
+            |r| r.get(0),
+        )
+    }
+
     /// The confirmed watches of `domain`.
     pub fn domain_watches(&self, domain: &str) -> rusqlite::Result<Vec<Watch>> {
         let conn = self.conn();
