@@ -252,7 +252,8 @@ pub async fn snapshot(
     }
 }
 
-fn retry_after(status: StatusCode, seconds: u64, message: &str) -> Response {
+/// A refusal with `Retry-After`.
+pub(crate) fn retry_after(status: StatusCode, seconds: u64, message: &str) -> Response {
     let mut r = json_error(status, message);
     if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);

@@ -130,7 +130,7 @@ fn xml(text: &str) -> String {
 
 /// The feed: rows newest first; an entry for each snapshot that changed something.
 pub fn atom(base: &str, domain: &str, rows: &[(String, i64, Report)]) -> String {
-    let page = format!("{base}/d/{}", mxtls_core::route::percent_encode(domain));
+    let page = crate::watches::history_url(base, domain);
     let updated = rows.first().map(|r| r.1).unwrap_or(0);
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>mxtls: mail security of {d}</title>\n<id>{p}</id>\n<link rel=\"alternate\" href=\"{p}\"/>\n<link rel=\"self\" href=\"{p}/feed.atom\"/>\n<updated>{u}</updated>\n<author><name>mxtls</name></author>\n",

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::App;
 use crate::api::json_error;
 use crate::snapshots::Store;
-use crate::watches::{Target, Watch};
+use crate::watches::Watch;
 
 /// The largest report body accepted, compressed or not (a day of a big sender's reports
 /// for one domain is a few kilobytes).
@@ -226,55 +226,32 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
             end: r.end.to_string(),
             failed_sessions: failed,
             findings: &findings,
-            history: format!("{base}/d/{}", mxtls_core::route::percent_encode(&w.domain)),
+            history: crate::watches::history_url(base, &w.domain),
             watch: &w.id,
         };
-        let sent = match &w.target {
-            Target::Webhook(url) => match crate::notify::Webhook::parse(url) {
-                Ok(hook) => match serde_json::to_string(&note) {
-                    Ok(body) => {
-                        crate::notify::post_json(&hook, body, app.delivery.allow_private_targets)
-                            .await
-                            .and_then(|s| {
-                                if (200..300).contains(&s) {
-                                    Ok(())
-                                } else {
-                                    Err(format!("the webhook answered {s}"))
-                                }
-                            })
-                    }
-                    Err(e) => Err(e.to_string()),
-                },
-                Err(e) => Err(e),
-            },
-            Target::Email(to) => {
-                let mut text = format!(
-                    "{} reported {failed} failed TLS sessions with {} ({} to {}).\n\n",
-                    r.organization, w.domain, note.start, note.end
-                );
-                for f in &findings {
-                    text.push_str(&format!(
-                        "{} {} ({}): {}\n  {}\n",
-                        f.severity.id().to_ascii_uppercase(),
-                        f.code,
-                        f.subject,
-                        f.title,
-                        f.explanation
-                    ));
-                }
+        let subject = format!("mxtls: {}: senders report TLS failures", w.domain);
+        let sent = crate::watches::send(app, w, &note, &subject, || {
+            let mut text = format!(
+                "{} reported {failed} failed TLS sessions with {} ({} to {}).\n\n",
+                r.organization, w.domain, note.start, note.end
+            );
+            for f in &findings {
                 text.push_str(&format!(
-                    "\nHistory: {}\nTo stop these mails: curl -X DELETE {base}/api/watches/{}\n",
-                    note.history, w.id
+                    "{} {} ({}): {}\n  {}\n",
+                    f.severity.id().to_ascii_uppercase(),
+                    f.code,
+                    f.subject,
+                    f.title,
+                    f.explanation
                 ));
-                crate::notify::mail(
-                    &app.delivery,
-                    to,
-                    &format!("mxtls: {}: senders report TLS failures", w.domain),
-                    text,
-                )
-                .await
             }
-        };
+            text.push_str(&format!(
+                "\nHistory: {}\nTo stop these mails: curl -X DELETE {base}/api/watches/{}\n",
+                note.history, w.id
+            ));
+            text
+        })
+        .await;
         app.metrics.notification(sent.is_ok());
         if let Err(e) = sent {
             eprintln!(

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mxtls_core::api::{CheckAnswer, StreamEventName};
-use mxtls_core::findings::Subject;
 use mxtls_core::report::{FindingChange, ReportDiff};
 use mxtls_core::{Evidence, Report};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -422,10 +421,6 @@ async fn load_report(app: &Arc<App>, id: &str) -> Option<Report> {
     Some(mxtls_core::analyse(&evidence, evidence.probe.finished_at))
 }
 
-fn subject_text(s: &Subject) -> String {
-    s.to_string()
-}
-
 async fn deliver(
     app: &Arc<App>,
     w: &Watch,
@@ -448,13 +443,26 @@ async fn deliver(
         changes: &diff.changes,
         snapshot: format!("{base}/r/{snapshot}"),
         previous: w.last_snapshot.as_ref().map(|p| format!("{base}/r/{p}")),
-        history: format!("{base}/d/{}", mxtls_core::route::percent_encode(&w.domain)),
+        history: history_url(base, &w.domain),
         watch: &w.id,
     };
+    let subject = format!("mxtls: {}: {}", w.domain, headline_word(&state));
+    send(app, w, &note, &subject, || mail_text(&note, base)).await
+}
+
+/// Sends one notification to a watch's target: `note` as JSON to a webhook (a 2xx answer
+/// counts as delivered), or `subject` and `text()` as a plain-text mail.
+pub(crate) async fn send<N: Serialize>(
+    app: &App,
+    w: &Watch,
+    note: &N,
+    subject: &str,
+    text: impl FnOnce() -> String,
+) -> Result<(), String> {
     match &w.target {
         Target::Webhook(url) => {
             let hook = notify::Webhook::parse(url)?;
-            let body = serde_json::to_string(&note).map_err(|e| e.to_string())?;
+            let body = serde_json::to_string(note).map_err(|e| e.to_string())?;
             let status = notify::post_json(&hook, body, app.delivery.allow_private_targets).await?;
             if (200..300).contains(&status) {
                 Ok(())
@@ -462,11 +470,13 @@ async fn deliver(
                 Err(format!("the webhook answered {status}"))
             }
         }
-        Target::Email(to) => {
-            let subject = format!("mxtls: {}: {}", w.domain, headline_word(&state));
-            notify::mail(&app.delivery, to, &subject, mail_text(&note, base)).await
-        }
+        Target::Email(to) => notify::mail(&app.delivery, to, subject, text()).await,
     }
+}
+
+/// The history page of `domain` on this server, for links in notifications and feeds.
+pub(crate) fn history_url(base: &str, domain: &str) -> String {
+    format!("{base}/d/{}", mxtls_core::route::percent_encode(domain))
 }
 
 fn headline_word(state: &str) -> &'static str {
@@ -489,7 +499,7 @@ pub fn mail_text(n: &Notification<'_>, base: &str) -> String {
                     "  {} {} ({}): {}\n",
                     f.severity.id().to_ascii_uppercase(),
                     f.code,
-                    subject_text(&f.subject),
+                    f.subject,
                     f.title
                 ));
             }
