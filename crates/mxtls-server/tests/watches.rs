@@ -506,23 +506,8 @@ async fn tls_rpt_reports_are_received_for_watched_domains() {
     gz.write_all(report.as_bytes()).expect("gzip");
     let gzipped = gz.finish().expect("gzip");
     let post = |path: String, kind: &'static str, body: Vec<u8>| async move {
-        use tokio::io::AsyncWriteExt as _;
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let head = format!(
-            "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await.expect("write");
-        s.write_all(&body).await.expect("write");
-        let mut raw = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status: u16 = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (status, text)
+        let a = common::post_bytes(addr, &path, kind, &body).await;
+        (a.status, format!("{}\r\n\r\n{}", a.head, a.body))
     };
     let (status, text) = post(
         "/tlsrpt/dane-ee.test".into(),
