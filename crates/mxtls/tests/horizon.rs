@@ -9,29 +9,13 @@ use std::time::Duration;
 use mxtls_world::process::{output_with_input, output_within};
 use mxtls_world::{Options, World};
 
+mod common;
+
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn mxtls(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxtls"));
-    cmd.args([
-        "check",
-        domain,
-        "--timeout",
-        "30",
-        "--allow-private-targets",
-    ])
-    .arg("--resolver")
-    .arg(world.resolver.to_string())
-    .arg("--trust-anchor")
-    .arg(&world.trust_anchor)
-    .arg("--pkix-roots")
-    .arg(&world.root_ca)
-    .arg("--smtp-port")
-    .arg(world.smtp_port.to_string())
-    .arg("--https-port")
-    .arg(world.https_port.to_string())
-    .args(extra)
-    .env("NO_COLOR", "1");
+    let mut cmd = common::mxtls_at(world, &["check", domain, "--allow-private-targets"]);
+    cmd.args(extra).env("NO_COLOR", "1");
     let out = output_within(&mut cmd, LIMIT).unwrap_or_else(|e| panic!("{e}"));
     (
         out.status.code(),

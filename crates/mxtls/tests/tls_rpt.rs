@@ -6,11 +6,12 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use mxtls_world::process::output_within;
 use mxtls_world::{Options, World};
+
+mod common;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -31,21 +32,8 @@ fn microsoft_gz(domain: &str, host: &str, ip: &str, result: &str, n: u64) -> Vec
 }
 
 fn mxtls(world: &World, args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxtls"));
-    cmd.arg("tls-rpt")
-        .args(args)
-        .args(["--timeout", "30", "--allow-private-targets"])
-        .arg("--resolver")
-        .arg(world.resolver.to_string())
-        .arg("--trust-anchor")
-        .arg(&world.trust_anchor)
-        .arg("--pkix-roots")
-        .arg(&world.root_ca)
-        .arg("--smtp-port")
-        .arg(world.smtp_port.to_string())
-        .arg("--https-port")
-        .arg(world.https_port.to_string())
-        .env("NO_COLOR", "1");
+    let mut cmd = common::mxtls_at(world, &["tls-rpt", "--allow-private-targets"]);
+    cmd.args(args).env("NO_COLOR", "1");
     let out = output_within(&mut cmd, LIMIT).unwrap_or_else(|e| panic!("{e}"));
     (
         out.status.code(),
@@ -55,25 +43,10 @@ fn mxtls(world: &World, args: &[&std::ffi::OsStr]) -> (Option<i32>, String, Stri
 }
 
 fn mxtls_check_json(world: &World, domain: &str) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxtls"));
-    cmd.args([
-        "check",
-        domain,
-        "--json",
-        "--timeout",
-        "30",
-        "--allow-private-targets",
-    ])
-    .arg("--resolver")
-    .arg(world.resolver.to_string())
-    .arg("--trust-anchor")
-    .arg(&world.trust_anchor)
-    .arg("--pkix-roots")
-    .arg(&world.root_ca)
-    .arg("--smtp-port")
-    .arg(world.smtp_port.to_string())
-    .arg("--https-port")
-    .arg(world.https_port.to_string());
+    let mut cmd = common::mxtls_at(
+        world,
+        &["check", domain, "--json", "--allow-private-targets"],
+    );
     let out = output_within(&mut cmd, LIMIT).expect("check runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -182,22 +155,15 @@ async fn reports_are_held_against_the_worlds_servers() {
 
     // no-starttls.test offers none: the probe confirms what the senders saw. Given as
     // evidence from `mxtls check --json`, it is not probed again.
-    let mut check = Command::new(env!("CARGO_BIN_EXE_mxtls"));
-    check
-        .args([
+    let mut check = common::mxtls_at(
+        &world,
+        &[
             "check",
             "no-starttls.test",
             "--json",
-            "--timeout",
-            "30",
             "--allow-private-targets",
-        ])
-        .arg("--resolver")
-        .arg(world.resolver.to_string())
-        .arg("--trust-anchor")
-        .arg(&world.trust_anchor)
-        .arg("--smtp-port")
-        .arg(world.smtp_port.to_string());
+        ],
+    );
     let out = output_within(&mut check, LIMIT).expect("check runs");
     let evidence = write(&dir, "no-starttls.json", &out.stdout);
     let m = write(

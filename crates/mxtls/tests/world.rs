@@ -9,6 +9,8 @@ use mxtls_world::process::output_within;
 use mxtls_world::scenarios::SCENARIOS;
 use mxtls_world::{Options, World};
 
+mod common;
+
 /// A check that has not ended by then is a hang: the test fails with the command.
 const CHECK_LIMIT: Duration = Duration::from_secs(90);
 
@@ -18,19 +20,7 @@ fn run(cmd: &mut Command) -> Output {
 
 /// `mxtls check DOMAIN` pointed at the world.
 fn mxtls_check(world: &World, domain: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxtls"));
-    cmd.args(["check", domain, "--timeout", "30"])
-        .arg("--resolver")
-        .arg(world.resolver.to_string())
-        .arg("--trust-anchor")
-        .arg(&world.trust_anchor)
-        .arg("--pkix-roots")
-        .arg(&world.root_ca)
-        .arg("--smtp-port")
-        .arg(world.smtp_port.to_string())
-        .arg("--https-port")
-        .arg(world.https_port.to_string());
-    cmd
+    common::mxtls_at(world, &["check", domain])
 }
 
 fn check(world: &World, domain: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
