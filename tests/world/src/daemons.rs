@@ -184,6 +184,31 @@ pub fn postfix(
     std::fs::write(&tls, format!("{}{}", files.key_pem, files.chain_pem))?;
     let nothing = "error:5.7.1 the mxtls test world delivers nothing";
     let main_cf = format!(
+        "{base}\
+         mynetworks =\n\
+         default_transport = {nothing}\n\
+         local_transport = {nothing}\n\
+         relay_transport = {nothing}\n\
+         virtual_transport = {nothing}\n\
+         smtpd_relay_restrictions = reject\n\
+         smtpd_recipient_restrictions = reject\n\
+         smtpd_banner = $myhostname ESMTP mxtls test world (Postfix)\n\
+         smtpd_tls_security_level = may\n\
+         smtpd_tls_chain_files = {tls}\n\
+         smtpd_tls_loglevel = 1\n",
+        base = main_cf_base(dir, files.hostname),
+        tls = tls.display(),
+    );
+    std::fs::write(conf.join("main.cf"), main_cf)?;
+    std::fs::write(conf.join("master.cf"), master_cf(ip, port, ""))?;
+    let daemon = start_postfix(dir, "postfix", &[])?;
+    Ok((daemon, dir.join("maillog")))
+}
+
+/// What every Postfix instance of the world has in its main.cf: its own queue, data and log
+/// under `dir`, loopback only, no local delivery, no relay host, no pickup.
+fn main_cf_base(dir: &Path, hostname: &str) -> String {
+    format!(
         "compatibility_level = 3.6\n\
          queue_directory = {q}\n\
          data_directory = {data}\n\
@@ -195,56 +220,45 @@ pub fn postfix(
          setgid_group = postdrop\n\
          inet_interfaces = 127.0.0.1\n\
          inet_protocols = ipv4\n\
-         myhostname = {host}\n\
+         myhostname = {hostname}\n\
          mydestination =\n\
-         mynetworks =\n\
          relay_domains =\n\
          relayhost =\n\
          alias_maps =\n\
          alias_database =\n\
-         default_transport = {nothing}\n\
-         local_transport = {nothing}\n\
-         relay_transport = {nothing}\n\
-         virtual_transport = {nothing}\n\
-         smtpd_relay_restrictions = reject\n\
-         smtpd_recipient_restrictions = reject\n\
-         smtpd_banner = $myhostname ESMTP mxtls test world (Postfix)\n\
          smtpd_peername_lookup = no\n\
-         smtpd_tls_security_level = may\n\
-         smtpd_tls_chain_files = {tls}\n\
-         smtpd_tls_loglevel = 1\n\
          maillog_file_prefixes = {dir}\n\
          maillog_file = {log}\n\
          master_service_disable = pickup/unix\n",
         q = dir.join("queue").display(),
         data = dir.join("data").display(),
-        host = files.hostname,
-        tls = tls.display(),
         log = dir.join("maillog").display(),
         dir = dir.display(),
-    );
-    std::fs::write(conf.join("main.cf"), main_cf)?;
-    let master_cf = master_cf(ip, port, "");
-    std::fs::write(conf.join("master.cf"), master_cf)?;
-    // Postfix insists that its queue belongs to its mail owner.
+    )
+}
+
+/// Starts the Postfix configured in `<dir>/etc`, its queue, data (and `owned`) directories
+/// given to its mail owner as Postfix insists. `postfix start` daemonises master into a
+/// session of its own, out of reach of signals to our child; `postfix abort` (through
+/// master's pid file) is what ends it.
+fn start_postfix(dir: &Path, name: &'static str, owned: &[&str]) -> Result<Daemon, Error> {
+    let conf = dir.join("etc");
     let _ = crate::process::output_within(
         std::process::Command::new("chown")
             .args(["-R", "postfix"])
             .arg(dir.join("queue"))
-            .arg(dir.join("data")),
+            .arg(dir.join("data"))
+            .args(owned.iter().map(|d| dir.join(d))),
         Duration::from_secs(10),
     );
-    let log = dir.join("maillog");
-    // `postfix start` daemonises master into a session of its own, out of reach of signals to
-    // our child; `postfix abort` (through master's pid file) is what ends it.
     let mut daemon = Daemon::spawn(
-        "postfix",
+        name,
         Command::new("postfix").arg("-c").arg(&conf).arg("start"),
     )?;
     let mut stop = std::process::Command::new("postfix");
     stop.arg("-c").arg(&conf).arg("abort");
     daemon.stop_command = Some(stop);
-    Ok((daemon, log))
+    Ok(daemon)
 }
 
 /// Postfix's services: smtpd on `ip:port` and what a queue needs, plus `extra` lines.
@@ -294,24 +308,8 @@ pub fn mailbox_postfix(
     let (uid, gid) = (id("-u")?, id("-g")?);
     let nothing = "error:5.7.1 the mxtls test mailbox relays nothing";
     let main_cf = format!(
-        "compatibility_level = 3.6\n\
-         queue_directory = {q}\n\
-         data_directory = {data}\n\
-         command_directory = /usr/sbin\n\
-         daemon_directory = /usr/lib/postfix/sbin\n\
-         meta_directory = /etc/postfix\n\
-         shlib_directory = no\n\
-         mail_owner = postfix\n\
-         setgid_group = postdrop\n\
-         inet_interfaces = 127.0.0.1\n\
-         inet_protocols = ipv4\n\
-         myhostname = mailbox.{domain}\n\
-         mydestination =\n\
+        "{base}\
          mynetworks = 127.0.0.0/8\n\
-         relay_domains =\n\
-         relayhost =\n\
-         alias_maps =\n\
-         alias_database =\n\
          local_recipient_maps =\n\
          virtual_mailbox_domains = {domain}\n\
          virtual_mailbox_base = {mail}\n\
@@ -323,36 +321,15 @@ pub fn mailbox_postfix(
          local_transport = {nothing}\n\
          relay_transport = {nothing}\n\
          smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
-         smtpd_recipient_restrictions = permit_mynetworks, reject\n\
-         smtpd_peername_lookup = no\n\
-         maillog_file = {log}\n\
-         maillog_file_prefixes = {dir}\n\
-         master_service_disable = pickup/unix\n",
-        q = dir.join("queue").display(),
-        data = dir.join("data").display(),
+         smtpd_recipient_restrictions = permit_mynetworks, reject\n",
+        base = main_cf_base(dir, &format!("mailbox.{domain}")),
         mail = dir.join("mail").display(),
-        log = dir.join("maillog").display(),
-        dir = dir.display(),
     );
     std::fs::write(conf.join("main.cf"), main_cf)?;
     std::fs::write(
         conf.join("master.cf"),
         master_cf(ip, port, "virtual unix - n n - - virtual\n"),
     )?;
-    let _ = crate::process::output_within(
-        std::process::Command::new("chown")
-            .args(["-R", "postfix"])
-            .arg(dir.join("queue"))
-            .arg(dir.join("data"))
-            .arg(dir.join("mail")),
-        Duration::from_secs(10),
-    );
-    let mut daemon = Daemon::spawn(
-        "postfix (mailbox)",
-        Command::new("postfix").arg("-c").arg(&conf).arg("start"),
-    )?;
-    let mut stop = std::process::Command::new("postfix");
-    stop.arg("-c").arg(&conf).arg("abort");
-    daemon.stop_command = Some(stop);
+    let daemon = start_postfix(dir, "postfix (mailbox)", &["mail"])?;
     Ok((daemon, dir.join("mail/mailbox")))
 }
