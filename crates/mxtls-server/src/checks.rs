@@ -104,7 +104,9 @@ struct RunState {
     cancel: Option<tokio::task::AbortHandle>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, going on past a holder that panicked (the hub's and the watcher's state is
+/// updated in single steps, so a poisoned lock holds consistent data).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -271,7 +271,7 @@ impl NoticeTimes {
     /// Whether watch `id` may be told now; if so, the time is taken.
     pub fn allow(&self, id: &str) -> bool {
         let now = std::time::Instant::now();
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = crate::checks::lock(&self.0);
         if m.len() > 100_000 {
             m.retain(|_, t| now.duration_since(*t) < NOTIFY_AT_MOST_EVERY);
         }

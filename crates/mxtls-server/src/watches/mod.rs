@@ -23,7 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::App;
-use crate::checks::Job;
+use crate::checks::{Job, lock};
 use crate::clients::ClientKey;
 use crate::notify;
 use crate::snapshots::{SnapshotId, Store};
@@ -313,10 +313,6 @@ impl Watcher {
             });
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The watcher's key in the checks hub: it shares the global slots with everyone, and its
