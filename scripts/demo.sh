@@ -8,8 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-step "trunk build --release"
-trunk build --release
+build_web
 step "cargo build --release -p mxtls -p mxtls-world"
 cargo build --release --locked -p mxtls -p mxtls-world
 

@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-step "trunk build --release"
-trunk build --release
+build_web
 step "cargo build --release -p mxtls"
 cargo build --release --locked -p mxtls
 exec target/release/mxtls serve --listen "${MXTLS_LISTEN:-127.0.0.1:8080}" --web-dir dist

@@ -89,3 +89,12 @@ fi
 
 # Trunk runs cargo --offline: fetch the dependencies first.
 cargo fetch --quiet
+
+# The web app: the checker's bundle into dist/, then the TLS-RPT report reader's own bundle
+# into dist/tls-rpt/ (served at /tls-rpt; kept out of the home page's first load). The first
+# build empties dist/, so the reader is built second.
+build_web() {
+    step "trunk build --release (the web app, size profile; the report reader into dist/tls-rpt)"
+    trunk build --release
+    trunk build web/tls-rpt.html --release --dist dist/tls-rpt --public-url /tls-rpt/
+}

@@ -14,8 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "mxtls-core and the web app build for wasm32-unknown-unknown"
 cargo clippy -p mxtls-core -p mxtls-web --target wasm32-unknown-unknown --locked -- -D warnings
 
-step "trunk build --release (the web app, size profile)"
-trunk build --release
+build_web
 
 step "first-load budget: what the home page loads, brotli, at most 350 KB"
 cargo test -p mxtls-server --locked --test bundle -- --nocapture

@@ -1,11 +1,13 @@
 // The web checker in real headless Chromium (Debian's), against `mxtls serve` and the test
 // world. Started by crates/mxtls-server/tests/e2e_browser.rs, which sets up both:
 //
-//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE HISTORY
+//   node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE HISTORY REPORTS
 //
 // STS_TABLE is a JSON file: [{"domain", "codes": [...], "protection"}] for every MTA-STS
 // scenario of the world, each checked in the browser. HISTORY is a domain with two stored
-// checks: its mail server answered the first and was down for the second.
+// checks: its mail server answered the first and was down for the second. REPORTS is a JSON
+// file naming TLS-RPT report files for the report reader (/tls-rpt): {"stripping": [files
+// about GOOD_DOMAIN], "broken": file, "confirmed": file, "confirmedDomain": domain}.
 //
 // Every step asserts what a user would see; every page is checked with axe-core (no serious
 // or critical violations) and photographed into SCREENSHOT_DIR. Exits non-zero on failure.
@@ -16,9 +18,9 @@ import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 
-const [base, good, broken, shots, stsGood, stsBroken, stsTable, historyDomain] = process.argv.slice(2);
-if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable || !historyDomain) {
-  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE HISTORY");
+const [base, good, broken, shots, stsGood, stsBroken, stsTable, historyDomain, reportsFile] = process.argv.slice(2);
+if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable || !historyDomain || !reportsFile) {
+  console.error("usage: node e2e.mjs BASE_URL GOOD_DOMAIN BROKEN_DOMAIN SCREENSHOT_DIR STS_GOOD STS_BROKEN STS_TABLE HISTORY REPORTS");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -404,6 +406,55 @@ try {
   await newest.locator("a").first().click();
   await page.locator("#headline").waitFor();
   assert.match(await page.locator("#horizon").innerText(), /Looking ahead 30 days for certificates/);
+
+  // 15. The TLS-RPT report reader: report files read and judged in the browser, never
+  // uploaded. Reports of starttls-not-supported for GOOD (whose STARTTLS works, as its check
+  // above showed) are stripping on the senders' path; a file that is not a report says why;
+  // the chart has one figure per sender; a domain this server never checked is checked from
+  // the page, and the probe confirms the senders' failure.
+  const reports = JSON.parse(readFileSync(reportsFile, "utf8"));
+  const sent = [];
+  page.on("request", (r) => { if (r.method() !== "GET") sent.push(`${r.method()} ${r.url()}`); });
+  await page.goto(`${base}/tls-rpt`);
+  assert.equal(await page.locator("h1").innerText(), "TLS-RPT reports");
+  await page.locator("#report-files").setInputFiles([...reports.stripping, reports.broken]);
+  await page.locator("#inputs > li").nth(2).waitFor();
+  assert.match(await page.locator("#inputs .input-error").innerText(), /broken\.json: not read\. .+/);
+  assert.equal(await page.locator("#inputs .input-ok").count(), 2);
+  await page.locator(".finding").first().waitFor();
+  assert.match(await page.locator("#evidence-status").innerText(), new RegExp(`latest check of ${good.replace(".", "\\.")}`));
+  const rptCodes = await page.locator(".finding").evaluateAll((els) => els.map((e) => e.dataset.code));
+  assert.deepEqual(rptCodes, ["tlsrpt-stripping-on-path", "tlsrpt-stripping-on-path"]);
+  assert.match(await page.locator("#rpt-headline").innerText(), /STARTTLS is stripped/);
+  assert.ok((await page.locator("#rpt-headline").getAttribute("class")).includes("bad"), "the headline is red");
+  assert.match(await page.locator(".finding").first().innerText(), /Google Inc\.|Microsoft Corporation/);
+  const orgs = await page.locator("figure.chart").evaluateAll((els) => els.map((e) => e.dataset.org));
+  assert.deepEqual(orgs, ["Google Inc.", "Microsoft Corporation"]);
+  assert.match(await page.locator('figure.chart[data-org="Google Inc."] svg').getAttribute("aria-label"),
+    /2026-11-30: 40 succeeded, 12 failed/);
+  assert.match(await page.locator("#totals").innerText(), /2 reports from 2 sending organisations/);
+  assert.match(await page.locator('.sender[data-org="Microsoft Corporation"]').innerText(), /9 × starttls-not-supported at mx\./);
+  await axe(page, "tls-rpt");
+  await shotBoth(page, "tls-rpt");
+  // Keyboard: the file picker and the paste box are reachable and labelled.
+  await page.locator("#report-paste").focus();
+  await page.keyboard.type("{\"organization-name\": 1}");
+  await page.locator("#read-paste").press("Enter");
+  await page.locator("#inputs > li").nth(3).waitFor();
+  assert.match(await page.locator("#inputs > li").nth(3).innerText(), /pasted report: not read/);
+
+  await page.locator("#clear-reports").click();
+  await page.locator("#report-files").setInputFiles([reports.confirmed]);
+  await page.locator("#check-now").waitFor();
+  assert.match(await page.locator("#evidence-status").innerText(), /has no check of/);
+  await page.locator("#check-now").click();
+  await page.locator('.finding[data-code="tlsrpt-failure-confirmed"]').waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator(".finding").count(), 1);
+  assert.match(await page.locator(".finding").innerText(), /starttls-missing[\s\S]*Fix: Enable STARTTLS/);
+  assert.match(await page.locator("#evidence-status").innerText(), new RegExp(`check of ${reports.confirmedDomain.replace(".", "\\.")} just made`));
+  await axe(page, "tls-rpt (confirmed)");
+  await shot(page, "tls-rpt-confirmed");
+  assert.deepEqual(sent, [], "the reports are never uploaded: no request but GETs");
 
   assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), [], "no errors in the console");
   console.log("browser tests passed");

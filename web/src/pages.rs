@@ -133,7 +133,10 @@ pub struct DomainProps {
 }
 
 /// Streams a check of `domain` into the reducer; returns the controller that aborts it.
-fn start_check(domain: &str, dispatch: UseReducerDispatcher<Live>) -> Option<AbortController> {
+pub(crate) fn start_check(
+    domain: &str,
+    dispatch: UseReducerDispatcher<Live>,
+) -> Option<AbortController> {
     let controller = AbortController::new().ok()?;
     let signal = controller.signal();
     let url = format!("/api/check/{}", mxtls_core::route::percent_encode(domain));

@@ -158,7 +158,7 @@ fn group_card(report: &Report, g: &FindingGroup, action: bool) -> Html {
 
 /// A whole fix: the text, the records as one block with one copy button, the file to
 /// serve with its own copy button and a download.
-fn fix_block(fix: &Fix) -> Html {
+pub(crate) fn fix_block(fix: &Fix) -> Html {
     let records = fix.records.join("\n");
     html! {
         <div class="fix">

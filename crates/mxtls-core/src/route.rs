@@ -15,6 +15,9 @@ pub enum Route {
     Widget(String),
     /// A domain's history: its stored checks and what changed between them.
     History(String),
+    /// The TLS-RPT report reader: reports judged in the browser against the latest check.
+    /// Its own bundle (`dist/tls-rpt/`), so the home page does not load the report reader.
+    TlsRpt,
     NotFound,
 }
 
@@ -33,6 +36,7 @@ impl Route {
             ("r", Some(id)) => Route::Snapshot(id),
             ("widget", Some(d)) => Route::Widget(d),
             ("d", Some(d)) => Route::History(d),
+            ("tls-rpt", None) if rest.is_none() => Route::TlsRpt,
             _ => Route::NotFound,
         }
     }
@@ -45,6 +49,7 @@ impl Route {
             Route::Snapshot(id) => format!("/r/{}", percent_encode(id)),
             Route::Widget(d) => format!("/widget/{}", percent_encode(d)),
             Route::History(d) => format!("/d/{}", percent_encode(d)),
+            Route::TlsRpt => "/tls-rpt".to_owned(),
         }
     }
 }
@@ -96,6 +101,7 @@ mod tests {
             Route::Snapshot("0123abcd".into()),
             Route::Widget("mail.example".into()),
             Route::History("mail.example".into()),
+            Route::TlsRpt,
         ] {
             assert_eq!(Route::parse(&route.path()), route);
         }
@@ -106,6 +112,8 @@ mod tests {
         assert_eq!(Route::parse("/check/"), Route::NotFound);
         assert_eq!(Route::parse("/check/a/b"), Route::NotFound);
         assert_eq!(Route::parse("/nope"), Route::NotFound);
+        assert_eq!(Route::parse("/tls-rpt/"), Route::TlsRpt);
+        assert_eq!(Route::parse("/tls-rpt/x"), Route::NotFound);
         // Dot segments, raw or escaped, name no page (a path that a server or a browser
         // would resolve to another page must not be taken for the widget).
         assert_eq!(Route::parse("/widget/../r/x"), Route::NotFound);

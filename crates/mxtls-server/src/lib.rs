@@ -184,7 +184,7 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
 
 /// The application router serving the loaded `web` app.
 pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
-    let policies = Arc::new(headers::Policies::new(web.index()));
+    let policies = Arc::new(headers::Policies::new(&web.index()));
     let compressed = || tower_http::compression::CompressionLayer::new();
     // Static files are compressed (brotli or gzip, as the browser accepts); the event stream
     // is not, so its events are never held back in a compressor's buffer.

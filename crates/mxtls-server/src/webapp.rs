@@ -5,6 +5,8 @@
 //! a rebuilt app is picked up by restarting the server — which `scripts/run.sh` does.
 //! The app's pages (`mxtls_core::route`) are answered with `index.html`; an unknown path
 //! gets `index.html` too, with status 404, so the app shows its own "not found" page.
+//! `/tls-rpt` is the one page with its own bundle (`tls-rpt/index.html`, built by a second
+//! Trunk run into `dist/tls-rpt/`); without it, that path gets the app's page too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +30,9 @@ pub struct WebApp {
     /// Why the app is missing, for the start-up warning and the answer to `/`.
     pub missing: Option<String>,
 }
+
+/// The report reader's page (`/tls-rpt`), a bundle of its own.
+const READER: &str = "/tls-rpt/index.html";
 
 /// A single file larger than this is not part of a web app (the wasm is ~1 MB).
 const MAX_FILE: u64 = 32 * 1024 * 1024;
@@ -84,14 +89,14 @@ impl WebApp {
     /// The answer to `GET path`.
     pub fn get(&self, path: &str, request: &HeaderMap) -> Response<Body> {
         let (file, status) = match self.files.get(path) {
-            Some(f) if path != "/index.html" => (Some(f), StatusCode::OK),
-            _ => {
-                let status = match Route::parse(path) {
-                    Route::NotFound => StatusCode::NOT_FOUND,
-                    _ => StatusCode::OK,
-                };
-                (self.files.get("/index.html"), status)
-            }
+            Some(f) if !path.ends_with("/index.html") => (Some(f), StatusCode::OK),
+            _ => match Route::parse(path) {
+                Route::TlsRpt if self.files.contains_key(READER) => {
+                    (self.files.get(READER), StatusCode::OK)
+                }
+                Route::NotFound => (self.files.get("/index.html"), StatusCode::NOT_FOUND),
+                _ => (self.files.get("/index.html"), StatusCode::OK),
+            },
         };
         let Some(file) = file else {
             let text = self.missing.clone().unwrap_or_default();
@@ -121,12 +126,14 @@ impl WebApp {
         response
     }
 
-    /// The inline scripts' page, for the content security policy.
-    pub fn index(&self) -> &str {
-        self.files
-            .get("/index.html")
-            .and_then(|f| std::str::from_utf8(&f.body).ok())
-            .unwrap_or("")
+    /// The pages whose inline scripts the content security policy allows: the app's and
+    /// the report reader's bootstrap.
+    pub fn index(&self) -> String {
+        ["/index.html", READER]
+            .iter()
+            .filter_map(|p| self.files.get(*p))
+            .filter_map(|f| std::str::from_utf8(&f.body).ok())
+            .collect()
     }
 }
 

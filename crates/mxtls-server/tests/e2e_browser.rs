@@ -26,6 +26,62 @@ const STS_BROKEN: &str = "sts-404.test";
 /// A domain with two stored checks and a change between them (its mail server stops).
 const HISTORY: &str = "rollover.test";
 
+/// A domain the test never checks before the report reader does: its mail server offers no
+/// STARTTLS, as the senders' reports say.
+const CONFIRMED: &str = "no-starttls.test";
+
+/// TLS-RPT reports for the report reader, written as Google and Microsoft write them: both
+/// report `starttls-not-supported` at GOOD's MX host (Microsoft with its address), a file
+/// that is no report, and Google's report for CONFIRMED. Returns the JSON file naming them.
+fn report_files(world: &World) -> PathBuf {
+    use mxtls_world::sender_reports::{google, microsoft_gz};
+    let dir = world.dir.join("tls-rpt");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mx = |domain: &str| {
+        let s = world
+            .scenarios
+            .iter()
+            .find(|s| s.domain == domain)
+            .expect("scenario");
+        let (host, addresses) = s.hosts.first().expect("an MX host");
+        (
+            host.to_string(),
+            addresses.first().expect("an address").to_string(),
+        )
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    };
+    let (host, ip) = mx(GOOD);
+    let stripping = [
+        write(
+            "google.json",
+            google(GOOD, &host, "starttls-not-supported", 12).as_bytes(),
+        ),
+        write(
+            "microsoft.json.gz",
+            &microsoft_gz(GOOD, &host, &ip, "starttls-not-supported", 9),
+        ),
+    ];
+    let broken = write("broken.json", b"{\"organization-name\": \"Truncated");
+    let (host, _) = mx(CONFIRMED);
+    let confirmed = write(
+        "confirmed.json",
+        google(CONFIRMED, &host, "starttls-not-supported", 5).as_bytes(),
+    );
+    let list = dir.join("reports.json");
+    let json = serde_json::json!({
+        "stripping": stripping,
+        "broken": broken,
+        "confirmed": confirmed,
+        "confirmedDomain": CONFIRMED,
+    });
+    std::fs::write(&list, json.to_string()).expect("write");
+    list
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_checker_in_chromium() {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
@@ -107,6 +163,7 @@ async fn the_web_checker_in_chromium() {
         .collect();
     let sts_table = world.dir.join("sts-scenarios.json");
     std::fs::write(&sts_table, serde_json::to_vec(&sts).unwrap()).unwrap();
+    let reports = report_files(&world);
     let base = format!("http://{addr}");
     let out = tokio::process::Command::new("node")
         .current_dir(&script_dir)
@@ -116,6 +173,7 @@ async fn the_web_checker_in_chromium() {
         .args([STS_GOOD, STS_BROKEN])
         .arg(&sts_table)
         .arg(HISTORY)
+        .arg(&reports)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(240), out)
@@ -138,6 +196,8 @@ async fn the_web_checker_in_chromium() {
         "widget",
         "widget-embedded",
         "history",
+        "tls-rpt",
+        "tls-rpt-confirmed",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

@@ -14,6 +14,13 @@ async fn serves_health_app_and_client_routes() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<html>mxtls app</html>").unwrap();
     std::fs::write(dir.join("app.js"), "console.log(1)").unwrap();
+    // The report reader's own bundle, with its own inline bootstrap.
+    std::fs::create_dir_all(dir.join("tls-rpt")).unwrap();
+    std::fs::write(
+        dir.join("tls-rpt/index.html"),
+        "<html>report reader<script type=\"module\">start()</script></html>",
+    )
+    .unwrap();
     // A symlink planted in the web directory, pointing out of it, is never served.
     let secret = std::env::temp_dir().join(format!("mxtls-secret-{}", std::process::id()));
     std::fs::write(&secret, "SECRET-OUTSIDE-THE-APP").unwrap();
@@ -92,6 +99,26 @@ async fn serves_health_app_and_client_routes() {
         "{}",
         route.head
     );
+    // `/tls-rpt` is the report reader's page, not the app's; its bootstrap script is allowed
+    // by hash, and no page serves a bundle's index.html under its file name.
+    let reader = get(addr, "/tls-rpt").await;
+    assert_eq!(reader.status, 200);
+    assert!(reader.body.contains("report reader"), "{}", reader.body);
+    let hash = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"start()"))
+    };
+    assert!(
+        reader
+            .head
+            .contains(&format!("'sha256-{}'", hash.to_lowercase())),
+        "{}",
+        reader.head
+    );
+    assert!(reader.head.contains("frame-ancestors 'none'"));
+    let direct = get(addr, "/tls-rpt/index.html").await;
+    assert!(direct.body.contains("mxtls app"), "{}", direct.body);
     let widget = get(addr, "/widget/example.org").await;
     assert!(widget.body.contains("mxtls app"), "{}", widget.body);
     assert!(!widget.head.contains("x-frame-options"), "{}", widget.head);

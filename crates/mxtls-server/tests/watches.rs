@@ -477,7 +477,6 @@ fn stored_snapshots(db: &Path, domain: &str) -> usize {
 /// domains, media types, sizes and malformed reports are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_rpt_reports_are_received_for_watched_domains() {
-    use std::io::Write as _;
     let world = World::start(Options {
         net: 65,
         smtp_port: 2565,
@@ -501,10 +500,13 @@ async fn tls_rpt_reports_are_received_for_watched_domains() {
         .expect("first report");
     assert_eq!(first["first"], true);
 
-    let report = r#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-11-30T00:00:00Z","end-datetime":"2026-11-30T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-11-30T00:00:00Z_dane-ee.test","policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"dane-ee.test"},"summary":{"total-successful-session-count":40,"total-failure-session-count":12},"failure-details":[{"result-type":"starttls-not-supported","sending-mta-ip":"209.85.220.41","receiving-mx-hostname":"mx.dane-ee.test","failed-session-count":12}]}]}"#;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(report.as_bytes()).expect("gzip");
-    let gzipped = gz.finish().expect("gzip");
+    let report = mxtls_world::sender_reports::google(
+        "dane-ee.test",
+        "mx.dane-ee.test",
+        "starttls-not-supported",
+        12,
+    );
+    let gzipped = mxtls_world::sender_reports::gzip(report.as_bytes());
     let post = |path: String, kind: &'static str, body: Vec<u8>| async move {
         let a = common::post_bytes(addr, &path, kind, &body).await;
         (a.status, format!("{}\r\n\r\n{}", a.head, a.body))

@@ -4,32 +4,17 @@
 //! server offers STARTTLS is stripping on that sender's path; where the server offers none,
 //! the probe confirms it; a malformed report is refused with exit 2.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use mxtls_world::process::output_within;
+use mxtls_world::sender_reports::{google, microsoft_gz};
 use mxtls_world::{Options, World};
 
 mod common;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-fn google(domain: &str, host: &str, result: &str, n: u64) -> String {
-    format!(
-        r#"{{"organization-name":"Google Inc.","date-range":{{"start-datetime":"2026-11-30T00:00:00Z","end-datetime":"2026-11-30T23:59:59Z"}},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-11-30T00:00:00Z_{domain}","policies":[{{"policy":{{"policy-type":"no-policy-found","policy-domain":"{domain}"}},"summary":{{"total-successful-session-count":40,"total-failure-session-count":{n}}},"failure-details":[{{"result-type":"{result}","sending-mta-ip":"209.85.220.41","receiving-mx-hostname":"{host}","failed-session-count":{n}}}]}}]}}"#
-    )
-}
-
-fn microsoft_gz(domain: &str, host: &str, ip: &str, result: &str, n: u64) -> Vec<u8> {
-    let json = format!(
-        r#"{{"organization-name":"Microsoft Corporation","date-range":{{"start-datetime":"2026-12-01T00:00:00Z","end-datetime":"2026-12-01T23:59:59Z"}},"contact-info":"tlsrpt-noreply@microsoft.com","report-id":"134092512000000000+{domain}","policies":[{{"policy":{{"policy-type":"no-policy-found","policy-string":[],"policy-domain":"{domain}","mx-host":[]}},"summary":{{"total-successful-session-count":0,"total-failure-session-count":{n}}},"failure-details":[{{"result-type":"{result}","sending-mta-ip":"2a01:111:f403:2c14::700","receiving-ip":"{ip}","receiving-mx-hostname":"{host}","failed-session-count":{n}}}]}}]}}"#
-    );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(json.as_bytes()).expect("gzip");
-    gz.finish().expect("gzip")
-}
 
 fn mxtls(world: &World, args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let mut cmd = common::mxtls_at(world, &["tls-rpt", "--allow-private-targets"]);

@@ -25,6 +25,7 @@ pub mod openssl;
 pub mod pki;
 pub mod process;
 pub mod scenarios;
+pub mod sender_reports;
 pub mod smtp;
 pub mod zones;
 

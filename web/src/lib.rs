@@ -1,0 +1,117 @@
+//! The mxtls web app. The server gathers evidence; this page judges it with `mxtls-core`
+//! compiled to wasm and draws the report. Pages: the home page with the domain form,
+//! `/check/<domain>` (a live check), `/r/<snapshot>` (a frozen report), `/widget/<domain>`
+//! (compact, frameable), `/d/<domain>` (the domain's history and what changed).
+//!
+//! Two bundles are built from this library: `mxtls-web` (`src/main.rs`, every page above) and
+//! `mxtls-tls-rpt` (`src/bin/mxtls-tls-rpt.rs`, the TLS-RPT report reader at `/tls-rpt`,
+//! [`tls_rpt`]), so that the report reader is not part of the home page's first load.
+
+pub mod history;
+pub mod live;
+pub mod net;
+pub mod pages;
+pub mod report;
+pub mod sse;
+pub mod tls_rpt;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use yew::prelude::*;
+
+use mxtls_core::route::Route;
+use pages::{CheckPage, Home, NotFound, SnapshotPage, WidgetPage};
+
+fn current_route() -> Route {
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    Route::parse(&path)
+}
+
+#[function_component(App)]
+fn app() -> Html {
+    let route = use_state(current_route);
+    {
+        // Back and forward buttons.
+        let route = route.clone();
+        use_effect_with((), move |_| {
+            let listener = Closure::<dyn Fn()>::new(move || route.set(current_route()));
+            let window = web_sys::window();
+            if let Some(w) = &window {
+                let _ = w.add_event_listener_with_callback(
+                    "popstate",
+                    listener.as_ref().unchecked_ref(),
+                );
+            }
+            move || {
+                if let Some(w) = window {
+                    let _ = w.remove_event_listener_with_callback(
+                        "popstate",
+                        listener.as_ref().unchecked_ref(),
+                    );
+                }
+            }
+        });
+    }
+    let navigate = {
+        let route = route.clone();
+        Callback::from(move |next: Route| {
+            if let Some(w) = web_sys::window() {
+                if let Ok(history) = w.history() {
+                    let _ = history.push_state_with_url(
+                        &wasm_bindgen::JsValue::NULL,
+                        "",
+                        Some(&next.path()),
+                    );
+                }
+                w.scroll_to_with_x_and_y(0.0, 0.0);
+            }
+            route.set(next);
+        })
+    };
+    let page = match &*route {
+        Route::Home => html! { <Home navigate={navigate.clone()} /> },
+        Route::Check(d) => html! { <CheckPage domain={d.clone()} navigate={navigate.clone()} /> },
+        Route::Snapshot(id) => {
+            html! { <SnapshotPage id={id.clone()} navigate={navigate.clone()} /> }
+        }
+        Route::Widget(d) => {
+            return html! { <WidgetPage domain={d.clone()} navigate={navigate.clone()} /> };
+        }
+        Route::History(d) => {
+            html! { <history::HistoryPage domain={d.clone()} navigate={navigate.clone()} /> }
+        }
+        // `/tls-rpt` is the report reader's own bundle; this one only sees it when the
+        // server has no reader built.
+        Route::TlsRpt | Route::NotFound => html! { <NotFound navigate={navigate.clone()} /> },
+    };
+    let home = {
+        let navigate = navigate.clone();
+        Callback::from(move |e: MouseEvent| {
+            e.prevent_default();
+            navigate.emit(Route::Home);
+        })
+    };
+    html! {
+        <>
+            <a class="skip" href="#main">{ "Skip to content" }</a>
+            <header class="top">
+                <a href="/" class="brand" onclick={home}>{ "mxtls" }</a>
+                <span class="muted">{ " mail TLS checker" }</span>
+            </header>
+            { page }
+            <footer class="muted">
+                { "mxtls judges the evidence in your browser. " }
+                <a href="/tls-rpt">{ "TLS-RPT reports" }</a>{ " · " }
+                <a href="/api/openapi.json">{ "API" }</a>
+            </footer>
+        </>
+    }
+}
+
+/// Starts the checker's app (the `mxtls-web` bundle) in the page's body.
+pub fn start() {
+    mxtls_core::names::set_idna(net::domain_to_ascii);
+    yew::Renderer::<App>::new().render();
+}
