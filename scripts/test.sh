@@ -40,6 +40,9 @@ for port in 25 443; do
     fi
 done
 cargo test --workspace --locked
+
+step "the server's tests again, on PostgreSQL (a throw-away cluster per test, on loopback)"
+MXTLS_TEST_STORE=postgres cargo test -p mxtls-server --locked --tests
 exec 4>&-
 
 step "fuzzing: every target a few seconds from its seeds and fixed crashes (bench: scripts/fuzz.sh)"

@@ -124,19 +124,17 @@ enum LatestError {
     Unreadable,
 }
 
-/// The latest stored check of `domain`, loaded as evidence (the store is read off the
-/// async threads).
+/// The latest stored check of `domain`, loaded as evidence.
 async fn latest_evidence(
     app: &Arc<App>,
     domain: &mxtls_core::names::DnsName,
 ) -> Result<Option<(SnapshotId, Evidence)>, LatestError> {
-    let (app, name) = (app.clone(), domain.to_string());
-    match tokio::task::spawn_blocking(move || app.store.latest(&name)).await {
-        Ok(Ok(Some(s))) => Evidence::from_json(&String::from_utf8_lossy(&s.evidence))
+    match app.store.latest(domain.as_str()).await {
+        Ok(Some(s)) => Evidence::from_json(&String::from_utf8_lossy(&s.evidence))
             .map(|e| Some((s.id, e)))
             .map_err(|_| LatestError::Unreadable),
-        Ok(Ok(None)) => Ok(None),
-        _ => Err(LatestError::Store),
+        Ok(None) => Ok(None),
+        Err(_) => Err(LatestError::Store),
     }
 }
 
@@ -230,9 +228,8 @@ pub async fn snapshot(
     {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let found = tokio::task::spawn_blocking(move || app.store.get(&id)).await;
-    match found {
-        Ok(Ok(Some(s))) => (
+    match app.store.get(&id).await {
+        Ok(Some(s)) => (
             [
                 (header::CONTENT_TYPE, "application/json".to_owned()),
                 (
@@ -244,8 +241,8 @@ pub async fn snapshot(
             s.evidence,
         )
             .into_response(),
-        Ok(Ok(None)) => json_error(StatusCode::NOT_FOUND, "no such snapshot"),
-        _ => json_error(
+        Ok(None) => json_error(StatusCode::NOT_FOUND, "no such snapshot"),
+        Err(_) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the snapshot store failed",
         ),

@@ -355,16 +355,16 @@ impl Checks {
 }
 
 async fn store(store: &Arc<Store>, evidence: Evidence) -> StreamEvent {
-    let store = store.clone();
-    let stored =
-        tokio::task::spawn_blocking(move || store.put(&evidence).map(|id| (id, evidence))).await;
-    match stored {
-        Ok(Ok((id, evidence))) => StreamEvent::Evidence(Box::new(CheckAnswer {
+    match store.put(&evidence).await {
+        Ok(id) => StreamEvent::Evidence(Box::new(CheckAnswer {
             snapshot: id.as_str().to_owned(),
             evidence,
             reused: false,
         })),
-        _ => error("the snapshot store failed"),
+        Err(e) => {
+            eprintln!("mxtls: the store failed: {e}");
+            error("the snapshot store failed")
+        }
     }
 }
 
@@ -528,7 +528,10 @@ mod tests {
             .expect("fixture")
             .domain
             .to_string();
-        assert!(store.latest(&domain).expect("read").is_some(), "stored");
+        assert!(
+            store.latest(&domain).await.expect("read").is_some(),
+            "stored"
+        );
     }
 
     #[tokio::test]

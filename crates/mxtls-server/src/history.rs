@@ -20,10 +20,9 @@ pub const MAX_HISTORY: usize = 60;
 
 /// Every stored snapshot of `domain`, newest first, with its report.
 async fn judged(app: &Arc<App>, domain: &str) -> Result<Vec<(String, i64, Report)>, Response> {
-    let (store, name) = (app.store.clone(), domain.to_owned());
-    let rows = match tokio::task::spawn_blocking(move || store.history(&name, MAX_HISTORY)).await {
-        Ok(Ok(rows)) => rows,
-        _ => {
+    let rows = match app.store.history(domain, MAX_HISTORY).await {
+        Ok(rows) => rows,
+        Err(_) => {
             return Err(json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the snapshot store failed",
@@ -62,11 +61,10 @@ pub async fn history(State(app): State<Arc<App>>, Path(domain): Path<String>) ->
         Ok(r) => r,
         Err(e) => return e,
     };
-    let (store, name) = (app.store.clone(), domain.to_string());
-    let reports = tokio::task::spawn_blocking(move || store.tls_reports(&name, MAX_HISTORY))
+    let reports = app
+        .store
+        .tls_reports(domain.as_str(), MAX_HISTORY)
         .await
-        .ok()
-        .and_then(Result::ok)
         .unwrap_or_default()
         .into_iter()
         .map(|r| ReceivedReport {

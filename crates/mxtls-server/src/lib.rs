@@ -40,6 +40,7 @@ pub mod history;
 pub mod metrics;
 pub mod notify;
 pub mod snapshots;
+pub mod store;
 pub mod tls_reports;
 pub mod watches;
 pub mod webapp;
@@ -69,8 +70,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The built web app (Trunk's `dist/`).
     pub web_dir: PathBuf,
-    /// The SQLite snapshot store.
-    pub db: PathBuf,
+    /// The store: a SQLite file's path (the default), or a `postgres://` URL shared by every
+    /// instance of a cluster.
+    pub db: String,
     /// How checks are run (the target policy stays on unless the test flag says otherwise).
     pub probe: mxtls_probe::Config,
     /// Domains the home page lists as examples (the test world's scenarios in the demo).
@@ -264,12 +266,7 @@ async fn metrics_text(
             "metrics are served to loopback and --metrics-from addresses only",
         );
     }
-    let store = app.store.clone();
-    let (watches, domains) = tokio::task::spawn_blocking(move || store.watched_states())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let (watches, domains) = app.store.watched_states().await.unwrap_or_default();
     let body = app.metrics.render(
         app.checks.running(),
         app.checks.free_slots(),
@@ -304,11 +301,26 @@ pub async fn serve_on(
     connections::serve(listener, router(config, app), limits, proxies, shutdown).await
 }
 
+/// `db` with any password in a URL replaced by `***`, for logs.
+fn redact(db: &str) -> String {
+    match (db.find("://"), db.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &db[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &db[..scheme + 3], &db[at..]),
+                None => db.to_owned(),
+            }
+        }
+        _ => db.to_owned(),
+    }
+}
+
 /// Serves until interrupted (Ctrl-C).
 pub async fn serve(config: Config) -> std::io::Result<()> {
-    let store = Store::open(&config.db).map_err(|e| {
-        std::io::Error::other(format!("snapshot store {}: {e}", config.db.display()))
-    })?;
+    let store = Store::connect(&config.db)
+        .await
+        .map_err(|e| std::io::Error::other(format!("the store ({}): {e}", redact(&config.db))))?;
+    eprintln!("mxtls: store: {} ({})", store.engine(), redact(&config.db));
     let mut app = App::new(store, config.probe.clone(), Limits::default());
     app.examples = config.examples.clone();
     app.proxies = config.trusted_proxies.clone();

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
+use crate::params;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mxtls_core::Evidence;
 use mxtls_core::findings::Finding;
 use mxtls_core::tls_rpt::report::{self, AggregateReport};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::App;
@@ -35,58 +35,57 @@ pub const REPORTS_PER_CLIENT_PER_MINUTE: u32 = 10;
 /// watch into a way to flood its owner's mailbox. Every report is still stored and listed.
 pub const NOTIFY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS tls_reports (
-             domain TEXT NOT NULL,
-             organization TEXT NOT NULL,
-             report_id TEXT NOT NULL,
-             start INTEGER NOT NULL,
-             received_at INTEGER NOT NULL,
-             report TEXT NOT NULL,
-             PRIMARY KEY (domain, organization, report_id)
-         );",
-    )
-}
-
 impl Store {
     /// Stores a report once (a sender retrying the same report id is not counted twice);
-    /// whether it was new.
-    pub fn put_tls_report(
+    /// whether it was new. The domain keeps its newest [`MAX_REPORTS_PER_DOMAIN`].
+    pub async fn put_tls_report(
         &self,
         domain: &str,
         r: &AggregateReport,
         now: i64,
-    ) -> rusqlite::Result<bool> {
+    ) -> crate::store::Result<bool> {
         let json = serde_json::to_string(r)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let conn = self.conn();
-        let new = conn.execute(
-            "INSERT OR IGNORE INTO tls_reports (domain, organization, report_id, start, received_at, report)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![domain, r.organization, r.report_id, r.start.0, now, json],
-        )? > 0;
-        conn.execute(
-            "DELETE FROM tls_reports WHERE domain = ?1 AND rowid NOT IN
-             (SELECT rowid FROM tls_reports WHERE domain = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2)",
+            .map_err(|e| crate::store::StoreError(format!("the report does not serialise: {e}")))?;
+        let new = self
+            .execute(
+                "INSERT INTO tls_reports (domain, organization, report_id, start, received_at, report)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                params![
+                    domain,
+                    r.organization.as_str(),
+                    r.report_id.as_str(),
+                    r.start.0,
+                    now,
+                    json
+                ],
+            )
+            .await?
+            > 0;
+        self.execute(
+            "DELETE FROM tls_reports WHERE domain = ?1 AND (organization, report_id) NOT IN
+             (SELECT organization, report_id FROM tls_reports WHERE domain = ?1
+              ORDER BY received_at DESC, organization, report_id LIMIT ?2)",
             params![domain, MAX_REPORTS_PER_DOMAIN],
-        )?;
+        )
+        .await?;
         Ok(new)
     }
 
     /// The stored reports of `domain`, newest first, at most `limit`.
-    pub fn tls_reports(
+    pub async fn tls_reports(
         &self,
         domain: &str,
         limit: usize,
-    ) -> rusqlite::Result<Vec<AggregateReport>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT report FROM tls_reports WHERE domain = ?1 ORDER BY start DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![domain, limit as i64], |r| r.get::<_, String>(0))?;
+    ) -> crate::store::Result<Vec<AggregateReport>> {
+        let rows = self
+            .query(
+                "SELECT report FROM tls_reports WHERE domain = ?1 ORDER BY start DESC LIMIT ?2",
+                params![domain, limit as i64],
+            )
+            .await?;
         Ok(rows
-            .filter_map(Result::ok)
+            .iter()
+            .filter_map(|r| r.text(0).ok())
             .filter_map(|t| serde_json::from_str(&t).ok())
             .collect())
     }
@@ -145,11 +144,9 @@ pub async fn receive(
     if body.len() > MAX_BODY {
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "the report is too large");
     }
-    let name = domain.to_string();
-    let store = app.store.clone();
-    let watches = match tokio::task::spawn_blocking(move || store.domain_watches(&name)).await {
-        Ok(Ok(w)) => w,
-        _ => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
+    let watches = match app.store.domain_watches(domain.as_str()).await {
+        Ok(w) => w,
+        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
     };
     if watches.is_empty() && !app.accept_tls_rpt_for_all {
         return json_error(
@@ -176,12 +173,14 @@ pub async fn receive(
             &format!("the report is about another policy domain than {domain}"),
         );
     }
-    let (store, name, r) = (app.store.clone(), domain.to_string(), parsed.clone());
     let now = mxtls_probe::clock::unix_now().0;
-    let new = match tokio::task::spawn_blocking(move || store.put_tls_report(&name, &r, now)).await
+    let new = match app
+        .store
+        .put_tls_report(domain.as_str(), &parsed, now)
+        .await
     {
-        Ok(Ok(new)) => new,
-        _ => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
+        Ok(new) => new,
+        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
     };
     app.metrics.tls_report();
     let skipped = parsed.skipped.clone();
@@ -202,9 +201,7 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
     let Some(domain) = watches.first().map(|w| w.domain.clone()) else {
         return;
     };
-    let store = app.store.clone();
-    let latest = tokio::task::spawn_blocking(move || store.latest(&domain)).await;
-    let Ok(Ok(Some(snap))) = latest else {
+    let Ok(Some(snap)) = app.store.latest(&domain).await else {
         return;
     };
     let Ok(evidence) = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence)) else {

@@ -10,7 +10,6 @@ use mxtls_core::report::Verdict;
 use mxtls_core::{Evidence, analyse};
 mod common;
 
-use mxtls_server::snapshots::Store;
 use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
 
@@ -43,13 +42,14 @@ async fn check_streams_progress_and_stores_a_snapshot() {
     })
     .await
     .expect("world");
-    let db = std::env::temp_dir().join(format!("mxtls-api-{}.sqlite", std::process::id()));
-    let _ = std::fs::remove_file(&db);
+    let db = common::TestDb::new(
+        &std::env::temp_dir().join(format!("mxtls-api-{}.sqlite", std::process::id())),
+    );
     let probe = common::world_probe(&world);
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: world.dir.clone(),
-        db: db.clone(),
+        db: db.url.clone(),
         probe: probe.clone(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
@@ -64,7 +64,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         per_client_per_minute: 1,
         ..Limits::default()
     };
-    let app = Arc::new(App::new(Store::open(&db).expect("store"), probe, limits));
+    let app = Arc::new(App::new(db.open().await, probe, limits));
     let (addr, server) = common::serve(config, app).await;
 
     let (status, head, body) = get(addr, "/api/check/dane-ee.test", "").await;
@@ -156,21 +156,21 @@ async fn check_streams_progress_and_stores_a_snapshot() {
     server.abort();
 
     // A restart loses nothing, and the same evidence has the same id.
-    let reopened = Store::open(&db).expect("reopen");
+    let reopened = db.open().await;
     let id = mxtls_server::snapshots::SnapshotId::parse(&id).expect("id");
     assert!(
-        reopened.get(&id).expect("read").is_some(),
+        reopened.get(&id).await.expect("read").is_some(),
         "the snapshot survives a restart"
     );
-    assert_eq!(reopened.put(&evidence).expect("put"), id);
+    assert_eq!(reopened.put(&evidence).await.expect("put"), id);
     assert_eq!(
         reopened
             .latest("dane-ee.test")
+            .await
             .expect("latest")
             .map(|s| s.id),
         Some(id)
     );
 
     world.stop().await;
-    let _ = std::fs::remove_file(&db);
 }

@@ -14,10 +14,11 @@ async fn the_app_renders_under_the_csp() {
         dist.join("index.html").exists(),
         "build the web app first: trunk build --release (scripts/test.sh does)"
     );
+    let db = common::TestDb::memory();
     let config = mxtls_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: dist,
-        db: ":memory:".into(),
+        db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
@@ -28,7 +29,7 @@ async fn the_app_renders_under_the_csp() {
         metrics_from: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
-        mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        db.open().await,
         config.probe.clone(),
         mxtls_server::Limits::default(),
     ));

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 mod common;
 
-use mxtls_server::snapshots::Store;
 use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
 
@@ -105,7 +104,7 @@ async fn the_web_checker_in_chromium() {
     .await
     .expect("world");
     let probe = common::world_probe(&world);
-    let db = world.dir.join("snapshots.sqlite");
+    let db = common::TestDb::new(&world.dir.join("snapshots.sqlite"));
     let examples: Vec<String> = world
         .scenarios
         .iter()
@@ -114,7 +113,7 @@ async fn the_web_checker_in_chromium() {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: dist,
-        db: db.clone(),
+        db: db.url.clone(),
         probe: probe.clone(),
         examples: examples.clone(),
         trusted_proxies: Default::default(),
@@ -130,20 +129,20 @@ async fn the_web_checker_in_chromium() {
         ..Limits::default()
     };
     // A history with a change: rollover.test checked, its mail server stopped, checked again.
-    let store = Store::open(&db).expect("store");
+    let store = db.open().await;
     let name = mxtls_core::names::parse_user_domain(HISTORY).expect("domain");
     let before = mxtls_probe::check(&name, &probe, None)
         .await
         .expect("first check");
-    store.put(&before).expect("stored");
+    store.put(&before).await.expect("stored");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(world.stop_smtp(HISTORY));
     let after = mxtls_probe::check(&name, &probe, None)
         .await
         .expect("second check");
-    store.put(&after).expect("stored");
+    store.put(&after).await.expect("stored");
     drop(store);
-    let mut app = App::new(Store::open(&db).expect("store"), probe, limits);
+    let mut app = App::new(db.open().await, probe, limits);
     app.examples = examples;
     let app = Arc::new(app);
     let (addr, _server) = common::serve(config, app).await;

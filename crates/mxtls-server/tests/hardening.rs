@@ -49,22 +49,24 @@ async fn silent_resolver() -> SilentResolver {
     }
 }
 
-/// A server whose checks use `resolver`, with `limits`; returns its address and app.
+/// A server whose checks use `resolver`, with `limits`; returns its address, its app and
+/// its store (the store lives as long as that is held).
 async fn server(
     resolver: SocketAddr,
     limits: Limits,
     proxies: TrustedProxies,
     timeout: Duration,
-) -> (SocketAddr, Arc<App>) {
+) -> (SocketAddr, Arc<App>, common::TestDb) {
     let probe = mxtls_probe::Config {
         resolver: Some(resolver),
         timeout,
         ..mxtls_probe::Config::default()
     };
+    let db = common::TestDb::memory();
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
-        db: ":memory:".into(),
+        db: db.url.clone(),
         probe: probe.clone(),
         examples: Vec::new(),
         trusted_proxies: proxies.clone(),
@@ -74,11 +76,11 @@ async fn server(
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
     };
-    let mut app = App::new(Store::open(&config.db).expect("store"), probe, limits);
+    let mut app = App::new(db.open().await, probe, limits);
     app.proxies = proxies;
     let app = Arc::new(app);
     let (addr, _server) = common::serve(config, app.clone()).await;
-    (addr, app)
+    (addr, app, db)
 }
 
 /// A connection from the loopback source 127.0.0.`n`.
@@ -178,7 +180,7 @@ fn limits() -> Limits {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_checks_free_their_slots_and_close_their_sockets() {
     let resolver = silent_resolver().await;
-    let (addr, app) = server(
+    let (addr, app, _db) = server(
         resolver.addr,
         Limits {
             per_client_per_minute: 1,
@@ -232,7 +234,7 @@ async fn abandoned_checks_free_their_slots_and_close_their_sockets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_checks_share_one_probe() {
     let resolver = silent_resolver().await;
-    let (addr, app) = server(
+    let (addr, app, _db) = server(
         resolver.addr,
         limits(),
         TrustedProxies::default(),
@@ -266,7 +268,7 @@ async fn identical_checks_share_one_probe() {
 async fn slow_and_idle_clients_are_cut_off() {
     let resolver = silent_resolver().await;
     let head_timeout = Duration::from_secs(3);
-    let (addr, _app) = server(
+    let (addr, _app, _db) = server(
         resolver.addr,
         Limits {
             connections: ConnectionLimits {
@@ -340,7 +342,7 @@ async fn slow_and_idle_clients_are_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_connection() {
     let resolver = silent_resolver().await;
-    let (addr, _app) = server(
+    let (addr, _app, _db) = server(
         resolver.addr,
         Limits {
             connections: ConnectionLimits {
@@ -384,7 +386,7 @@ async fn quotas_follow_the_64_and_only_trusted_proxies_forward() {
     let nowhere = closed.local_addr().unwrap();
     drop(closed);
     let proxies = TrustedProxies(vec!["127.0.0.80".parse().unwrap()]);
-    let (addr, _app) = server(
+    let (addr, _app, _db) = server(
         nowhere,
         Limits {
             per_client_per_minute: 2,
@@ -430,7 +432,7 @@ async fn quotas_follow_the_64_and_only_trusted_proxies_forward() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_requests_cannot_start_checks() {
     let resolver = silent_resolver().await;
-    let (addr, app) = server(
+    let (addr, app, _db) = server(
         resolver.addr,
         limits(),
         TrustedProxies::default(),
@@ -463,7 +465,7 @@ async fn cross_site_requests_cannot_start_checks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_targets_and_dot_segments_are_refused_or_contained() {
     let resolver = silent_resolver().await;
-    let (addr, _app) = server(
+    let (addr, _app, _db) = server(
         resolver.addr,
         limits(),
         TrustedProxies::default(),
@@ -601,6 +603,9 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                 resolver: Some(nowhere),
                 ..mxtls_probe::Config::default()
             };
+            // SQLite in memory on either back-end: this runs inside the test's own network
+            // namespace, which has no route to a PostgreSQL on the host's loopback (and the
+            // quota it proves is the clients' module, not the store's).
             let config = Config {
                 listen: "[::1]:0".parse().unwrap(),
                 web_dir: std::env::temp_dir().join("mxtls-no-web-app"),

@@ -26,10 +26,11 @@ async fn serves_health_app_and_client_routes() {
     std::fs::write(&secret, "SECRET-OUTSIDE-THE-APP").unwrap();
     let _ = std::fs::remove_file(dir.join("leak.txt"));
     std::os::unix::fs::symlink(&secret, dir.join("leak.txt")).unwrap();
+    let db = common::TestDb::memory();
     let config = mxtls_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: dir.clone(),
-        db: ":memory:".into(),
+        db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
@@ -40,7 +41,7 @@ async fn serves_health_app_and_client_routes() {
         metrics_from: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
-        mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        db.open().await,
         config.probe.clone(),
         mxtls_server::Limits::default(),
     ));
@@ -213,10 +214,11 @@ fn der_contents(der: &[u8]) -> Vec<u8> {
 /// an empty 404.
 #[tokio::test]
 async fn without_a_web_app_the_root_says_so() {
+    let db = common::TestDb::memory();
     let config = mxtls_server::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         web_dir: std::env::temp_dir().join("mxtls-no-such-web-dir"),
-        db: ":memory:".into(),
+        db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
@@ -227,7 +229,7 @@ async fn without_a_web_app_the_root_says_so() {
         metrics_from: Vec::new(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
-        mxtls_server::snapshots::Store::open(&config.db).unwrap(),
+        db.open().await,
         config.probe.clone(),
         mxtls_server::Limits::default(),
     ));

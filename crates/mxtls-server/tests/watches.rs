@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mxtls_server::snapshots::Store;
 use mxtls_server::watches::WatchLimits;
 use mxtls_server::{App, Config, Limits};
 use mxtls_world::{Options, World};
@@ -120,11 +119,11 @@ async fn wait_for_mails(maildir: &Path, n: usize, within: Duration) -> Vec<Strin
     }
 }
 
-fn config(world: &World, db: &Path, relay: SocketAddr) -> Config {
+fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         web_dir: world.dir.clone(),
-        db: db.to_path_buf(),
+        db: db.url.clone(),
         probe: common::world_probe(world),
         examples: Vec::new(),
         trusted_proxies: Default::default(),
@@ -147,12 +146,12 @@ fn config(world: &World, db: &Path, relay: SocketAddr) -> Config {
 /// A server on a loopback port with its watcher running; the task ends it.
 async fn start(
     world: &World,
-    db: &Path,
+    db: &common::TestDb,
     relay: SocketAddr,
 ) -> (SocketAddr, Arc<App>, tokio::task::JoinHandle<()>) {
     let config = config(world, db, relay);
     let mut app = App::new(
-        Store::open(db).expect("store"),
+        db.open().await,
         config.probe.clone(),
         Limits {
             per_client_per_minute: 100,
@@ -194,7 +193,7 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
     let (postfix, maildir) =
         mxtls_world::daemons::mailbox_postfix(&mailbox_dir, RELAY_IP, port, "watch.test")
             .expect("the mailbox Postfix starts");
-    let db = world.dir.join("watches.sqlite");
+    let db = common::TestDb::new(&world.dir.join("watches.sqlite"));
     let (addr, _app, server) = start(&world, &db, relay).await;
     let (hook, mut posts) = receiver().await;
 
@@ -392,7 +391,7 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
     // Restart: the same store, a new server; the watches go on.
     server.abort();
     let _ = server.await;
-    let snapshots_before = stored_snapshots(&db, "dane-ta.test");
+    let snapshots_before = stored_snapshots(&db, "dane-ta.test").await;
     let (addr, _app, server) = start(&world, &db, relay).await;
     let metrics = common::get(addr, "/metrics", "").await;
     println!("{}", metrics.body);
@@ -464,9 +463,11 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
 }
 
 /// Snapshots of `domain` in the store file, read directly.
-fn stored_snapshots(db: &Path, domain: &str) -> usize {
-    Store::open(db)
-        .and_then(|s| s.history(domain, 1000))
+async fn stored_snapshots(db: &common::TestDb, domain: &str) -> usize {
+    db.open()
+        .await
+        .history(domain, 1000)
+        .await
         .map(|h| h.len())
         .unwrap_or(0)
 }
@@ -485,7 +486,7 @@ async fn tls_rpt_reports_are_received_for_watched_domains() {
     })
     .await
     .expect("world");
-    let db = world.dir.join("reports.sqlite");
+    let db = common::TestDb::new(&world.dir.join("reports.sqlite"));
     let (addr, _app, server) = start(&world, &db, "127.0.0.1:9".parse().expect("addr")).await;
     let (hook, mut posts) = receiver().await;
     let body = format!(r#"{{"domain":"dane-ee.test","webhook":"http://{hook}/hook"}}"#);

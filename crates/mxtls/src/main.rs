@@ -76,9 +76,10 @@ enum Command {
         /// The built web app (Trunk's output directory).
         #[arg(long, default_value = "dist")]
         web_dir: PathBuf,
-        /// The SQLite snapshot store.
-        #[arg(long, default_value = "mxtls.sqlite")]
-        db: PathBuf,
+        /// The store: a SQLite file (the default; made if missing), or a PostgreSQL URL
+        /// (`postgres://user:password@host/db`) that every instance of a cluster shares.
+        #[arg(long, value_name = "PATH|URL", default_value = "mxtls.sqlite")]
+        db: String,
         /// A domain the home page offers as an example (repeatable).
         #[arg(long = "example", value_name = "DOMAIN")]
         examples: Vec<String>,

@@ -23,6 +23,7 @@ pub mod daemons;
 pub mod https;
 pub mod openssl;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 pub mod scenarios;
 pub mod sender_reports;

@@ -105,17 +105,17 @@ pub async fn create(
         last_snapshot: None,
     };
     let limits = app.watch.clone();
-    let (store, w, c) = (app.store.clone(), watch.clone(), client.clone());
-    let added = tokio::task::spawn_blocking(move || {
+    let (store, w, c) = (&app.store, &watch, &client);
+    let added = async {
         if let Target::Email(email) = &w.target
-            && store.confirmation_pending(email)?
+            && store.confirmation_pending(email).await?
         {
             return Ok(Err(
                 "a confirmation mail to this address is waiting to be followed; follow it first"
                     .to_owned(),
             ));
         }
-        let (by_client, by_domain) = store.watch_counts(&c, &w.domain)?;
+        let (by_client, by_domain) = store.watch_counts(c, &w.domain).await?;
         if by_client >= limits.per_client {
             return Ok(Err(format!(
                 "you hold {by_client} watches already (at most {})",
@@ -128,18 +128,17 @@ pub async fn create(
                 w.domain, limits.per_domain
             )));
         }
-        store.add_watch(&w, &c, now).map(Ok)
-    })
+        store.add_watch(w, c, now).await.map(Ok)
+    }
     .await;
     match added {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(limit))) => return json_error(StatusCode::TOO_MANY_REQUESTS, &limit),
-        _ => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the watch store failed"),
+        Ok(Ok(())) => {}
+        Ok(Err(limit)) => return json_error(StatusCode::TOO_MANY_REQUESTS, &limit),
+        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the watch store failed"),
     }
     let state = if watch.token.is_some() {
         if let Err(e) = send_confirmation(&app, &watch).await {
-            let (store, id) = (app.store.clone(), watch.id.clone());
-            let _ = tokio::task::spawn_blocking(move || store.delete_watch(&id)).await;
+            let _ = app.store.delete_watch(&watch.id).await;
             return json_error(
                 StatusCode::BAD_GATEWAY,
                 &format!("the confirmation mail could not be sent: {e}"),
@@ -167,11 +166,10 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     if !is_id(&id) {
         return json_error(StatusCode::NOT_FOUND, "no such watch");
     }
-    let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || store.delete_watch(&id)).await {
-        Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Ok(false)) => json_error(StatusCode::NOT_FOUND, "no such watch"),
-        _ => json_error(StatusCode::INTERNAL_SERVER_ERROR, "the watch store failed"),
+    match app.store.delete_watch(&id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => json_error(StatusCode::NOT_FOUND, "no such watch"),
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "the watch store failed"),
     }
 }
 
@@ -210,15 +208,14 @@ pub async fn confirm(
             None,
         );
     }
-    let store = app.store.clone();
     let now = mxtls_probe::clock::unix_now().0;
-    match tokio::task::spawn_blocking(move || store.confirm_watch(&id, &token, now)).await {
-        Ok(Ok(true)) => page(
+    match app.store.confirm_watch(&id, &token, now).await {
+        Ok(true) => page(
             StatusCode::OK,
             "Confirmed. The first report is on its way; after that, mail comes only when something changes.",
             None,
         ),
-        Ok(Ok(false)) => page(
+        Ok(false) => page(
             StatusCode::NOT_FOUND,
             "This link is not valid, or the watch was confirmed or ended already.",
             None,

@@ -15,11 +15,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::params;
+use crate::store::{Result as StoreResult, Row, StoreError};
 use futures_util::StreamExt;
 use mxtls_core::api::{CheckAnswer, StreamEventName};
 use mxtls_core::report::{FindingChange, ReportDiff};
 use mxtls_core::{Evidence, Report};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::App;
@@ -71,38 +72,17 @@ pub struct Watch {
     pub last_snapshot: Option<String>,
 }
 
-pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS watches (
-             id TEXT PRIMARY KEY,
-             domain TEXT NOT NULL,
-             webhook TEXT,
-             email TEXT,
-             client TEXT NOT NULL,
-             token TEXT,
-             created_at INTEGER NOT NULL,
-             next_check INTEGER NOT NULL,
-             last_snapshot TEXT,
-             last_state INTEGER
-         );
-         CREATE INDEX IF NOT EXISTS watches_by_domain ON watches (domain);
-         CREATE INDEX IF NOT EXISTS watches_due ON watches (next_check);",
-    )
-}
-
-fn row_watch(row: &rusqlite::Row<'_>) -> rusqlite::Result<Watch> {
-    let webhook: Option<String> = row.get(2)?;
-    let email: Option<String> = row.get(3)?;
+fn row_watch(row: &Row) -> StoreResult<Watch> {
     Ok(Watch {
-        id: row.get(0)?,
-        domain: row.get(1)?,
-        target: match (webhook, email) {
+        id: row.text(0)?,
+        domain: row.text(1)?,
+        target: match (row.opt_text(2)?, row.opt_text(3)?) {
             (Some(w), _) => Target::Webhook(w),
             (None, e) => Target::Email(e.unwrap_or_default()),
         },
-        token: row.get(4)?,
-        next_check: row.get(5)?,
-        last_snapshot: row.get(6)?,
+        token: row.opt_text(4)?,
+        next_check: row.int(5)?,
+        last_snapshot: row.opt_text(6)?,
     })
 }
 
@@ -118,120 +98,161 @@ pub fn random_id() -> Option<String> {
 
 impl Store {
     /// Adds a watch; `token` set for email (awaiting confirmation).
-    pub fn add_watch(&self, w: &Watch, client: &str, now: i64) -> rusqlite::Result<()> {
+    pub async fn add_watch(&self, w: &Watch, client: &str, now: i64) -> StoreResult<()> {
         let (webhook, email) = match &w.target {
             Target::Webhook(u) => (Some(u.as_str()), None),
             Target::Email(e) => (None, Some(e.as_str())),
         };
-        self.conn().execute(
+        self.execute(
             "INSERT INTO watches (id, domain, webhook, email, client, token, created_at, next_check)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![w.id, w.domain, webhook, email, client, w.token, now, w.next_check],
-        )?;
+            params![
+                w.id.as_str(),
+                w.domain.as_str(),
+                webhook,
+                email,
+                client,
+                w.token.clone(),
+                now,
+                w.next_check
+            ],
+        )
+        .await?;
         Ok(())
     }
 
-    pub fn watch(&self, id: &str) -> rusqlite::Result<Option<Watch>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {WATCH_COLUMNS} FROM watches WHERE id = ?1"),
-                params![id],
-                row_watch,
-            )
-            .optional()
+    pub async fn watch(&self, id: &str) -> StoreResult<Option<Watch>> {
+        self.query_opt(
+            &format!("SELECT {WATCH_COLUMNS} FROM watches WHERE id = ?1"),
+            params![id],
+        )
+        .await?
+        .map(|r| row_watch(&r))
+        .transpose()
     }
 
     /// Ends a watch; whether it existed.
-    pub fn delete_watch(&self, id: &str) -> rusqlite::Result<bool> {
+    pub async fn delete_watch(&self, id: &str) -> StoreResult<bool> {
         Ok(self
-            .conn()
-            .execute("DELETE FROM watches WHERE id = ?1", params![id])?
+            .execute("DELETE FROM watches WHERE id = ?1", params![id])
+            .await?
             > 0)
     }
 
     /// Confirms an email watch if `token` is its token; it is checked at once.
-    pub fn confirm_watch(&self, id: &str, token: &str, now: i64) -> rusqlite::Result<bool> {
-        Ok(self.conn().execute(
-            "UPDATE watches SET token = NULL, next_check = ?3 WHERE id = ?1 AND token = ?2",
-            params![id, token, now],
-        )? > 0)
+    pub async fn confirm_watch(&self, id: &str, token: &str, now: i64) -> StoreResult<bool> {
+        Ok(self
+            .execute(
+                "UPDATE watches SET token = NULL, next_check = ?3 WHERE id = ?1 AND token = ?2",
+                params![id, token, now],
+            )
+            .await?
+            > 0)
     }
 
-    pub fn watch_counts(&self, client: &str, domain: &str) -> rusqlite::Result<(usize, usize)> {
-        let conn = self.conn();
-        let count = |sql: &str, arg: &str| -> rusqlite::Result<usize> {
-            conn.query_row(sql, params![arg], |r| r.get::<_, i64>(0))
-                .map(|n| n.max(0) as usize)
+    pub async fn watch_counts(&self, client: &str, domain: &str) -> StoreResult<(usize, usize)> {
+        let count = |sql: &'static str, arg: &str| {
+            let arg = arg.to_owned();
+            async move {
+                let row = self.query_opt(sql, params![arg]).await?;
+                Ok::<usize, StoreError>(match row {
+                    Some(r) => r.int(0)?.max(0) as usize,
+                    None => 0,
+                })
+            }
         };
         Ok((
-            count("SELECT COUNT(*) FROM watches WHERE client = ?1", client)?,
-            count("SELECT COUNT(*) FROM watches WHERE domain = ?1", domain)?,
+            count("SELECT COUNT(*) FROM watches WHERE client = ?1", client).await?,
+            count("SELECT COUNT(*) FROM watches WHERE domain = ?1", domain).await?,
         ))
     }
 
     /// Whether a confirmation mail to `email` is still waiting to be followed: one at a time
     /// per address, so watches cannot be used to flood a mailbox with confirmation mail.
-    pub fn confirmation_pending(&self, email: &str) -> rusqlite::Result<bool> {
-        self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM watches WHERE token IS NOT NULL AND lower(email) = lower(?1))",
-            params![email],
-            |r| r.get(0),
-        )
+    pub async fn confirmation_pending(&self, email: &str) -> StoreResult<bool> {
+        let row = self
+            .query_opt(
+                "SELECT 1 FROM watches WHERE token IS NOT NULL AND lower(email) = lower(?1) LIMIT 1",
+                params![email],
+            )
+            .await?;
+        Ok(row.is_some())
     }
 
     /// The confirmed watches of `domain`.
-    pub fn domain_watches(&self, domain: &str) -> rusqlite::Result<Vec<Watch>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {WATCH_COLUMNS} FROM watches WHERE token IS NULL AND domain = ?1"
-        ))?;
-        let rows = stmt.query_map(params![domain], row_watch)?;
-        rows.collect()
+    pub async fn domain_watches(&self, domain: &str) -> StoreResult<Vec<Watch>> {
+        self.query(
+            &format!("SELECT {WATCH_COLUMNS} FROM watches WHERE token IS NULL AND domain = ?1"),
+            params![domain],
+        )
+        .await?
+        .iter()
+        .map(row_watch)
+        .collect()
     }
 
     /// Confirmed watches due by `now`, soonest first.
-    pub fn due_watches(&self, now: i64) -> rusqlite::Result<Vec<Watch>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {WATCH_COLUMNS} FROM watches WHERE token IS NULL AND next_check <= ?1 ORDER BY next_check LIMIT 1000"
-        ))?;
-        let rows = stmt.query_map(params![now], row_watch)?;
-        rows.collect()
+    pub async fn due_watches(&self, now: i64) -> StoreResult<Vec<Watch>> {
+        self.query(
+            &format!(
+                "SELECT {WATCH_COLUMNS} FROM watches WHERE token IS NULL AND next_check <= ?1
+                 ORDER BY next_check LIMIT 1000"
+            ),
+            params![now],
+        )
+        .await?
+        .iter()
+        .map(row_watch)
+        .collect()
     }
 
-    pub fn watch_checked(
+    pub async fn watch_checked(
         &self,
         id: &str,
         snapshot: &str,
         state: u8,
         next_check: i64,
-    ) -> rusqlite::Result<()> {
-        self.conn().execute(
+    ) -> StoreResult<()> {
+        self.execute(
             "UPDATE watches SET last_snapshot = ?2, last_state = ?3, next_check = ?4 WHERE id = ?1",
-            params![id, snapshot, state, next_check],
-        )?;
+            params![id, snapshot, i64::from(state), next_check],
+        )
+        .await?;
         Ok(())
     }
 
     /// Put off a watch whose check could not run (the checker was busy).
-    pub fn watch_later(&self, id: &str, next_check: i64) -> rusqlite::Result<()> {
-        self.conn().execute(
+    pub async fn watch_later(&self, id: &str, next_check: i64) -> StoreResult<()> {
+        self.execute(
             "UPDATE watches SET next_check = ?2 WHERE id = ?1",
             params![id, next_check],
-        )?;
+        )
+        .await?;
         Ok(())
     }
 
     /// Every watched domain with the plugin state of its latest check (3: not checked yet),
     /// and how many watches there are: for `/metrics`.
-    pub fn watched_states(&self) -> rusqlite::Result<(usize, Vec<(String, u8)>)> {
-        let conn = self.conn();
-        let total: i64 = conn.query_row("SELECT COUNT(*) FROM watches", [], |r| r.get(0))?;
-        let mut stmt = conn.prepare(
-            "SELECT domain, MAX(COALESCE(last_state, 3)) FROM watches WHERE token IS NULL GROUP BY domain ORDER BY domain",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u8)))?;
-        Ok((total.max(0) as usize, rows.collect::<Result<_, _>>()?))
+    pub async fn watched_states(&self) -> StoreResult<(usize, Vec<(String, u8)>)> {
+        let total = match self
+            .query_opt("SELECT COUNT(*) FROM watches", params![])
+            .await?
+        {
+            Some(r) => r.int(0)?.max(0) as usize,
+            None => 0,
+        };
+        let rows = self
+            .query(
+                "SELECT domain, MAX(COALESCE(last_state, 3)) FROM watches WHERE token IS NULL
+                 GROUP BY domain ORDER BY domain",
+                params![],
+            )
+            .await?;
+        let states = rows
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?.clamp(0, 3) as u8)))
+            .collect::<StoreResult<_>>()?;
+        Ok((total, states))
     }
 }
 
@@ -292,8 +313,7 @@ impl Watcher {
     /// Starts the checks of every due domain not already being checked.
     pub async fn tick(self: Arc<Watcher>, app: &Arc<App>) {
         let now = mxtls_probe::clock::unix_now().0;
-        let store = app.store.clone();
-        let Ok(Ok(due)) = tokio::task::spawn_blocking(move || store.due_watches(now)).await else {
+        let Ok(due) = app.store.due_watches(now).await else {
             return;
         };
         let mut domains: Vec<String> = due.iter().map(|w| w.domain.clone()).collect();
@@ -327,13 +347,12 @@ async fn recheck(app: &Arc<App>, domain: &str) {
         return;
     };
     let now = mxtls_probe::clock::unix_now().0;
-    let store = app.store.clone();
-    let due: Vec<Watch> = match tokio::task::spawn_blocking(move || store.due_watches(now)).await {
-        Ok(Ok(w)) => w
+    let due: Vec<Watch> = match app.store.due_watches(now).await {
+        Ok(w) => w
             .into_iter()
             .filter(|w| w.domain == name.as_str())
             .collect(),
-        _ => return,
+        Err(_) => return,
     };
     let job = Job::check(name.clone(), app.probe.clone(), app.store.clone());
     let answer = match app.checks.watch_scheduled(watcher_client(), job) {
@@ -352,13 +371,9 @@ async fn recheck(app: &Arc<App>, domain: &str) {
     let Some(answer) = answer else {
         // Busy, or the check failed to start: try again in a while, not at once.
         let later = now + (app.watch.interval.as_secs() as i64 / 10).clamp(30, 3600);
-        let store = app.store.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for w in &due {
-                let _ = store.watch_later(&w.id, later);
-            }
-        })
-        .await;
+        for w in &due {
+            let _ = app.store.watch_later(&w.id, later).await;
+        }
         app.metrics.watch_check_failed();
         return;
     };
@@ -381,11 +396,11 @@ async fn recheck(app: &Arc<App>, domain: &str) {
                 );
             }
         }
-        let (store, id, snap) = (app.store.clone(), w.id.clone(), answer.snapshot.clone());
         let next = next_time(now, app.watch.interval);
-        let code = state.code();
-        let _ =
-            tokio::task::spawn_blocking(move || store.watch_checked(&id, &snap, code, next)).await;
+        let _ = app
+            .store
+            .watch_checked(&w.id, &answer.snapshot, state.code(), next)
+            .await;
     }
 }
 
@@ -408,11 +423,7 @@ async fn last_answer(mut listener: crate::checks::Listener) -> Result<Option<Che
 
 async fn load_report(app: &Arc<App>, id: &str) -> Option<Report> {
     let id = SnapshotId::parse(id)?;
-    let store = app.store.clone();
-    let snap = tokio::task::spawn_blocking(move || store.get(&id))
-        .await
-        .ok()?
-        .ok()??;
+    let snap = app.store.get(&id).await.ok()??;
     let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence)).ok()?;
     Some(mxtls_core::analyse(&evidence, evidence.probe.finished_at))
 }

@@ -107,3 +107,54 @@ async fn exchange(addr: SocketAddr, request: Vec<u8>, path: &str) -> Answer {
         body: body.to_owned(),
     }
 }
+
+/// The store a server test runs on: a SQLite file by default; a throw-away PostgreSQL
+/// cluster of its own when `MXTLS_TEST_STORE=postgres` (`scripts/test.sh` runs the server
+/// tests both ways, so every one of them holds on both back-ends).
+pub struct TestDb {
+    /// What `--db` would be given.
+    pub url: String,
+    _cluster: Option<mxtls_world::postgres::Cluster>,
+}
+
+impl TestDb {
+    /// A fresh store that lives as long as the test's app: SQLite in memory, or PostgreSQL.
+    pub fn memory() -> TestDb {
+        TestDb::new(std::path::Path::new(":memory:"))
+    }
+
+    /// A fresh, empty store; `sqlite` is the file used when the tests run on SQLite.
+    pub fn new(sqlite: &std::path::Path) -> TestDb {
+        if std::env::var("MXTLS_TEST_STORE").as_deref() == Ok("postgres") {
+            let cluster = mxtls_world::postgres::Cluster::start()
+                .unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
+            let url = cluster.database("mxtls").expect("a database");
+            TestDb {
+                url,
+                _cluster: Some(cluster),
+            }
+        } else {
+            if sqlite != std::path::Path::new(":memory:") {
+                let _ = std::fs::remove_file(sqlite);
+            }
+            TestDb {
+                url: sqlite.display().to_string(),
+                _cluster: None,
+            }
+        }
+    }
+
+    /// A connection to the store (each call its own, like another instance's).
+    pub async fn open(&self) -> mxtls_server::snapshots::Store {
+        let store = mxtls_server::snapshots::Store::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("the store {}: {e}", self.url));
+        let wanted = if self._cluster.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        assert_eq!(store.engine(), wanted, "the back-end the run asked for");
+        store
+    }
+}

@@ -1,0 +1,264 @@
+//! The store: snapshots, the latest check per domain, watches and TLS-RPT reports, behind one
+//! interface with two back-ends — SQLite (a file, the zero-setup default) and PostgreSQL
+//! (`--db postgres://…`, shared by every instance of a cluster).
+//!
+//! The domain modules (`snapshots`, `watches`, `tls_reports`) write their SQL once, in the
+//! dialect both engines accept (`?N` parameters, `ON CONFLICT DO NOTHING`, row values), and
+//! read rows through [`Row`]; only this module and its two back-ends know an engine. The
+//! schema is a list of migrations ([`MIGRATIONS`]), applied in order and recorded in
+//! `mxtls_schema`, so that a store made by an older mxtls is brought up to date at start-up
+//! (under an advisory lock on PostgreSQL: instances starting together migrate once).
+
+mod postgres;
+mod sqlite;
+
+use std::path::Path;
+
+/// Why the store could not do what was asked.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(format!("SQLite: {e}"))
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        // "db error" alone says nothing: the server's own message says what is wrong.
+        match e.as_db_error() {
+            Some(db) => StoreError(format!("PostgreSQL: {}: {}", db.severity(), db.message())),
+            None => StoreError(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A statement parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bytes(Vec<u8>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Text(Some(v.clone()))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(Some(v))
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Value {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Value {
+        Value::Text(v)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Bytes(v)
+    }
+}
+
+/// Parameters for a statement: `params![a, b]`.
+#[macro_export]
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { vec![$($crate::store::Value::from($v)),*] };
+}
+
+/// One value read from a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// A row read from either engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<Cell>);
+
+impl Row {
+    fn cell(&self, i: usize) -> Result<&Cell> {
+        self.0
+            .get(i)
+            .ok_or_else(|| StoreError(format!("no column {i} in the row")))
+    }
+
+    pub fn int(&self, i: usize) -> Result<i64> {
+        match self.cell(i)? {
+            Cell::Int(v) => Ok(*v),
+            other => Err(StoreError(format!(
+                "column {i}: {other:?} is not an integer"
+            ))),
+        }
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Text(t) => Ok(Some(t.clone())),
+            other => Err(StoreError(format!("column {i}: {other:?} is not text"))),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> Result<String> {
+        self.opt_text(i)?
+            .ok_or_else(|| StoreError(format!("column {i} is NULL")))
+    }
+
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>> {
+        match self.cell(i)? {
+            Cell::Bytes(b) => Ok(b.clone()),
+            other => Err(StoreError(format!("column {i}: {other:?} is not bytes"))),
+        }
+    }
+}
+
+/// The schema, one step per version; `{blob}` is the engine's byte-string type. Never edit
+/// a step that has shipped: add the next one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: snapshots, watches, TLS-RPT reports (what SQLite files before migrations held: hence
+    // IF NOT EXISTS).
+    "CREATE TABLE IF NOT EXISTS snapshots (
+         id TEXT PRIMARY KEY,
+         domain TEXT NOT NULL,
+         finished_at BIGINT NOT NULL,
+         evidence {blob} NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS snapshots_by_domain ON snapshots (domain, finished_at);
+     CREATE TABLE IF NOT EXISTS watches (
+         id TEXT PRIMARY KEY,
+         domain TEXT NOT NULL,
+         webhook TEXT,
+         email TEXT,
+         client TEXT NOT NULL,
+         token TEXT,
+         created_at BIGINT NOT NULL,
+         next_check BIGINT NOT NULL,
+         last_snapshot TEXT,
+         last_state BIGINT
+     );
+     CREATE INDEX IF NOT EXISTS watches_by_domain ON watches (domain);
+     CREATE INDEX IF NOT EXISTS watches_due ON watches (next_check);
+     CREATE TABLE IF NOT EXISTS tls_reports (
+         domain TEXT NOT NULL,
+         organization TEXT NOT NULL,
+         report_id TEXT NOT NULL,
+         start BIGINT NOT NULL,
+         received_at BIGINT NOT NULL,
+         report TEXT NOT NULL,
+         PRIMARY KEY (domain, organization, report_id)
+     );",
+];
+
+/// The engine a store runs on.
+enum Engine {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// The store: cheap to share (`Arc`), safe to use from any task.
+pub struct Store {
+    engine: Engine,
+}
+
+impl Store {
+    /// Opens (or creates) a SQLite store at `path`; `:memory:` for a throwaway one.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let store = Store {
+            engine: Engine::Sqlite(sqlite::Sqlite::open(path.as_ref())?),
+        };
+        if let Engine::Sqlite(s) = &store.engine {
+            s.migrate(MIGRATIONS)?;
+        }
+        Ok(store)
+    }
+
+    /// Opens the store `--db` names: a `postgres://` or `postgresql://` URL, else a SQLite
+    /// file's path.
+    pub async fn connect(db: &str) -> Result<Store> {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            let pg = postgres::Postgres::connect(db).await?;
+            pg.migrate(MIGRATIONS).await?;
+            Ok(Store {
+                engine: Engine::Postgres(pg),
+            })
+        } else {
+            let path = std::path::PathBuf::from(db);
+            tokio::task::spawn_blocking(move || Store::open(&path))
+                .await
+                .map_err(|e| StoreError(format!("the store did not open: {e}")))?
+        }
+    }
+
+    /// Which engine, for logs and `/metrics`: `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs a statement; the rows it changed.
+    pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64> {
+        match &self.engine {
+            Engine::Sqlite(s) => s.execute(sql, params).await,
+            Engine::Postgres(p) => p.execute(sql, params).await,
+        }
+    }
+
+    /// Runs a query; its rows.
+    pub async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+        match &self.engine {
+            Engine::Sqlite(s) => s.query(sql, params).await,
+            Engine::Postgres(p) => p.query(sql, params).await,
+        }
+    }
+
+    /// The first row of a query, if any.
+    pub async fn query_opt(&self, sql: &str, params: Vec<Value>) -> Result<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+}

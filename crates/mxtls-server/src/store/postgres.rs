@@ -1,0 +1,173 @@
+//! The PostgreSQL back-end: a pool of connections (deadpool-postgres over tokio-postgres).
+//! Statements are written with SQLite's `?N` parameters and turned into `$N` here.
+
+use bytes::BytesMut;
+use deadpool_postgres::{Object, Pool, PoolConfig, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use super::{Cell, Result, Row, StoreError, Value};
+
+/// Connections per instance: a cluster of N instances and workers holds at most N × this.
+const POOL_SIZE: usize = 16;
+
+/// The advisory lock instances take while migrating, so that they migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x6d78_746c_7301;
+
+pub(super) struct Postgres {
+    pool: Pool,
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Int(v) if *ty == Type::INT4 => v
+                .map(i32::try_from)
+                .transpose()
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Sync + Send>)?
+                .to_sql(ty, out),
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Text(v) => v.to_sql(ty, out),
+            Value::Bytes(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Checked per value by the inner types' own `to_sql`.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// `?1` → `$1`: the statements are written once, in SQLite's spelling.
+fn dialect(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn cells(row: &tokio_postgres::Row) -> Result<Row> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let ty = column.type_();
+        let cell = if *ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i)?.map(Cell::Int)
+        } else if *ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *ty == Type::INT2 {
+            row.try_get::<_, Option<i16>>(i)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *ty == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Bytes)
+        } else if [Type::TEXT, Type::VARCHAR, Type::NAME, Type::BPCHAR].contains(ty) {
+            row.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+        } else {
+            return Err(StoreError(format!(
+                "column {} has type {ty}, which the store does not read",
+                column.name()
+            )));
+        };
+        out.push(cell.unwrap_or(Cell::Null));
+    }
+    Ok(Row(out))
+}
+
+impl Postgres {
+    pub(super) async fn connect(url: &str) -> Result<Postgres> {
+        let mut config = deadpool_postgres::Config::new();
+        config.url = Some(url.to_owned());
+        config.pool = Some(PoolConfig::new(POOL_SIZE));
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| StoreError(format!("PostgreSQL: {e}")))?;
+        let db = Postgres { pool };
+        // Fail at start-up, with the reason, rather than at the first request.
+        drop(db.client().await?);
+        Ok(db)
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+            e => StoreError(format!("PostgreSQL: no connection: {e}")),
+        })
+    }
+
+    pub(super) async fn migrate(&self, migrations: &[&str]) -> Result<()> {
+        let mut client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let result = async {
+            client
+                .batch_execute("CREATE TABLE IF NOT EXISTS mxtls_schema (version BIGINT NOT NULL)")
+                .await?;
+            let done: i64 = client
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM mxtls_schema", &[])
+                .await?
+                .try_get(0)?;
+            for (i, step) in migrations.iter().enumerate().skip(done.max(0) as usize) {
+                let tx = client.transaction().await?;
+                tx.batch_execute(&step.replace("{blob}", "BYTEA")).await?;
+                tx.execute(
+                    "INSERT INTO mxtls_schema (version) VALUES ($1)",
+                    &[&(i as i64 + 1)],
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        result
+    }
+
+    fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+        params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+    }
+
+    pub(super) async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64> {
+        let client = self.client().await?;
+        Ok(client.execute(&dialect(sql), &Self::refs(&params)).await?)
+    }
+
+    pub(super) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+        let client = self.client().await?;
+        client
+            .query(&dialect(sql), &Self::refs(&params))
+            .await?
+            .iter()
+            .map(cells)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parameters_are_spelled_for_postgres() {
+        assert_eq!(
+            super::dialect("SELECT a FROM t WHERE b = ?1 AND c = ?12 AND d = '?'"),
+            "SELECT a FROM t WHERE b = $1 AND c = $12 AND d = '?'"
+        );
+    }
+}

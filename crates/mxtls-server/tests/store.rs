@@ -1,0 +1,287 @@
+//! The store's one interface on its two back-ends: the same assertions on a SQLite file and
+//! on a real PostgreSQL (Debian's server, started here in a temporary directory on
+//! loopback). What one instance writes, another (a second connection) reads; migrations run
+//! once however often and however concurrently the store is opened; a store made before
+//! migrations existed is brought up to date.
+
+use mxtls_core::Evidence;
+use mxtls_core::tls_rpt::report::AggregateReport;
+use mxtls_server::snapshots::{SnapshotId, Store};
+use mxtls_server::watches::{Target, Watch};
+use mxtls_world::postgres::Cluster;
+
+const EVIDENCE: &str = include_str!("../../mxtls-core/tests/fixtures/evidence-v1.json");
+
+/// The fixture's evidence, finished at `at` (another time is another snapshot).
+fn evidence(at: i64) -> Evidence {
+    let mut e = Evidence::from_json(EVIDENCE).expect("fixture");
+    e.probe.finished_at = mxtls_core::evidence::UnixTime(at);
+    e
+}
+
+fn report(id: &str) -> AggregateReport {
+    let json = mxtls_world::sender_reports::google(
+        "example.org",
+        "mx.example.org",
+        "starttls-not-supported",
+        3,
+    )
+    .replace("2026-11-30T00:00:00Z_example.org", id);
+    mxtls_core::tls_rpt::report::parse_bytes(json.as_bytes()).expect("report")
+}
+
+/// Everything the server keeps, through two connections to one store (`a` writes, `b`
+/// reads, as two instances of a cluster would).
+async fn round_trip(a: &Store, b: &Store) {
+    // Snapshots: content-addressed, stored once, newest first.
+    let domain = evidence(0).domain.to_string();
+    let first = a.put(&evidence(1_000)).await.expect("put");
+    let second = a.put(&evidence(2_000)).await.expect("put");
+    assert_ne!(first, second);
+    assert_eq!(a.put(&evidence(2_000)).await.expect("put again"), second);
+    let got = b.get(&first).await.expect("get").expect("stored");
+    assert_eq!(got.domain, domain);
+    assert_eq!(
+        Evidence::from_json(&String::from_utf8_lossy(&got.evidence)).expect("evidence"),
+        evidence(1_000),
+        "the evidence comes back as it went in"
+    );
+    let unknown = SnapshotId::parse("0123456789abcdef0123456789abcdef").expect("id");
+    assert!(b.get(&unknown).await.expect("get").is_none());
+    assert_eq!(
+        b.latest(&domain).await.expect("latest").map(|s| s.id),
+        Some(second.clone())
+    );
+    assert!(b.latest("nobody.example").await.expect("latest").is_none());
+    let history = b.history(&domain, 10).await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|(s, at)| (s.id.clone(), *at))
+            .collect::<Vec<_>>(),
+        [(second, 2_000), (first, 1_000)]
+    );
+    assert_eq!(b.history(&domain, 1).await.expect("history").len(), 1);
+
+    // Watches: added, counted, confirmed, due, checked, ended.
+    let web = Watch {
+        id: "a".repeat(32),
+        domain: "example.org".into(),
+        target: Target::Webhook("http://hook.example/x".into()),
+        token: None,
+        next_check: 100,
+        last_snapshot: None,
+    };
+    let mail = Watch {
+        id: "b".repeat(32),
+        domain: "example.org".into(),
+        target: Target::Email("Owner@Example.org".into()),
+        token: Some("c".repeat(32)),
+        next_check: 100,
+        last_snapshot: None,
+    };
+    a.add_watch(&web, "client-1", 50).await.expect("add");
+    a.add_watch(&mail, "client-1", 50).await.expect("add");
+    assert_eq!(
+        b.watch_counts("client-1", "example.org")
+            .await
+            .expect("counts"),
+        (2, 2)
+    );
+    assert_eq!(
+        b.watch_counts("client-2", "other.example")
+            .await
+            .expect("counts"),
+        (0, 0)
+    );
+    assert!(
+        b.confirmation_pending("owner@example.org")
+            .await
+            .expect("pending")
+    );
+    assert!(
+        !b.confirmation_pending("else@example.org")
+            .await
+            .expect("pending")
+    );
+    let due: Vec<String> = b
+        .due_watches(100)
+        .await
+        .expect("due")
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(
+        due,
+        std::slice::from_ref(&web.id),
+        "an unconfirmed mail watch is never due"
+    );
+    assert!(
+        !b.confirm_watch(&mail.id, &"d".repeat(32), 90)
+            .await
+            .expect("confirm"),
+        "wrong token"
+    );
+    assert!(
+        b.confirm_watch(&mail.id, &"c".repeat(32), 90)
+            .await
+            .expect("confirm")
+    );
+    assert!(
+        !b.confirmation_pending("owner@example.org")
+            .await
+            .expect("pending")
+    );
+    let due = b.due_watches(100).await.expect("due");
+    assert_eq!(due.len(), 2);
+    assert_eq!(
+        due[0].id, mail.id,
+        "soonest first (confirmed ones are due at once)"
+    );
+    a.watch_checked(&web.id, "f".repeat(32).as_str(), 2, 500)
+        .await
+        .expect("checked");
+    let back = b.watch(&web.id).await.expect("watch").expect("there");
+    assert_eq!(
+        (back.next_check, back.last_snapshot.as_deref()),
+        (500, Some("f".repeat(32).as_str()))
+    );
+    assert!(matches!(back.target, Target::Webhook(ref u) if u == "http://hook.example/x"));
+    a.watch_later(&mail.id, 700).await.expect("later");
+    assert_eq!(
+        b.watch(&mail.id)
+            .await
+            .expect("watch")
+            .map(|w| w.next_check),
+        Some(700)
+    );
+    assert_eq!(
+        b.watched_states().await.expect("states"),
+        (2, vec![("example.org".to_owned(), 3)]),
+        "one watch not checked yet: state 3 (unknown) is the worst"
+    );
+    assert_eq!(
+        b.domain_watches("example.org")
+            .await
+            .expect("watches")
+            .len(),
+        2
+    );
+    assert!(a.delete_watch(&web.id).await.expect("delete"));
+    assert!(!a.delete_watch(&web.id).await.expect("delete"));
+    assert!(b.watch(&web.id).await.expect("watch").is_none());
+
+    // TLS-RPT reports: once per report id, newest kept.
+    assert!(
+        a.put_tls_report("example.org", &report("r1"), 10)
+            .await
+            .expect("put")
+    );
+    assert!(
+        !a.put_tls_report("example.org", &report("r1"), 11)
+            .await
+            .expect("put"),
+        "once"
+    );
+    assert!(
+        a.put_tls_report("example.org", &report("r2"), 12)
+            .await
+            .expect("put")
+    );
+    let reports = b.tls_reports("example.org", 10).await.expect("reports");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].organization, "Google Inc.");
+    assert!(
+        b.tls_reports("other.example", 10)
+            .await
+            .expect("reports")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_keeps_everything() {
+    let dir = std::env::temp_dir().join(format!("mxtls-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("store.sqlite");
+    let _ = std::fs::remove_file(&file);
+    let url = file.display().to_string();
+    let a = Store::connect(&url).await.expect("open");
+    let b = Store::connect(&url)
+        .await
+        .expect("open again: migrations run once");
+    assert_eq!(a.engine(), "sqlite");
+    round_trip(&a, &b).await;
+    drop((a, b));
+    let reopened = Store::connect(&url).await.expect("reopen");
+    assert!(
+        reopened
+            .latest("example.org")
+            .await
+            .expect("latest")
+            .is_some(),
+        "survives a restart"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A SQLite file written by mxtls before the store had migrations (its tables, no
+/// `mxtls_schema`) opens, keeps its snapshots and takes new ones.
+#[tokio::test]
+async fn a_store_from_before_migrations_is_adopted() {
+    let dir = std::env::temp_dir().join(format!("mxtls-store-old-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("old.sqlite");
+    let _ = std::fs::remove_file(&file);
+    {
+        let old = rusqlite::Connection::open(&file).expect("old");
+        old.execute_batch(
+            "CREATE TABLE snapshots (id TEXT PRIMARY KEY, domain TEXT NOT NULL,
+                 finished_at INTEGER NOT NULL, evidence BLOB NOT NULL);
+             INSERT INTO snapshots VALUES ('00112233445566778899aabbccddeeff', 'old.example', 5, x'7b7d');",
+        )
+        .expect("old schema");
+    }
+    let store = Store::connect(&file.display().to_string())
+        .await
+        .expect("adopted");
+    let old = store
+        .latest("old.example")
+        .await
+        .expect("latest")
+        .expect("kept");
+    assert_eq!(old.id.as_str(), "00112233445566778899aabbccddeeff");
+    assert!(store.put(&evidence(3)).await.is_ok());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_everything() {
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("store").expect("database");
+    // Four instances starting at once: the advisory lock makes them migrate one at a time.
+    let opened = futures_util::future::join_all((0..4).map(|_| Store::connect(&url))).await;
+    let stores: Vec<Store> = opened.into_iter().map(|s| s.expect("connect")).collect();
+    assert!(stores.iter().all(|s| s.engine() == "postgres"));
+    round_trip(&stores[0], &stores[1]).await;
+    let versions = stores[2]
+        .query("SELECT version FROM mxtls_schema ORDER BY version", vec![])
+        .await
+        .expect("schema");
+    assert_eq!(
+        versions
+            .iter()
+            .map(|r| r.int(0).expect("int"))
+            .collect::<Vec<_>>(),
+        (1..=mxtls_server::store::MIGRATIONS.len() as i64).collect::<Vec<_>>(),
+        "each migration once"
+    );
+    // A bad URL is a clear error at start-up, not a hang.
+    let wrong = format!(
+        "postgres://{}@127.0.0.1:{}/no_such_db",
+        mxtls_world::postgres::USER,
+        cluster.port
+    );
+    let err = Store::connect(&wrong).await.err().expect("refused");
+    assert!(err.to_string().contains("no_such_db"), "{err}");
+}
