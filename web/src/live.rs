@@ -34,6 +34,8 @@ pub struct Session {
     pub limit_ms: Option<u64>,
     /// `Some(None)` finished cleanly, `Some(Some(step))` stopped at `step`.
     pub finished: Option<Option<Step>>,
+    /// Why it waits before connecting (the address's session budget), while it does.
+    pub waiting: Option<String>,
 }
 
 /// A finished check: its evidence, judged here.
@@ -156,7 +158,8 @@ impl Live {
                 limit_ms,
             } => {
                 let s = self.session(host, ip, offer, now_ms);
-                if step > s.step {
+                let waited = s.waiting.take().is_some();
+                if step > s.step || waited {
                     s.step = step;
                     s.step_since = now_ms;
                     s.limit_ms = limit_ms;
@@ -170,6 +173,18 @@ impl Live {
                 offer,
                 stopped,
             } => self.session(host, ip, offer, now_ms).finished = Some(stopped),
+            Event::Waiting {
+                host,
+                ip,
+                offer,
+                reason,
+                wait_ms,
+            } => {
+                let s = self.session(host, ip, offer, now_ms);
+                s.waiting = Some(reason);
+                s.step_since = now_ms;
+                s.limit_ms = Some(wait_ms);
+            }
             Event::Refused { host, ip, reason } => {
                 self.refused.push((host, ip, reason));
             }
@@ -198,6 +213,7 @@ impl Live {
                     step_since: now_ms,
                     limit_ms: None,
                     finished: None,
+                    waiting: None,
                 });
                 self.sessions.len() - 1
             }
@@ -231,6 +247,52 @@ impl Reducible for Live {
 mod tests {
     use super::*;
     use mxtls_core::names::parse_user_domain;
+
+    #[test]
+    fn a_waiting_session_says_why_until_it_connects() {
+        let host = parse_user_domain("mx.example").unwrap();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut live = Live::default();
+        live.apply(
+            Event::Waiting {
+                host: host.clone(),
+                ip,
+                offer: KeyTypeOffer::Any,
+                reason: "another session with 192.0.2.7 is running: one at a time".into(),
+                wait_ms: 1000,
+            },
+            0.0,
+        );
+        let s = &live.sessions[0];
+        assert_eq!(
+            s.waiting.as_deref(),
+            Some("another session with 192.0.2.7 is running: one at a time")
+        );
+        assert_eq!(
+            (s.step, s.limit_ms, s.finished),
+            (Step::Connect, Some(1000), None)
+        );
+        live.apply(
+            Event::Session {
+                host,
+                ip,
+                offer: KeyTypeOffer::Any,
+                step: Step::Connect,
+                limit_ms: Some(10_000),
+            },
+            1500.0,
+        );
+        assert_eq!(
+            live.sessions[0].waiting, None,
+            "connecting: no longer waiting"
+        );
+        assert_eq!(
+            (live.sessions[0].limit_ms, live.sessions[0].step_since),
+            (Some(10_000), 1500.0),
+            "the connect step's own limit and start"
+        );
+        assert_eq!(live.sessions.len(), 1);
+    }
 
     #[test]
     fn sessions_advance_and_finish_and_lookups_complete() {

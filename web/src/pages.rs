@@ -276,7 +276,10 @@ fn progress(live: &Live) -> Html {
                     <li class="session refused">{ format!("{h} [{ip}]: not probed — {why}") }</li>
                 }) }
                 { for live.sessions.iter().map(|s| {
-                    let state = present::session_state(s.offer, s.step, s.finished);
+                    let mut state = present::session_state(s.offer, s.step, s.finished);
+                    if let Some(why) = s.waiting.as_ref().filter(|_| s.finished.is_none()) {
+                        state.text = format!("waiting — {why}");
+                    }
                     let normal = s.finished.is_some() && state.mood == present::Mood::Info;
                     html! {
                         <li class={classes!("session", if s.finished.is_some() { "done" } else { "running" }, normal.then_some("normal"))}

@@ -39,6 +39,15 @@ pub enum Event {
         offer: KeyTypeOffer,
         stopped: Option<Step>,
     },
+    /// A session waits before it connects: the address's session budget (politeness to the
+    /// tested server, `reason` in words) allows none now; `wait_ms` is the expected wait.
+    Waiting {
+        host: DnsName,
+        ip: IpAddr,
+        offer: KeyTypeOffer,
+        reason: String,
+        wait_ms: u64,
+    },
     /// The target policy refused an address.
     Refused {
         host: DnsName,

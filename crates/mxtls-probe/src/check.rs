@@ -19,6 +19,7 @@ use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::report::KeyKind;
 use tokio::sync::Semaphore;
 
+use crate::budget::{self, Outcome, TargetBudget};
 use crate::deadlines::Deadlines;
 use crate::dns::{Dns, SetupError};
 use crate::progress::{Event, Sink, emit};
@@ -61,6 +62,9 @@ pub struct Config {
     pub helo: String,
     /// Each step's own limit.
     pub deadlines: Deadlines,
+    /// When a session to an address may start (`None`: at once). `mxtls serve` shares one
+    /// among all its checks, so that no tested server sees more than it allows.
+    pub budget: Option<Arc<dyn TargetBudget>>,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             extra_pkix_roots: Vec::new(),
             helo: "mxtls.invalid".into(),
             deadlines: Deadlines::default(),
+            budget: None,
         }
     }
 }
@@ -505,6 +510,35 @@ impl Run {
         ip: IpAddr,
         offer: KeyTypeOffer,
     ) -> SmtpSession {
+        // The address's budget first: a session waiting for it holds no connection slot.
+        let _target = match &self.config.budget {
+            None => None,
+            Some(b) => {
+                let deadline = tokio::time::Instant::from_std(self.deadline);
+                let waiting = |reason: &str, wait: Duration| {
+                    emit(
+                        &self.sink,
+                        Event::Waiting {
+                            host: host.clone(),
+                            ip,
+                            offer,
+                            reason: reason.to_owned(),
+                            wait_ms: wait.as_millis().min(u128::from(u64::MAX)) as u64,
+                        },
+                    )
+                };
+                match budget::acquire(b.as_ref(), ip, deadline, waiting).await {
+                    Some(permit) => Some(permit),
+                    None => {
+                        return failed_session(
+                            self.config.smtp_port,
+                            offer,
+                            "the checker's session budget for this address allowed no session before the check's deadline",
+                        );
+                    }
+                }
+            }
+        };
         let Ok(_permit) = CONNECTIONS.acquire().await else {
             return failed_session(self.config.smtp_port, offer, "connection limiter closed");
         };
@@ -525,6 +559,9 @@ impl Run {
             )),
         };
         let s = smtp::session(&plan).await;
+        if let Some(b) = &self.config.budget {
+            b.finished(ip, outcome(&s));
+        }
         emit(
             &self.sink,
             Event::SessionDone {
@@ -566,6 +603,19 @@ fn step_hook(
             },
         )
     })
+}
+
+/// What a session says about the server's willingness to talk to us, for the budget.
+fn outcome(s: &SmtpSession) -> Outcome {
+    use mxtls_core::evidence::SessionError;
+    match (&s.banner, s.stopped.as_ref().map(|x| &x.error)) {
+        (Some(b), _) if b.code == 421 => Outcome::Refused,
+        (_, Some(SessionError::ConnectRefused | SessionError::Rejected { code: 421 })) => {
+            Outcome::Refused
+        }
+        (Some(_), _) => Outcome::Served,
+        _ => Outcome::Other,
+    }
 }
 
 fn failed_session(port: u16, offered: KeyTypeOffer, why: &str) -> SmtpSession {

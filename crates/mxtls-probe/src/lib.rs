@@ -1,6 +1,7 @@
 //! mxtls-probe: the I/O half of mxtls. It talks to DNS and SMTP servers and records what it
 //! saw as [`mxtls_core::Evidence`]; it never decides what the evidence means.
 
+pub mod budget;
 pub mod check;
 pub mod clock;
 pub mod deadlines;

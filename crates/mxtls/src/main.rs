@@ -108,6 +108,11 @@ enum Command {
         /// Address blocks besides loopback that may read /metrics (a Prometheus server).
         #[arg(long = "metrics-from", value_name = "CIDR", num_args = 1.., value_delimiter = ',')]
         metrics_from: Vec<mxtls_server::Cidr>,
+        /// SMTP sessions this server opens to one tested address per minute, over all its
+        /// checks (1–60; a check takes 2 or 3), one at a time; an address that answers 421
+        /// or refuses the connection is left alone longer. Checks beyond it wait, and say so.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=60))]
+        target_sessions: u64,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -238,12 +243,17 @@ fn main() -> ExitCode {
             public_url,
             accept_tls_rpt,
             metrics_from,
+            target_sessions,
             probe,
         } => {
-            let probe = match probe.config() {
+            let mut probe = match probe.config() {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
+            probe.budget = Some(std::sync::Arc::new(mxtls_probe::budget::LocalBudget::new(
+                target_sessions as usize,
+                std::time::Duration::from_secs(60),
+            )));
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),

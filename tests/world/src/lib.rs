@@ -99,6 +99,8 @@ pub struct World {
     pub started_in: Duration,
     daemons: Vec<Daemon>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+    /// Every session the scenario SMTP servers took (not Postfix's).
+    pub sessions: std::sync::Arc<smtp::SessionLog>,
 }
 
 impl World {
@@ -134,6 +136,7 @@ impl World {
         let mut zones = Vec::new();
         let mut running = Vec::new();
         let mut servers = Servers(Vec::new());
+        let sessions = std::sync::Arc::new(smtp::SessionLog::default());
         let mut smtp_handles: Vec<tokio::task::AbortHandle> = Vec::new();
         let mut next_ip = 1u8;
         let mut postfix_leaf = None;
@@ -246,6 +249,7 @@ impl World {
                             behaviour,
                             banner_delay: options.banner_delay,
                             tls: Some(smtp::tls_config(&leaf, rsa.as_ref())?),
+                            log: sessions.clone(),
                         };
                         // A split host's second address presents another key.
                         let other = if host.split_keys {
@@ -363,6 +367,7 @@ impl World {
             started_in: began.elapsed(),
             daemons,
             servers: std::mem::take(&mut servers.0),
+            sessions,
         })
     }
 

@@ -28,6 +28,49 @@ pub struct Server {
     pub behaviour: Behaviour,
     pub banner_delay: Duration,
     pub tls: Option<Arc<ServerConfig>>,
+    /// Where every session is recorded (shared by all the world's servers).
+    pub log: Arc<SessionLog>,
+}
+
+/// Every SMTP session the world's servers saw: the address that took it, when it was
+/// accepted and when it ended — what a tested server would count against a checker.
+#[derive(Debug, Default)]
+pub struct SessionLog {
+    sessions: std::sync::Mutex<Vec<Seen>>,
+}
+
+/// One session as a server saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub ip: std::net::IpAddr,
+    pub accepted: std::time::Instant,
+    /// `None` while it runs.
+    pub ended: Option<std::time::Instant>,
+}
+
+impl SessionLog {
+    fn begin(&self, ip: std::net::IpAddr) -> usize {
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.push(Seen {
+            ip,
+            accepted: std::time::Instant::now(),
+            ended: None,
+        });
+        s.len() - 1
+    }
+
+    fn end(&self, i: usize) {
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(seen) = s.get_mut(i) {
+            seen.ended = Some(std::time::Instant::now());
+        }
+    }
+
+    /// The sessions taken at `ip`, in the order they were accepted.
+    pub fn at(&self, ip: std::net::IpAddr) -> Vec<Seen> {
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.iter().filter(|x| x.ip == ip).copied().collect()
+    }
 }
 
 /// Picks the ECDSA certificate when the client can verify ECDSA signatures, else RSA — what
@@ -95,8 +138,11 @@ pub async fn listen(
             };
             let server = server.clone();
             tokio::spawn(async move {
+                let log = server.log.clone();
+                let seen = log.begin(addr.ip());
                 let _ =
                     tokio::time::timeout(Duration::from_secs(120), session(stream, server)).await;
+                log.end(seen);
             });
         }
     }))

@@ -105,6 +105,17 @@ pub fn progress_line(event: &Event) -> String {
             offer: o,
             stopped,
         } => session_line(host, *ip, *o, stopped.unwrap_or(Step::Quit), Some(*stopped)),
+        Event::Waiting {
+            host,
+            ip,
+            offer: o,
+            reason,
+            wait_ms,
+        } => format!(
+            "{host} [{ip}] ({}): waiting up to {} s — {reason}",
+            offer(*o),
+            wait_ms.div_ceil(1000)
+        ),
         Event::Refused { host, ip, reason } => format!("{host} [{ip}] not contacted: {reason}"),
     }
 }

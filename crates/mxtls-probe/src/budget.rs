@@ -1,0 +1,275 @@
+//! The per-target session budget: politeness to the mail servers we test.
+//!
+//! Public checkers get rate-limited or blocklisted by the servers they test, and then report
+//! "no STARTTLS" or "could not test". So every SMTP session to an address first takes a
+//! permit from the [`TargetBudget`]: at most `sessions` per address in any `window`, one at
+//! a time per address. A server that answers `421` or refuses the connection is backed off
+//! (its window doubles each time, up to [`MAX_BACKOFF`]; a clean session ends the back-off).
+//! A session that must wait says so in a progress event ([`mxtls_core::progress::Event::Waiting`]).
+//!
+//! [`LocalBudget`] keeps the counts in this process: one `mxtls serve`, or each worker of a
+//! cluster for itself. The trait is the seam for a budget shared through the store.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The longest a refusing server is left alone before it is tried again.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// How a session with an address ended, for the budget's back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server talked to us (whatever it said after its greeting).
+    Served,
+    /// `421` (service not available, RFC 5321 §3.8), or the connection was refused: the
+    /// server limits us, or is down. Back off.
+    Refused,
+    /// It timed out or broke for another reason: no evidence of a limit.
+    Other,
+}
+
+/// When a session may start: the budget's answer.
+pub enum Admission {
+    /// Start now; the permit is held for the session and returned when dropped.
+    Start(Permit),
+    /// Not now: try again after `wait` (`reason` says why, in words for the live page).
+    Wait { wait: Duration, reason: String },
+}
+
+/// Held for the length of one session.
+pub struct Permit {
+    release: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Permit {
+    /// A permit that runs `release` when the session ends.
+    pub fn new(release: impl FnOnce() + Send + 'static) -> Permit {
+        Permit {
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+/// Decides when a session to an address may start.
+pub trait TargetBudget: Send + Sync + std::fmt::Debug {
+    /// Admits a session to `ip` now, or says how long to wait.
+    fn admit(&self, ip: IpAddr) -> Pin<Box<dyn Future<Output = Admission> + Send + '_>>;
+    /// A session to `ip` ended so.
+    fn finished(&self, ip: IpAddr, outcome: Outcome);
+}
+
+/// The per-address state of a [`LocalBudget`].
+#[derive(Debug, Default)]
+struct Target {
+    /// When the sessions within the current window started.
+    starts: Vec<Instant>,
+    busy: bool,
+    /// Refusals in a row, and until when the address is left alone.
+    refusals: u32,
+    backoff_until: Option<Instant>,
+}
+
+/// A budget kept in this process.
+#[derive(Debug)]
+pub struct LocalBudget {
+    sessions: usize,
+    window: Duration,
+    targets: Mutex<HashMap<IpAddr, Target>>,
+    /// Woken when a permit is returned, so one-at-a-time waiters need not poll.
+    returned: Arc<Notify>,
+}
+
+impl LocalBudget {
+    /// At most `sessions` (at least 1) per address in any `window`, one at a time.
+    pub fn new(sessions: usize, window: Duration) -> Arc<LocalBudget> {
+        Arc::new(LocalBudget {
+            sessions: sessions.max(1),
+            window,
+            targets: Mutex::new(HashMap::new()),
+            returned: Arc::new(Notify::new()),
+        })
+    }
+
+    fn targets(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Target>> {
+        self.targets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn decide(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Admission {
+        let mut targets = self.targets();
+        let t = targets.entry(ip).or_default();
+        let window = self.window;
+        t.starts.retain(|s| now.duration_since(*s) < window);
+        if let Some(until) = t.backoff_until.filter(|u| *u > now) {
+            return Admission::Wait {
+                wait: until - now,
+                reason: format!(
+                    "{ip} refused or limited us {} time{} in a row; leaving it alone for a while",
+                    t.refusals,
+                    if t.refusals == 1 { "" } else { "s" }
+                ),
+            };
+        }
+        if t.busy {
+            return Admission::Wait {
+                wait: Duration::from_secs(1),
+                reason: format!("another session with {ip} is running: one at a time"),
+            };
+        }
+        if t.starts.len() >= self.sessions {
+            let oldest = t.starts.iter().min().copied().unwrap_or(now);
+            return Admission::Wait {
+                wait: (oldest + window).saturating_duration_since(now),
+                reason: format!(
+                    "{} sessions with {ip} in the last {} s, the most this checker opens to one address",
+                    t.starts.len(),
+                    window.as_secs()
+                ),
+            };
+        }
+        t.starts.push(now);
+        t.busy = true;
+        let me = self.clone();
+        Admission::Start(Permit::new(move || {
+            if let Some(t) = me.targets().get_mut(&ip) {
+                t.busy = false;
+            }
+            me.returned.notify_waiters();
+        }))
+    }
+}
+
+impl TargetBudget for Arc<LocalBudget> {
+    fn admit(&self, ip: IpAddr) -> Pin<Box<dyn Future<Output = Admission> + Send + '_>> {
+        Box::pin(async move { self.decide(ip, Instant::now()) })
+    }
+
+    fn finished(&self, ip: IpAddr, outcome: Outcome) {
+        let mut targets = self.targets();
+        let t = targets.entry(ip).or_default();
+        match outcome {
+            Outcome::Refused => {
+                t.refusals = t.refusals.saturating_add(1);
+                let backoff = self
+                    .window
+                    .saturating_mul(2u32.saturating_pow(t.refusals.min(16)))
+                    .min(MAX_BACKOFF);
+                t.backoff_until = Some(Instant::now() + backoff);
+            }
+            Outcome::Served => {
+                t.refusals = 0;
+                t.backoff_until = None;
+            }
+            Outcome::Other => {}
+        }
+    }
+}
+
+/// Waits for a permit for `ip` until `deadline`, calling `waiting` each time it must wait;
+/// `None` when the deadline comes first.
+pub async fn acquire(
+    budget: &dyn TargetBudget,
+    ip: IpAddr,
+    deadline: Instant,
+    mut waiting: impl FnMut(&str, Duration),
+) -> Option<Permit> {
+    loop {
+        match budget.admit(ip).await {
+            Admission::Start(permit) => return Some(permit),
+            Admission::Wait { wait, reason } => {
+                if Instant::now() + wait > deadline {
+                    waiting(&reason, deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep_until(deadline).await;
+                    return None;
+                }
+                waiting(&reason, wait);
+                // Poll at least every second: a permit returned elsewhere frees the address.
+                tokio::time::sleep(
+                    wait.min(Duration::from_secs(1))
+                        .max(Duration::from_millis(20)),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 25));
+
+    fn start(b: &Arc<LocalBudget>, now: Instant) -> Option<Permit> {
+        match b.decide(IP, now) {
+            Admission::Start(p) => Some(p),
+            Admission::Wait { .. } => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_at_a_time_and_at_most_n_per_window() {
+        let b = LocalBudget::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let first = start(&b, t0).expect("first");
+        assert!(start(&b, t0).is_none(), "one at a time");
+        drop(first);
+        let second = start(&b, t0).expect("second after the first ended");
+        drop(second);
+        assert!(
+            start(&b, t0 + Duration::from_secs(30)).is_none(),
+            "2 in the window"
+        );
+        match b.decide(IP, t0 + Duration::from_secs(30)) {
+            Admission::Wait { wait, reason } => {
+                assert_eq!(wait, Duration::from_secs(30));
+                assert!(reason.contains("2 sessions with 192.0.2.25"), "{reason}");
+            }
+            Admission::Start(_) => panic!("over the budget"),
+        }
+        assert!(
+            start(&b, t0 + Duration::from_secs(61)).is_some(),
+            "the window moved on"
+        );
+        let other = IpAddr::from([192, 0, 2, 26]);
+        assert!(
+            matches!(b.decide(other, t0), Admission::Start(_)),
+            "per address"
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_back_off_and_a_served_session_ends_it() {
+        let b = LocalBudget::new(6, Duration::from_secs(10));
+        b.finished(IP, Outcome::Refused);
+        let now = Instant::now();
+        match b.decide(IP, now) {
+            Admission::Wait { wait, reason } => {
+                assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20));
+                assert!(reason.contains("refused or limited us 1 time"), "{reason}");
+            }
+            Admission::Start(_) => panic!("backed off"),
+        }
+        b.finished(IP, Outcome::Refused);
+        match b.decide(IP, Instant::now()) {
+            Admission::Wait { wait, .. } => assert!(wait > Duration::from_secs(39), "doubled"),
+            Admission::Start(_) => panic!("backed off"),
+        }
+        b.finished(IP, Outcome::Served);
+        assert!(matches!(b.decide(IP, Instant::now()), Admission::Start(_)));
+    }
+}
