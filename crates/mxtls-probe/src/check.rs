@@ -65,6 +65,8 @@ pub struct Config {
     /// When a session to an address may start (`None`: at once). `mxtls serve` shares one
     /// among all its checks, so that no tested server sees more than it allows.
     pub budget: Option<Arc<dyn TargetBudget>>,
+    /// The name of where this probe runs, recorded in the evidence (`--vantage`).
+    pub vantage: Option<String>,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             helo: "mxtls.invalid".into(),
             deadlines: Deadlines::default(),
             budget: None,
+            vantage: None,
         }
     }
 }
@@ -256,6 +259,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
             version: env!("CARGO_PKG_VERSION").into(),
             started_at,
             finished_at: crate::clock::unix_now(),
+            vantage: config.vantage.clone(),
         },
         domain: domain.clone(),
         resolver: ResolverEvidence {

@@ -18,6 +18,7 @@ use mxtls_core::api::{ApiError, CheckAnswer, StreamEvent};
 use crate::App;
 use crate::checks::{Frame, Job, Refusal};
 use crate::clients::{self, ClientKey};
+use crate::cluster::ClusterRefusal;
 use crate::snapshots::SnapshotId;
 
 /// How often an idle event stream carries a comment: a closed tab is noticed when a write
@@ -67,12 +68,36 @@ pub async fn check(
         return Sse::new(futures_util::stream::once(async move { event })).into_response();
     }
     let client = ClientKey::of(app.proxies.client(peer.ip(), &headers));
-    let job = Job::check(domain, app.probe.clone(), app.store.clone());
-    match app.checks.watch(client, job) {
-        Ok(listener) => Sse::new(listener.map(|f| Ok::<_, Infallible>(sse_event(&f))))
-            .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
-            .into_response(),
-        Err(Refusal::ClientBusy) => retry_after(
+    let refused = if let Some(cluster) = &app.cluster {
+        match cluster.check(&domain, client, &app.limits).await {
+            Ok(job) => {
+                let frames = cluster.clone().stream(job);
+                return Sse::new(frames.map(|f| Ok::<_, Infallible>(sse_event(&f))))
+                    .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
+                    .into_response();
+            }
+            Err(ClusterRefusal::Refused(r)) => r,
+            Err(ClusterRefusal::Store(e)) => {
+                eprintln!("mxtls: queueing a check of {domain}: {e}");
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the checker's store failed",
+                );
+            }
+        }
+    } else {
+        let job = Job::check(domain, app.probe.clone(), app.store.clone());
+        match app.checks.watch(client, job) {
+            Ok(listener) => {
+                return Sse::new(listener.map(|f| Ok::<_, Infallible>(sse_event(&f))))
+                    .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
+                    .into_response();
+            }
+            Err(r) => r,
+        }
+    };
+    match refused {
+        Refusal::ClientBusy => retry_after(
             StatusCode::TOO_MANY_REQUESTS,
             5,
             &format!(
@@ -80,12 +105,12 @@ pub async fn check(
                 app.limits.per_client_concurrent_checks
             ),
         ),
-        Err(Refusal::Quota(wait)) => retry_after(
+        Refusal::Quota(wait) => retry_after(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
             "too many checks from your address; try again later",
         ),
-        Err(Refusal::Full) => retry_after(
+        Refusal::Full => retry_after(
             StatusCode::SERVICE_UNAVAILABLE,
             5,
             "the checker is busy; try again in a few seconds",

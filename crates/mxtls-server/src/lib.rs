@@ -33,6 +33,7 @@
 pub mod api;
 pub mod checks;
 pub mod clients;
+pub mod cluster;
 pub mod connections;
 pub mod csp;
 pub mod headers;
@@ -91,6 +92,22 @@ pub struct Config {
     pub accept_tls_rpt_for_all: bool,
     /// Address blocks besides loopback that may read `/metrics` (`--metrics-from`).
     pub metrics_from: Vec<Cidr>,
+    /// Whether checks are jobs of a cluster (PostgreSQL), and whether this instance probes.
+    pub cluster: ClusterMode,
+}
+
+/// How `mxtls serve` runs checks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ClusterMode {
+    /// In this process, through the checks hub (one instance; any store).
+    #[default]
+    Single,
+    /// As jobs in the PostgreSQL store, joined and followed from any instance; `probe`:
+    /// this instance also runs jobs (unless `--no-probe`), as `worker`.
+    Cluster {
+        probe: bool,
+        worker: cluster::WorkerConfig,
+    },
 }
 
 /// How the server protects the servers it probes (and itself).
@@ -145,6 +162,8 @@ pub struct App {
     pub report_quota: clients::Quota,
     /// When each watch was last told of a report.
     pub report_notices: tls_reports::NoticeTimes,
+    /// The cluster's jobs, when checks run as jobs (`ClusterMode::Cluster`).
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl App {
@@ -175,6 +194,7 @@ impl App {
             metrics_from: Vec::new(),
             report_quota: clients::Quota::new(tls_reports::REPORTS_PER_CLIENT_PER_MINUTE),
             report_notices: tls_reports::NoticeTimes::default(),
+            cluster: None,
         }
     }
 }
@@ -335,6 +355,24 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let web = Arc::new(webapp::WebApp::load(&config.web_dir));
     if let Some(why) = &web.missing {
         eprintln!("mxtls: warning: {why}");
+    }
+    if let ClusterMode::Cluster { probe, worker } = &config.cluster {
+        // A job is followed for as long as three attempts of a check may take.
+        let follow =
+            config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) * 3 + Duration::from_secs(60);
+        app.cluster = Some(
+            cluster::Cluster::start(app.store.clone(), follow)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        );
+        if *probe {
+            let (store, probe) = (app.store.clone(), config.probe.clone());
+            let worker = worker.clone();
+            eprintln!("mxtls: probing jobs here as worker {}", worker.name);
+            tokio::spawn(cluster::work(store, probe, worker, std::future::pending()));
+        } else {
+            eprintln!("mxtls: --no-probe: jobs are probed by `mxtls worker` processes");
+        }
     }
     let app = Arc::new(app);
     start_watcher(&app);

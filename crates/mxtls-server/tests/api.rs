@@ -58,6 +58,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     };
     // One probing check per client per minute: the second domain below is refused.
     let limits = Limits {

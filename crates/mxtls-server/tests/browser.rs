@@ -27,6 +27,7 @@ async fn the_app_renders_under_the_csp() {
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         db.open().await,

@@ -122,6 +122,7 @@ async fn the_web_checker_in_chromium() {
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     };
     // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
     let limits = Limits {

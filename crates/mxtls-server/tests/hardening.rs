@@ -75,6 +75,7 @@ async fn server(
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     };
     let mut app = App::new(db.open().await, probe, limits);
     app.proxies = proxies;
@@ -618,6 +619,7 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                 delivery: Default::default(),
                 accept_tls_rpt_for_all: false,
                 metrics_from: Vec::new(),
+                cluster: Default::default(),
             };
             let limits = Limits {
                 per_client_per_minute: 2,

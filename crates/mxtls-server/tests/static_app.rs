@@ -39,6 +39,7 @@ async fn serves_health_app_and_client_routes() {
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         db.open().await,
@@ -227,6 +228,7 @@ async fn without_a_web_app_the_root_says_so() {
         delivery: Default::default(),
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         db.open().await,

@@ -140,6 +140,7 @@ fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
         },
         accept_tls_rpt_for_all: false,
         metrics_from: Vec::new(),
+        cluster: Default::default(),
     }
 }
 

@@ -31,6 +31,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant (`serve`'s flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Check a mail domain: every MX host and address, STARTTLS, certificates, DANE.
@@ -113,6 +115,27 @@ enum Command {
         /// or refuses the connection is left alone longer. Checks beyond it wait, and say so.
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=60))]
         target_sessions: u64,
+        /// With a PostgreSQL store: serve the API and pages only, and leave the probing to
+        /// `mxtls worker` processes.
+        #[arg(long)]
+        no_probe: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[command(flatten)]
+        probe: ProbeArgs,
+    },
+    /// Run the checks of a cluster: jobs queued by `mxtls serve` instances in the shared
+    /// PostgreSQL store, probed here (`--vantage` names where, in the evidence).
+    Worker {
+        /// The cluster's store: a PostgreSQL URL.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// SMTP sessions this worker opens to one tested address per minute (1–60), one at a
+        /// time; as for `serve`.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=60))]
+        target_sessions: u64,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         #[command(flatten)]
         probe: ProbeArgs,
     },
@@ -139,6 +162,33 @@ impl OutputArgs {
         self.horizon
             .map(|days| Horizon::Days { days })
             .unwrap_or_default()
+    }
+}
+
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// How a process of a cluster probes: shared by `serve` and `worker`.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Where this process probes from, recorded in the evidence (e.g. `eu-west`).
+    #[arg(long, value_name = "NAME")]
+    vantage: Option<String>,
+    /// Checks probed at once by this process (1–64).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+    jobs: u64,
+    /// Seconds a claimed job stays this process's without renewal (renewed every third):
+    /// how soon a job whose worker died is taken again (3–600).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=600))]
+    lease: u64,
+}
+
+impl ClusterArgs {
+    fn worker(&self) -> mxtls_server::cluster::WorkerConfig {
+        let mut w = mxtls_server::cluster::WorkerConfig::new(self.jobs as usize);
+        w.lease = std::time::Duration::from_secs(self.lease);
+        w
     }
 }
 
@@ -244,6 +294,8 @@ fn main() -> ExitCode {
             accept_tls_rpt,
             metrics_from,
             target_sessions,
+            no_probe,
+            cluster: cluster_args,
             probe,
         } => {
             let mut probe = match probe.config() {
@@ -254,6 +306,17 @@ fn main() -> ExitCode {
                 target_sessions as usize,
                 std::time::Duration::from_secs(60),
             )));
+            probe.vantage = cluster_args.vantage.clone();
+            let cluster = if is_postgres(&db) {
+                mxtls_server::ClusterMode::Cluster {
+                    probe: !no_probe,
+                    worker: cluster_args.worker(),
+                }
+            } else if no_probe {
+                return fail("--no-probe needs a PostgreSQL store (--db postgres://…) and workers");
+            } else {
+                mxtls_server::ClusterMode::Single
+            };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
@@ -278,10 +341,47 @@ fn main() -> ExitCode {
                 },
                 accept_tls_rpt_for_all: accept_tls_rpt,
                 metrics_from,
+                cluster,
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("cannot serve on {listen}: {e}")),
+            }
+        }
+        Command::Worker {
+            db,
+            target_sessions,
+            cluster,
+            probe,
+        } => {
+            if !is_postgres(&db) {
+                return fail("a worker needs the cluster's PostgreSQL store (--db postgres://…)");
+            }
+            let mut probe = match probe.config() {
+                Ok(p) => p,
+                Err(e) => return fail(&e),
+            };
+            probe.budget = Some(std::sync::Arc::new(mxtls_probe::budget::LocalBudget::new(
+                target_sessions as usize,
+                std::time::Duration::from_secs(60),
+            )));
+            probe.vantage = cluster.vantage.clone();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            let worker = cluster.worker();
+            match runtime.block_on(async {
+                let store = mxtls_server::snapshots::Store::connect(&db).await?;
+                eprintln!("mxtls: worker {} probing the cluster's jobs", worker.name);
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                mxtls_server::cluster::work(std::sync::Arc::new(store), probe, worker, stop).await;
+                Ok::<(), mxtls_server::store::StoreError>(())
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("the store: {e}")),
             }
         }
     }

@@ -171,6 +171,10 @@ pub struct ProbeInfo {
     pub version: String,
     pub started_at: UnixTime,
     pub finished_at: UnixTime,
+    /// Where the probe ran, when a cluster names its workers (`mxtls worker --vantage`):
+    /// what a server saw depends on who connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
 }
 
 /// Settings that change how evidence is judged, recorded with it so that a snapshot is judged

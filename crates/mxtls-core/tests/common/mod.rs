@@ -476,6 +476,7 @@ impl Scenario {
                 version: "test".into(),
                 started_at: NOW,
                 finished_at: NOW,
+                vantage: None,
             },
             domain: name(&self.domain),
             resolver: ResolverEvidence {

@@ -191,6 +191,30 @@ pub const MIGRATIONS: &[&str] = &[
          report TEXT NOT NULL,
          PRIMARY KEY (domain, organization, report_id)
      );",
+    // 2: checks as jobs of a cluster (`cluster`): at most one queued or running per domain;
+    // their progress, in order, for whoever streams it from whichever instance.
+    "CREATE TABLE IF NOT EXISTS jobs (
+         id TEXT PRIMARY KEY,
+         domain TEXT NOT NULL,
+         client TEXT NOT NULL,
+         state TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         lease_until BIGINT NOT NULL DEFAULT 0,
+         worker TEXT,
+         attempts BIGINT NOT NULL DEFAULT 0,
+         snapshot TEXT,
+         error TEXT
+     );
+     CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_per_domain ON jobs (domain)
+         WHERE state IN ('queued', 'running');
+     CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client, created_at);
+     CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
+     CREATE TABLE IF NOT EXISTS job_events (
+         job TEXT NOT NULL,
+         seq BIGINT NOT NULL,
+         event TEXT NOT NULL,
+         PRIMARY KEY (job, seq)
+     );",
 ];
 
 /// The engine a store runs on.
@@ -254,6 +278,20 @@ impl Store {
         match &self.engine {
             Engine::Sqlite(s) => s.query(sql, params).await,
             Engine::Postgres(p) => p.query(sql, params).await,
+        }
+    }
+
+    /// Notifications on `channel` (PostgreSQL `LISTEN`), each payload as sent; `None` on
+    /// SQLite, which has no other process to hear from. The connection is re-made if it
+    /// breaks, so a listener should still poll now and then: a notification sent while it
+    /// was down is lost.
+    pub async fn listen(
+        &self,
+        channel: &'static str,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(p) => Some(p.listen(channel)),
         }
     }
 

@@ -16,6 +16,7 @@ const MIGRATION_LOCK: i64 = 0x6d78_746c_7301;
 
 pub(super) struct Postgres {
     pool: Pool,
+    url: String,
 }
 
 impl ToSql for Value {
@@ -96,7 +97,10 @@ impl Postgres {
         let pool = config
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| StoreError(format!("PostgreSQL: {e}")))?;
-        let db = Postgres { pool };
+        let db = Postgres {
+            pool,
+            url: url.to_owned(),
+        };
         // Fail at start-up, with the reason, rather than at the first request.
         drop(db.client().await?);
         Ok(db)
@@ -139,6 +143,49 @@ impl Postgres {
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
         result
+    }
+
+    /// A connection of its own that `LISTEN`s on `channel` and forwards each payload, made
+    /// again a second after it breaks; ends when the receiver is dropped.
+    pub(super) fn listen(
+        &self,
+        channel: &'static str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
+                    let (note_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+                    let driver = tokio::spawn(async move {
+                        let mut messages =
+                            futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                        use futures_util::StreamExt;
+                        while let Some(Ok(message)) = messages.next().await {
+                            if let tokio_postgres::AsyncMessage::Notification(n) = message
+                                && note_tx.send(n.payload().to_owned()).is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    if client
+                        .batch_execute(&format!("LISTEN {channel}"))
+                        .await
+                        .is_ok()
+                    {
+                        while let Some(payload) = notes.recv().await {
+                            if tx.send(payload).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    driver.abort();
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        rx
     }
 
     fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {

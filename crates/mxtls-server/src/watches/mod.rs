@@ -221,6 +221,18 @@ impl Store {
         Ok(())
     }
 
+    /// Takes a due watch for one re-check: moves its next check from `seen` (as read) to
+    /// `until`; `false` when another instance took it first.
+    pub async fn claim_watch(&self, id: &str, seen: i64, until: i64) -> StoreResult<bool> {
+        Ok(self
+            .execute(
+                "UPDATE watches SET next_check = ?3 WHERE id = ?1 AND next_check = ?2",
+                params![id, seen, until],
+            )
+            .await?
+            > 0)
+    }
+
     /// Put off a watch whose check could not run (the checker was busy).
     pub async fn watch_later(&self, id: &str, next_check: i64) -> StoreResult<()> {
         self.execute(
@@ -347,17 +359,41 @@ async fn recheck(app: &Arc<App>, domain: &str) {
         return;
     };
     let now = mxtls_probe::clock::unix_now().0;
-    let due: Vec<Watch> = match app.store.due_watches(now).await {
+    let candidates: Vec<Watch> = match app.store.due_watches(now).await {
         Ok(w) => w
             .into_iter()
             .filter(|w| w.domain == name.as_str())
             .collect(),
         Err(_) => return,
     };
-    let job = Job::check(name.clone(), app.probe.clone(), app.store.clone());
-    let answer = match app.checks.watch_scheduled(watcher_client(), job) {
-        Ok(listener) => last_answer(listener).await,
-        Err(refused) => Err(format!("not started: {refused:?}")),
+    // Claimed before they are checked, so that of the instances of a cluster (each with its
+    // watcher) one re-checks each watch: the others find it claimed.
+    let claimed_until = now + (app.watch.interval.as_secs() as i64 / 10).clamp(30, 3600);
+    let mut due = Vec::new();
+    for w in candidates {
+        if let Ok(true) = app
+            .store
+            .claim_watch(&w.id, w.next_check, claimed_until)
+            .await
+        {
+            due.push(w);
+        }
+    }
+    if due.is_empty() {
+        return;
+    }
+    let answer = match &app.cluster {
+        Some(cluster) => match cluster.check(&name, watcher_client(), &app.limits).await {
+            Ok(job) => last_answer(cluster.clone().stream(job).map(Arc::new)).await,
+            Err(refused) => Err(format!("not queued: {refused:?}")),
+        },
+        None => {
+            let job = Job::check(name.clone(), app.probe.clone(), app.store.clone());
+            match app.checks.watch_scheduled(watcher_client(), job) {
+                Ok(listener) => last_answer(listener).await,
+                Err(refused) => Err(format!("not started: {refused:?}")),
+            }
+        }
     };
     let answer = match answer {
         Ok(a) => a,
@@ -405,7 +441,9 @@ async fn recheck(app: &Arc<App>, domain: &str) {
 }
 
 /// The evidence a check's stream ends with, or the error it ends with.
-async fn last_answer(mut listener: crate::checks::Listener) -> Result<Option<CheckAnswer>, String> {
+async fn last_answer(
+    mut listener: impl futures_util::Stream<Item = Arc<crate::checks::Frame>> + Unpin,
+) -> Result<Option<CheckAnswer>, String> {
     let mut last = Err("the stream ended without evidence".to_owned());
     while let Some(frame) = listener.next().await {
         match frame.name {

@@ -1,0 +1,492 @@
+//! Checks as jobs in a shared PostgreSQL store, for a cluster of stateless instances and
+//! probe workers (`mxtls serve --db postgres://…`, `mxtls worker`).
+//!
+//! * **One check per domain, cluster-wide**: a job is a row of `jobs`; a partial unique
+//!   index allows one queued or running job per domain, so a request for a domain being
+//!   checked joins that job (same progress, same snapshot), whichever instance it reached.
+//! * **Taken once, taken again if its worker dies**: a worker claims the oldest queued job
+//!   with `FOR UPDATE SKIP LOCKED` and a lease it renews while it probes; a job whose lease
+//!   ran out (its worker was killed) is claimed again, at most [`MAX_ATTEMPTS`] times.
+//! * **Nothing announced is lost**: a worker appends each progress event to `job_events`
+//!   before it says so with `NOTIFY mxtls_jobs`; a stream reads the events it has not sent
+//!   yet whenever it is woken, and every [`POLL`] without waiting to be, so a notification
+//!   lost in a reconnect only delays an event. The evidence is the stored snapshot.
+//! * **Client limits hold cluster-wide**: the jobs a client started in the last minute and
+//!   those still running are counted in the store, not in one instance's memory.
+//!
+//! Checks in a cluster are not cancelled when their last listener leaves (the hub does that
+//! for a single instance): a job runs to its deadline, so that a retried or joined request
+//! finds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use mxtls_core::Evidence;
+use mxtls_core::api::{ApiError, CheckAnswer, StreamEvent, StreamEventName};
+use mxtls_core::names::DnsName;
+use tokio::sync::broadcast;
+
+use crate::checks::{Frame, Refusal};
+use crate::clients::ClientKey;
+use crate::params;
+use crate::snapshots::{SnapshotId, Store};
+use crate::store::{Result, StoreError};
+
+/// The notification channel: payload `queued`, or the id of a job with news.
+pub const CHANNEL: &str = "mxtls_jobs";
+
+/// How often a stream or an idle worker looks at the store without being woken.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// How many times a job is started before it is given up (its workers kept dying).
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// Jobs queued or running at once, cluster-wide; beyond it, new checks are refused (503).
+pub const MAX_QUEUED: i64 = 1000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// An instance's view of the cluster's jobs.
+pub struct Cluster {
+    store: Arc<Store>,
+    /// Job ids with news, from the `LISTEN` connection.
+    news: broadcast::Sender<String>,
+    /// How long a stream follows a job before it gives up on it.
+    pub follow_limit: Duration,
+}
+
+impl Cluster {
+    /// Listens for the cluster's notifications (PostgreSQL only).
+    pub async fn start(store: Arc<Store>, follow_limit: Duration) -> Result<Arc<Cluster>> {
+        let mut notes = store.listen(CHANNEL).await.ok_or_else(|| {
+            StoreError("a cluster needs a PostgreSQL store (--db postgres://…)".into())
+        })?;
+        let (news, _) = broadcast::channel(1024);
+        let cluster = Arc::new(Cluster {
+            store,
+            news: news.clone(),
+            follow_limit,
+        });
+        tokio::spawn(async move {
+            while let Some(payload) = notes.recv().await {
+                let _ = news.send(payload);
+            }
+        });
+        Ok(cluster)
+    }
+
+    /// Joins the queued or running job of `domain`, or queues one within the client's
+    /// limits (counted over the cluster); the job's id.
+    pub async fn check(
+        &self,
+        domain: &DnsName,
+        client: ClientKey,
+        limits: &crate::Limits,
+    ) -> std::result::Result<String, ClusterRefusal> {
+        let store = &self.store;
+        if let Some(id) = active(store, domain.as_str()).await? {
+            return Ok(id);
+        }
+        let now = now_ms();
+        let who = client.to_string();
+        let count = |sql: &'static str, args: Vec<crate::store::Value>| async move {
+            Ok::<i64, StoreError>(match store.query_opt(sql, args).await? {
+                Some(r) => r.int(0)?,
+                None => 0,
+            })
+        };
+        let running = count(
+            "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND state IN ('queued', 'running')",
+            params![who.as_str()],
+        )
+        .await?;
+        if running >= limits.per_client_concurrent_checks as i64 {
+            return Err(ClusterRefusal::Refused(Refusal::ClientBusy));
+        }
+        let minute = count(
+            "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND created_at > ?2",
+            params![who.as_str(), now - 60_000],
+        )
+        .await?;
+        if minute >= i64::from(limits.per_client_per_minute) {
+            let oldest = count(
+                "SELECT COALESCE(MIN(created_at), 0) FROM jobs WHERE client = ?1 AND created_at > ?2",
+                params![who.as_str(), now - 60_000],
+            )
+            .await?;
+            let wait = ((oldest + 60_000 - now) / 1000).max(1) as u64;
+            return Err(ClusterRefusal::Refused(Refusal::Quota(wait)));
+        }
+        let queued = count(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+            params![],
+        )
+        .await?;
+        if queued >= MAX_QUEUED {
+            return Err(ClusterRefusal::Refused(Refusal::Full));
+        }
+        let id = crate::watches::random_id()
+            .ok_or_else(|| StoreError("no randomness for a job id".into()))?;
+        // A concurrent request for the domain may win the unique index: then join its job.
+        store
+            .execute(
+                "INSERT INTO jobs (id, domain, client, state, created_at) VALUES (?1, ?2, ?3, 'queued', ?4)
+                 ON CONFLICT DO NOTHING",
+                params![id.as_str(), domain.as_str(), who.as_str(), now],
+            )
+            .await?;
+        let joined = active(store, domain.as_str())
+            .await?
+            .ok_or_else(|| StoreError("the job vanished as it was queued".into()))?;
+        if joined == id {
+            store
+                .execute("SELECT pg_notify(?1, 'queued')", params![CHANNEL])
+                .await?;
+        }
+        Ok(joined)
+    }
+
+    /// The job's events as the check stream sends them: progress (all of it, from the
+    /// first event, whenever the stream joined), then the evidence or an error.
+    pub fn stream(self: Arc<Self>, job: String) -> impl Stream<Item = Frame> + Send + 'static {
+        let mut news = self.news.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
+        tokio::spawn(async move {
+            let give_up = tokio::time::Instant::now() + self.follow_limit;
+            let mut sent = -1i64;
+            loop {
+                let ended = match self.catch_up(&job, &mut sent, &tx).await {
+                    Ok(ended) => ended,
+                    Err(e) => {
+                        eprintln!("mxtls: following job {job}: {e}");
+                        let _ = tx.send(error("the checker's store failed"));
+                        true
+                    }
+                };
+                if ended || tx.is_closed() {
+                    return;
+                }
+                if tokio::time::Instant::now() > give_up {
+                    let _ = tx.send(error("the check did not finish in time"));
+                    return;
+                }
+                // Woken by news of any job, or after POLL.
+                let _ = tokio::time::timeout(POLL, async {
+                    loop {
+                        match news.recv().await {
+                            Ok(id) if id == job => return,
+                            Ok(_) => {}
+                            Err(broadcast::error::RecvError::Lagged(_)) => return,
+                            Err(broadcast::error::RecvError::Closed) => {
+                                tokio::time::sleep(POLL).await;
+                                return;
+                            }
+                        }
+                    }
+                })
+                .await;
+            }
+        });
+        tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+    }
+
+    /// Sends the events after `sent`; `true` once the job's end was sent.
+    async fn catch_up(
+        &self,
+        job: &str,
+        sent: &mut i64,
+        tx: &tokio::sync::mpsc::UnboundedSender<Frame>,
+    ) -> Result<bool> {
+        // The state first: events written before a job ends are all read below.
+        let state = self
+            .store
+            .query_opt(
+                "SELECT state, snapshot, error FROM jobs WHERE id = ?1",
+                params![job],
+            )
+            .await?
+            .ok_or_else(|| StoreError(format!("no job {job}")))?;
+        let events = self
+            .store
+            .query(
+                "SELECT seq, event FROM job_events WHERE job = ?1 AND seq > ?2 ORDER BY seq",
+                params![job, *sent],
+            )
+            .await?;
+        for e in events {
+            *sent = e.int(0)?;
+            let _ = tx.send(Frame {
+                name: StreamEventName::Progress,
+                data: e.text(1)?,
+            });
+        }
+        match state.text(0)?.as_str() {
+            "done" => {
+                let id = state
+                    .opt_text(1)?
+                    .and_then(|s| SnapshotId::parse(&s))
+                    .ok_or_else(|| StoreError(format!("job {job} is done without a snapshot")))?;
+                let snap = self
+                    .store
+                    .get(&id)
+                    .await?
+                    .ok_or_else(|| StoreError(format!("job {job}'s snapshot is missing")))?;
+                let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
+                    .map_err(|e| StoreError(format!("job {job}'s snapshot does not load: {e}")))?;
+                let answer = StreamEvent::Evidence(Box::new(CheckAnswer {
+                    snapshot: id.as_str().to_owned(),
+                    evidence,
+                    reused: false,
+                }));
+                let _ = tx.send(Frame {
+                    name: answer.name(),
+                    data: answer.data(),
+                });
+                Ok(true)
+            }
+            "failed" => {
+                let why = state
+                    .opt_text(2)?
+                    .unwrap_or_else(|| "the check failed".into());
+                let _ = tx.send(error(&why));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// The queued or running job of `domain`.
+async fn active(store: &Store, domain: &str) -> Result<Option<String>> {
+    store
+        .query_opt(
+            "SELECT id FROM jobs WHERE domain = ?1 AND state IN ('queued', 'running')",
+            params![domain],
+        )
+        .await?
+        .map(|r| r.text(0))
+        .transpose()
+}
+
+fn error(message: &str) -> Frame {
+    let e = StreamEvent::Error(ApiError {
+        error: message.to_owned(),
+    });
+    Frame {
+        name: e.name(),
+        data: e.data(),
+    }
+}
+
+/// Why a cluster check was not queued.
+#[derive(Debug)]
+pub enum ClusterRefusal {
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ClusterRefusal {
+    fn from(e: StoreError) -> ClusterRefusal {
+        ClusterRefusal::Store(e)
+    }
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerConfig {
+    /// This worker's name in `jobs.worker` (unique per process).
+    pub name: String,
+    /// Jobs probed at once.
+    pub concurrency: usize,
+    /// How long a claim holds without renewal; renewed every third of it.
+    pub lease: Duration,
+}
+
+impl WorkerConfig {
+    /// A worker named after its host and process.
+    pub fn new(concurrency: usize) -> WorkerConfig {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".into());
+        WorkerConfig {
+            name: format!(
+                "{host}:{}:{}",
+                std::process::id(),
+                crate::watches::random_id()
+                    .unwrap_or_default()
+                    .get(..8)
+                    .unwrap_or("")
+            ),
+            concurrency: concurrency.max(1),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Claims the oldest job that is queued, or running under a lease that ran out.
+async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<(String, String, i64)>> {
+    let now = now_ms();
+    let row = store
+        .query_opt(
+            "UPDATE jobs SET state = 'running', worker = ?1, lease_until = ?2, attempts = attempts + 1
+             WHERE id = (SELECT id FROM jobs
+                         WHERE state = 'queued' OR (state = 'running' AND lease_until < ?3)
+                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, domain, attempts",
+            params![worker.name.as_str(), now + worker.lease.as_millis() as i64, now],
+        )
+        .await?;
+    row.map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
+        .transpose()
+}
+
+/// Runs jobs until `stop` resolves: the probing half of a cluster (`mxtls worker`, and
+/// `mxtls serve` unless `--no-probe`).
+pub async fn work(
+    store: Arc<Store>,
+    probe: mxtls_probe::Config,
+    worker: WorkerConfig,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut notes = store.listen(CHANNEL).await;
+    let slots = Arc::new(tokio::sync::Semaphore::new(worker.concurrency));
+    let run = async {
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            match claim(&store, &worker).await {
+                Ok(Some((id, domain, attempts))) => {
+                    let (store, probe, worker) = (store.clone(), probe.clone(), worker.clone());
+                    tokio::spawn(async move {
+                        run_job(&store, &probe, &worker, &id, &domain, attempts).await;
+                        drop(slot);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(slot),
+                Err(e) => {
+                    drop(slot);
+                    eprintln!("mxtls: worker {}: claiming a job: {e}", worker.name);
+                }
+            }
+            // Nothing to do: wait to be told of a queued job, or poll.
+            match &mut notes {
+                Some(n) => {
+                    let _ = tokio::time::timeout(POLL, n.recv()).await;
+                }
+                None => tokio::time::sleep(POLL).await,
+            }
+        }
+    };
+    tokio::select! {
+        _ = run => {}
+        _ = stop => {}
+    }
+}
+
+async fn finish(
+    store: &Store,
+    worker: &WorkerConfig,
+    id: &str,
+    outcome: std::result::Result<String, String>,
+) {
+    let result =
+        match &outcome {
+            Ok(snapshot) => store
+                .execute(
+                    "UPDATE jobs SET state = 'done', snapshot = ?3 WHERE id = ?1 AND worker = ?2",
+                    params![id, worker.name.as_str(), snapshot.as_str()],
+                )
+                .await,
+            Err(why) => store
+                .execute(
+                    "UPDATE jobs SET state = 'failed', error = ?3 WHERE id = ?1 AND worker = ?2",
+                    params![id, worker.name.as_str(), why.as_str()],
+                )
+                .await,
+        };
+    if let Err(e) = result {
+        eprintln!("mxtls: worker {}: job {id}: {e}", worker.name);
+    }
+    let _ = store
+        .execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, id])
+        .await;
+}
+
+async fn run_job(
+    store: &Arc<Store>,
+    probe: &mxtls_probe::Config,
+    worker: &WorkerConfig,
+    id: &str,
+    domain: &str,
+    attempts: i64,
+) {
+    if attempts > MAX_ATTEMPTS {
+        let why = format!(
+            "the check was started {MAX_ATTEMPTS} times and never finished; try again later"
+        );
+        return finish(store, worker, id, Err(why)).await;
+    }
+    let Ok(name) = mxtls_core::names::parse_user_domain(domain) else {
+        return finish(store, worker, id, Err(format!("{domain} is not a domain"))).await;
+    };
+    // Events of this attempt follow those of any attempt before it.
+    let base = attempts * 1_000_000;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = {
+        let (store, id) = (store.clone(), id.to_owned());
+        tokio::spawn(async move {
+            let mut seq = base;
+            while let Some(event) = rx.recv().await {
+                seq += 1;
+                let data = StreamEvent::Progress(event).data();
+                let _ = store
+                    .execute(
+                        "INSERT INTO job_events (job, seq, event) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                        params![id.as_str(), seq, data],
+                    )
+                    .await;
+                if rx.is_empty() {
+                    let _ = store
+                        .execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, id.as_str()])
+                        .await;
+                }
+            }
+        })
+    };
+    let lease = {
+        let (store, id, worker) = (store.clone(), id.to_owned(), worker.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(worker.lease / 3).await;
+                let until = now_ms() + worker.lease.as_millis() as i64;
+                let _ = store
+                    .execute(
+                        "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND worker = ?2",
+                        params![id.as_str(), worker.name.as_str(), until],
+                    )
+                    .await;
+            }
+        })
+    };
+    let checked = mxtls_probe::check(&name, probe, Some(tx)).await;
+    // Every event is written before the job is said to be done.
+    let _ = writer.await;
+    lease.abort();
+    let outcome = match checked {
+        Ok(evidence) => store
+            .put(&evidence)
+            .await
+            .map(|s| s.as_str().to_owned())
+            .map_err(|e| format!("the snapshot store failed: {e}")),
+        Err(e) => Err(e.to_string()),
+    };
+    finish(store, worker, id, outcome).await;
+}

@@ -1,0 +1,273 @@
+//! A cluster for real: Debian's PostgreSQL (started here, on loopback), two `mxtls serve
+//! --no-probe` instances and `mxtls worker` processes, probing the test world.
+//!
+//! * Requests for one domain through both instances join one job and get one snapshot,
+//!   with the worker's vantage in its evidence.
+//! * `kill -9` of the worker in the middle of a check: its lease runs out, another worker
+//!   takes the job again, and the client — still connected to its instance — gets its
+//!   answer, with every progress event announced before and after.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mxtls_server::snapshots::Store;
+use mxtls_world::postgres::Cluster;
+use mxtls_world::{Options, World};
+
+mod common;
+
+/// A child process killed (SIGKILL) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn spawn(mut cmd: Command, log: &std::path::Path) -> Proc {
+    let out = std::fs::File::create(log).expect("log");
+    let err = out.try_clone().expect("log");
+    Proc(
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("mxtls starts"),
+    )
+}
+
+fn serve(world: &World, db: &str, port: u16, log: &std::path::Path) -> (Proc, SocketAddr) {
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut cmd = common::mxtls_at(
+        world,
+        &["serve", "--db", db, "--no-probe", "--allow-private-targets"],
+    );
+    cmd.arg("--listen")
+        .arg(listen.to_string())
+        .arg("--web-dir")
+        .arg(world.dir.join("no-web-app"));
+    (spawn(cmd, log), listen)
+}
+
+fn worker(world: &World, db: &str, vantage: &str, log: &std::path::Path) -> Proc {
+    let cmd = common::mxtls_at(
+        world,
+        &[
+            "worker",
+            "--db",
+            db,
+            "--vantage",
+            vantage,
+            "--lease",
+            "3",
+            "--allow-private-targets",
+        ],
+    );
+    spawn(cmd, log)
+}
+
+/// Waits for `/healthz`.
+fn healthy(addr: SocketAddr, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.contains("200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{addr} did not come up: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// The check stream of `domain` from `addr`, read to its end on a thread (HTTP/1.0: the
+/// body ends when the server closes).
+fn check(addr: SocketAddr, domain: &str) -> std::thread::JoinHandle<String> {
+    let request = format!("GET /api/check/{domain} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        s.write_all(request.as_bytes()).expect("request");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+/// `(progress events, the evidence event's JSON)` of a check stream.
+fn events(stream: &str) -> (usize, serde_json::Value) {
+    let mut progress = 0;
+    let mut evidence = None;
+    let mut name = "";
+    for line in stream.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.trim();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            match name {
+                "progress" => progress += 1,
+                "evidence" => evidence = serde_json::from_str(data).ok(),
+                "error" => panic!("the check failed: {data}"),
+                _ => {}
+            }
+        }
+    }
+    (
+        progress,
+        evidence.unwrap_or_else(|| panic!("no evidence in the stream:\n{stream}")),
+    )
+}
+
+async fn job_rows(store: &Store, domain: &str) -> Vec<(String, String, i64)> {
+    store
+        .query(
+            "SELECT state, COALESCE(worker, ''), attempts FROM jobs WHERE domain = ?1",
+            vec![domain.into()],
+        )
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|r| {
+            (
+                r.text(0).expect("state"),
+                r.text(1).expect("worker"),
+                r.int(2).expect("attempts"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_and_workers_share_jobs_and_survive_a_killed_worker() {
+    let world = World::start(Options {
+        net: 74,
+        smtp_port: 2574,
+        postfix: false,
+        banner_delay: Duration::from_millis(2500),
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let pg = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let db = pg.database("cluster").expect("database");
+    let logs = world.dir.join("cluster-logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let (_a, a) = serve(&world, &db, free_port(), &logs.join("a.log"));
+    let (_b, b) = serve(&world, &db, free_port(), &logs.join("b.log"));
+    healthy(a, &logs.join("a.log"));
+    healthy(b, &logs.join("b.log"));
+    let store = Store::connect(&db).await.expect("store");
+
+    // No worker yet: a request through A queues the job; the same domain through B joins it.
+    let first = check(a, "dane-ee.test");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while job_rows(&store, "dane-ee.test").await.is_empty() {
+        assert!(Instant::now() < deadline, "the job was queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = check(b, "dane-ee.test");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        job_rows(&store, "dane-ee.test").await,
+        [("queued".to_owned(), String::new(), 0)],
+        "one job, waiting for a worker"
+    );
+    let w1 = worker(&world, &db, "test-a", &logs.join("w1.log"));
+    let (one, two) = (first.join().expect("A"), second.join().expect("B"));
+    let ((p1, e1), (p2, e2)) = (events(&one), events(&two));
+    assert_eq!(e1["snapshot"], e2["snapshot"], "one snapshot for both");
+    assert!(
+        p1 > 5 && p1 == p2,
+        "both saw every progress event: {p1} and {p2}"
+    );
+    assert_eq!(e1["evidence"]["probe"]["vantage"], "test-a");
+    let rows = job_rows(&store, "dane-ee.test").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].0.as_str(), rows[0].2), ("done", 1));
+
+    // A recent result is reused cluster-wide: through B, no new job.
+    let (_, again) = events(&check(b, "dane-ee.test").join().expect("B again"));
+    assert_eq!(again["snapshot"], e1["snapshot"]);
+    assert_eq!(again["reused"], true);
+    assert_eq!(job_rows(&store, "dane-ee.test").await.len(), 1);
+
+    // kill -9 of the worker while it waits for slow-banner.test's greeting (2.5 s).
+    let mut w1 = w1;
+    let slow = check(b, "slow-banner.test");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = store
+            .query(
+                "SELECT COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job
+                 WHERE j.domain = 'slow-banner.test' AND e.event LIKE '%\"step\":\"banner\"%'",
+                vec![],
+            )
+            .await
+            .expect("events")
+            .first()
+            .map(|r| r.int(0).expect("count"))
+            .unwrap_or(0);
+        if running > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker reached the banner");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed_at = Instant::now();
+    w1.0.kill().expect("kill -9");
+    let _ = w1.0.wait();
+    let rows = job_rows(&store, "slow-banner.test").await;
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].2),
+        ("running", 1),
+        "killed mid-check"
+    );
+    let _w2 = worker(&world, &db, "test-b", &logs.join("w2.log"));
+    let stream = slow.join().expect("the client's stream");
+    let (progress, evidence) = events(&stream);
+    let rows = job_rows(&store, "slow-banner.test").await;
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].2),
+        ("done", 2),
+        "taken again: {rows:?}"
+    );
+    assert_eq!(
+        evidence["evidence"]["probe"]["vantage"], "test-b",
+        "finished by the second worker"
+    );
+    let announced = store
+        .query(
+            "SELECT COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job WHERE j.domain = 'slow-banner.test'",
+            vec![],
+        )
+        .await
+        .expect("events")[0]
+        .int(0)
+        .expect("count");
+    assert_eq!(
+        progress as i64, announced,
+        "every announced event reached the client"
+    );
+    println!(
+        "killed worker: the client got its answer {:.1} s later (lease 3 s), after {progress} progress events of two attempts",
+        killed_at.elapsed().as_secs_f64()
+    );
+    world.stop().await;
+}
