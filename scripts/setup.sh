@@ -91,11 +91,13 @@ fi
 # Trunk runs cargo --offline: fetch the dependencies first.
 cargo fetch --quiet
 
-# The web app: the checker's bundle into dist/, then the TLS-RPT report reader's own bundle
-# into dist/tls-rpt/ (served at /tls-rpt; kept out of the home page's first load). The first
-# build empties dist/, so the reader is built second.
+# The web app: the checker's bundle into dist/, then the bundles of its two other pages, kept
+# out of the home page's first load: the history (/d/<domain>) into dist/history/ and the
+# TLS-RPT report reader (/tls-rpt) into dist/tls-rpt/. The first build empties dist/, so the
+# others come after it.
 build_web() {
-    step "trunk build --release (the web app, size profile; the report reader into dist/tls-rpt)"
+    step "trunk build --release (the web app, size profile; the history and report reader bundles)"
     trunk build --release
+    trunk build web/history.html --release --dist dist/history --public-url /history/
     trunk build web/tls-rpt.html --release --dist dist/tls-rpt --public-url /tls-rpt/
 }

@@ -80,6 +80,46 @@ fn changes(items: &[FindingChange], sign: &str, class: &'static str) -> Html {
     }
 }
 
+/// Starts the history page (the `mxtls-history` bundle) for the domain its path names.
+pub fn start() {
+    mxtls_core::names::set_idna(net::domain_to_ascii);
+    yew::Renderer::<Standalone>::new().render();
+}
+
+/// The page on its own: links to the checker's pages are whole page loads.
+#[function_component(Standalone)]
+fn standalone() -> Html {
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    let navigate = Callback::from(|route: Route| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().assign(&route.path());
+        }
+    });
+    let page = match Route::parse(&path) {
+        Route::History(d) => html! { <HistoryPage domain={d} navigate={navigate} /> },
+        _ => {
+            html! { <main id="main"><h1>{ "Not found" }</h1><p><a href="/">{ "Check a domain" }</a></p></main> }
+        }
+    };
+    html! {
+        <>
+            <a class="skip" href="#main">{ "Skip to content" }</a>
+            <header class="top">
+                <a href="/" class="brand">{ "mxtls" }</a>
+                <span class="muted">{ " mail TLS checker" }</span>
+            </header>
+            { page }
+            <footer class="muted">
+                { "mxtls judges the evidence in your browser. " }
+                <a href="/tls-rpt">{ "TLS-RPT reports" }</a>{ " · " }
+                <a href="/api/openapi.json">{ "API" }</a>
+            </footer>
+        </>
+    }
+}
+
 #[function_component(HistoryPage)]
 pub fn history_page(props: &HistoryProps) -> Html {
     let state = use_state(|| None::<Result<Loaded, String>>);

@@ -3,9 +3,10 @@
 //! `/check/<domain>` (a live check), `/r/<snapshot>` (a frozen report), `/widget/<domain>`
 //! (compact, frameable), `/d/<domain>` (the domain's history and what changed).
 //!
-//! Two bundles are built from this library: `mxtls-web` (`src/main.rs`, every page above) and
-//! `mxtls-tls-rpt` (`src/bin/mxtls-tls-rpt.rs`, the TLS-RPT report reader at `/tls-rpt`,
-//! [`tls_rpt`]), so that the report reader is not part of the home page's first load.
+//! Three bundles are built from this library: `mxtls-web` (`src/main.rs`, every page above
+//! but the history), `mxtls-history` (`src/bin/mxtls-history.rs`, `/d/<domain>`, [`history`])
+//! and `mxtls-tls-rpt` (`src/bin/mxtls-tls-rpt.rs`, the TLS-RPT report reader at `/tls-rpt`,
+//! [`tls_rpt`]), so that neither is part of the home page's first load.
 
 pub mod history;
 pub mod live;
@@ -79,12 +80,11 @@ fn app() -> Html {
         Route::Widget(d) => {
             return html! { <WidgetPage domain={d.clone()} navigate={navigate.clone()} /> };
         }
-        Route::History(d) => {
-            html! { <history::HistoryPage domain={d.clone()} navigate={navigate.clone()} /> }
+        // `/d/…` and `/tls-rpt` are bundles of their own (`history`, `tls_rpt`); this one
+        // only sees them when the server has not got them built.
+        Route::History(_) | Route::TlsRpt | Route::NotFound => {
+            html! { <NotFound navigate={navigate.clone()} /> }
         }
-        // `/tls-rpt` is the report reader's own bundle; this one only sees it when the
-        // server has no reader built.
-        Route::TlsRpt | Route::NotFound => html! { <NotFound navigate={navigate.clone()} /> },
     };
     let home = {
         let navigate = navigate.clone();

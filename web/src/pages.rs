@@ -340,7 +340,8 @@ pub fn headline(props: &HeadlineProps) -> Html {
                 { format!("Looking ahead {}. ", report.horizon.describe()) }
                 <a href="?horizon=90">{ "Look 90 days ahead" }</a>
                 { " · " }
-                { link(&props.navigate, Route::History(domain.clone()), "History of this domain".into()) }
+                // The history is a bundle of its own: a whole page load.
+                <a href={Route::History(domain.clone()).path()}>{ "History of this domain" }</a>
             </p>
             if let Some(n) = again_note { <p class="muted" id="again-note">{ n }</p> }
             <div class="share">

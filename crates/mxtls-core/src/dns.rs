@@ -24,7 +24,9 @@ pub fn decode(record: &Record) -> Result<RData, String> {
     let bad = |why: &str| format!("malformed {} record data: {why}", record.rtype);
     let name = |bytes: &[u8]| -> Result<Name, String> {
         let mut decoder = BinDecoder::new(bytes);
-        let name = Name::read(&mut decoder).map_err(|e| bad(&e.to_string()))?;
+        // Not hickory's error text: formatting it carries its Unicode name printer into the
+        // browser build.
+        let name = Name::read(&mut decoder).map_err(|_| bad("not a valid name"))?;
         if decoder.index() != bytes.len() {
             return Err(bad("trailing bytes"));
         }

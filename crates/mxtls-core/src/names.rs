@@ -13,8 +13,8 @@ pub struct DnsName(String);
 impl DnsName {
     /// Parses an ASCII (A-label) name, absolute or not. Unicode must be converted before.
     pub fn parse(text: &str) -> Result<DnsName, String> {
-        let name =
-            Name::from_ascii(text).map_err(|e| format!("{text:?} is not a DNS name: {e}"))?;
+        let name = Name::from_ascii(text)
+            .map_err(|_| format!("{text:?} is not a DNS name: {}", why_not_a_name(text)))?;
         Ok(Self::from_hickory(&name))
     }
 
@@ -44,6 +44,21 @@ impl DnsName {
     /// The labels, leftmost first.
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         self.0.split('.').filter(|l| !l.is_empty())
+    }
+}
+
+/// Why `text` is not a DNS name, in our words. hickory's error says it too, but formatting
+/// its error carries its Unicode name printer (IDNA tables) into the browser's first load.
+fn why_not_a_name(text: &str) -> &'static str {
+    let trimmed = text.strip_suffix('.').unwrap_or(text);
+    if trimmed.len() > 253 {
+        "longer than 253 characters"
+    } else if trimmed.split('.').any(str::is_empty) {
+        "an empty label (two dots in a row, or a leading dot)"
+    } else if trimmed.split('.').any(|l| l.len() > 63) {
+        "a label longer than 63 characters"
+    } else {
+        "it has characters a host name cannot have"
     }
 }
 

@@ -5,8 +5,9 @@
 //! a rebuilt app is picked up by restarting the server — which `scripts/run.sh` does.
 //! The app's pages (`mxtls_core::route`) are answered with `index.html`; an unknown path
 //! gets `index.html` too, with status 404, so the app shows its own "not found" page.
-//! `/tls-rpt` is the one page with its own bundle (`tls-rpt/index.html`, built by a second
-//! Trunk run into `dist/tls-rpt/`); without it, that path gets the app's page too.
+//! Two pages have bundles of their own, built by further Trunk runs: `/d/<domain>`
+//! (`history/index.html`) and `/tls-rpt` (`tls-rpt/index.html`); without them, those paths
+//! get the app's page too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +34,17 @@ pub struct WebApp {
 
 /// The report reader's page (`/tls-rpt`), a bundle of its own.
 const READER: &str = "/tls-rpt/index.html";
+/// The history page (`/d/<domain>`), a bundle of its own.
+const HISTORY: &str = "/history/index.html";
+
+/// The page of a route that has a bundle of its own.
+fn bundle(route: &Route) -> Option<&'static str> {
+    match route {
+        Route::TlsRpt => Some(READER),
+        Route::History(_) => Some(HISTORY),
+        _ => None,
+    }
+}
 
 /// A single file larger than this is not part of a web app (the wasm is ~1 MB).
 const MAX_FILE: u64 = 32 * 1024 * 1024;
@@ -91,11 +103,13 @@ impl WebApp {
         let (file, status) = match self.files.get(path) {
             Some(f) if !path.ends_with("/index.html") => (Some(f), StatusCode::OK),
             _ => match Route::parse(path) {
-                Route::TlsRpt if self.files.contains_key(READER) => {
-                    (self.files.get(READER), StatusCode::OK)
-                }
                 Route::NotFound => (self.files.get("/index.html"), StatusCode::NOT_FOUND),
-                _ => (self.files.get("/index.html"), StatusCode::OK),
+                route => {
+                    let page = bundle(&route)
+                        .filter(|b| self.files.contains_key(*b))
+                        .unwrap_or("/index.html");
+                    (self.files.get(page), StatusCode::OK)
+                }
             },
         };
         let Some(file) = file else {
@@ -126,10 +140,10 @@ impl WebApp {
         response
     }
 
-    /// The pages whose inline scripts the content security policy allows: the app's and
-    /// the report reader's bootstrap.
+    /// The pages whose inline scripts the content security policy allows: the bootstraps
+    /// of the app and of its other bundles.
     pub fn index(&self) -> String {
-        ["/index.html", READER]
+        ["/index.html", HISTORY, READER]
             .iter()
             .filter_map(|p| self.files.get(*p))
             .filter_map(|f| std::str::from_utf8(&f.body).ok())

@@ -95,30 +95,32 @@ fn the_home_page_loads_at_most_350_kb_brotli() {
         kb(roots.len()),
         kb(brotli_len(&roots))
     );
-    // The report reader (/tls-rpt) is a bundle of its own, loaded only on its page: none of
-    // its files is part of the home page's load.
-    let reader = dist.join("tls-rpt");
-    let reader_files = first_load_under(&reader, "/tls-rpt/");
-    assert!(
-        reader_files
+    // The history (/d/…) and the report reader (/tls-rpt) are bundles of their own, loaded
+    // only on their pages: none of their files is part of the home page's load.
+    for (dir, page) in [("history", "/d/<domain>"), ("tls-rpt", "/tls-rpt")] {
+        let bundle = dist.join(dir);
+        let bundle_files = first_load_under(&bundle, &format!("/{dir}/"));
+        assert!(
+            bundle_files
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "wasm")),
+            "{page} is built into dist/{dir} (scripts/setup.sh's build_web): {bundle_files:?}"
+        );
+        assert!(
+            files.iter().all(|f| !f.starts_with(&bundle)),
+            "the home page loads nothing of {page}"
+        );
+        let br: usize = bundle_files
             .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "wasm")),
-        "the report reader is built into dist/tls-rpt (scripts/setup.sh's build_web): {reader_files:?}"
-    );
-    assert!(
-        files.iter().all(|f| !f.starts_with(&reader)),
-        "the home page loads nothing of the report reader"
-    );
-    let reader_br: usize = reader_files
-        .iter()
-        .map(|p| brotli_len(&std::fs::read(p).expect("read")))
-        .sum();
-    println!(
-        "{:<44} {:>10} {:>10}",
-        "/tls-rpt (the report reader, its own load)",
-        "",
-        kb(reader_br)
-    );
+            .map(|p| brotli_len(&std::fs::read(p).expect("read")))
+            .sum();
+        println!(
+            "{:<44} {:>10} {:>10}",
+            format!("{page} (its own load)"),
+            "",
+            kb(br)
+        );
+    }
     assert!(
         br_total <= BUDGET,
         "the home page loads {} brotli, over the {} budget",
