@@ -179,14 +179,15 @@ impl TargetBudget for Arc<LocalBudget> {
     }
 }
 
-/// Waits for a permit for `ip` until `deadline`, calling `waiting` each time it must wait;
-/// `None` when the deadline comes first.
+/// Waits for a permit for `ip` until `deadline`, calling `waiting` when it starts to wait
+/// and whenever the reason changes; `None` when the deadline comes first.
 pub async fn acquire(
     budget: &dyn TargetBudget,
     ip: IpAddr,
     deadline: Instant,
     mut waiting: impl FnMut(&str, Duration),
 ) -> Option<Permit> {
+    let mut said = String::new();
     loop {
         match budget.admit(ip).await {
             Admission::Start(permit) => return Some(permit),
@@ -196,7 +197,10 @@ pub async fn acquire(
                     tokio::time::sleep_until(deadline).await;
                     return None;
                 }
-                waiting(&reason, wait);
+                if reason != said {
+                    waiting(&reason, wait);
+                    said = reason;
+                }
                 // Poll at least every second: a permit returned elsewhere frees the address.
                 tokio::time::sleep(
                     wait.min(Duration::from_secs(1))

@@ -306,6 +306,10 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// How long a claim holds without renewal; renewed every third of it.
     pub lease: Duration,
+    /// The cluster's per-address session budget (`budget::StoreBudget`): sessions per
+    /// `target_window`, one at a time.
+    pub target_sessions: usize,
+    pub target_window: Duration,
 }
 
 impl WorkerConfig {
@@ -325,6 +329,8 @@ impl WorkerConfig {
             ),
             concurrency: concurrency.max(1),
             lease: Duration::from_secs(30),
+            target_sessions: 6,
+            target_window: Duration::from_secs(60),
         }
     }
 }
@@ -332,6 +338,15 @@ impl WorkerConfig {
 /// Claims the oldest job that is queued, or running under a lease that ran out.
 async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<(String, String, i64)>> {
     let now = now_ms();
+    // A worker whose job's lease ran out is dead: the sessions it held are over, and must
+    // not keep those addresses busy for the rest of the cluster.
+    store
+        .execute(
+            "UPDATE target_sessions SET ended_at = ?1 WHERE ended_at IS NULL AND worker IN
+             (SELECT worker FROM jobs WHERE state = 'running' AND lease_until < ?1)",
+            params![now],
+        )
+        .await?;
     let row = store
         .query_opt(
             "UPDATE jobs SET state = 'running', worker = ?1, lease_until = ?2, attempts = attempts + 1
@@ -350,10 +365,17 @@ async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<(String, S
 /// `mxtls serve` unless `--no-probe`).
 pub async fn work(
     store: Arc<Store>,
-    probe: mxtls_probe::Config,
+    mut probe: mxtls_probe::Config,
     worker: WorkerConfig,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    // Politeness is the cluster's: every worker counts the sessions of all in the store.
+    probe.budget = Some(Arc::new(crate::budget::StoreBudget::new(
+        store.clone(),
+        &worker.name,
+        worker.target_sessions,
+        worker.target_window,
+    )));
     let mut notes = store.listen(CHANNEL).await;
     let slots = Arc::new(tokio::sync::Semaphore::new(worker.concurrency));
     let run = async {

@@ -31,6 +31,7 @@
 //! received), `metrics`.
 
 pub mod api;
+pub mod budget;
 pub mod checks;
 pub mod clients;
 pub mod cluster;

@@ -182,12 +182,17 @@ struct ClusterArgs {
     /// how soon a job whose worker died is taken again (3–600).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=600))]
     lease: u64,
+    /// The window of `--target-sessions`, in seconds (1–3600; tests shorten it).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    target_window: u64,
 }
 
 impl ClusterArgs {
-    fn worker(&self) -> mxtls_server::cluster::WorkerConfig {
+    fn worker(&self, target_sessions: u64) -> mxtls_server::cluster::WorkerConfig {
         let mut w = mxtls_server::cluster::WorkerConfig::new(self.jobs as usize);
         w.lease = std::time::Duration::from_secs(self.lease);
+        w.target_sessions = target_sessions as usize;
+        w.target_window = std::time::Duration::from_secs(self.target_window);
         w
     }
 }
@@ -304,13 +309,13 @@ fn main() -> ExitCode {
             };
             probe.budget = Some(std::sync::Arc::new(mxtls_probe::budget::LocalBudget::new(
                 target_sessions as usize,
-                std::time::Duration::from_secs(60),
+                std::time::Duration::from_secs(cluster_args.target_window),
             )));
             probe.vantage = cluster_args.vantage.clone();
             let cluster = if is_postgres(&db) {
                 mxtls_server::ClusterMode::Cluster {
                     probe: !no_probe,
-                    worker: cluster_args.worker(),
+                    worker: cluster_args.worker(target_sessions),
                 }
             } else if no_probe {
                 return fail("--no-probe needs a PostgreSQL store (--db postgres://…) and workers");
@@ -361,16 +366,13 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
-            probe.budget = Some(std::sync::Arc::new(mxtls_probe::budget::LocalBudget::new(
-                target_sessions as usize,
-                std::time::Duration::from_secs(60),
-            )));
+            // The worker counts sessions in the store (cluster::work sets the budget).
             probe.vantage = cluster.vantage.clone();
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
             };
-            let worker = cluster.worker();
+            let worker = cluster.worker(target_sessions);
             match runtime.block_on(async {
                 let store = mxtls_server::snapshots::Store::connect(&db).await?;
                 eprintln!("mxtls: worker {} probing the cluster's jobs", worker.name);

@@ -56,6 +56,9 @@ pub struct Options {
     /// The port the MTA-STS policy hosts listen on (the probe's `--https-port`); not 443,
     /// for the same reason.
     pub https_port: u16,
+    /// Extra signed domains `tenant-1.test` … `tenant-N.test` whose MX is `dane-ee.test`'s
+    /// host: many domains that share one mail server, as at a hosting provider.
+    pub tenants: usize,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
             banner_delay: Duration::from_millis(3000),
             postfix: true,
             https_port: 4443,
+            tenants: 0,
         }
     }
 }
@@ -101,6 +105,11 @@ pub struct World {
     servers: Vec<tokio::task::JoinHandle<()>>,
     /// Every session the scenario SMTP servers took (not Postfix's).
     pub sessions: std::sync::Arc<smtp::SessionLog>,
+}
+
+/// The names of [`Options::tenants`] domains.
+pub fn tenant_domains(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("tenant-{i}.test")).collect()
 }
 
 impl World {
@@ -320,6 +329,14 @@ impl World {
             });
         }
 
+        for name in tenant_domains(options.tenants) {
+            zones.push(zones::Zone {
+                origin: format!("{name}."),
+                body: "@ IN MX 10 mx.dane-ee.test.\n".into(),
+                signing: scenarios::Signing::Signed,
+                first_host: "mx.dane-ee.test.".into(),
+            });
+        }
         let zone_dir = dir.join("zones");
         let signed = zones::build(&zone_dir, ip(0, 2), &zones)?;
         let mut daemons = Vec::new();

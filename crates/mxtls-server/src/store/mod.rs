@@ -156,12 +156,27 @@ impl Row {
     }
 }
 
-/// The schema, one step per version; `{blob}` is the engine's byte-string type. Never edit
-/// a step that has shipped: add the next one.
-pub const MIGRATIONS: &[&str] = &[
+/// One step of the schema: SQL for both engines (`{blob}` is the engine's byte-string
+/// type), and what only PostgreSQL gets (functions of the cluster).
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub both: &'static str,
+    pub postgres: &'static str,
+}
+
+const fn both(sql: &'static str) -> Migration {
+    Migration {
+        both: sql,
+        postgres: "",
+    }
+}
+
+/// The schema, one step per version. Never edit a step that has shipped: add the next one.
+pub const MIGRATIONS: &[Migration] = &[
     // 1: snapshots, watches, TLS-RPT reports (what SQLite files before migrations held: hence
     // IF NOT EXISTS).
-    "CREATE TABLE IF NOT EXISTS snapshots (
+    both(
+        "CREATE TABLE IF NOT EXISTS snapshots (
          id TEXT PRIMARY KEY,
          domain TEXT NOT NULL,
          finished_at BIGINT NOT NULL,
@@ -191,9 +206,11 @@ pub const MIGRATIONS: &[&str] = &[
          report TEXT NOT NULL,
          PRIMARY KEY (domain, organization, report_id)
      );",
+    ),
     // 2: checks as jobs of a cluster (`cluster`): at most one queued or running per domain;
     // their progress, in order, for whoever streams it from whichever instance.
-    "CREATE TABLE IF NOT EXISTS jobs (
+    both(
+        "CREATE TABLE IF NOT EXISTS jobs (
          id TEXT PRIMARY KEY,
          domain TEXT NOT NULL,
          client TEXT NOT NULL,
@@ -215,6 +232,55 @@ pub const MIGRATIONS: &[&str] = &[
          event TEXT NOT NULL,
          PRIMARY KEY (job, seq)
      );",
+    ),
+    // 3: the cluster's per-address session budget (`budget::StoreBudget`): the sessions
+    // started per address, and the addresses backed off after refusals. Admission is one
+    // function call under an advisory lock on the address, so two workers never both take
+    // the last free slot.
+    Migration {
+        both: "CREATE TABLE IF NOT EXISTS target_sessions (
+             id TEXT PRIMARY KEY,
+             ip TEXT NOT NULL,
+             worker TEXT NOT NULL,
+             started_at BIGINT NOT NULL,
+             ended_at BIGINT
+         );
+         CREATE INDEX IF NOT EXISTS target_sessions_by_ip ON target_sessions (ip, started_at);
+         CREATE TABLE IF NOT EXISTS target_backoff (
+             ip TEXT PRIMARY KEY,
+             refusals BIGINT NOT NULL,
+             until_ms BIGINT NOT NULL
+         );",
+        postgres: "CREATE OR REPLACE FUNCTION mxtls_target_admit(
+             p_ip TEXT, p_id TEXT, p_worker TEXT, p_now BIGINT, p_window BIGINT, p_max BIGINT,
+             p_lease BIGINT)
+         RETURNS TEXT LANGUAGE plpgsql AS $$
+         DECLARE
+             b RECORD;
+             n BIGINT;
+             oldest BIGINT;
+         BEGIN
+             PERFORM pg_advisory_xact_lock(hashtext('mxtls-target:' || p_ip));
+             SELECT refusals, until_ms INTO b FROM target_backoff WHERE ip = p_ip;
+             IF FOUND AND b.until_ms > p_now THEN
+                 RETURN 'backoff ' || (b.until_ms - p_now) || ' ' || b.refusals;
+             END IF;
+             IF EXISTS (SELECT 1 FROM target_sessions WHERE ip = p_ip AND ended_at IS NULL
+                        AND started_at > p_now - p_lease) THEN
+                 RETURN 'busy 250';
+             END IF;
+             SELECT COUNT(*), MIN(started_at) INTO n, oldest FROM target_sessions
+                 WHERE ip = p_ip AND started_at > p_now - p_window;
+             IF n >= p_max THEN
+                 RETURN 'full ' || GREATEST(oldest + p_window - p_now, 1) || ' ' || n;
+             END IF;
+             DELETE FROM target_sessions WHERE ip = p_ip
+                 AND started_at < p_now - 2 * GREATEST(p_window, p_lease);
+             INSERT INTO target_sessions (id, ip, worker, started_at)
+                 VALUES (p_id, p_ip, p_worker, p_now);
+             RETURN 'start';
+         END $$;",
+    },
 ];
 
 /// The engine a store runs on.

@@ -113,7 +113,7 @@ impl Postgres {
         })
     }
 
-    pub(super) async fn migrate(&self, migrations: &[&str]) -> Result<()> {
+    pub(super) async fn migrate(&self, migrations: &[super::Migration]) -> Result<()> {
         let mut client = self.client().await?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -128,7 +128,11 @@ impl Postgres {
                 .try_get(0)?;
             for (i, step) in migrations.iter().enumerate().skip(done.max(0) as usize) {
                 let tx = client.transaction().await?;
-                tx.batch_execute(&step.replace("{blob}", "BYTEA")).await?;
+                tx.batch_execute(&step.both.replace("{blob}", "BYTEA"))
+                    .await?;
+                if !step.postgres.is_empty() {
+                    tx.batch_execute(step.postgres).await?;
+                }
                 tx.execute(
                     "INSERT INTO mxtls_schema (version) VALUES ($1)",
                     &[&(i as i64 + 1)],

@@ -52,7 +52,7 @@ impl Sqlite {
         })
     }
 
-    pub(super) fn migrate(&self, migrations: &[&str]) -> Result<()> {
+    pub(super) fn migrate(&self, migrations: &[super::Migration]) -> Result<()> {
         let mut conn = lock(&self.conn);
         conn.execute_batch("CREATE TABLE IF NOT EXISTS mxtls_schema (version BIGINT NOT NULL)")?;
         let done: i64 = conn.query_row(
@@ -62,7 +62,7 @@ impl Sqlite {
         )?;
         for (i, step) in migrations.iter().enumerate().skip(done.max(0) as usize) {
             let tx = conn.transaction()?;
-            tx.execute_batch(&step.replace("{blob}", "BLOB"))?;
+            tx.execute_batch(&step.both.replace("{blob}", "BLOB"))?;
             tx.execute(
                 "INSERT INTO mxtls_schema (version) VALUES (?1)",
                 [i as i64 + 1],
