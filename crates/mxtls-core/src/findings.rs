@@ -122,6 +122,7 @@ codes! {
     TlsRptStalePolicy => "tlsrpt-stale-policy", "RFC 8461 §5.1";
     TlsRptPolicyNotFound => "tlsrpt-policy-not-found", "RFC 8460 §4.3";
     TlsRptClean => "tlsrpt-clean", "RFC 8460 §4";
+    AddressEvidenceReused => "address-evidence-reused", "RFC 5321 §4.5.4";
 }
 
 impl std::fmt::Display for Code {

@@ -179,6 +179,25 @@ impl TargetBudget for Arc<LocalBudget> {
     }
 }
 
+/// An address's sessions from an earlier check, for a check the budget would make wait.
+pub struct Recent {
+    pub evidence: mxtls_core::evidence::AddressEvidence,
+    /// The MX host the address was listed under in that check (the sessions' SNI is its,
+    /// or `evidence.probed_for`'s).
+    pub host: mxtls_core::names::DnsName,
+    /// The snapshot they come from, and when its check finished.
+    pub snapshot: String,
+    pub gathered_at: mxtls_core::evidence::UnixTime,
+}
+
+/// Where a check finds an address's recent sessions (the server's store): with it, a check
+/// whose budget for an address is spent uses what was seen there a moment ago instead of
+/// waiting (`--target-reuse`).
+pub trait RecentEvidence: Send + Sync + std::fmt::Debug {
+    /// The newest sessions with `ip` that are young enough to reuse.
+    fn recent(&self, ip: IpAddr) -> Pin<Box<dyn Future<Output = Option<Recent>> + Send + '_>>;
+}
+
 /// Waits for a permit for `ip` until `deadline`, calling `waiting` when it starts to wait
 /// and whenever the reason changes; `None` when the deadline comes first.
 pub async fn acquire(

@@ -67,6 +67,12 @@ pub struct Config {
     pub budget: Option<Arc<dyn TargetBudget>>,
     /// The name of where this probe runs, recorded in the evidence (`--vantage`).
     pub vantage: Option<String>,
+    /// With a budget: where a check whose budget for an address is spent finds that
+    /// address's recent sessions, instead of waiting (`None`: it waits).
+    pub reuse: Option<Arc<dyn budget::RecentEvidence>>,
+    /// How old reused sessions may be (`--target-reuse`; zero: never reused). The server,
+    /// which has the store, turns it into `reuse`.
+    pub reuse_max_age: Duration,
 }
 
 impl Default for Config {
@@ -83,6 +89,8 @@ impl Default for Config {
             deadlines: Deadlines::default(),
             budget: None,
             vantage: None,
+            reuse: None,
+            reuse_max_age: Duration::ZERO,
         }
     }
 }
@@ -477,13 +485,37 @@ impl Run {
                 },
                 sessions: Vec::new(),
                 probed_for: Some(host),
+                reused: None,
             };
+        }
+        // Over the address's budget, sessions seen there a moment ago (by another check, of
+        // another domain on the same server, say) are used instead of waiting.
+        let mut first_permit = None;
+        if let (Some(b), Some(reuse)) = (&self.config.budget, &self.config.reuse) {
+            match b.admit(ip).await {
+                budget::Admission::Start(p) => first_permit = Some(p),
+                budget::Admission::Wait { reason, .. } => {
+                    if let Some(recent) = reuse.recent(ip).await {
+                        return AddressEvidence {
+                            ip,
+                            target: TargetDecision::Allowed,
+                            sessions: recent.evidence.sessions,
+                            probed_for: recent.evidence.probed_for.or(Some(recent.host)),
+                            reused: Some(mxtls_core::evidence::ReusedSessions {
+                                snapshot: recent.snapshot,
+                                gathered_at: recent.gathered_at,
+                                reason,
+                            }),
+                        };
+                    }
+                }
+            }
         }
         // Every key type, without doubling the wait for a slow greeting: offer everything and,
         // at the same time, only RSA (servers prefer ECDSA when the client can take it). Only
         // if the first chain is RSA is an ECDSA-only session needed afterwards.
         let (first, rsa_only) = tokio::join!(
-            self.session(&host, &sni, ip, KeyTypeOffer::Any),
+            self.session_with(&host, &sni, ip, KeyTypeOffer::Any, first_permit),
             self.session(&host, &sni, ip, KeyTypeOffer::Rsa)
         );
         let first_key = first
@@ -504,6 +536,7 @@ impl Run {
             target: TargetDecision::Allowed,
             sessions,
             probed_for: Some(host.clone()),
+            reused: None,
         }
     }
 
@@ -514,10 +547,23 @@ impl Run {
         ip: IpAddr,
         offer: KeyTypeOffer,
     ) -> SmtpSession {
+        self.session_with(host, sni, ip, offer, None).await
+    }
+
+    /// A session, with the address's budget permit if one was taken for it already.
+    async fn session_with(
+        &self,
+        host: &DnsName,
+        sni: &DnsName,
+        ip: IpAddr,
+        offer: KeyTypeOffer,
+        permit: Option<budget::Permit>,
+    ) -> SmtpSession {
         // The address's budget first: a session waiting for it holds no connection slot.
-        let _target = match &self.config.budget {
-            None => None,
-            Some(b) => {
+        let _target = match (&self.config.budget, permit) {
+            (_, Some(p)) => Some(p),
+            (None, None) => None,
+            (Some(b), None) => {
                 let deadline = tokio::time::Instant::from_std(self.deadline);
                 let waiting = |reason: &str, wait: Duration| {
                     emit(

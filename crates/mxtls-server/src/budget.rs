@@ -199,3 +199,34 @@ impl TargetBudget for StoreBudget {
         });
     }
 }
+
+/// Recent sessions from the store, for checks over an address's budget
+/// (`mxtls_probe::budget::RecentEvidence`): at most `max_age` old.
+pub struct StoreRecent {
+    pub store: Arc<Store>,
+    pub max_age: Duration,
+}
+
+impl std::fmt::Debug for StoreRecent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreRecent")
+            .field("max_age", &self.max_age)
+            .finish()
+    }
+}
+
+impl mxtls_probe::budget::RecentEvidence for StoreRecent {
+    fn recent(
+        &self,
+        ip: IpAddr,
+    ) -> Pin<Box<dyn Future<Output = Option<mxtls_probe::budget::Recent>> + Send + '_>> {
+        Box::pin(async move {
+            let not_before = now_ms() / 1000 - self.max_age.as_secs() as i64;
+            self.store
+                .recent_sessions(ip, not_before)
+                .await
+                .ok()
+                .flatten()
+        })
+    }
+}

@@ -376,6 +376,12 @@ pub async fn work(
         worker.target_sessions,
         worker.target_window,
     )));
+    if !probe.reuse_max_age.is_zero() {
+        probe.reuse = Some(Arc::new(crate::budget::StoreRecent {
+            store: store.clone(),
+            max_age: probe.reuse_max_age,
+        }));
+    }
     let mut notes = store.listen(CHANNEL).await;
     let slots = Arc::new(tokio::sync::Semaphore::new(worker.concurrency));
     let run = async {

@@ -169,6 +169,11 @@ pub struct App {
 
 impl App {
     pub fn new(store: Store, probe: mxtls_probe::Config, limits: Limits) -> App {
+        App::new_shared(Arc::new(store), probe, limits)
+    }
+
+    /// [`App::new`] with a store shared with others (the probe's reuse of sessions).
+    pub fn new_shared(store: Arc<Store>, probe: mxtls_probe::Config, limits: Limits) -> App {
         let checks = checks::Checks::new(checks::HubLimits {
             max_concurrent_checks: limits.max_concurrent_checks,
             per_client_concurrent_checks: limits.per_client_concurrent_checks,
@@ -181,7 +186,7 @@ impl App {
             mail_from: "mxtls@localhost".into(),
         };
         App {
-            store: Arc::new(store),
+            store,
             examples: Vec::new(),
             probe,
             limits,
@@ -342,7 +347,15 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         .await
         .map_err(|e| std::io::Error::other(format!("the store ({}): {e}", redact(&config.db))))?;
     eprintln!("mxtls: store: {} ({})", store.engine(), redact(&config.db));
-    let mut app = App::new(store, config.probe.clone(), Limits::default());
+    let mut probe = config.probe.clone();
+    let store = Arc::new(store);
+    if !probe.reuse_max_age.is_zero() {
+        probe.reuse = Some(Arc::new(budget::StoreRecent {
+            store: store.clone(),
+            max_age: probe.reuse_max_age,
+        }));
+    }
+    let mut app = App::new_shared(store, probe, Limits::default());
     app.examples = config.examples.clone();
     app.proxies = config.trusted_proxies.clone();
     app.watch = config.watch.clone();

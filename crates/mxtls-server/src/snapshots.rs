@@ -62,7 +62,59 @@ impl Store {
             ],
         )
         .await?;
+        // The addresses this check ran sessions with (not those it reused), for reuse.
+        for host in &evidence.hosts {
+            for a in host
+                .addresses
+                .iter()
+                .filter(|a| a.reused.is_none() && !a.sessions.is_empty())
+            {
+                self.execute(
+                    "INSERT INTO address_sessions (ip, snapshot, finished_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![a.ip.to_string(), id.as_str(), evidence.probe.finished_at.0],
+                )
+                .await?;
+            }
+        }
         Ok(SnapshotId(id))
+    }
+
+    /// The newest sessions with `ip` from a check that finished at `not_before` or later.
+    pub async fn recent_sessions(
+        &self,
+        ip: std::net::IpAddr,
+        not_before: i64,
+    ) -> Result<Option<mxtls_probe::budget::Recent>> {
+        let Some(row) = self
+            .query_opt(
+                "SELECT snapshot FROM address_sessions WHERE ip = ?1 AND finished_at >= ?2
+                 ORDER BY finished_at DESC LIMIT 1",
+                params![ip.to_string(), not_before],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(id) = SnapshotId::parse(&row.text(0)?) else {
+            return Ok(None);
+        };
+        let Some(snap) = self.get(&id).await? else {
+            return Ok(None);
+        };
+        let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
+            .map_err(|e| StoreError(format!("snapshot {}: {e}", id.as_str())))?;
+        Ok(evidence.hosts.iter().find_map(|h| {
+            h.addresses
+                .iter()
+                .find(|a| a.ip == ip && a.reused.is_none() && !a.sessions.is_empty())
+                .map(|a| mxtls_probe::budget::Recent {
+                    evidence: a.clone(),
+                    host: h.name.clone(),
+                    snapshot: id.as_str().to_owned(),
+                    gathered_at: evidence.probe.finished_at,
+                })
+        }))
     }
 
     pub async fn get(&self, id: &SnapshotId) -> Result<Option<Snapshot>> {

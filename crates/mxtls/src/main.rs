@@ -182,6 +182,11 @@ struct ClusterArgs {
     /// how soon a job whose worker died is taken again (3–600).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=600))]
     lease: u64,
+    /// When a check would exceed an address's session budget, use that address's sessions
+    /// from a stored check at most this many seconds old instead of waiting (the report
+    /// says so, with their age); 0: always wait (0–86400).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    target_reuse: u64,
     /// The window of `--target-sessions`, in seconds (1–3600; tests shorten it).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     target_window: u64,
@@ -312,6 +317,7 @@ fn main() -> ExitCode {
                 std::time::Duration::from_secs(cluster_args.target_window),
             )));
             probe.vantage = cluster_args.vantage.clone();
+            probe.reuse_max_age = std::time::Duration::from_secs(cluster_args.target_reuse);
             let cluster = if is_postgres(&db) {
                 mxtls_server::ClusterMode::Cluster {
                     probe: !no_probe,
@@ -368,6 +374,7 @@ fn main() -> ExitCode {
             };
             // The worker counts sessions in the store (cluster::work sets the budget).
             probe.vantage = cluster.vantage.clone();
+            probe.reuse_max_age = std::time::Duration::from_secs(cluster.target_reuse);
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),

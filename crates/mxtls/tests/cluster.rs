@@ -1,11 +1,14 @@
-//! A cluster for real: Debian's PostgreSQL (started here, on loopback), two `mxtls serve
-//! --no-probe` instances and `mxtls worker` processes, probing the test world.
+//! The checker at scale, for real: Debian's PostgreSQL (started here, on loopback), `mxtls
+//! serve` instances and `mxtls worker` processes, probing the test world.
 //!
-//! * Requests for one domain through both instances join one job and get one snapshot,
-//!   with the worker's vantage in its evidence.
+//! * Requests for one domain through two `--no-probe` instances join one job and get one
+//!   snapshot, with the worker's vantage in its evidence; a recent result is reused.
 //! * `kill -9` of the worker in the middle of a check: its lease runs out, another worker
 //!   takes the job again, and the client — still connected to its instance — gets its
 //!   answer, with every progress event announced before and after.
+//! * 50 domains on one mail server, checked at once through 2 instances and 2 workers: the
+//!   server sees at most the cluster's session budget, one session at a time.
+//! * A check over an address's budget reuses a recent check's sessions, and says so.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -363,6 +366,8 @@ async fn the_session_budget_holds_across_the_cluster() {
                     &per_window,
                     "--target-window",
                     &window,
+                    "--target-reuse",
+                    "0",
                     "--allow-private-targets",
                 ],
             );
@@ -445,6 +450,100 @@ async fn the_session_budget_holds_across_the_cluster() {
         seen.len(),
         took.as_secs_f64(),
         WINDOW.as_secs()
+    );
+    world.stop().await;
+}
+
+/// One `mxtls serve` on SQLite with a budget of 2 sessions a minute per address: the first
+/// tenant's check spends it; the second tenant's, on the same server, reuses those sessions
+/// instead of waiting, and its report says so with their age — the server saw 2 sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_over_the_budget_reuses_recent_sessions() {
+    let world = World::start(Options {
+        net: 77,
+        smtp_port: 2577,
+        postfix: false,
+        tenants: 2,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let logs = world.dir.join("reuse-logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let db = world.dir.join("reuse.sqlite").display().to_string();
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut cmd = common::mxtls_at(&world, &["serve", "--db", &db, "--allow-private-targets"]);
+    cmd.args([
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--target-sessions",
+        "2",
+        "--target-reuse",
+        "600",
+    ])
+    .arg("--listen")
+    .arg(listen.to_string())
+    .arg("--web-dir")
+    .arg(world.dir.join("no-web-app"));
+    let log = logs.join("serve.log");
+    let _server = spawn(cmd, &log);
+    healthy(listen, &log);
+
+    let (_, first) = events(
+        &check_as(listen, "tenant-1.test", "10.9.0.1")
+            .join()
+            .expect("first"),
+    );
+    let (_, second) = events(
+        &check_as(listen, "tenant-2.test", "10.9.0.2")
+            .join()
+            .expect("second"),
+    );
+    let address =
+        |answer: &serde_json::Value| answer["evidence"]["hosts"][0]["addresses"][0].clone();
+    assert!(
+        address(&first)["reused"].is_null(),
+        "the first check ran its sessions"
+    );
+    let reused = &address(&second)["reused"];
+    assert_eq!(
+        reused["snapshot"], first["snapshot"],
+        "the second reuses the first's sessions"
+    );
+    assert!(
+        reused["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("sessions with"),
+        "says why: {reused}"
+    );
+    assert_eq!(address(&second)["sessions"], address(&first)["sessions"]);
+    let ip = address(&first)["ip"]
+        .as_str()
+        .expect("ip")
+        .parse()
+        .expect("ip");
+    assert_eq!(
+        world.sessions.at(ip).len(),
+        2,
+        "the server saw only the first check's sessions"
+    );
+
+    // The report of the second check says so: judged by the same binary, from its evidence.
+    let evidence = world.dir.join("second.json");
+    std::fs::write(&evidence, second["evidence"].to_string()).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_mxtls"))
+        .arg("analyse")
+        .arg(&evidence)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("analyse");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("address-evidence-reused"), "{text}");
+    assert!(text.contains("are from a check"), "{text}");
+    assert!(
+        text.contains("dane-verified"),
+        "still judged on the reused sessions: {text}"
     );
     world.stop().await;
 }

@@ -252,6 +252,22 @@ pub struct AddressEvidence {
     /// run for (their SNI is that host's), where it is another one than this entry's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probed_for: Option<DnsName>,
+    /// The sessions were not run for this check: the checker's session budget for the
+    /// address was spent, so they are those of an earlier check (another domain's, when
+    /// domains share a mail server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<ReusedSessions>,
+}
+
+/// Where reused sessions of an address come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReusedSessions {
+    /// The snapshot they were taken from.
+    pub snapshot: String,
+    /// When that check finished.
+    pub gathered_at: UnixTime,
+    /// Why they were not run again, in words.
+    pub reason: String,
 }
 
 /// The probe's target policy decision for an address.

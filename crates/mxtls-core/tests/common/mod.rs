@@ -422,6 +422,7 @@ impl Host {
                         self.sessions.clone()
                     },
                     probed_for: None,
+                    reused: None,
                 })
                 .collect(),
         }

@@ -281,6 +281,17 @@ pub const MIGRATIONS: &[Migration] = &[
              RETURN 'start';
          END $$;",
     },
+    // 4: which stored checks ran sessions with each address, so that a check over an
+    // address's budget can reuse them (`--target-reuse`).
+    both(
+        "CREATE TABLE IF NOT EXISTS address_sessions (
+             ip TEXT NOT NULL,
+             snapshot TEXT NOT NULL,
+             finished_at BIGINT NOT NULL,
+             PRIMARY KEY (ip, snapshot)
+         );
+         CREATE INDEX IF NOT EXISTS address_sessions_newest ON address_sessions (ip, finished_at);",
+    ),
 ];
 
 /// The engine a store runs on.
