@@ -199,22 +199,22 @@ pub trait RecentEvidence: Send + Sync + std::fmt::Debug {
 }
 
 /// Waits for a permit for `ip` until `deadline`, calling `waiting` when it starts to wait
-/// and whenever the reason changes; `None` when the deadline comes first.
+/// and whenever the reason changes. When the wait would outlast the deadline (an address
+/// backed off for minutes, say), it gives up at once with the reason: the check ends now
+/// instead of at its deadline, and its evidence says why the session was not run.
 pub async fn acquire(
     budget: &dyn TargetBudget,
     ip: IpAddr,
     deadline: Instant,
     mut waiting: impl FnMut(&str, Duration),
-) -> Option<Permit> {
+) -> Result<Permit, String> {
     let mut said = String::new();
     loop {
         match budget.admit(ip).await {
-            Admission::Start(permit) => return Some(permit),
+            Admission::Start(permit) => return Ok(permit),
             Admission::Wait { wait, reason } => {
                 if Instant::now() + wait > deadline {
-                    waiting(&reason, deadline.saturating_duration_since(Instant::now()));
-                    tokio::time::sleep_until(deadline).await;
-                    return None;
+                    return Err(reason);
                 }
                 if reason != said {
                     waiting(&reason, wait);

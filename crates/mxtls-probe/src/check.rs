@@ -578,12 +578,12 @@ impl Run {
                     )
                 };
                 match budget::acquire(b.as_ref(), ip, deadline, waiting).await {
-                    Some(permit) => Some(permit),
-                    None => {
+                    Ok(permit) => Some(permit),
+                    Err(reason) => {
                         return failed_session(
                             self.config.smtp_port,
                             offer,
-                            "the checker's session budget for this address allowed no session before the check's deadline",
+                            &format!("not connected before the check's deadline: {reason}"),
                         );
                     }
                 }

@@ -120,3 +120,82 @@ async fn concurrent_checks_keep_to_the_address_budget() {
     );
     world.stop().await;
 }
+
+/// A server that greets with `421` is backed off: the check's other session (the RSA-only
+/// offer, waiting for its turn) does not connect and the check ends at once, not at its
+/// deadline; a second check within the back-off does not connect at all and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_421_greeting_backs_the_address_off() {
+    let world = World::start(Options {
+        net: 78,
+        smtp_port: 2578,
+        postfix: false,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let config = mxtls_probe::Config {
+        resolver: Some(world.resolver),
+        trust_anchor: Some(world.trust_anchor.clone()),
+        allow_private_targets: true,
+        smtp_port: world.smtp_port,
+        https_port: world.https_port,
+        extra_pkix_roots: vec![world.root_ca_der.clone()],
+        timeout: Duration::from_secs(30),
+        budget: Some(std::sync::Arc::new(LocalBudget::new(
+            6,
+            Duration::from_secs(60),
+        ))),
+        ..mxtls_probe::Config::default()
+    };
+    let domain = mxtls_core::names::parse_user_domain("busy-421.test").expect("name");
+    let ip = world
+        .scenarios
+        .iter()
+        .find(|s| s.domain == "busy-421.test")
+        .and_then(|s| s.hosts.first())
+        .and_then(|(_, a)| a.first().copied())
+        .expect("address");
+    let started = std::time::Instant::now();
+    let first = mxtls_probe::check(&domain, &config, None)
+        .await
+        .expect("check");
+    let took = started.elapsed();
+    let again = mxtls_probe::check(&domain, &config, None)
+        .await
+        .expect("check");
+    let stops = |e: &mxtls_core::Evidence| -> Vec<String> {
+        e.hosts[0].addresses[0]
+            .sessions
+            .iter()
+            .map(|s| format!("{:?}", s.stopped.as_ref().map(|x| &x.error)))
+            .collect()
+    };
+    let first_stops = stops(&first);
+    assert_eq!(
+        first_stops.len(),
+        1,
+        "a greeting with no key recorded: one session: {first_stops:?}"
+    );
+    assert!(
+        first_stops[0].contains("Rejected { code: 421 }"),
+        "it met the 421: {first_stops:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "the check ended at once, not at its deadline: {took:?}"
+    );
+    assert!(
+        stops(&again)
+            .iter()
+            .all(|s| s.contains("refused or limited us 1 time")),
+        "within the back-off nothing connects: {:?}",
+        stops(&again)
+    );
+    assert_eq!(
+        world.sessions.at(ip).len(),
+        1,
+        "the server was contacted once"
+    );
+    world.stop().await;
+}

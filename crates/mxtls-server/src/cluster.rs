@@ -335,18 +335,22 @@ impl WorkerConfig {
     }
 }
 
-/// Claims the oldest job that is queued, or running under a lease that ran out.
-async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<(String, String, i64)>> {
-    let now = now_ms();
-    // A worker whose job's lease ran out is dead: the sessions it held are over, and must
-    // not keep those addresses busy for the rest of the cluster.
+/// A worker whose job's lease ran out by `now` (ms) is dead: the sessions it held are over,
+/// and must not keep those addresses busy for the rest of the cluster. Run before each claim.
+pub async fn end_sessions_of_dead_workers(store: &Store, now: i64) -> Result<u64> {
     store
         .execute(
             "UPDATE target_sessions SET ended_at = ?1 WHERE ended_at IS NULL AND worker IN
              (SELECT worker FROM jobs WHERE state = 'running' AND lease_until < ?1)",
             params![now],
         )
-        .await?;
+        .await
+}
+
+/// Claims the oldest job that is queued, or running under a lease that ran out.
+async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<(String, String, i64)>> {
+    let now = now_ms();
+    end_sessions_of_dead_workers(store, now).await?;
     let row = store
         .query_opt(
             "UPDATE jobs SET state = 'running', worker = ?1, lease_until = ?2, attempts = attempts + 1

@@ -285,3 +285,85 @@ async fn postgres_keeps_everything() {
     let err = Store::connect(&wrong).await.err().expect("refused");
     assert!(err.to_string().contains("no_such_db"), "{err}");
 }
+
+/// The cluster's session budget, as two workers see it through one PostgreSQL: one session
+/// at a time per address whoever asks, at most N per window, a refusal backs the address off
+/// for both, a served session ends it, and a dead worker's session stops holding the address
+/// once its job's lease has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_budget_is_shared_by_every_worker() {
+    use mxtls_probe::budget::{Admission, Outcome, TargetBudget};
+    use mxtls_server::budget::StoreBudget;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("budget").expect("database");
+    let store = Arc::new(Store::connect(&url).await.expect("connect"));
+    let one = StoreBudget::new(store.clone(), "worker-1", 2, Duration::from_secs(60));
+    let two = StoreBudget::new(store.clone(), "worker-2", 2, Duration::from_secs(60));
+    let ip: std::net::IpAddr = "192.0.2.25".parse().expect("ip");
+    let reason = |a: Admission| match a {
+        Admission::Start(_) => "start".to_owned(),
+        Admission::Wait { reason, .. } => reason,
+    };
+
+    let Admission::Start(permit) = one.admit(ip).await else {
+        panic!("the first session starts");
+    };
+    assert!(reason(two.admit(ip).await).contains("is running in the cluster: one at a time"));
+    drop(permit);
+    // The permit is returned by a task: give it a moment.
+    let mut second = None;
+    for _ in 0..50 {
+        if let Admission::Start(p) = two.admit(ip).await {
+            second = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = second.expect("the second session starts once the first has ended");
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        reason(one.admit(ip).await)
+            .contains("2 sessions with 192.0.2.25 in the last 60 s across the cluster"),
+        "at most 2 per window, counted over both workers"
+    );
+
+    let other: std::net::IpAddr = "192.0.2.26".parse().expect("ip");
+    one.finished(other, Outcome::Refused);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(reason(two.admit(other).await).contains("refused or limited the cluster 1 time"));
+    two.finished(other, Outcome::Served);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        reason(one.admit(other).await),
+        "start",
+        "a served session ends the back-off"
+    );
+
+    // worker-1 holds a session with a third address, then dies: its job's lease runs out.
+    let third: std::net::IpAddr = "192.0.2.27".parse().expect("ip");
+    let held = one.admit(third).await;
+    assert!(matches!(held, Admission::Start(_)));
+    std::mem::forget(held);
+    store
+        .execute(
+            "INSERT INTO jobs (id, domain, client, state, created_at, lease_until, worker)
+             VALUES ('dead', 'dead.example', 'c', 'running', 0, 1, 'worker-1')",
+            vec![],
+        )
+        .await
+        .expect("a dead worker's job");
+    assert!(reason(two.admit(third).await).contains("one at a time"));
+    let ended = mxtls_server::cluster::end_sessions_of_dead_workers(&store, 2)
+        .await
+        .expect("what each claim does first");
+    assert_eq!(ended, 1);
+    assert_eq!(
+        reason(two.admit(third).await),
+        "start",
+        "the dead worker's session is over"
+    );
+}
