@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use mxtls_probe::budget::{Admission, MAX_BACKOFF, Outcome, Permit, TargetBudget};
 
+use crate::cluster::now_ms;
 use crate::params;
 use crate::snapshots::Store;
 
@@ -42,13 +43,6 @@ impl std::fmt::Debug for StoreBudget {
             .field("window", &self.window)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn ms(d: Duration) -> i64 {

@@ -45,7 +45,9 @@ pub const MAX_ATTEMPTS: i64 = 3;
 /// Jobs queued or running at once, cluster-wide; beyond it, new checks are refused (503).
 pub const MAX_QUEUED: i64 = 1000;
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch: the cluster's shared clock is each process's own,
+/// so leases and windows allow for a little skew.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
