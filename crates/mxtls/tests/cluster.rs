@@ -301,7 +301,7 @@ fn check_as(addr: SocketAddr, domain: &str, client: &str) -> std::thread::JoinHa
 }
 
 const TENANTS: usize = 50;
-const PER_WINDOW: usize = 12;
+const PER_WINDOW: usize = 20;
 const WINDOW: Duration = Duration::from_secs(2);
 const SKEW: Duration = Duration::from_millis(100);
 
