@@ -14,6 +14,25 @@ const CHECKS: usize = 6;
 const PER_WINDOW: usize = 3;
 const WINDOW: Duration = Duration::from_secs(2);
 
+/// The probe pointed at `world`, with `budget` and the check deadline `timeout`.
+fn probe(
+    world: &World,
+    budget: std::sync::Arc<LocalBudget>,
+    timeout: Duration,
+) -> mxtls_probe::Config {
+    mxtls_probe::Config {
+        resolver: Some(world.resolver),
+        trust_anchor: Some(world.trust_anchor.clone()),
+        allow_private_targets: true,
+        smtp_port: world.smtp_port,
+        https_port: world.https_port,
+        extra_pkix_roots: vec![world.root_ca_der.clone()],
+        timeout,
+        budget: Some(std::sync::Arc::new(budget)),
+        ..mxtls_probe::Config::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checks_keep_to_the_address_budget() {
     let world = World::start(Options {
@@ -24,26 +43,13 @@ async fn concurrent_checks_keep_to_the_address_budget() {
     })
     .await
     .expect("world");
-    let budget = LocalBudget::new(PER_WINDOW, WINDOW);
-    let config = mxtls_probe::Config {
-        resolver: Some(world.resolver),
-        trust_anchor: Some(world.trust_anchor.clone()),
-        allow_private_targets: true,
-        smtp_port: world.smtp_port,
-        https_port: world.https_port,
-        extra_pkix_roots: vec![world.root_ca_der.clone()],
-        timeout: Duration::from_secs(90),
-        budget: Some(std::sync::Arc::new(budget)),
-        ..mxtls_probe::Config::default()
-    };
+    let config = probe(
+        &world,
+        LocalBudget::new(PER_WINDOW, WINDOW),
+        Duration::from_secs(90),
+    );
     let domain = mxtls_core::names::parse_user_domain("dane-ee.test").expect("name");
-    let ip = world
-        .scenarios
-        .iter()
-        .find(|s| s.domain == "dane-ee.test")
-        .and_then(|s| s.hosts.first())
-        .and_then(|(_, a)| a.first().copied())
-        .expect("address");
+    let ip = world.first_address("dane-ee.test").expect("address");
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let checks = futures_util::future::join_all(
@@ -134,28 +140,13 @@ async fn a_421_greeting_backs_the_address_off() {
     })
     .await
     .expect("world");
-    let config = mxtls_probe::Config {
-        resolver: Some(world.resolver),
-        trust_anchor: Some(world.trust_anchor.clone()),
-        allow_private_targets: true,
-        smtp_port: world.smtp_port,
-        https_port: world.https_port,
-        extra_pkix_roots: vec![world.root_ca_der.clone()],
-        timeout: Duration::from_secs(30),
-        budget: Some(std::sync::Arc::new(LocalBudget::new(
-            6,
-            Duration::from_secs(60),
-        ))),
-        ..mxtls_probe::Config::default()
-    };
+    let config = probe(
+        &world,
+        LocalBudget::new(6, Duration::from_secs(60)),
+        Duration::from_secs(30),
+    );
     let domain = mxtls_core::names::parse_user_domain("busy-421.test").expect("name");
-    let ip = world
-        .scenarios
-        .iter()
-        .find(|s| s.domain == "busy-421.test")
-        .and_then(|s| s.hosts.first())
-        .and_then(|(_, a)| a.first().copied())
-        .expect("address");
+    let ip = world.first_address("busy-421.test").expect("address");
     let started = std::time::Instant::now();
     let first = mxtls_probe::check(&domain, &config, None)
         .await

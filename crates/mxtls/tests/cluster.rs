@@ -409,11 +409,7 @@ async fn the_session_budget_holds_across_the_cluster() {
     let took = started.elapsed();
     drop(workers);
     let ip = world
-        .scenarios
-        .iter()
-        .find(|s| s.domain == "dane-ee.test")
-        .and_then(|s| s.hosts.first())
-        .and_then(|(_, a)| a.first().copied())
+        .first_address("dane-ee.test")
         .expect("the shared server's address");
     let seen = world.sessions.at(ip);
     assert_eq!(

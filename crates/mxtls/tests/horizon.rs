@@ -108,11 +108,7 @@ fn openssl_not_after(world: &World, ip: &str) -> String {
 
 fn address_of(world: &World, domain: &str) -> String {
     world
-        .scenarios
-        .iter()
-        .find(|s| s.domain == domain)
-        .and_then(|s| s.hosts.first())
-        .and_then(|(_, a)| a.first())
+        .first_address(domain)
         .map(|a| a.to_string())
         .expect("the scenario runs")
 }

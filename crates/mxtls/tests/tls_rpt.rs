@@ -74,11 +74,7 @@ async fn reports_are_held_against_the_worlds_servers() {
     std::fs::create_dir_all(&dir).expect("dir");
     let ip_of = |d: &str| {
         world
-            .scenarios
-            .iter()
-            .find(|s| s.domain == d)
-            .and_then(|s| s.hosts.first())
-            .and_then(|(_, a)| a.first())
+            .first_address(d)
             .map(|a| a.to_string())
             .expect("scenario")
     };

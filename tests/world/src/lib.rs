@@ -403,6 +403,16 @@ impl World {
     }
 
     /// The scenario named `name` (e.g. `dane-ee`).
+    /// The first address of the first MX host of the scenario `domain`: where a test finds
+    /// the server it counts sessions at or names in a report.
+    pub fn first_address(&self, domain: &str) -> Option<IpAddr> {
+        self.scenarios
+            .iter()
+            .find(|s| s.domain == domain)
+            .and_then(|s| s.hosts.first())
+            .and_then(|(_, a)| a.first().copied())
+    }
+
     /// Stops the SMTP servers of the scenario `domain` (its mail server goes down), a change
     /// of the world between two checks. Whether the scenario exists.
     pub fn stop_smtp(&self, domain: &str) -> bool {
