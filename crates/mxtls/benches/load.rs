@@ -14,33 +14,26 @@
 //! world saw per minute. Bounded: every request has a 120 s deadline, the whole run 10 min.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mxtls_world::postgres::Cluster;
 use mxtls_world::{Options, World};
 
-struct Proc(Child);
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{Proc, free_port, healthy, spawn};
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn peak_rss_kb(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
+/// The peak resident memory of a process (`VmHWM`), KB.
+fn peak_rss_kb(p: &Proc) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", p.0.id()))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -50,58 +43,17 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
 fn serve(world: &World, db: &str, log: &std::path::Path) -> (Proc, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let out = std::fs::File::create(log).expect("log");
-    let err = out.try_clone().expect("log");
-    let child = Proc(
-        Command::new(env!("CARGO_BIN_EXE_mxtls"))
-            .args(["serve", "--db", db, "--allow-private-targets"])
-            .args(["--trusted-proxy", "127.0.0.1/32", "--target-sessions", "60"])
-            .args(["--timeout", "30"])
-            .arg("--listen")
-            .arg(listen.to_string())
-            .arg("--web-dir")
-            .arg(world.dir.join("no-web-app"))
-            .arg("--resolver")
-            .arg(world.resolver.to_string())
-            .arg("--trust-anchor")
-            .arg(&world.trust_anchor)
-            .arg("--pkix-roots")
-            .arg(&world.root_ca)
-            .arg("--smtp-port")
-            .arg(world.smtp_port.to_string())
-            .arg("--https-port")
-            .arg(world.https_port.to_string())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("mxtls serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(listen) {
-            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-            let mut body = String::new();
-            let _ = s.read_to_string(&mut body);
-            if body.contains("200") {
-                return (child, listen);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "the server did not start: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    let mut cmd = common::mxtls_at(world, &["serve", "--db", db, "--allow-private-targets"]);
+    cmd.args(["--trusted-proxy", "127.0.0.1/32", "--target-sessions", "60"])
+        .arg("--listen")
+        .arg(listen.to_string())
+        .arg("--web-dir")
+        .arg(world.dir.join("no-web-app"));
+    let server = spawn(cmd, log);
+    healthy(listen, log);
+    (server, listen)
 }
 
 /// One check: the time to its evidence, and how often it was refused first.
@@ -355,7 +307,7 @@ fn main() {
         &logs.join("sqlite.log"),
     );
     let figures = run(&[at], &domains, clients, reused_each);
-    let rss = vec![one.peak_rss_kb()];
+    let rss = vec![peak_rss_kb(&one)];
     drop(one);
     report(
         "1 instance, SQLite",
@@ -374,7 +326,7 @@ fn main() {
     let (a, at_a) = serve(&world, &db, &logs.join("pg-a.log"));
     let (b, at_b) = serve(&world, &db, &logs.join("pg-b.log"));
     let figures = run(&[at_a, at_b], &domains, clients, reused_each);
-    let rss = vec![a.peak_rss_kb(), b.peak_rss_kb()];
+    let rss = vec![peak_rss_kb(&a), peak_rss_kb(&b)];
     drop((a, b));
     report(
         "2 instances, PostgreSQL",

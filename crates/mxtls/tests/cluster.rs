@@ -11,8 +11,8 @@
 //! * A check over an address's budget reuses a recent check's sessions, and says so.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mxtls_server::snapshots::Store;
@@ -20,35 +20,7 @@ use mxtls_world::postgres::Cluster;
 use mxtls_world::{Options, World};
 
 mod common;
-
-/// A child process killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn spawn(mut cmd: Command, log: &std::path::Path) -> Proc {
-    let out = std::fs::File::create(log).expect("log");
-    let err = out.try_clone().expect("log");
-    Proc(
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("mxtls starts"),
-    )
-}
+use common::{Proc, free_port, healthy, spawn};
 
 fn serve(world: &World, db: &str, port: u16, log: &std::path::Path) -> (Proc, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
@@ -80,33 +52,21 @@ fn worker(world: &World, db: &str, vantage: &str, log: &std::path::Path) -> Proc
     spawn(cmd, log)
 }
 
-/// Waits for `/healthz`.
-fn healthy(addr: SocketAddr, log: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.contains("200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "{addr} did not come up: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
 /// The check stream of `domain` from `addr`, read to its end on a thread (HTTP/1.0: the
 /// body ends when the server closes).
 fn check(addr: SocketAddr, domain: &str) -> std::thread::JoinHandle<String> {
-    let request = format!("GET /api/check/{domain} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    send(
+        addr,
+        format!("GET /api/check/{domain} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// `request`'s answer from `addr`, read to its end on a thread (HTTP/1.0: until the server
+/// closes; at most 180 s).
+fn send(addr: SocketAddr, request: String) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(120)))
+        s.set_read_timeout(Some(Duration::from_secs(180)))
             .expect("timeout");
         s.write_all(request.as_bytes()).expect("request");
         let mut out = Vec::new();
@@ -286,18 +246,12 @@ async fn two_instances_and_workers_share_jobs_and_survive_a_killed_worker() {
 /// The check stream of `domain` from `addr` for the client `client` (through the trusted
 /// proxy header), read to its end on a thread.
 fn check_as(addr: SocketAddr, domain: &str, client: &str) -> std::thread::JoinHandle<String> {
-    let request = format!(
-        "GET /api/check/{domain} HTTP/1.0\r\nHost: {addr}\r\nX-Forwarded-For: {client}\r\n\r\n"
-    );
-    std::thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(180)))
-            .expect("timeout");
-        s.write_all(request.as_bytes()).expect("request");
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    })
+    send(
+        addr,
+        format!(
+            "GET /api/check/{domain} HTTP/1.0\r\nHost: {addr}\r\nX-Forwarded-For: {client}\r\n\r\n"
+        ),
+    )
 }
 
 const TENANTS: usize = 50;

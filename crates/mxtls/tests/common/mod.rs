@@ -1,6 +1,12 @@
-//! What the CLI's world tests share: `mxtls …` pointed at a test world.
+//! What the CLI's world tests (and the load benchmark) share: `mxtls …` pointed at a test
+//! world, and `mxtls serve`/`worker` processes run beside it.
 
-use std::process::Command;
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use mxtls_world::World;
 
@@ -21,4 +27,54 @@ pub fn mxtls_at(world: &World, args: &[&str]) -> Command {
         .arg("--https-port")
         .arg(world.https_port.to_string());
     cmd
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `cmd` started with its output in `log`.
+pub fn spawn(mut cmd: Command, log: &std::path::Path) -> Proc {
+    let out = std::fs::File::create(log).expect("log");
+    let err = out.try_clone().expect("log");
+    Proc(
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("mxtls starts"),
+    )
+}
+
+/// Waits for `/healthz`.
+pub fn healthy(addr: SocketAddr, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.contains("200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{addr} did not come up: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
