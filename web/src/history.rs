@@ -103,21 +103,12 @@ fn standalone() -> Html {
             html! { <main id="main"><h1>{ "Not found" }</h1><p><a href="/">{ "Check a domain" }</a></p></main> }
         }
     };
-    html! {
-        <>
-            <a class="skip" href="#main">{ "Skip to content" }</a>
-            <header class="top">
-                <a href="/" class="brand">{ "mxtls" }</a>
-                <span class="muted">{ " mail TLS checker" }</span>
-            </header>
-            { page }
-            <footer class="muted">
-                { "mxtls judges the evidence in your browser. " }
-                <a href="/tls-rpt">{ "TLS-RPT reports" }</a>{ " · " }
-                <a href="/api/openapi.json">{ "API" }</a>
-            </footer>
-        </>
-    }
+    crate::pages::frame(
+        page,
+        None,
+        crate::pages::JUDGED_HERE,
+        ("/tls-rpt", "TLS-RPT reports"),
+    )
 }
 
 #[function_component(HistoryPage)]

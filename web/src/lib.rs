@@ -93,21 +93,12 @@ fn app() -> Html {
             navigate.emit(Route::Home);
         })
     };
-    html! {
-        <>
-            <a class="skip" href="#main">{ "Skip to content" }</a>
-            <header class="top">
-                <a href="/" class="brand" onclick={home}>{ "mxtls" }</a>
-                <span class="muted">{ " mail TLS checker" }</span>
-            </header>
-            { page }
-            <footer class="muted">
-                { "mxtls judges the evidence in your browser. " }
-                <a href="/tls-rpt">{ "TLS-RPT reports" }</a>{ " · " }
-                <a href="/api/openapi.json">{ "API" }</a>
-            </footer>
-        </>
-    }
+    pages::frame(
+        page,
+        Some(home),
+        pages::JUDGED_HERE,
+        ("/tls-rpt", "TLS-RPT reports"),
+    )
 }
 
 /// Starts the checker's app (the `mxtls-web` bundle) in the page's body.

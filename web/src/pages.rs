@@ -31,6 +31,35 @@ pub(crate) fn set_title(text: &str) {
     }
 }
 
+/// Every page's frame: the skip link, the header (its brand goes home, within the app when
+/// `home` is given) and the footer, which says `note` and links `link` (path, words) and
+/// the API. Shared by the three bundles.
+pub(crate) fn frame(
+    page: Html,
+    home: Option<Callback<MouseEvent>>,
+    note: &'static str,
+    link: (&'static str, &'static str),
+) -> Html {
+    html! {
+        <>
+            <a class="skip" href="#main">{ "Skip to content" }</a>
+            <header class="top">
+                <a href="/" class="brand" onclick={home}>{ "mxtls" }</a>
+                <span class="muted">{ " mail TLS checker" }</span>
+            </header>
+            { page }
+            <footer class="muted">
+                { note }
+                <a href={link.0}>{ link.1 }</a>{ " · " }
+                <a href="/api/openapi.json">{ "API" }</a>
+            </footer>
+        </>
+    }
+}
+
+/// What the checker's pages' footer says.
+pub(crate) const JUDGED_HERE: &str = "mxtls judges the evidence in your browser. ";
+
 /// A link that moves within the app without reloading it.
 pub(crate) fn link(navigate: &Callback<Route>, route: Route, text: String) -> Html {
     let href = route.path();

@@ -218,13 +218,7 @@ fn page() -> Html {
         .map(|l| mxtls_core::analysis::judge_reports(&reports, &l.evidence, &l.report))
         .unwrap_or_default();
 
-    html! {
-        <>
-            <a class="skip" href="#main">{ "Skip to content" }</a>
-            <header class="top">
-                <a href="/" class="brand">{ "mxtls" }</a>
-                <span class="muted">{ " mail TLS checker" }</span>
-            </header>
+    let page = html! {
             <main id="main">
                 <h1>{ "TLS-RPT reports" }</h1>
                 <p class="lead">
@@ -256,13 +250,13 @@ fn page() -> Html {
                     { judged(&reports, &findings, evidence.is_some()) }
                 }
             </main>
-            <footer class="muted">
-                { "mxtls reads the reports and judges the evidence in your browser. " }
-                <a href="/">{ "Check a domain" }</a>{ " · " }
-                <a href="/api/openapi.json">{ "API" }</a>
-            </footer>
-        </>
-    }
+    };
+    crate::pages::frame(
+        page,
+        None,
+        "mxtls reads the reports and judges the evidence in your browser. ",
+        ("/", "Check a domain"),
+    )
 }
 
 /// The latest check of `domain` stored on this server, judged here.

@@ -160,18 +160,16 @@ impl Cluster {
         }
     }
 
+    /// A client program of `bin` pointed at this cluster as [`USER`].
+    fn client(&self, bin: &Path, program: &str) -> Command {
+        let mut c = Command::new(bin.join(program));
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER]);
+        c
+    }
+
     fn ready(&self, bin: &Path) -> bool {
         output_within(
-            Command::new(bin.join("pg_isready")).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                USER,
-                "-d",
-                "postgres",
-            ]),
+            self.client(bin, "pg_isready").args(["-d", "postgres"]),
             Duration::from_secs(10),
         )
         .is_ok_and(|o| o.status.success())
@@ -191,15 +189,7 @@ impl Cluster {
     pub fn database(&self, name: &str) -> Result<String, String> {
         let bin = bin_dir().ok_or("PostgreSQL is not installed")?;
         let out = output_within(
-            Command::new(bin.join("createdb")).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                USER,
-                name,
-            ]),
+            self.client(&bin, "createdb").arg(name),
             Duration::from_secs(30),
         )
         .map_err(|e| format!("createdb: {e}"))?;
