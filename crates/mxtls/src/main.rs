@@ -165,10 +165,6 @@ impl OutputArgs {
     }
 }
 
-fn is_postgres(db: &str) -> bool {
-    db.starts_with("postgres://") || db.starts_with("postgresql://")
-}
-
 /// How a process of a cluster probes: shared by `serve` and `worker`.
 #[derive(clap::Args)]
 struct ClusterArgs {
@@ -318,7 +314,7 @@ fn main() -> ExitCode {
             )));
             probe.vantage = cluster_args.vantage.clone();
             probe.reuse_max_age = std::time::Duration::from_secs(cluster_args.target_reuse);
-            let cluster = if is_postgres(&db) {
+            let cluster = if mxtls_server::store::is_postgres_url(&db) {
                 mxtls_server::ClusterMode::Cluster {
                     probe: !no_probe,
                     worker: cluster_args.worker(target_sessions),
@@ -365,7 +361,7 @@ fn main() -> ExitCode {
             cluster,
             probe,
         } => {
-            if !is_postgres(&db) {
+            if !mxtls_server::store::is_postgres_url(&db) {
                 return fail("a worker needs the cluster's PostgreSQL store (--db postgres://…)");
             }
             let mut probe = match probe.config() {

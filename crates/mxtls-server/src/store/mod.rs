@@ -294,6 +294,11 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
 ];
 
+/// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// The engine a store runs on.
 enum Engine {
     Sqlite(sqlite::Sqlite),
@@ -308,19 +313,17 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) a SQLite store at `path`; `:memory:` for a throwaway one.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let store = Store {
-            engine: Engine::Sqlite(sqlite::Sqlite::open(path.as_ref())?),
-        };
-        if let Engine::Sqlite(s) = &store.engine {
-            s.migrate(MIGRATIONS)?;
-        }
-        Ok(store)
+        let sqlite = sqlite::Sqlite::open(path.as_ref())?;
+        sqlite.migrate(MIGRATIONS)?;
+        Ok(Store {
+            engine: Engine::Sqlite(sqlite),
+        })
     }
 
     /// Opens the store `--db` names: a `postgres://` or `postgresql://` URL, else a SQLite
     /// file's path.
     pub async fn connect(db: &str) -> Result<Store> {
-        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        if is_postgres_url(db) {
             let pg = postgres::Postgres::connect(db).await?;
             pg.migrate(MIGRATIONS).await?;
             Ok(Store {
