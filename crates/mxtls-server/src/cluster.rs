@@ -97,39 +97,38 @@ impl Cluster {
         }
         let now = now_ms();
         let who = client.to_string();
-        let count = |sql: &'static str, args: Vec<crate::store::Value>| async move {
-            Ok::<i64, StoreError>(match store.query_opt(sql, args).await? {
-                Some(r) => r.int(0)?,
-                None => 0,
-            })
-        };
-        let running = count(
-            "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND state IN ('queued', 'running')",
-            params![who.as_str()],
-        )
-        .await?;
+        let running = store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND state IN ('queued', 'running')",
+                params![who.as_str()],
+            )
+            .await?;
         if running >= limits.per_client_concurrent_checks as i64 {
             return Err(ClusterRefusal::Refused(Refusal::ClientBusy));
         }
-        let minute = count(
-            "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND created_at > ?2",
-            params![who.as_str(), now - 60_000],
-        )
-        .await?;
-        if minute >= i64::from(limits.per_client_per_minute) {
-            let oldest = count(
-                "SELECT COALESCE(MIN(created_at), 0) FROM jobs WHERE client = ?1 AND created_at > ?2",
+        let minute = store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND created_at > ?2",
                 params![who.as_str(), now - 60_000],
             )
             .await?;
+        if minute >= i64::from(limits.per_client_per_minute) {
+            let oldest = store
+                .number(
+                    "SELECT COALESCE(MIN(created_at), 0) FROM jobs
+                     WHERE client = ?1 AND created_at > ?2",
+                    params![who.as_str(), now - 60_000],
+                )
+                .await?;
             let wait = ((oldest + 60_000 - now) / 1000).max(1) as u64;
             return Err(ClusterRefusal::Refused(Refusal::Quota(wait)));
         }
-        let queued = count(
-            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
-            params![],
-        )
-        .await?;
+        let queued = store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                params![],
+            )
+            .await?;
         if queued >= MAX_QUEUED {
             return Err(ClusterRefusal::Refused(Refusal::Full));
         }

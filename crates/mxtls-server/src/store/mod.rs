@@ -375,6 +375,14 @@ impl Store {
         }
     }
 
+    /// The one integer a query answers (`COUNT(*)`, `MIN(…)`), 0 without a row.
+    pub async fn number(&self, sql: &str, params: Vec<Value>) -> Result<i64> {
+        match self.query_opt(sql, params).await? {
+            Some(r) => r.int(0),
+            None => Ok(0),
+        }
+    }
+
     /// The first row of a query, if any.
     pub async fn query_opt(&self, sql: &str, params: Vec<Value>) -> Result<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::params;
-use crate::store::{Result as StoreResult, Row, StoreError};
+use crate::store::{Result as StoreResult, Row};
 use futures_util::StreamExt;
 use mxtls_core::api::{CheckAnswer, StreamEventName};
 use mxtls_core::report::{FindingChange, ReportDiff};
@@ -151,19 +151,14 @@ impl Store {
     }
 
     pub async fn watch_counts(&self, client: &str, domain: &str) -> StoreResult<(usize, usize)> {
-        let count = |sql: &'static str, arg: &str| {
-            let arg = arg.to_owned();
-            async move {
-                let row = self.query_opt(sql, params![arg]).await?;
-                Ok::<usize, StoreError>(match row {
-                    Some(r) => r.int(0)?.max(0) as usize,
-                    None => 0,
-                })
-            }
-        };
+        let count = |sql: &'static str, arg: &str| self.number(sql, params![arg]);
         Ok((
-            count("SELECT COUNT(*) FROM watches WHERE client = ?1", client).await?,
-            count("SELECT COUNT(*) FROM watches WHERE domain = ?1", domain).await?,
+            count("SELECT COUNT(*) FROM watches WHERE client = ?1", client)
+                .await?
+                .max(0) as usize,
+            count("SELECT COUNT(*) FROM watches WHERE domain = ?1", domain)
+                .await?
+                .max(0) as usize,
         ))
     }
 
@@ -246,13 +241,10 @@ impl Store {
     /// Every watched domain with the plugin state of its latest check (3: not checked yet),
     /// and how many watches there are: for `/metrics`.
     pub async fn watched_states(&self) -> StoreResult<(usize, Vec<(String, u8)>)> {
-        let total = match self
-            .query_opt("SELECT COUNT(*) FROM watches", params![])
+        let total = self
+            .number("SELECT COUNT(*) FROM watches", params![])
             .await?
-        {
-            Some(r) => r.int(0)?.max(0) as usize,
-            None => 0,
-        };
+            .max(0) as usize;
         let rows = self
             .query(
                 "SELECT domain, MAX(COALESCE(last_state, 3)) FROM watches WHERE token IS NULL
