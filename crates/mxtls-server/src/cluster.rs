@@ -146,9 +146,7 @@ impl Cluster {
             .await?
             .ok_or_else(|| StoreError("the job vanished as it was queued".into()))?;
         if joined == id {
-            store
-                .execute("SELECT pg_notify(?1, 'queued')", params![CHANNEL])
-                .await?;
+            announce(store, "queued").await?;
         }
         Ok(joined)
     }
@@ -261,6 +259,13 @@ impl Cluster {
             _ => Ok(false),
         }
     }
+}
+
+/// Tells every instance and worker on [`CHANNEL`]: `queued`, or a job id with news.
+async fn announce(store: &Store, payload: &str) -> Result<u64> {
+    store
+        .execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, payload])
+        .await
 }
 
 /// The queued or running job of `domain`.
@@ -448,9 +453,7 @@ async fn finish(
     if let Err(e) = result {
         eprintln!("mxtls: worker {}: job {id}: {e}", worker.name);
     }
-    let _ = store
-        .execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, id])
-        .await;
+    let _ = announce(store, id).await;
 }
 
 async fn run_job(
@@ -487,9 +490,7 @@ async fn run_job(
                     )
                     .await;
                 if rx.is_empty() {
-                    let _ = store
-                        .execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, id.as_str()])
-                        .await;
+                    let _ = announce(&store, &id).await;
                 }
             }
         })
