@@ -27,23 +27,115 @@ pub const MAX_CNAME_DEPTH: usize = 8;
 
 /// Forces CD=1 on every request, so the upstream resolver never filters what it could not
 /// validate: the validation that counts is ours.
+///
+/// It also waits out a busy connection: hickory's client refuses a request at once
+/// (`NetError::Busy`) while 32 are in flight on it, and the validation of a whole chain of
+/// trust asks more than that at once. Such a request is sent again after a short pause
+/// (bounded by the caller's deadline for the question), so a busy moment never turns into a
+/// lookup recorded as failed.
 #[derive(Clone)]
 struct CheckingDisabled<H>(H);
 
+/// The first pause before a busy request is sent again; doubled up to [`BUSY_PAUSE_MAX`].
+const BUSY_PAUSE: Duration = Duration::from_millis(5);
+const BUSY_PAUSE_MAX: Duration = Duration::from_millis(100);
+
 impl<H: DnsHandle> DnsHandle for CheckingDisabled<H> {
-    type Response = H::Response;
+    type Response = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<DnsResponse, NetError>> + Send + 'static>,
+    >;
     type Runtime = H::Runtime;
 
     fn send(&self, mut request: DnsRequest) -> Self::Response {
         request.metadata.checking_disabled = true;
-        self.0.send(request)
+        let inner = self.0.clone();
+        Box::pin(futures_util::stream::once(async move {
+            let mut pause = BUSY_PAUSE;
+            loop {
+                match inner.send(request.clone()).next().await {
+                    Some(Err(NetError::Busy)) => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(BUSY_PAUSE_MAX);
+                    }
+                    Some(answer) => return answer,
+                    None => return Err(NetError::from("no response")),
+                }
+            }
+        }))
+    }
+}
+
+/// The TCP connection to the upstream resolver, made again when it closes. Resolvers close
+/// idle TCP connections, and sooner under load (Unbound cuts its idle timeout to 1% once half
+/// its TCP slots are taken): a check that spends seconds in SMTP sessions between two
+/// rounds of questions must not find its DNS gone. A request that finds the connection
+/// closed, or that the closing failed, is sent again on a new one (twice at most).
+#[derive(Clone)]
+struct Connection {
+    upstream: SocketAddr,
+    query_timeout: Duration,
+    link: Arc<tokio::sync::Mutex<Link>>,
+}
+
+/// One connection: its client, and the task that carries its messages (finished once the
+/// connection has closed).
+struct Link {
+    client: Client<TokioRuntimeProvider>,
+    carrier: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    async fn open(upstream: SocketAddr, query_timeout: Duration) -> Result<Connection, SetupError> {
+        let link = tcp_client(upstream, query_timeout).await?;
+        Ok(Connection {
+            upstream,
+            query_timeout,
+            link: Arc::new(tokio::sync::Mutex::new(link)),
+        })
+    }
+
+    /// The client of an open connection: the current one, or a new one if it has closed.
+    async fn client(&self) -> Result<Client<TokioRuntimeProvider>, NetError> {
+        let mut link = self.link.lock().await;
+        if link.carrier.is_finished() {
+            *link = tcp_client(self.upstream, self.query_timeout)
+                .await
+                .map_err(|e| NetError::from(e.0))?;
+        }
+        Ok(link.client.clone())
+    }
+
+    async fn closed(&self) -> bool {
+        self.link.lock().await.carrier.is_finished()
+    }
+}
+
+impl DnsHandle for Connection {
+    type Response = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<DnsResponse, NetError>> + Send + 'static>,
+    >;
+    type Runtime = TokioRuntimeProvider;
+
+    fn send(&self, request: DnsRequest) -> Self::Response {
+        let this = self.clone();
+        Box::pin(futures_util::stream::once(async move {
+            let mut reconnects = 0;
+            loop {
+                let client = this.client().await?;
+                match client.send(request.clone()).next().await {
+                    Some(Err(_)) if reconnects < 2 && this.closed().await => reconnects += 1,
+                    Some(answer) => return answer,
+                    None => return Err(NetError::from("no response")),
+                }
+            }
+        }))
     }
 }
 
 /// A validating view of one upstream resolver.
 #[derive(Clone)]
 pub struct Dns {
-    validating: DnssecDnsHandle<CheckingDisabled<Client<TokioRuntimeProvider>>>,
+    validating: DnssecDnsHandle<CheckingDisabled<Connection>>,
     plain: Client<TokioRuntimeProvider>,
     pub upstream: SocketAddr,
     /// How long one question (with its validation chase) may take.
@@ -79,13 +171,13 @@ impl Dns {
         anchor_file: Option<&Path>,
         query_timeout: Duration,
     ) -> Result<Dns, SetupError> {
-        let plain = tcp_client(upstream, query_timeout).await?;
+        let plain = tcp_client(upstream, query_timeout).await?.client;
         let anchors = match anchor_file {
             None => TrustAnchors::default(),
             Some(path) => load_anchors(path, &plain, query_timeout).await?,
         };
         let validating = DnssecDnsHandle::with_trust_anchor(
-            CheckingDisabled(tcp_client(upstream, query_timeout).await?),
+            CheckingDisabled(Connection::open(upstream, query_timeout).await?),
             Arc::new(anchors),
         );
         Ok(Dns {
@@ -207,10 +299,7 @@ pub fn timed_out(name: &DnsName, rtype: RecordType, why: &str) -> DnsAnswer {
     }
 }
 
-async fn tcp_client(
-    upstream: SocketAddr,
-    query_timeout: Duration,
-) -> Result<Client<TokioRuntimeProvider>, SetupError> {
+async fn tcp_client(upstream: SocketAddr, query_timeout: Duration) -> Result<Link, SetupError> {
     let (connect, handle) = TcpClientStream::new(
         upstream,
         None,
@@ -223,8 +312,10 @@ async fn tcp_client(
         .map_err(|e| SetupError(format!("cannot reach resolver {upstream}: {e}")))?;
     let (client, background) =
         Client::<TokioRuntimeProvider>::with_timeout(stream, handle, query_timeout);
-    tokio::spawn(background);
-    Ok(client)
+    let carrier = tokio::spawn(async move {
+        let _ = background.await;
+    });
+    Ok(Link { client, carrier })
 }
 
 fn options() -> DnsRequestOptions {
@@ -434,4 +525,95 @@ fn record_response(
         };
     }
     answer.validation_failed = answer.dnssec.is_failed() && !answer.outcome.is_failure();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::stream;
+    use hickory_proto::op::{Message, MessageType, OpCode};
+
+    use super::*;
+
+    /// An upstream whose connection is busy for the first `busy` requests, then answers
+    /// each with an empty response, counting what it was sent and with which CD bit.
+    #[derive(Clone)]
+    struct BusyThenAnswer {
+        busy: Arc<AtomicUsize>,
+        sent: Arc<AtomicUsize>,
+        cd_clear: Arc<AtomicUsize>,
+    }
+
+    impl DnsHandle for BusyThenAnswer {
+        type Response = std::pin::Pin<
+            Box<dyn futures_util::Stream<Item = Result<DnsResponse, NetError>> + Send>,
+        >;
+        type Runtime = TokioRuntimeProvider;
+
+        fn send(&self, request: DnsRequest) -> Self::Response {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+            if !request.metadata.checking_disabled {
+                self.cd_clear.fetch_add(1, Ordering::SeqCst);
+            }
+            let busy = self
+                .busy
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            let answer = if busy {
+                Err(NetError::Busy)
+            } else {
+                let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+                message.metadata.checking_disabled = request.metadata.checking_disabled;
+                DnsResponse::from_message(message).map_err(NetError::from)
+            };
+            Box::pin(stream::once(async move { answer }))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_connection_is_waited_out_and_every_request_has_cd_set() {
+        let upstream = BusyThenAnswer {
+            busy: Arc::new(AtomicUsize::new(5)),
+            sent: Arc::new(AtomicUsize::new(0)),
+            cd_clear: Arc::new(AtomicUsize::new(0)),
+        };
+        let handle = CheckingDisabled(upstream.clone());
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            first(&handle, Name::root(), HType::DNSKEY),
+        )
+        .await
+        .expect("within the deadline");
+        assert!(answer.is_ok(), "answered after the busy spell: {answer:?}");
+        assert_eq!(
+            upstream.sent.load(Ordering::SeqCst),
+            6,
+            "five busy, one answered"
+        );
+        assert_eq!(
+            upstream.cd_clear.load(Ordering::SeqCst),
+            0,
+            "CD=1 on every send"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_busy_for_ever_ends_at_the_callers_deadline() {
+        let upstream = BusyThenAnswer {
+            busy: Arc::new(AtomicUsize::new(usize::MAX)),
+            sent: Arc::new(AtomicUsize::new(0)),
+            cd_clear: Arc::new(AtomicUsize::new(0)),
+        };
+        let handle = CheckingDisabled(upstream.clone());
+        let ended = tokio::time::timeout(
+            Duration::from_millis(300),
+            first(&handle, Name::root(), HType::DNSKEY),
+        )
+        .await;
+        assert!(ended.is_err(), "still waiting when the deadline came");
+        // Paused between tries, not spinning: at most a few dozen sends in 300 ms.
+        let sent = upstream.sent.load(Ordering::SeqCst);
+        assert!((1..=40).contains(&sent), "{sent} sends");
+    }
 }

@@ -109,3 +109,90 @@ async fn validation_states_from_the_world() {
     world.stop().await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A TCP relay to `resolver` that closes a client's connection after `idle` without a
+/// query, as resolvers do (Unbound, once half its TCP slots are taken, after 1% of its idle
+/// timeout). Counts the connections it accepted.
+async fn closing_relay(
+    resolver: std::net::SocketAddr,
+    idle: std::time::Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(upstream) = tokio::net::TcpStream::connect(resolver).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut ur, mut uw) = upstream.into_split();
+                // Answers flow back as they come; queries flow up until the client is idle.
+                let back = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut ur, &mut cw).await;
+                });
+                let mut buf = vec![0u8; 4096];
+                while let Ok(Ok(n)) = tokio::time::timeout(idle, cr.read(&mut buf)).await {
+                    if n == 0 || uw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                // Idle (or gone): close both ways, as the resolver would.
+                back.abort();
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_resolver_closed_is_made_again() {
+    let world = World::start(Options {
+        net: 89,
+        smtp_port: 2589,
+        postfix: false,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let idle = std::time::Duration::from_millis(300);
+    let (relay, accepted) = closing_relay(world.resolver, idle).await;
+    let dns = Dns::connect(relay, Some(&world.trust_anchor))
+        .await
+        .expect("resolver");
+    let first = dns.lookup(&n("dane-ee.test"), RecordType::DNSKEY).await;
+    assert_eq!(
+        (&first.outcome, first.dnssec.is_secure()),
+        (&DnsOutcome::Data, true),
+        "{first:?}"
+    );
+    let before = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // Longer than the relay's idle limit, as a check's SMTP sessions are: it closes.
+    tokio::time::sleep(idle * 3).await;
+    for (name, rtype) in [
+        ("dane-ee.test", RecordType::DS),
+        ("test", RecordType::DNSKEY),
+        ("_25._tcp.mx.dane-ee.test", RecordType::TLSA),
+    ] {
+        let a = dns.lookup(&n(name), rtype).await;
+        assert_eq!(
+            (&a.outcome, a.dnssec.is_secure()),
+            (&DnsOutcome::Data, true),
+            "{name} {rtype:?} after the resolver closed the connection: {a:?}"
+        );
+    }
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "answered on a new connection"
+    );
+    world.stop().await;
+}
