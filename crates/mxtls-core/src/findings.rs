@@ -123,6 +123,7 @@ codes! {
     TlsRptPolicyNotFound => "tlsrpt-policy-not-found", "RFC 8460 §4.3";
     TlsRptClean => "tlsrpt-clean", "RFC 8460 §4";
     AddressEvidenceReused => "address-evidence-reused", "RFC 5321 §4.5.4";
+    LookaheadIncomplete => "lookahead-incomplete", "RFC 4035 §5.3.1";
 }
 
 impl std::fmt::Display for Code {

@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use mxtls_core::evidence::{DnsOutcome, DnssecState};
+use mxtls_core::names::RecordType;
 use mxtls_core::pkix::RootSet;
 use mxtls_core::{Code, Horizon, Severity, analyse_over};
 
@@ -157,4 +159,67 @@ fn names_read_as_x509_parser_writes_them() {
             assert_eq!(mxtls_core::cert::name_text(name), name.to_string());
         }
     }
+}
+
+/// A DNSKEY or DS of the chain of trust that got no answer is said (`lookahead-incomplete`,
+/// a notice per zone naming what and why), and changes nothing else: not the status, not
+/// the other findings, not the headline's cause.
+#[test]
+fn a_chain_lookup_that_got_no_answer_is_a_notice_and_nothing_more() {
+    let pki = Pki::new();
+    let leaf = pki.root.leaf(&[MX], "ee-ecdsa", Validity::Current);
+    let scenario = scenario(
+        Host::new(MX)
+            .tlsa(vec![tlsa(3, 1, 1, &leaf)])
+            .serves(std::slice::from_ref(&leaf)),
+    );
+    let complete = mxtls_core::analyse(&scenario.evidence(), NOW);
+    let mut evidence = scenario.evidence();
+    evidence.dnssec_chain = vec![
+        failed_answer(
+            "example.org",
+            RecordType::DNSKEY,
+            DnsOutcome::Timeout,
+            DnssecState::Indeterminate {
+                reason: "no answer within 10s".into(),
+            },
+        ),
+        failed_answer(
+            "example.org",
+            RecordType::DS,
+            DnsOutcome::Error {
+                message: "connection closed".into(),
+            },
+            DnssecState::Indeterminate {
+                reason: "connection closed".into(),
+            },
+        ),
+        answer("org", RecordType::DS, Vec::new(), DnssecState::Secure),
+    ];
+    let partial = mxtls_core::analyse(&evidence, NOW);
+    let notices: Vec<_> = partial
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::LookaheadIncomplete)
+        .collect();
+    assert_eq!(notices.len(), 1, "one per zone: {notices:#?}");
+    let f = notices[0];
+    assert_eq!(f.severity, Severity::Notice);
+    assert!(
+        f.title.contains("DNSKEY") && f.title.contains("DS") && f.title.contains("example.org"),
+        "{}",
+        f.title
+    );
+    assert!(f.title.contains("no answer in time") && f.title.contains("connection closed"));
+    assert!(!has(&complete, Code::LookaheadIncomplete));
+    let others = |r: &mxtls_core::Report| {
+        let mut c: Vec<_> = codes(r)
+            .into_iter()
+            .filter(|c| *c != "lookahead-incomplete")
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(others(&partial), others(&complete));
+    assert_eq!(partial.summary.status, complete.summary.status);
 }

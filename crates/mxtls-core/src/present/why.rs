@@ -132,6 +132,9 @@ pub fn why(code: Code) -> &'static str {
             "Some senders delivered without your policy: it protected nothing for them."
         }
         TlsRptClean => "Real senders delivered over TLS as your policy asks.",
+        LookaheadIncomplete => {
+            "Signatures the probe could not read cannot be watched for expiry: the look-ahead is partial."
+        }
         AddressEvidenceReused => {
             "A checker that connected every time would be limited or blocked by busy mail servers; what it saw a moment ago is still what senders meet, unless you changed the server since."
         }
