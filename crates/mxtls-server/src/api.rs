@@ -16,9 +16,9 @@ use mxtls_core::Evidence;
 use mxtls_core::api::{ApiError, CheckAnswer, StreamEvent};
 
 use crate::App;
-use crate::checks::{Frame, Job, Refusal};
+use crate::checks::{Frame, Refusal};
 use crate::clients::{self, ClientKey};
-use crate::cluster::ClusterRefusal;
+use crate::runner::{Asker, Refused};
 use crate::snapshots::SnapshotId;
 
 /// How often an idle event stream carries a comment: a closed tab is noticed when a write
@@ -68,32 +68,24 @@ pub async fn check(
         return Sse::new(futures_util::stream::once(async move { event })).into_response();
     }
     let client = ClientKey::of(app.proxies.client(peer.ip(), &headers));
-    let refused = if let Some(cluster) = &app.cluster {
-        match cluster.check(&domain, client, &app.limits).await {
-            Ok(job) => {
-                let frames = cluster.clone().stream(job);
-                return Sse::new(frames.map(|f| Ok::<_, Infallible>(sse_event(&f))))
-                    .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
-                    .into_response();
-            }
-            Err(ClusterRefusal::Refused(r)) => r,
-            Err(ClusterRefusal::Store(e)) => {
-                eprintln!("mxtls: queueing a check of {domain}: {e}");
-                return json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the checker's store failed",
-                );
-            }
+    let refused = match app
+        .runner
+        .check(domain.clone(), Asker::Client(client))
+        .await
+    {
+        Ok(frames) => {
+            return Sse::new(frames.map(|f| Ok::<_, Infallible>(sse_event(&f))))
+                .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
+                .into_response();
         }
-    } else {
-        let job = Job::check(domain, app.probe.clone(), app.store.clone());
-        match app.checks.watch(client, job) {
-            Ok(listener) => {
-                return Sse::new(listener.map(|f| Ok::<_, Infallible>(sse_event(&f))))
-                    .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
-                    .into_response();
-            }
-            Err(r) => r,
+        Err(Refused::Limit(r)) => r,
+        Err(Refused::Unavailable(e)) => {
+            eprintln!("mxtls: starting a check of {domain}: {e}");
+            return retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                5,
+                "the checker's store is unavailable; try again in a few seconds",
+            );
         }
     };
     match refused {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use mxtls_probe::budget::{Admission, MAX_BACKOFF, Outcome, Permit, TargetBudget};
 
-use crate::cluster::now_ms;
+use crate::clock::now_ms;
 use crate::params;
 use crate::snapshots::Store;
 
@@ -107,14 +107,7 @@ impl StoreBudget {
                 let store = self.store.clone();
                 Admission::Start(Permit::new(move || {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                        rt.spawn(async move {
-                            let _ = store
-                                .execute(
-                                    "UPDATE target_sessions SET ended_at = ?2 WHERE id = ?1",
-                                    params![id.as_str(), now_ms()],
-                                )
-                                .await;
-                        });
+                        rt.spawn(end_session(store, id, now_ms()));
                     }
                 }))
             }
@@ -222,5 +215,33 @@ impl mxtls_probe::budget::RecentEvidence for StoreRecent {
                 .ok()
                 .flatten()
         })
+    }
+}
+
+/// Records that session `id` ended at `ended_at`, retrying while the store is unreachable
+/// (a restarting PostgreSQL): a lost end would keep the address "busy" for the whole cluster
+/// until the session's lease ran out. Gives up, and says so, after [`SESSION_LEASE`], when the
+/// lease has freed the address anyway.
+async fn end_session(store: Arc<Store>, id: String, ended_at: i64) {
+    let give_up = tokio::time::Instant::now() + SESSION_LEASE;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match store
+            .execute(
+                "UPDATE target_sessions SET ended_at = ?2 WHERE id = ?1",
+                params![id.as_str(), ended_at],
+            )
+            .await
+        {
+            Ok(_) => return,
+            Err(e) if tokio::time::Instant::now() + pause > give_up => {
+                eprintln!("mxtls: the end of session {id} was not recorded: {e}");
+                return;
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }

@@ -7,6 +7,14 @@
 //! * **Taken once, taken again if its worker dies**: a worker claims the oldest queued job
 //!   with `FOR UPDATE SKIP LOCKED` and a lease it renews while it probes; a job whose lease
 //!   ran out (its worker was killed) is claimed again, at most [`MAX_ATTEMPTS`] times.
+//! * **A worker writes only while it holds the job**: its claim is the job's id, its name
+//!   and the attempt it claimed; events, the snapshot and the job's end are written only
+//!   while that attempt still holds an unexpired lease (by the database's clock). A worker
+//!   stopped past its lease (`kill -STOP`) and resumed finds its writes refused, stops its
+//!   probe, and leaves the job to whoever claimed it since.
+//! * **A panicking check fails its job**: the probe runs in its own task; a panic is logged
+//!   as a bug and the job ends `failed` with its lease released, so clients are told at once
+//!   and the domain can be checked again.
 //! * **Nothing announced is lost**: a worker appends each progress event to `job_events`
 //!   before it says so with `NOTIFY mxtls_jobs`; a stream reads the events it has not sent
 //!   yet whenever it is woken, and every [`POLL`] without waiting to be, so a notification
@@ -45,14 +53,12 @@ pub const MAX_ATTEMPTS: i64 = 3;
 /// Jobs queued or running at once, cluster-wide; beyond it, new checks are refused (503).
 pub const MAX_QUEUED: i64 = 1000;
 
-/// Milliseconds since the Unix epoch: the cluster's shared clock is each process's own,
-/// so leases and windows allow for a little skew.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// The database's clock in milliseconds since the Unix epoch, as SQL: leases are set and
+/// compared by the one clock every process of the cluster shares, so a worker whose own
+/// clock runs late cannot hold a job past its lease.
+const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+use crate::clock::now_ms;
 
 /// An instance's view of the cluster's jobs.
 pub struct Cluster {
@@ -83,45 +89,24 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Joins the queued or running job of `domain`, or queues one within the client's
-    /// limits (counted over the cluster); the job's id.
+    /// Joins the queued or running job of `domain`, or queues one — within the client's
+    /// limits (counted over the cluster) when `counted`; the job's id, and whether this call
+    /// queued it.
     pub async fn check(
         &self,
         domain: &DnsName,
         client: ClientKey,
         limits: &crate::Limits,
-    ) -> std::result::Result<String, ClusterRefusal> {
+        counted: bool,
+    ) -> std::result::Result<(String, bool), ClusterRefusal> {
         let store = &self.store;
         if let Some(id) = active(store, domain.as_str()).await? {
-            return Ok(id);
+            return Ok((id, false));
         }
         let now = now_ms();
         let who = client.to_string();
-        let running = store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND state IN ('queued', 'running')",
-                params![who.as_str()],
-            )
-            .await?;
-        if running >= limits.per_client_concurrent_checks as i64 {
-            return Err(ClusterRefusal::Refused(Refusal::ClientBusy));
-        }
-        let minute = store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND created_at > ?2",
-                params![who.as_str(), now - 60_000],
-            )
-            .await?;
-        if minute >= i64::from(limits.per_client_per_minute) {
-            let oldest = store
-                .number(
-                    "SELECT COALESCE(MIN(created_at), 0) FROM jobs
-                     WHERE client = ?1 AND created_at > ?2",
-                    params![who.as_str(), now - 60_000],
-                )
-                .await?;
-            let wait = ((oldest + 60_000 - now) / 1000).max(1) as u64;
-            return Err(ClusterRefusal::Refused(Refusal::Quota(wait)));
+        if counted {
+            self.within_limits(&who, now, limits).await?;
         }
         let queued = store
             .number(
@@ -145,10 +130,71 @@ impl Cluster {
         let joined = active(store, domain.as_str())
             .await?
             .ok_or_else(|| StoreError("the job vanished as it was queued".into()))?;
-        if joined == id {
+        let created = joined == id;
+        if created {
             announce(store, "queued").await?;
         }
-        Ok(joined)
+        Ok((joined, created))
+    }
+
+    /// Jobs running now, and how many more the cluster would queue.
+    pub async fn load(&self) -> Result<crate::runner::Load> {
+        let running = self
+            .store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE state = 'running'",
+                params![],
+            )
+            .await?;
+        let active = self
+            .store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                params![],
+            )
+            .await?;
+        Ok(crate::runner::Load {
+            running: running.max(0) as usize,
+            free: (MAX_QUEUED - active).max(0) as usize,
+        })
+    }
+
+    /// Refuses a client that runs its limit of checks at once, or started its limit this
+    /// minute (counted over the cluster).
+    async fn within_limits(
+        &self,
+        who: &str,
+        now: i64,
+        limits: &crate::Limits,
+    ) -> std::result::Result<(), ClusterRefusal> {
+        let store = &self.store;
+        let running = store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND state IN ('queued', 'running')",
+                params![who],
+            )
+            .await?;
+        if running >= limits.per_client_concurrent_checks as i64 {
+            return Err(ClusterRefusal::Refused(Refusal::ClientBusy));
+        }
+        let minute = store
+            .number(
+                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND created_at > ?2",
+                params![who, now - 60_000],
+            )
+            .await?;
+        if minute >= i64::from(limits.per_client_per_minute) {
+            let oldest = store
+                .number(
+                    "SELECT COALESCE(MIN(created_at), 0) FROM jobs
+                     WHERE client = ?1 AND created_at > ?2",
+                    params![who, now - 60_000],
+                )
+                .await?;
+            let wait = ((oldest + 60_000 - now) / 1000).max(1) as u64;
+            return Err(ClusterRefusal::Refused(Refusal::Quota(wait)));
+        }
+        Ok(())
     }
 
     /// The job's events as the check stream sends them: progress (all of it, from the
@@ -353,22 +399,52 @@ pub async fn end_sessions_of_dead_workers(store: &Store, now: i64) -> Result<u64
         .await
 }
 
+/// A worker's claim on a job: the job, the worker and the attempt. Every write of the job's
+/// progress and outcome is conditional on it (see [`HELD`]).
+#[derive(Debug, Clone)]
+struct Claim {
+    id: String,
+    domain: String,
+    attempt: i64,
+    worker: String,
+}
+
+/// The condition on a job's row under which a claim may still write (parameters ?1 job,
+/// ?2 worker, ?3 attempt): the job is running, this worker's, at this attempt, under a lease
+/// that has not run out by the database's clock. For `UPDATE jobs … WHERE` it.
+const CLAIMED: &str = "id = ?1 AND worker = ?2 AND attempts = ?3 AND state = 'running'
+     AND lease_until >= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// [`CLAIMED`] as a condition on any other statement (an insert of the job's events or
+/// snapshot).
+const HELD: &str = "EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND worker = ?2 AND attempts = ?3
+     AND state = 'running' AND lease_until >= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)";
+
 /// Claims the oldest job that is queued, or running under a lease that ran out.
-async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<(String, String, i64)>> {
-    let now = now_ms();
-    end_sessions_of_dead_workers(store, now).await?;
+async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<Claim>> {
+    end_sessions_of_dead_workers(store, now_ms()).await?;
     let row = store
         .query_opt(
-            "UPDATE jobs SET state = 'running', worker = ?1, lease_until = ?2, attempts = attempts + 1
-             WHERE id = (SELECT id FROM jobs
-                         WHERE state = 'queued' OR (state = 'running' AND lease_until < ?3)
-                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING id, domain, attempts",
-            params![worker.name.as_str(), now + worker.lease.as_millis() as i64, now],
+            &format!(
+                "UPDATE jobs SET state = 'running', worker = ?1, lease_until = {DB_NOW_MS} + ?2,
+                     attempts = attempts + 1
+                 WHERE id = (SELECT id FROM jobs
+                             WHERE state = 'queued' OR (state = 'running' AND lease_until < {DB_NOW_MS})
+                             ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, domain, attempts"
+            ),
+            params![worker.name.as_str(), worker.lease.as_millis() as i64],
         )
         .await?;
-    row.map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
-        .transpose()
+    row.map(|r| {
+        Ok(Claim {
+            id: r.text(0)?,
+            domain: r.text(1)?,
+            attempt: r.int(2)?,
+            worker: worker.name.clone(),
+        })
+    })
+    .transpose()
 }
 
 /// Runs jobs until `stop` resolves: the probing half of a cluster (`mxtls worker`, and
@@ -400,10 +476,10 @@ pub async fn work(
                 return;
             };
             match claim(&store, &worker).await {
-                Ok(Some((id, domain, attempts))) => {
+                Ok(Some(claim)) => {
                     let (store, probe, worker) = (store.clone(), probe.clone(), worker.clone());
                     tokio::spawn(async move {
-                        run_job(&store, &probe, &worker, &id, &domain, attempts).await;
+                        run_job(&store, &probe, &worker, &claim).await;
                         drop(slot);
                     });
                     continue;
@@ -429,98 +505,169 @@ pub async fn work(
     }
 }
 
-async fn finish(
-    store: &Store,
-    worker: &WorkerConfig,
-    id: &str,
-    outcome: std::result::Result<String, String>,
-) {
-    let result =
-        match &outcome {
-            Ok(snapshot) => store
+/// Ends the claimed job: `done` with its snapshot, or `failed` with why. The snapshot is
+/// stored only while the claim holds, in the same statement that checks it, so a stale
+/// worker's evidence never becomes the domain's latest.
+async fn finish(store: &Store, claim: &Claim, outcome: std::result::Result<Evidence, String>) {
+    let Claim {
+        id,
+        worker,
+        attempt,
+        ..
+    } = claim;
+    let ended = match outcome {
+        Ok(evidence) => match store.put_if(&evidence, HELD, params![id.as_str(), worker.as_str(), *attempt]).await {
+            Ok(Some(snapshot)) => store
                 .execute(
-                    "UPDATE jobs SET state = 'done', snapshot = ?3 WHERE id = ?1 AND worker = ?2",
-                    params![id, worker.name.as_str(), snapshot.as_str()],
+                    &format!(
+                        "UPDATE jobs SET state = 'done', snapshot = ?4, lease_until = 0 WHERE {CLAIMED}"
+                    ),
+                    params![id.as_str(), worker.as_str(), *attempt, snapshot.as_str()],
                 )
                 .await,
-            Err(why) => store
-                .execute(
-                    "UPDATE jobs SET state = 'failed', error = ?3 WHERE id = ?1 AND worker = ?2",
-                    params![id, worker.name.as_str(), why.as_str()],
-                )
-                .await,
-        };
-    if let Err(e) = result {
-        eprintln!("mxtls: worker {}: job {id}: {e}", worker.name);
+            Ok(None) => Ok(0),
+            Err(e) => {
+                fail(store, claim, &format!("the snapshot store failed: {e}")).await
+            }
+        },
+        Err(why) => fail(store, claim, &why).await,
+    };
+    match ended {
+        Ok(0) => eprintln!(
+            "mxtls: worker {worker}: job {id} (attempt {attempt}) is no longer this worker's; its result was not written"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("mxtls: worker {worker}: job {id}: {e}"),
     }
     let _ = announce(store, id).await;
+}
+
+async fn fail(store: &Store, claim: &Claim, why: &str) -> Result<u64> {
+    store
+        .execute(
+            &format!(
+                "UPDATE jobs SET state = 'failed', error = ?4, lease_until = 0 WHERE {CLAIMED}"
+            ),
+            params![claim.id.as_str(), claim.worker.as_str(), claim.attempt, why],
+        )
+        .await
+}
+
+/// Renews the claim's lease every third of it until the claim is lost: another worker took
+/// the job (this one was stopped past its lease), or the store refused renewals for longer
+/// than the lease. Returns then.
+async fn hold(store: &Store, claim: &Claim, lease: Duration) {
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let renewed = store
+            .execute(
+                &format!("UPDATE jobs SET lease_until = {DB_NOW_MS} + ?4 WHERE {CLAIMED}"),
+                params![
+                    claim.id.as_str(),
+                    claim.worker.as_str(),
+                    claim.attempt,
+                    lease.as_millis() as i64
+                ],
+            )
+            .await;
+        match renewed {
+            Ok(0) => return,
+            Ok(_) => last_renewed = tokio::time::Instant::now(),
+            Err(e) if last_renewed.elapsed() >= lease => {
+                eprintln!(
+                    "mxtls: worker {}: job {}: the lease could not be renewed for {lease:?}: {e}",
+                    claim.worker, claim.id
+                );
+                return;
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 async fn run_job(
     store: &Arc<Store>,
     probe: &mxtls_probe::Config,
     worker: &WorkerConfig,
-    id: &str,
-    domain: &str,
-    attempts: i64,
+    claim: &Claim,
 ) {
-    if attempts > MAX_ATTEMPTS {
+    if claim.attempt > MAX_ATTEMPTS {
         let why = format!(
             "the check was started {MAX_ATTEMPTS} times and never finished; try again later"
         );
-        return finish(store, worker, id, Err(why)).await;
+        return finish(store, claim, Err(why)).await;
     }
-    let Ok(name) = mxtls_core::names::parse_user_domain(domain) else {
-        return finish(store, worker, id, Err(format!("{domain} is not a domain"))).await;
+    let Ok(name) = mxtls_core::names::parse_user_domain(&claim.domain) else {
+        let why = format!("{} is not a domain", claim.domain);
+        return finish(store, claim, Err(why)).await;
     };
     // Events of this attempt follow those of any attempt before it.
-    let base = attempts * 1_000_000;
+    let base = claim.attempt * 1_000_000;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = {
-        let (store, id) = (store.clone(), id.to_owned());
+        let (store, claim) = (store.clone(), claim.clone());
         tokio::spawn(async move {
             let mut seq = base;
             while let Some(event) = rx.recv().await {
                 seq += 1;
                 let data = StreamEvent::Progress(event).data();
-                let _ = store
+                let written = store
                     .execute(
-                        "INSERT INTO job_events (job, seq, event) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                        params![id.as_str(), seq, data],
+                        &format!(
+                            "INSERT INTO job_events (job, seq, event)
+                             SELECT CAST(?1 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT) WHERE {HELD}
+                             ON CONFLICT DO NOTHING"
+                        ),
+                        params![
+                            claim.id.as_str(),
+                            claim.worker.as_str(),
+                            claim.attempt,
+                            seq,
+                            data
+                        ],
                     )
                     .await;
+                if let Err(e) = written {
+                    eprintln!(
+                        "mxtls: worker {}: job {}: an event was not written: {e}",
+                        claim.worker, claim.id
+                    );
+                }
                 if rx.is_empty() {
-                    let _ = announce(&store, &id).await;
+                    let _ = announce(&store, &claim.id).await;
                 }
             }
         })
     };
-    let lease = {
-        let (store, id, worker) = (store.clone(), id.to_owned(), worker.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(worker.lease / 3).await;
-                let until = now_ms() + worker.lease.as_millis() as i64;
-                let _ = store
-                    .execute(
-                        "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND worker = ?2",
-                        params![id.as_str(), worker.name.as_str(), until],
-                    )
-                    .await;
-            }
-        })
+    // The probe in its own task, so that a panic in it is caught here.
+    let check = {
+        let probe = probe.clone();
+        tokio::spawn(async move { mxtls_probe::check(&name, &probe, Some(tx)).await })
     };
-    let checked = mxtls_probe::check(&name, probe, Some(tx)).await;
+    let abort = check.abort_handle();
+    let outcome = tokio::select! {
+        joined = check => match joined {
+            Ok(Ok(evidence)) => Ok(evidence),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) if e.is_panic() => {
+                let why = crate::checks::panic_message(e.into_panic());
+                eprintln!("mxtls: BUG: the check of {} panicked: {why}", claim.domain);
+                Err("the check failed on an internal error (a bug; it has been logged)".into())
+            }
+            Err(_) => Err("the check was cancelled".into()),
+        },
+        () = hold(store, claim, worker.lease) => {
+            abort.abort();
+            eprintln!(
+                "mxtls: worker {}: job {} (attempt {}) was taken over; its probe stopped",
+                claim.worker, claim.id, claim.attempt
+            );
+            let _ = writer.await;
+            return;
+        }
+    };
     // Every event is written before the job is said to be done.
     let _ = writer.await;
-    lease.abort();
-    let outcome = match checked {
-        Ok(evidence) => store
-            .put(&evidence)
-            .await
-            .map(|s| s.as_str().to_owned())
-            .map_err(|e| format!("the snapshot store failed: {e}")),
-        Err(e) => Err(e.to_string()),
-    };
-    finish(store, worker, id, outcome).await;
+    finish(store, claim, outcome).await;
 }

@@ -34,6 +34,7 @@ pub mod api;
 pub mod budget;
 pub mod checks;
 pub mod clients;
+pub mod clock;
 pub mod cluster;
 pub mod connections;
 pub mod csp;
@@ -41,6 +42,7 @@ pub mod headers;
 pub mod history;
 pub mod metrics;
 pub mod notify;
+pub mod runner;
 pub mod snapshots;
 pub mod store;
 pub mod tls_reports;
@@ -163,8 +165,8 @@ pub struct App {
     pub report_quota: clients::Quota,
     /// When each watch was last told of a report.
     pub report_notices: tls_reports::NoticeTimes,
-    /// The cluster's jobs, when checks run as jobs (`ClusterMode::Cluster`).
-    pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Where checks run: the hub above, or a cluster's jobs (`ClusterMode::Cluster`).
+    pub runner: runner::Runner,
 }
 
 impl App {
@@ -185,6 +187,12 @@ impl App {
             smtp_relay: None,
             mail_from: "mxtls@localhost".into(),
         };
+        let runner = runner::Runner::hub(
+            checks.clone(),
+            probe.clone(),
+            store.clone(),
+            checks.metrics.clone(),
+        );
         App {
             store,
             examples: Vec::new(),
@@ -200,7 +208,7 @@ impl App {
             metrics_from: Vec::new(),
             report_quota: clients::Quota::new(tls_reports::REPORTS_PER_CLIENT_PER_MINUTE),
             report_notices: tls_reports::NoticeTimes::default(),
-            cluster: None,
+            runner,
         }
     }
 }
@@ -293,12 +301,10 @@ async fn metrics_text(
         );
     }
     let (watches, domains) = app.store.watched_states().await.unwrap_or_default();
-    let body = app.metrics.render(
-        app.checks.running(),
-        app.checks.free_slots(),
-        watches,
-        &domains,
-    );
+    let load = app.runner.load().await;
+    let body = app
+        .metrics
+        .render(load.running, load.free, watches, &domains);
     (
         [(
             header::CONTENT_TYPE,
@@ -374,11 +380,10 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         // A job is followed for as long as three attempts of a check may take.
         let follow =
             config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) * 3 + Duration::from_secs(60);
-        app.cluster = Some(
-            cluster::Cluster::start(app.store.clone(), follow)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
-        );
+        let cluster = cluster::Cluster::start(app.store.clone(), follow)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        app.runner = runner::Runner::cluster(cluster, app.limits.clone(), app.metrics.clone());
         if *probe {
             let (store, probe) = (app.store.clone(), config.probe.clone());
             let worker = worker.clone();

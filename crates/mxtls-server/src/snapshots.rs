@@ -47,21 +47,60 @@ fn snapshot(domain: &str, row: &Row) -> Result<Snapshot> {
 impl Store {
     /// Stores `evidence` (once) and returns its id.
     pub async fn put(&self, evidence: &Evidence) -> Result<SnapshotId> {
+        self.put_if(evidence, "1 = 1", Vec::new())
+            .await?
+            .ok_or_else(|| StoreError("the snapshot was not stored".into()))
+    }
+
+    /// [`Store::put`] only while the SQL condition `held` (its parameters `?1`… in
+    /// `held_params`) is true, checked in the statement that inserts, so that a writer whose
+    /// right to write has ended (a cluster worker past its lease) stores nothing: `None`.
+    pub async fn put_if(
+        &self,
+        evidence: &Evidence,
+        held: &str,
+        mut held_params: Vec<crate::store::Value>,
+    ) -> Result<Option<SnapshotId>> {
         let bytes = serde_json::to_vec(evidence)
             .map_err(|e| StoreError(format!("the evidence does not serialise: {e}")))?;
         let digest = Sha256::digest(&bytes);
         let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        self.execute(
-            "INSERT INTO snapshots (id, domain, finished_at, evidence) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO NOTHING",
-            params![
-                id.as_str(),
-                evidence.domain.as_str(),
-                evidence.probe.finished_at.0,
-                bytes
-            ],
-        )
-        .await?;
+        let n = held_params.len();
+        let check_params = held_params.clone();
+        held_params.extend(params![
+            id.as_str(),
+            evidence.domain.as_str(),
+            evidence.probe.finished_at.0,
+            bytes
+        ]);
+        let inserted = self
+            .execute(
+                &format!(
+                    "INSERT INTO snapshots (id, domain, finished_at, evidence)
+                     SELECT CAST(?{} AS TEXT), CAST(?{} AS TEXT), CAST(?{} AS BIGINT),
+                         CAST(?{} AS {}) WHERE {held}
+                     ON CONFLICT DO NOTHING",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    self.blob_type(),
+                ),
+                held_params,
+            )
+            .await?;
+        // Nothing inserted: the same evidence is stored already, or the right has ended.
+        if inserted == 0
+            && self
+                .number(
+                    &format!("SELECT CASE WHEN {held} THEN 1 ELSE 0 END"),
+                    check_params,
+                )
+                .await?
+                == 0
+        {
+            return Ok(None);
+        }
         // The addresses this check ran sessions with (not those it reused), for reuse.
         for host in &evidence.hosts {
             for a in host
@@ -77,7 +116,7 @@ impl Store {
                 .await?;
             }
         }
-        Ok(SnapshotId(id))
+        Ok(Some(SnapshotId(id)))
     }
 
     /// The newest sessions with `ip` from a check that finished at `not_before` or later.

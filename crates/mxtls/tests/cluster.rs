@@ -77,25 +77,8 @@ fn send(addr: SocketAddr, request: String) -> std::thread::JoinHandle<String> {
 
 /// `(progress events, the evidence event's JSON)` of a check stream.
 fn events(stream: &str) -> (usize, serde_json::Value) {
-    let mut progress = 0;
-    let mut evidence = None;
-    let mut name = "";
-    for line in stream.lines() {
-        if let Some(n) = line.strip_prefix("event: ") {
-            name = n.trim();
-        } else if let Some(data) = line.strip_prefix("data: ") {
-            match name {
-                "progress" => progress += 1,
-                "evidence" => evidence = serde_json::from_str(data).ok(),
-                "error" => panic!("the check failed: {data}"),
-                _ => {}
-            }
-        }
-    }
-    (
-        progress,
-        evidence.unwrap_or_else(|| panic!("no evidence in the stream:\n{stream}")),
-    )
+    let s = common::stream_events(stream).unwrap_or_else(|e| panic!("{e}"));
+    (s.progress, s.evidence)
 }
 
 async fn job_rows(store: &Store, domain: &str) -> Vec<(String, String, i64)> {

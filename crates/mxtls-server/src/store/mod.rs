@@ -345,6 +345,15 @@ impl Store {
         }
     }
 
+    /// The engine's byte-string type, for a `CAST` where a parameter's type cannot be
+    /// inferred (a parameter in the select list of `INSERT … SELECT`).
+    pub fn blob_type(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite(_) => "BLOB",
+            Engine::Postgres(_) => "BYTEA",
+        }
+    }
+
     /// Runs a statement; the rows it changed.
     pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<u64> {
         match &self.engine {

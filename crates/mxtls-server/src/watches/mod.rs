@@ -24,9 +24,9 @@ use mxtls_core::{Evidence, Report};
 use serde::Serialize;
 
 use crate::App;
-use crate::checks::{Job, lock};
-use crate::clients::ClientKey;
+use crate::checks::lock;
 use crate::notify;
+use crate::runner::Asker;
 use crate::snapshots::{SnapshotId, Store};
 
 /// What the watcher does, and how much.
@@ -339,12 +339,6 @@ impl Watcher {
     }
 }
 
-/// The watcher's key in the checks hub: it shares the global slots with everyone, and its
-/// checks merge with people's, but it spends no client quota.
-fn watcher_client() -> ClientKey {
-    ClientKey::of(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))
-}
-
 /// Checks `domain` once for all its due watches, then tells each what changed.
 async fn recheck(app: &Arc<App>, domain: &str) {
     let Ok(name) = mxtls_core::names::parse_user_domain(domain) else {
@@ -374,18 +368,9 @@ async fn recheck(app: &Arc<App>, domain: &str) {
     if due.is_empty() {
         return;
     }
-    let answer = match &app.cluster {
-        Some(cluster) => match cluster.check(&name, watcher_client(), &app.limits).await {
-            Ok(job) => last_answer(cluster.clone().stream(job).map(Arc::new)).await,
-            Err(refused) => Err(format!("not queued: {refused:?}")),
-        },
-        None => {
-            let job = Job::check(name.clone(), app.probe.clone(), app.store.clone());
-            match app.checks.watch_scheduled(watcher_client(), job) {
-                Ok(listener) => last_answer(listener).await,
-                Err(refused) => Err(format!("not started: {refused:?}")),
-            }
-        }
+    let answer = match app.runner.check(name.clone(), Asker::Schedule).await {
+        Ok(frames) => last_answer(frames).await,
+        Err(refused) => Err(format!("not started: {refused:?}")),
     };
     let answer = match answer {
         Ok(a) => a,

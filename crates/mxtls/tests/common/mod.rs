@@ -78,3 +78,52 @@ pub fn healthy(addr: SocketAddr, log: &std::path::Path) {
         std::fs::read_to_string(log).unwrap_or_default()
     );
 }
+
+/// `GET path` from `addr` over HTTP/1.0 with `extra` header lines, read until the server
+/// closes (the body of a check stream ends with the check); an error past `limit`.
+pub fn get_within(
+    addr: SocketAddr,
+    path: &str,
+    extra: &str,
+    limit: Duration,
+) -> Result<String, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(limit))
+        .map_err(|e| format!("read timeout: {e}"))?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n").as_bytes())
+        .map_err(|e| format!("request: {e}"))?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .map_err(|e| format!("GET {path}: no end within {limit:?}: {e}"))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A check stream as read: its progress events and the evidence event's JSON.
+pub struct CheckStream {
+    pub progress: usize,
+    pub evidence: serde_json::Value,
+}
+
+/// The events of a check stream (`event:`/`data:` lines); an `error` event, or no evidence,
+/// is an error with the stream's text.
+pub fn stream_events(stream: &str) -> Result<CheckStream, String> {
+    let mut progress = 0;
+    let mut evidence = None;
+    let mut name = "";
+    for line in stream.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.trim();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            match name {
+                "progress" => progress += 1,
+                "evidence" => evidence = serde_json::from_str(data).ok(),
+                "error" => return Err(format!("the check failed: {data}")),
+                _ => {}
+            }
+        }
+    }
+    match evidence {
+        Some(evidence) => Ok(CheckStream { progress, evidence }),
+        None => Err(format!("no evidence in the stream:\n{stream}")),
+    }
+}
