@@ -64,9 +64,13 @@ for t in $targets; do
     log="target/fuzz/$t.log"
     start=$(date +%s.%N)
     status=0
-    # Evidence files are the largest inputs; others stay small.
+    # Evidence files are the largest inputs (whole, in an evidence event, or two of them);
+    # others stay small.
     max_len=4096
-    [ "$t" = evidence_json ] && max_len=131072
+    case "$t" in
+        evidence_json | event_stream) max_len=131072 ;;
+        report_diff) max_len=262144 ;;
+    esac
     "$bin_dir/$t" "$corpus" "fuzz/seeds/$t" "fuzz/regressions/$t" \
         "$limit" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1 || status=$?

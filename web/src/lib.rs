@@ -13,7 +13,6 @@ pub mod live;
 pub mod net;
 pub mod pages;
 pub mod report;
-pub mod sse;
 pub mod tls_rpt;
 
 use wasm_bindgen::JsCast;

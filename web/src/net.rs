@@ -5,7 +5,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
 
-use crate::sse;
+use mxtls_core::api::sse;
 
 /// Why a request gave no usable answer, in words for the page.
 #[derive(Debug, Clone, PartialEq)]

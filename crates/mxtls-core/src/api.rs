@@ -3,7 +3,10 @@
 //! browser deserialises them, so neither picks fields out of untyped JSON.
 //!
 //! The check stream (`GET /api/check/{domain}`, `text/event-stream`) sends [`StreamEvent`]s:
-//! `progress` while the probe works, then exactly one `evidence` or `error`.
+//! `progress` while the probe works, then exactly one `evidence` or `error`; the page reads
+//! its framing with [`sse::Parser`].
+
+pub mod sse;
 
 use serde::{Deserialize, Serialize};
 

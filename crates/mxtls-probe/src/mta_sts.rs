@@ -2,21 +2,29 @@
 //! `mta-sts.<domain>` with SNI, one GET of `/.well-known/mta-sts.txt`, no redirects
 //! followed, a size limit and a deadline, the target policy applied. The TLS chain, status,
 //! content type and body are recorded; whether the certificate is valid is the core's call.
+//! HTTP/1.1 is read by hyper's client over the probe's own TLS stream.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{Either, select};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Body as _;
+use hyper::header;
+use hyper_util::rt::TokioIo;
 use mxtls_core::evidence::{Bytes, DnsAnswer, FetchFailure, KeyTypeOffer, PolicyFetch};
 use mxtls_core::mta_sts::MAX_POLICY_BYTES;
 use mxtls_core::names::DnsName;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::target;
 use crate::tls::{client_config, tls_evidence};
 
-/// Response head limit.
+/// Response head limit (hyper's read buffer: the head must fit in it).
 pub const MAX_HEAD: usize = 16 * 1024;
 /// Addresses tried before giving up.
 pub const MAX_ADDRESSES: usize = 4;
@@ -107,195 +115,155 @@ async fn run(
         ServerName::try_from(plan.host.as_str().to_owned()).map_err(|_| FetchFailure::Tls {
             message: format!("{} is not a valid SNI name", plan.host),
         })?;
-    let mut tls = tokio_rustls::TlsConnector::from(config)
+    let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, stream)
         .await
         .map_err(|e| FetchFailure::Tls {
             message: e.to_string(),
         })?;
     record.tls = Some(tls_evidence(tls.get_ref().1, &plan.host));
-
-    let request = format!(
-        "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {}\r\nUser-Agent: mxtls/{}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n",
-        plan.host,
-        env!("CARGO_PKG_VERSION")
-    );
-    let io = |e: std::io::Error| FetchFailure::Http {
-        message: e.to_string(),
-    };
-    tls.write_all(request.as_bytes()).await.map_err(io)?;
-
-    // The head, then as much body as the limit allows (one byte more, to see it is over).
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(end) = head_end(&buf) {
-            break end;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(FetchFailure::Http {
-                message: format!("the response head exceeds {MAX_HEAD} bytes"),
-            });
-        }
-        let n = read_some(&mut tls, &mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return Err(FetchFailure::Http {
-                message: "the connection closed before the response head ended".into(),
-            });
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = parse_head(&buf[..head_end]).map_err(|message| FetchFailure::Http { message })?;
-    record.status = Some(head.status);
-    record.content_type = head.content_type.clone();
-    record.location = head.location.clone();
-    if head.status != 200 {
-        return Ok(()); // a redirect or an error: recorded, not followed
-    }
-    if head
-        .content_length
-        .is_some_and(|n| n > MAX_POLICY_BYTES as u64)
-    {
-        return Err(FetchFailure::TooLarge {
-            limit: MAX_POLICY_BYTES,
-        });
-    }
-    let mut body = buf[head_end..].to_vec();
-    let cap = if head.chunked {
-        MAX_POLICY_BYTES * 2 + 4096 // chunk framing
-    } else {
-        MAX_POLICY_BYTES + 1
-    };
-    loop {
-        if let Some(n) = head.content_length
-            && body.len() as u64 >= n
-        {
-            body.truncate(n as usize);
-            break;
-        }
-        if body.len() >= cap {
-            break;
-        }
-        let n = read_some(&mut tls, &mut chunk).await.map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    let body = if head.chunked {
-        decode_chunked(&body, MAX_POLICY_BYTES + 1)
-            .map_err(|message| FetchFailure::Http { message })?
-    } else {
-        body
-    };
-    if body.len() > MAX_POLICY_BYTES {
-        return Err(FetchFailure::TooLarge {
-            limit: MAX_POLICY_BYTES,
-        });
-    }
-    record.body = Some(Bytes(body));
-    Ok(())
+    exchange(tls, &plan.host, record).await
 }
 
-/// Reads; a TLS close without close_notify after data counts as the end.
-async fn read_some<R: AsyncReadExt + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    match r.read(buf).await {
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
-        other => other,
-    }
-}
-
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
-}
-
-/// The parts of a response head the fetch needs.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Head {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub location: Option<String>,
-    pub content_length: Option<u64>,
-    pub chunked: bool,
-}
-
-pub fn parse_head(bytes: &[u8]) -> Result<Head, String> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.lines();
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!(
-            "\"{}\" is not an HTTP/1.x status line",
-            status_line.chars().take(80).collect::<String>()
-        ));
-    }
-    let status = code
-        .parse::<u16>()
-        .ok()
-        .filter(|c| (100..600).contains(c))
-        .ok_or_else(|| format!("\"{code}\" is not a status code"))?;
-    let mut head = Head {
-        status,
-        content_type: None,
-        location: None,
-        content_length: None,
-        chunked: false,
-    };
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-type" => head.content_type = Some(value.chars().take(200).collect()),
-            "location" => head.location = Some(value.chars().take(500).collect()),
-            "content-length" => {
-                head.content_length = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("Content-Length \"{value}\" is not a number"))?,
-                )
+/// Sends the policy request over `io` (the established TLS stream) and records the answer:
+/// status, `Content-Type` and `Location` always; the body only for a 200, and only up to
+/// [`MAX_POLICY_BYTES`] — past it the fetch stops reading and fails `TooLarge`. HTTP/1.1 is
+/// hyper's (RFC 9112 framing, chunk sizes with checked arithmetic, a head of at most
+/// [`MAX_HEAD`] bytes); no redirect is followed. Never panics and holds at most the limit
+/// plus one read buffer whatever the server sends; the caller bounds the time.
+pub async fn exchange<S>(
+    io: S,
+    host: &DnsName,
+    record: &mut PolicyFetch,
+) -> Result<(), FetchFailure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEAD)
+        .handshake::<_, Empty<hyper::body::Bytes>>(TokioIo::new(CloseIsEnd(io)))
+        .await
+        .map_err(http_failure)?;
+    let request = hyper::Request::get("/.well-known/mta-sts.txt")
+        .header(header::HOST, host.as_str())
+        .header(
+            header::USER_AGENT,
+            concat!("mxtls/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(header::ACCEPT, "text/plain")
+        .header(header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| FetchFailure::Http {
+            message: e.to_string(),
+        })?;
+    let answer = async {
+        let response = sender.send_request(request).await.map_err(http_failure)?;
+        record.status = Some(response.status().as_u16());
+        record.content_type = header_text(response.headers(), header::CONTENT_TYPE, 200);
+        record.location = header_text(response.headers(), header::LOCATION, 500);
+        if response.status() != hyper::StatusCode::OK {
+            return Ok(()); // a redirect or an error: recorded, not followed
+        }
+        let mut body = response.into_body();
+        if body.size_hint().lower() > MAX_POLICY_BYTES as u64 {
+            return Err(too_large()); // a Content-Length over the limit: not read at all
+        }
+        let mut policy = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(http_failure)?.into_data() else {
+                continue; // trailers
+            };
+            if policy.len() + data.len() > MAX_POLICY_BYTES {
+                return Err(too_large());
             }
-            "transfer-encoding" => head.chunked = value.to_ascii_lowercase().contains("chunked"),
-            _ => {}
+            policy.extend_from_slice(&data);
         }
+        record.body = Some(Bytes(policy));
+        Ok(())
+    };
+    // The connection is driven beside the answer, in this task (nothing outlives the
+    // caller's deadline); once the answer is read the connection is dropped, which closes it.
+    let answer = std::pin::pin!(answer);
+    let connection = std::pin::pin!(connection);
+    match select(answer, connection).await {
+        Either::Left((result, _)) => result,
+        // The connection ended first (an error, or the server closed): the answer has seen
+        // all it will, and resolves at once.
+        Either::Right((_, answer)) => answer.await,
     }
-    if head.chunked {
-        head.content_length = None;
-    }
-    Ok(head)
 }
 
-/// Decodes a chunked body, refusing to produce more than `limit` bytes.
-pub fn decode_chunked(mut data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return Err("a chunk size line is cut short".into());
-        };
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("\"{size_text}\" is not a chunk size"))?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(out);
+fn too_large() -> FetchFailure {
+    FetchFailure::TooLarge {
+        limit: MAX_POLICY_BYTES,
+    }
+}
+
+/// hyper's error with its causes ("error reading a body from connection: end of file
+/// before message length reached"; a head over [`MAX_HEAD`] is "message head is too
+/// large"), as the evidence's reason.
+fn http_failure(e: hyper::Error) -> FetchFailure {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    FetchFailure::Http { message }
+}
+
+/// The last value of a header as text (lossy), trimmed and cut at `max` characters.
+fn header_text(
+    headers: &hyper::HeaderMap,
+    name: hyper::header::HeaderName,
+    max: usize,
+) -> Option<String> {
+    let value = headers.get_all(name).iter().next_back()?;
+    Some(
+        String::from_utf8_lossy(value.as_bytes())
+            .trim()
+            .chars()
+            .take(max)
+            .collect(),
+    )
+}
+
+/// A stream whose TCP close without TLS `close_notify` counts as the end, as it does for
+/// browsers and senders reading a body delimited by the close; hyper still refuses a body
+/// cut short of its `Content-Length` or last chunk.
+struct CloseIsEnd<S>(S);
+
+impl<S: AsyncRead + Unpin> AsyncRead for CloseIsEnd<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.0).poll_read(cx, buf) {
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Poll::Ready(Ok(()))
+            }
+            other => other,
         }
-        if out.len() + size > limit {
-            // Over the limit: the caller reports the size; no need to read the rest.
-            out.extend_from_slice(&data[..data.len().min(limit + 1 - out.len())]);
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            return Err("a chunk is cut short".into());
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for CloseIsEnd<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -303,31 +271,136 @@ pub fn decode_chunked(mut data: &[u8], limit: usize) -> Result<Vec<u8>, String> 
 mod tests {
     use super::*;
 
-    #[test]
-    fn heads_parse() {
-        let h = parse_head(
-            b"HTTP/1.1 301 Moved\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(h.status, 301);
-        assert_eq!(h.location.as_deref(), Some("https://elsewhere/"));
-        let h = parse_head(b"HTTP/1.0 200 OK\nContent-Type: text/plain; charset=utf-8\nTransfer-Encoding: chunked\n\n").unwrap();
-        assert!(h.chunked);
-        assert_eq!(h.content_type.as_deref(), Some("text/plain; charset=utf-8"));
-        assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert!(parse_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
+    /// The fetch's record after `exchange` talks to a server that reads the request head,
+    /// sends `answer` and closes.
+    async fn answered(answer: &[u8]) -> (PolicyFetch, Result<(), FetchFailure>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut record = PolicyFetch {
+            url: String::new(),
+            address: None,
+            status: None,
+            content_type: None,
+            location: None,
+            body: None,
+            tls: None,
+            error: None,
+            elapsed_ms: None,
+            failure: None,
+            lookups: Vec::new(),
+        };
+        let host = DnsName::parse("mta-sts.example.org").expect("a name");
+        let (client, mut server) = tokio::io::duplex(8192);
+        let serve = async move {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match server.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            // The client may stop reading (and close) before the whole answer is sent.
+            let _ = server.write_all(answer).await;
+            let _ = server.shutdown().await;
+        };
+        let (result, ()) = tokio::join!(exchange(client, &host, &mut record), serve);
+        (record, result)
     }
 
-    #[test]
-    fn chunked_bodies_decode_within_the_limit() {
-        let body = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
-        assert_eq!(decode_chunked(body, 100).unwrap(), b"hello, world");
-        assert_eq!(decode_chunked(body, 12).unwrap(), b"hello, world");
-        // Over the limit: exactly one byte more than it, so the caller sees "too large"
-        // without decoding (or holding) the rest.
-        assert_eq!(decode_chunked(body, 6).unwrap(), b"hello, ");
-        assert_eq!(decode_chunked(body, 3).unwrap(), b"hell");
-        assert!(decode_chunked(b"zz\r\n", 10).is_err());
-        assert!(decode_chunked(b"5\r\nhel", 10).is_err());
+    fn http_message(result: Result<(), FetchFailure>) -> String {
+        match result {
+            Err(FetchFailure::Http { message }) => message,
+            other => panic!("not an HTTP failure: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_recorded_not_followed() {
+        let (r, result) = answered(
+            b"HTTP/1.1 301 Moved\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(r.status, Some(301));
+        assert_eq!(r.location.as_deref(), Some("https://elsewhere/"));
+        assert_eq!((r.content_type, r.body), (None, None));
+    }
+
+    #[tokio::test]
+    async fn chunked_and_close_delimited_bodies_are_read() {
+        let (r, result) = answered(b"HTTP/1.1 200 OK\nContent-Type: text/plain; charset=utf-8\nTransfer-Encoding: chunked\n\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n").await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(r.status, Some(200));
+        assert_eq!(r.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+        assert_eq!(r.body, Some(Bytes(b"hello, world".to_vec())));
+        let (r, result) =
+            answered(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nversion: STSv1\n").await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(r.body, Some(Bytes(b"version: STSv1\n".to_vec())));
+    }
+
+    /// Issue 21: a chunk size near `usize::MAX` after a first chunk once overflowed the
+    /// hand-written decoder's length arithmetic and panicked. Now it is a body that ends
+    /// before its chunk does: an HTTP failure with the reason, the status kept, no body.
+    #[tokio::test]
+    async fn a_chunk_size_near_usize_max_is_a_failure_not_a_panic() {
+        let (r, result) = answered(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nffffffffffffffff\r\nversion: STSv1\r\n").await;
+        let message = http_message(result);
+        assert!(
+            message.contains("end of file before message length reached"),
+            "{message}"
+        );
+        assert_eq!(r.status, Some(200));
+        assert_eq!(r.body, None);
+        // One hex digit more does not fit in 64 bits: refused as such.
+        let (r, result) = answered(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10000000000000000\r\nx\r\n").await;
+        let message = http_message(result);
+        assert!(
+            message.contains("invalid chunk size: overflow"),
+            "{message}"
+        );
+        assert_eq!(r.body, None);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_too_large() {
+        let declared = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\nversion: STSv1\n",
+            MAX_POLICY_BYTES + 1
+        );
+        let (r, result) = answered(declared.as_bytes()).await;
+        assert_eq!(result, Err(too_large()));
+        assert_eq!((r.status, r.body), (Some(200), None));
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..=MAX_POLICY_BYTES / 1024 {
+            chunked.extend_from_slice(b"400\r\n");
+            chunked.extend_from_slice(&[b'x'; 1024]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        let (r, result) = answered(&chunked).await;
+        assert_eq!(result, Err(too_large()));
+        assert_eq!(r.body, None);
+        // Exactly the limit is a policy.
+        let mut exact = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        exact.resize(exact.len() + MAX_POLICY_BYTES, b'x');
+        let (r, result) = answered(&exact).await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(r.body.map(|b| b.0.len()), Some(MAX_POLICY_BYTES));
+    }
+
+    #[tokio::test]
+    async fn what_is_not_http_is_said() {
+        let (r, result) = answered(b"SSH-2.0-OpenSSH\r\n\r\n").await;
+        assert!(!http_message(result).is_empty());
+        assert_eq!(r.status, None);
+        let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while huge.len() <= MAX_HEAD {
+            huge.extend_from_slice(b"X-Padding: padding-padding-padding\r\n");
+        }
+        let (r, result) = answered(&huge).await;
+        assert_eq!(http_message(result), "message head is too large");
+        assert_eq!(r.status, None);
+        let (_, result) = answered(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nversion").await;
+        assert!(http_message(result).contains("end of file"));
     }
 }

@@ -1,6 +1,7 @@
 //! Stalls outside SMTP: a resolver that accepts and never answers, a policy host that
 //! accepts and never answers, and one that sends its policy a byte at a time. Each ends at
-//! its own step limit (not at the check's deadline), and what happened is evidence.
+//! its own step limit (not at the check's deadline), and what happened is evidence. And policy
+//! hosts that end their answer in hostile or careless ways.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -233,6 +234,61 @@ async fn a_chunked_policy_over_64_kb_is_too_large() {
         })
     );
     assert!(fetch.body.is_none());
+}
+
+/// Issue 21: a first chunk, then a chunk size of `usize::MAX` — the old decoder's length
+/// arithmetic overflowed and the probe panicked. Over real TLS the fetch now ends at once
+/// with an HTTP failure that says why; the status is kept and there is no policy.
+#[tokio::test]
+async fn a_chunk_size_near_usize_max_fails_the_fetch_without_a_panic() {
+    let port = policy_host(|mut tls| async move {
+        let _ = tls
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nffffffffffffffff\r\nversion: STSv1\r\n")
+            .await;
+        let _ = tls.shutdown().await;
+    })
+    .await;
+    let mut plan = plan(port);
+    plan.limit = Duration::from_secs(10);
+    let fetch = tokio::time::timeout(Duration::from_secs(30), mta_sts::fetch(&plan, lookups()))
+        .await
+        .expect("the fetch ends");
+    assert_eq!(
+        fetch.failure,
+        Some(FetchFailure::Http {
+            message:
+                "error reading a body from connection: end of file before message length reached"
+                    .into()
+        })
+    );
+    assert_eq!(fetch.status, Some(200));
+    assert_eq!(fetch.content_type.as_deref(), Some("text/plain"));
+    assert!(fetch.body.is_none() && fetch.location.is_none());
+}
+
+/// A body delimited by the close, and the close is TCP's without TLS `close_notify`: the
+/// end of the body, as for browsers, not an error.
+#[tokio::test]
+async fn a_close_without_close_notify_ends_a_close_delimited_policy() {
+    let policy = "version: STSv1\nmode: testing\nmx: mx.stalled.test\nmax_age: 86400\n";
+    let port = policy_host(move |mut tls| async move {
+        let _ = tls
+            .write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n{policy}").as_bytes(),
+            )
+            .await;
+        let _ = tls.flush().await;
+        drop(tls.into_inner().0); // TCP FIN, no close_notify
+    })
+    .await;
+    let mut plan = plan(port);
+    plan.limit = Duration::from_secs(10);
+    let fetch = tokio::time::timeout(Duration::from_secs(30), mta_sts::fetch(&plan, lookups()))
+        .await
+        .expect("the fetch ends");
+    assert_eq!(fetch.failure, None);
+    assert_eq!(fetch.status, Some(200));
+    assert_eq!(fetch.body.map(|b| b.0), Some(policy.as_bytes().to_vec()));
 }
 
 /// The check's deadline is bounded by `check::MAX_TIMEOUT`: a caller that asks for

@@ -2,19 +2,23 @@
 //! scenario with the real probe, and files what was received under the target that parses
 //! it — server replies, EHLO replies, DNS records and whole responses, certificates, the
 //! bytes a server answers a ClientHello with, MTA-STS and TLS-RPT records, policy bodies,
-//! evidence files, and the ways a person types a domain.
+//! evidence files, and the ways a person types a domain; from those, the policy hosts'
+//! HTTP answers, the check stream as the server frames it, and pairs of evidence files.
 //!
 //! `cargo run -p mxtls-fuzz-targets --example seeds -- fuzz/seeds` (as root: the world
-//! starts Postfix). Files are named by their content's hash, so a rerun adds only what is
-//! new.
+//! starts Postfix). `... -- fuzz/seeds --from-seeds` starts no world: it derives what it can
+//! from the evidence files and policy bodies already in the corpus (for a new target). Files
+//! are named by their content's hash, so a rerun adds only what is new.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mxtls_core::Evidence;
+use mxtls_core::api::{ApiError, CheckAnswer, StreamEvent};
 use mxtls_core::evidence::{DnsAnswer, KeyTypeOffer, Party};
 use mxtls_core::names::RecordType;
+use mxtls_core::progress::Event;
 use mxtls_world::{Options, World};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,6 +103,23 @@ impl Corpus {
         if let Some(policy) = &e.mta_sts.policy {
             if let Some(body) = &policy.body {
                 self.add("mta_sts_policy", body.as_ref().to_vec());
+                self.policy_answers(body.as_ref());
+            }
+            if let Some(status) = policy.status.filter(|s| *s != 200) {
+                let location = policy
+                    .location
+                    .as_deref()
+                    .map(|l| format!("Location: {l}\r\n"))
+                    .unwrap_or_default();
+                self.add(
+                    "policy_http",
+                    http(
+                        format!(
+                            "HTTP/1.1 {status} Not a policy\r\n{location}Content-Length: 0\r\n\r\n"
+                        )
+                        .into_bytes(),
+                    ),
+                );
             }
             for c in policy.tls.iter().flat_map(|t| &t.chain) {
                 self.add("certificate", c.as_ref().to_vec());
@@ -133,6 +154,78 @@ impl Corpus {
         ] {
             self.add("user_domain", typed.into_bytes());
         }
+        self.stream(e);
+    }
+
+    /// The ways a policy host sends `body`: with a Content-Length, chunked (with an extension
+    /// and a trailer), delimited by the close, and as HTTP/1.0.
+    fn policy_answers(&mut self, body: &[u8]) {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+        let mut sized = format!("{head}Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        sized.extend_from_slice(body);
+        self.add("policy_http", http(sized));
+        let mut chunked = format!("{head}Transfer-Encoding: chunked\r\n\r\n").into_bytes();
+        for (i, piece) in body.chunks(37).enumerate() {
+            let ext = if i == 0 { ";name=value" } else { "" };
+            chunked.extend_from_slice(format!("{:x}{ext}\r\n", piece.len()).as_bytes());
+            chunked.extend_from_slice(piece);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\nX-Trailer: 1\r\n\r\n");
+        self.add("policy_http", http(chunked));
+        let mut closed = format!("{head}\r\n").into_bytes();
+        closed.extend_from_slice(body);
+        self.add("policy_http", http(closed));
+        let mut old = b"HTTP/1.0 200 OK\nContent-Type: text/plain\n\n".to_vec();
+        old.extend_from_slice(body);
+        self.add("policy_http", http(old));
+    }
+
+    /// The check stream the server sends for `e`: the lookups' progress, then the evidence
+    /// (and, alone, an error), framed as `mxtls serve` frames events.
+    fn stream(&mut self, e: &Evidence) {
+        let lookups = std::iter::once(&e.mx)
+            .chain(&e.mta_sts.txt)
+            .chain(&e.tls_rpt)
+            .chain(
+                e.hosts
+                    .iter()
+                    .flat_map(|h| h.a.iter().chain(&h.aaaa).chain(&h.tlsa)),
+            );
+        let mut progress = String::new();
+        for a in lookups {
+            for event in [
+                Event::LookupStarted {
+                    qname: a.qname.clone(),
+                    qtype: a.qtype,
+                },
+                Event::LookupDone {
+                    qname: a.qname.clone(),
+                    qtype: a.qtype,
+                    outcome: a.outcome.clone(),
+                    dnssec: a.dnssec.clone(),
+                },
+            ] {
+                progress.push_str(&sse(&StreamEvent::Progress(event)));
+            }
+        }
+        let error = sse(&StreamEvent::Error(ApiError {
+            error: "the check was cancelled".into(),
+        }));
+        self.add(
+            "event_stream",
+            format!(": keep-alive\n\n{progress}{error}").into_bytes(),
+        );
+        self.add("event_stream", progress.replace('\n', "\r\n").into_bytes());
+        let answer = StreamEvent::Evidence(Box::new(CheckAnswer {
+            snapshot: "0123456789abcdef".into(),
+            evidence: e.clone(),
+            reused: false,
+        }));
+        self.add(
+            "event_stream",
+            format!("{progress}{}", sse(&answer)).into_bytes(),
+        );
     }
 
     fn write(&self, dir: &Path) -> std::io::Result<usize> {
@@ -152,6 +245,59 @@ impl Corpus {
         }
         Ok(written)
     }
+}
+
+/// A `policy_http` seed: the server writes it whole (the first byte is the write size).
+fn http(answer: Vec<u8>) -> Vec<u8> {
+    let mut seed = vec![0xff];
+    seed.extend(answer);
+    seed
+}
+
+/// One event as `text/event-stream` (the server's framing: `event`, one `data` line).
+fn sse(event: &StreamEvent) -> String {
+    format!(
+        "event: {}\ndata: {}\n\n",
+        event.name().as_str(),
+        event.data()
+    )
+}
+
+/// Pairs of evidence files for `report_diff` (before 0xff after), each with the next.
+fn evidence_pairs(corpus: &mut Corpus, files: &[Vec<u8>]) {
+    for (before, after) in files.iter().zip(files.iter().cycle().skip(1)) {
+        let mut seed = before.clone();
+        seed.push(0xff);
+        seed.extend_from_slice(after);
+        corpus.add("report_diff", seed);
+    }
+}
+
+/// `--from-seeds`: what can be derived without the world, from the evidence files and the
+/// policy bodies already in `dir`.
+fn from_seeds(dir: &Path) -> Corpus {
+    let read = |target: &str| -> Vec<Vec<u8>> {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join(target))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().filter_map(|f| std::fs::read(f).ok()).collect()
+    };
+    let mut corpus = Corpus::default();
+    let evidence = read("evidence_json");
+    for json in &evidence {
+        if let Some(e) = std::str::from_utf8(json)
+            .ok()
+            .and_then(|t| Evidence::from_json(t).ok())
+        {
+            corpus.evidence(&e);
+        }
+    }
+    evidence_pairs(&mut corpus, &evidence);
+    for body in read("mta_sts_policy") {
+        corpus.policy_answers(&body);
+    }
+    corpus
 }
 
 /// What a server sends in answer to our ClientHello after STARTTLS (the ServerHello and
@@ -204,6 +350,9 @@ async fn main() -> std::process::ExitCode {
         eprintln!("usage: seeds DIR");
         return std::process::ExitCode::from(2);
     };
+    if std::env::args().nth(2).as_deref() == Some("--from-seeds") {
+        return write(&from_seeds(&dir), &dir);
+    }
     let world = match World::start(Options {
         net: 74,
         smtp_port: 2574,
@@ -229,6 +378,7 @@ async fn main() -> std::process::ExitCode {
         ..mxtls_probe::Config::default()
     };
     let mut corpus = Corpus::default();
+    let mut evidence_files = Vec::new();
     for s in &world.scenarios {
         let Ok(domain) = mxtls_core::names::DnsName::parse(&s.domain) else {
             continue;
@@ -240,7 +390,8 @@ async fn main() -> std::process::ExitCode {
         if EVIDENCE_OF.contains(&s.domain.as_str())
             && let Ok(json) = serde_json::to_vec(&e)
         {
-            corpus.add("evidence_json", json);
+            corpus.add("evidence_json", json.clone());
+            evidence_files.push(json);
         }
         for host in &e.hosts {
             if let Some(address) = host.addresses.first()
@@ -252,7 +403,12 @@ async fn main() -> std::process::ExitCode {
         }
     }
     world.stop().await;
-    match corpus.write(&dir) {
+    evidence_pairs(&mut corpus, &evidence_files);
+    write(&corpus, &dir)
+}
+
+fn write(corpus: &Corpus, dir: &Path) -> std::process::ExitCode {
+    match corpus.write(dir) {
         Ok(n) => {
             for (target, seeds) in &corpus.0 {
                 println!("{target:16} {} seeds", seeds.len());

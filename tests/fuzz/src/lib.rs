@@ -13,6 +13,14 @@ use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::{Evidence, UnixTime};
 use mxtls_probe::smtp::{MAX_LINE, ReplyReader};
 
+// Issue 21: the policy host's HTTP answer, the page's event stream, the report diff.
+mod event_stream;
+mod policy_http;
+mod report_diff;
+pub use event_stream::event_stream;
+pub use policy_http::policy_http;
+pub use report_diff::report_diff;
+
 /// A target's body: arbitrary bytes in, no panic, no hang.
 pub type Body = fn(&[u8]);
 
@@ -30,6 +38,10 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("tls_rpt_report", tls_rpt_report),
     ("evidence_json", evidence_json),
     ("user_domain", user_domain),
+    // Issue 21 (bodies in their own modules).
+    ("policy_http", policy_http),
+    ("event_stream", event_stream),
+    ("report_diff", report_diff),
 ];
 
 /// A fixed judgement time for targets that need one (the evidence's own is used where

@@ -1,5 +1,6 @@
 //! The MTA-STS policy hosts (`mta-sts.<domain>`): just enough HTTPS/1.1 to answer one GET
-//! the way a scenario needs — the policy, a redirect, a 404, or an oversized body.
+//! the way a scenario needs — the policy, a redirect, a 404, an oversized body, or a hostile
+//! chunked one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,5 +85,7 @@ fn response(host: &PolicyHost) -> Vec<u8> {
             }
             out
         }
+        // Issue 21: the size of the second chunk overflowed the probe's old decoder.
+        Serve::HostileChunked => b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\nffffffffffffffff\r\nversion: STSv1\r\n".to_vec(),
     }
 }

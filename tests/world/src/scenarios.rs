@@ -214,6 +214,9 @@ pub enum Serve {
     NotFound,
     /// `200` with a body of 80 KB, without Content-Length.
     Oversized,
+    /// `200`, chunked: a first chunk, then a chunk size of `usize::MAX` (the length
+    /// arithmetic of a careless decoder overflows), a few bytes and the close.
+    HostileChunked,
 }
 
 /// A scenario's MTA-STS setup.
@@ -1095,6 +1098,25 @@ pub const SCENARIOS: &[Scenario] = &[
         why: "RFC 8461 §3.3: senders limit the policy's size (64 KB here)",
         sts: sts(Serve::Oversized),
         says: &["larger than 64 KB"],
+        ..PLAIN
+    },
+    Scenario {
+        name: "sts-chunk-overflow",
+        summary: "the policy's second chunk claims 2^64 - 1 bytes, then the host closes",
+        signing: Signing::Unsigned,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::None)],
+        verdicts: &["trusted"],
+        codes: &[
+            "cert-trusted",
+            "mta-sts-policy-fetch-failed",
+            "mx-dnssec-insecure",
+            "tlsrpt-missing",
+        ],
+        protection: "none",
+        exit: 1,
+        why: "RFC 9112 §7.1: a chunked body that ends before its last chunk is incomplete, so not a policy",
+        sts: sts(Serve::HostileChunked),
+        says: &["end of file before message length reached"],
         ..PLAIN
     },
     Scenario {

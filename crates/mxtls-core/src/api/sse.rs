@@ -1,7 +1,9 @@
 //! A server-sent events parser (the `text/event-stream` format of the HTML standard), fed
 //! with the bytes of a streamed `fetch` body. The page reads the stream itself rather than
 //! through `EventSource`, which would reconnect — starting a new check — when the server
-//! ends the stream, and which hides the status and `Retry-After` of a refused request.
+//! ends the stream, and which hides the status and `Retry-After` of a refused request. It
+//! lives beside the stream's events (pure, no I/O) so that the fuzz targets can reach it
+//! natively (the web app is wasm only).
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
