@@ -19,7 +19,8 @@
 //!   `/api/watches/{id}/confirm` confirms an email watch.
 //! * `POST /tlsrpt/{domain}` — TLS-RPT reports over HTTPS (RFC 8460 §5.4), for watched
 //!   domains; failures go to the watches.
-//! * `GET /metrics` — Prometheus text format, to loopback and `--metrics-from` only.
+//! * `GET /metrics` — Prometheus text format, to `--metrics-from` and to loopback unless a
+//!   trusted proxy is there (then its requests are its clients'), nothing else.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 //!
 //! Modules: `api` (the handlers), `checks` (running checks: merged, bounded, cancelled when
@@ -282,11 +283,12 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
 async fn metrics_text(
     State(app): State<Arc<App>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    // The watched domains and their states are the watchers' business: only loopback and
-    // the `--metrics-from` blocks may read them.
-    if !(peer.ip().is_loopback() || app.metrics_from.iter().any(|c| c.contains(peer.ip()))) {
+    // The watched domains and their states are the watchers' business: only loopback (when
+    // no trusted proxy is there) and the `--metrics-from` blocks may read them.
+    if !clients::may_read_metrics(&app.proxies, &app.metrics_from, peer.ip(), &headers) {
         return api::json_error(
             axum::http::StatusCode::FORBIDDEN,
             "metrics are served to loopback and --metrics-from addresses only",
