@@ -160,10 +160,6 @@ pub struct App {
     pub public_url: String,
     pub accept_tls_rpt_for_all: bool,
     pub metrics_from: Vec<Cidr>,
-    /// Reports each client may post (`tls_reports::REPORTS_PER_CLIENT_PER_MINUTE`).
-    pub report_quota: clients::Quota,
-    /// When each watch was last told of a report.
-    pub report_notices: tls_reports::NoticeTimes,
     /// The cluster's jobs, when checks run as jobs (`ClusterMode::Cluster`).
     pub cluster: Option<Arc<cluster::Cluster>>,
 }
@@ -199,8 +195,6 @@ impl App {
             public_url: "http://localhost".into(),
             accept_tls_rpt_for_all: false,
             metrics_from: Vec::new(),
-            report_quota: clients::Quota::new(tls_reports::REPORTS_PER_CLIENT_PER_MINUTE),
-            report_notices: tls_reports::NoticeTimes::default(),
             cluster: None,
         }
     }
