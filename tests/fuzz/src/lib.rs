@@ -13,6 +13,9 @@ use mxtls_core::names::{DnsName, RecordType};
 use mxtls_core::{Evidence, UnixTime};
 use mxtls_probe::smtp::{MAX_LINE, ReplyReader};
 
+mod server;
+pub use server::{atom_feed, forwarded, watch_target};
+
 /// A target's body: arbitrary bytes in, no panic, no hang.
 pub type Body = fn(&[u8]);
 
@@ -30,6 +33,10 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("tls_rpt_report", tls_rpt_report),
     ("evidence_json", evidence_json),
     ("user_domain", user_domain),
+    // The server's parsers (`server`).
+    ("forwarded", forwarded),
+    ("watch_target", watch_target),
+    ("atom_feed", atom_feed),
 ];
 
 /// A fixed judgement time for targets that need one (the evidence's own is used where
