@@ -92,7 +92,8 @@ pub struct Config {
     /// Take TLS-RPT reports at `/tlsrpt/{domain}` for every domain, not only watched ones
     /// (`--accept-tls-rpt`, for a checker that serves its own domains).
     pub accept_tls_rpt_for_all: bool,
-    /// Address blocks besides loopback that may read `/metrics` (`--metrics-from`).
+    /// Address blocks that may read `/metrics` (`--metrics-from`), besides loopback where no
+    /// trusted proxy covers it.
     pub metrics_from: Vec<Cidr>,
     /// Whether checks are jobs of a cluster (PostgreSQL), and whether this instance probes.
     pub cluster: ClusterMode,

@@ -1,8 +1,9 @@
 //! Receiving TLS-RPT reports over HTTPS (RFC 8460 §5.4: `rua=https://…/tlsrpt/{domain}`):
 //! `POST` with `application/tlsrpt+gzip` or `application/tlsrpt+json`, size-limited, read by
-//! the core, accepted only for watched domains (or every domain with
-//! `--accept-tls-rpt`), stored beside the snapshots, and — when senders report failures —
-//! held against the domain's latest evidence and sent to its watches like any change.
+//! the core one at a time (`reading`), accepted only for watched domains (or every domain with
+//! `--accept-tls-rpt`), stored beside the snapshots in a bounded form (`bounded`), and — when
+//! senders report failures — held against the domain's latest evidence and sent to its watches
+//! like any change.
 
 use std::sync::Arc;
 
@@ -12,10 +13,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mxtls_core::Evidence;
 use mxtls_core::findings::Finding;
-use mxtls_core::tls_rpt::report::{self, AggregateReport};
+use mxtls_core::tls_rpt::report::AggregateReport;
 use serde::Serialize;
 
 pub mod bounded;
+mod reading;
 
 use crate::App;
 use crate::api::json_error;
@@ -53,11 +55,26 @@ impl Store {
     ) -> crate::store::Result<bool> {
         let key = bounded::key(r);
         let text = bounded::bounded(r, &key).map_err(crate::store::StoreError)?;
+        self.put_stored_tls_report(domain, &r.organization, r.start.0, &key, text, now)
+            .await
+    }
+
+    /// [`Store::put_tls_report`] for a report already in its stored form (`stored`, under
+    /// `key`, of `organization`, starting at `start`).
+    pub async fn put_stored_tls_report(
+        &self,
+        domain: &str,
+        organization: &str,
+        start: i64,
+        key: &str,
+        stored: String,
+        now: i64,
+    ) -> crate::store::Result<bool> {
         let new = self
             .execute(
                 "INSERT INTO tls_reports (domain, organization, report_id, start, received_at, report)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                params![domain, bounded::cut(&r.organization), key, r.start.0, now, text],
+                params![domain, bounded::cut(organization), key, start, now, stored],
             )
             .await?
             > 0;
@@ -224,78 +241,53 @@ pub async fn receive(
             "reports are taken only for watched domains",
         );
     }
-    let parsed = match parse(body).await {
+    let received = match reading::receive(body, domain.as_str()).await {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(reading::Refused::Invalid(e)) => return json_error(StatusCode::BAD_REQUEST, &e),
+        Err(reading::Refused::Busy) => {
+            let mut r = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "other reports are being read; try again shortly",
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("10"),
+            );
+            return r;
+        }
     };
-    if parsed
-        .policies
-        .iter()
-        .any(|p| !p.policy_domain.is_empty() && p.policy_domain != domain.as_str())
-    {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("the report is about another policy domain than {domain}"),
-        );
-    }
+    let reading::Received {
+        key,
+        stored,
+        report: kept,
+        failed,
+    } = received;
     let new = match app
         .store
-        .put_tls_report(domain.as_str(), &parsed, now)
+        .put_stored_tls_report(
+            domain.as_str(),
+            &kept.organization,
+            kept.start.0,
+            &key,
+            stored,
+            now,
+        )
         .await
     {
         Ok(new) => new,
         Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
     };
     app.metrics.tls_report();
-    let skipped = parsed.skipped.clone();
-    let failed: u64 = parsed.policies.iter().map(|p| p.failed).sum();
+    let skipped = kept.skipped.clone();
     if new && failed > 0 && !watches.is_empty() {
         let app = app.clone();
-        tokio::spawn(async move { notify(&app, &parsed, failed, &watches).await });
+        tokio::spawn(async move { notify(&app, &kept, failed, &watches).await });
     }
     (
         StatusCode::CREATED,
         axum::Json(serde_json::json!({ "stored": new, "skipped": skipped })),
     )
         .into_response()
-}
-
-/// Reports parsed at once, process-wide: the core inflates a report to at most
-/// [`report::MAX_REPORT_BYTES`] and reads it as a JSON tree several times that size, so
-/// concurrent posts of large reports must queue rather than each take that much.
-static PARSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// How long a post waits for its turn to be parsed before it is told to come back.
-const PARSE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Reads the posted report, one of at most two at a time (off the async threads: a large
-/// report is a second of CPU).
-async fn parse(body: axum::body::Bytes) -> Result<AggregateReport, Response> {
-    let busy = || {
-        let mut r = json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "reports are being read; try again shortly",
-        );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("10"),
-        );
-        r
-    };
-    let Ok(Ok(_permit)) = tokio::time::timeout(PARSE_QUEUE_WAIT, PARSING.acquire()).await else {
-        return Err(busy());
-    };
-    match tokio::task::spawn_blocking(move || report::parse_bytes(&body)).await {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("not a TLS-RPT report: {e}"),
-        )),
-        Err(_) => Err(json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "reading the report failed",
-        )),
-    }
 }
 
 /// Holds the report against the latest evidence and tells every watch.
