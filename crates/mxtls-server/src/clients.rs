@@ -128,6 +128,24 @@ impl TrustedProxies {
     }
 }
 
+/// Whether a request may read `/metrics`, which names the watched domains. A request from a
+/// trusted proxy is its forwarded client's, allowed only when that client is in
+/// `metrics_from` — never for being the proxy, even a proxy on loopback, or anyone on the
+/// internet would read through it. Loopback itself is allowed only when no trusted proxy
+/// covers it; other peers only from `metrics_from`.
+pub fn may_read_metrics(
+    proxies: &TrustedProxies,
+    metrics_from: &[Cidr],
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> bool {
+    let allowed = |ip: IpAddr| metrics_from.iter().any(|c| c.contains(ip));
+    if proxies.trusts(peer) {
+        return allowed(proxies.client(peer, headers));
+    }
+    peer.to_canonical().is_loopback() || allowed(peer)
+}
+
 /// The `for=` addresses of every `Forwarded` header, in order; `None` for a hop that is not
 /// an address (`unknown`, an obfuscated identifier). `None` overall when there is no header
 /// or one is unreadable.
@@ -324,6 +342,28 @@ mod tests {
             proxies.client(ip("10.0.0.2"), &HeaderMap::new()),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn metrics_are_read_by_loopback_only_without_a_proxy_there() {
+        let from: Vec<Cidr> = vec!["192.0.2.0/24".parse().unwrap()];
+        let none = TrustedProxies::default();
+        let local = TrustedProxies(vec!["127.0.0.1".parse().unwrap()]);
+        let xff = |ip: &str| headers(&[("x-forwarded-for", ip)]);
+        let may =
+            |p: &TrustedProxies, peer: &str, h: &HeaderMap| may_read_metrics(p, &from, ip(peer), h);
+        // No proxy: loopback (also IPv4-mapped) and the listed block; forged headers ignored.
+        assert!(may(&none, "127.0.0.1", &HeaderMap::new()));
+        assert!(may(&none, "::ffff:127.0.0.1", &HeaderMap::new()));
+        assert!(may(&none, "192.0.2.7", &HeaderMap::new()));
+        assert!(!may(&none, "198.51.100.1", &xff("192.0.2.7")));
+        // A proxy on loopback: its requests are its clients', allowed only when listed.
+        assert!(!may(&local, "127.0.0.1", &xff("198.51.100.1")));
+        assert!(!may(&local, "127.0.0.1", &HeaderMap::new()));
+        assert!(!may(&local, "127.0.0.1", &xff("127.0.0.1")));
+        assert!(may(&local, "127.0.0.1", &xff("192.0.2.7")));
+        // Another loopback address is not the proxy: still loopback.
+        assert!(may(&local, "127.0.0.2", &HeaderMap::new()));
     }
 
     #[test]

@@ -18,9 +18,13 @@ use crate::api::json_error;
 /// may ask, so this bounds the work one request costs.
 pub const MAX_HISTORY: usize = 60;
 
-/// Every stored snapshot of `domain`, newest first, with its report.
-async fn judged(app: &Arc<App>, domain: &str) -> Result<Vec<(String, i64, Report)>, Response> {
-    let rows = match app.store.history(domain, MAX_HISTORY).await {
+/// The newest `limit` stored snapshots of `domain`, newest first, with their reports.
+async fn judged(
+    app: &Arc<App>,
+    domain: &str,
+    limit: usize,
+) -> Result<Vec<(String, i64, Report)>, Response> {
+    let rows = match app.store.history(domain, limit).await {
         Ok(rows) => rows,
         Err(_) => {
             return Err(json_error(
@@ -57,7 +61,7 @@ pub async fn history(State(app): State<Arc<App>>, Path(domain): Path<String>) ->
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
-    let rows = match judged(&app, domain.as_str()).await {
+    let rows = match judged(&app, domain.as_str(), MAX_HISTORY).await {
         Ok(r) => r,
         Err(e) => return e,
     };
@@ -100,34 +104,52 @@ pub async fn feed(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Re
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
-    let rows = match judged(&app, domain.as_str()).await {
+    // One more than the feed shows: the oldest entry shown is compared with the snapshot
+    // before it, not taken for the domain's first.
+    let rows = match judged(&app, domain.as_str(), MAX_HISTORY + 1).await {
         Ok(r) => r,
         Err(e) => return e,
     };
+    let complete = rows.len() <= MAX_HISTORY;
     let base = app.public_url.trim_end_matches('/');
     (
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
-        atom(base, domain.as_str(), &rows),
+        atom(base, domain.as_str(), &rows, complete),
     )
         .into_response()
 }
 
-/// RFC 3339 for Atom's dates.
+/// RFC 3339 for Atom's dates, within years 1970–9999 (four digits, as RFC 3339 has them).
 fn rfc3339(t: i64) -> String {
     // UnixTime's display is `YYYY-MM-DD hh:mm:ss UTC`.
-    let s = UnixTime(t).to_string();
+    let s = UnixTime(t.clamp(0, 253_402_300_799)).to_string();
     format!("{}T{}Z", &s[..10], &s[11..19])
 }
 
+/// `text` as XML character data or an attribute value: markup escaped, and the characters
+/// XML 1.0 does not allow at all (controls other than tab and line ends, U+FFFE, U+FFFF)
+/// left out — answers and finding subjects carry what servers sent.
 fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-/// The feed: rows newest first; an entry for each snapshot that changed something.
-pub fn atom(base: &str, domain: &str, rows: &[(String, i64, Report)]) -> String {
+/// The feed: rows newest first; an entry for each snapshot that changed something. With
+/// `complete`, the oldest row is the domain's first snapshot (an entry of its own); without,
+/// it is only the one before the oldest shown, and gets no entry — the feed must not say that
+/// everything changed because its window ends there.
+pub fn atom(base: &str, domain: &str, rows: &[(String, i64, Report)], complete: bool) -> String {
     let page = crate::watches::history_url(base, domain);
     let updated = rows.first().map(|r| r.1).unwrap_or(0);
     let mut out = format!(
@@ -138,6 +160,9 @@ pub fn atom(base: &str, domain: &str, rows: &[(String, i64, Report)]) -> String 
     );
     for (i, (id, finished, report)) in rows.iter().enumerate() {
         let before = rows.get(i + 1).map(|r| &r.2);
+        if before.is_none() && !complete {
+            break;
+        }
         let diff = mxtls_core::analysis::diff(before, report);
         if before.is_some() && diff.is_empty() {
             continue;

@@ -19,7 +19,8 @@
 //!   `/api/watches/{id}/confirm` confirms an email watch.
 //! * `POST /tlsrpt/{domain}` — TLS-RPT reports over HTTPS (RFC 8460 §5.4), for watched
 //!   domains; failures go to the watches.
-//! * `GET /metrics` — Prometheus text format, to loopback and `--metrics-from` only.
+//! * `GET /metrics` — Prometheus text format, to `--metrics-from` and to loopback unless a
+//!   trusted proxy is there (then its requests are its clients'), nothing else.
 //! * `GET /api/openapi.json` — this API as OpenAPI 3.1.
 //!
 //! Modules: `api` (the handlers), `checks` (running checks: merged, bounded, cancelled when
@@ -93,7 +94,8 @@ pub struct Config {
     /// Take TLS-RPT reports at `/tlsrpt/{domain}` for every domain, not only watched ones
     /// (`--accept-tls-rpt`, for a checker that serves its own domains).
     pub accept_tls_rpt_for_all: bool,
-    /// Address blocks besides loopback that may read `/metrics` (`--metrics-from`).
+    /// Address blocks that may read `/metrics` (`--metrics-from`), besides loopback where no
+    /// trusted proxy covers it.
     pub metrics_from: Vec<Cidr>,
     /// Whether checks are jobs of a cluster (PostgreSQL), and whether this instance probes.
     pub cluster: ClusterMode,
@@ -161,10 +163,6 @@ pub struct App {
     pub public_url: String,
     pub accept_tls_rpt_for_all: bool,
     pub metrics_from: Vec<Cidr>,
-    /// Reports each client may post (`tls_reports::REPORTS_PER_CLIENT_PER_MINUTE`).
-    pub report_quota: clients::Quota,
-    /// When each watch was last told of a report.
-    pub report_notices: tls_reports::NoticeTimes,
     /// Where checks run: the hub above, or a cluster's jobs (`ClusterMode::Cluster`).
     pub runner: runner::Runner,
 }
@@ -206,8 +204,6 @@ impl App {
             public_url: "http://localhost".into(),
             accept_tls_rpt_for_all: false,
             metrics_from: Vec::new(),
-            report_quota: clients::Quota::new(tls_reports::REPORTS_PER_CLIENT_PER_MINUTE),
-            report_notices: tls_reports::NoticeTimes::default(),
             runner,
         }
     }
@@ -290,11 +286,12 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
 async fn metrics_text(
     State(app): State<Arc<App>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    // The watched domains and their states are the watchers' business: only loopback and
-    // the `--metrics-from` blocks may read them.
-    if !(peer.ip().is_loopback() || app.metrics_from.iter().any(|c| c.contains(peer.ip()))) {
+    // The watched domains and their states are the watchers' business: only loopback (when
+    // no trusted proxy is there) and the `--metrics-from` blocks may read them.
+    if !clients::may_read_metrics(&app.proxies, &app.metrics_from, peer.ip(), &headers) {
         return api::json_error(
             axum::http::StatusCode::FORBIDDEN,
             "metrics are served to loopback and --metrics-from addresses only",

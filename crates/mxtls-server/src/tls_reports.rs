@@ -1,8 +1,9 @@
 //! Receiving TLS-RPT reports over HTTPS (RFC 8460 §5.4: `rua=https://…/tlsrpt/{domain}`):
 //! `POST` with `application/tlsrpt+gzip` or `application/tlsrpt+json`, size-limited, read by
-//! the core, accepted only for watched domains (or every domain with
-//! `--accept-tls-rpt`), stored beside the snapshots, and — when senders report failures —
-//! held against the domain's latest evidence and sent to its watches like any change.
+//! the core one at a time (`reading`), accepted only for watched domains (or every domain with
+//! `--accept-tls-rpt`), stored beside the snapshots in a bounded form (`bounded`), and — when
+//! senders report failures — held against the domain's latest evidence and sent to its watches
+//! like any change.
 
 use std::sync::Arc;
 
@@ -12,8 +13,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mxtls_core::Evidence;
 use mxtls_core::findings::Finding;
-use mxtls_core::tls_rpt::report::{self, AggregateReport};
+use mxtls_core::tls_rpt::report::AggregateReport;
 use serde::Serialize;
+
+pub mod bounded;
+mod reading;
 
 use crate::App;
 use crate::api::json_error;
@@ -31,33 +35,46 @@ pub const MAX_REPORTS_PER_DOMAIN: i64 = 1000;
 /// Reports one client may post per minute (a real sender posts one per domain a day).
 pub const REPORTS_PER_CLIENT_PER_MINUTE: u32 = 10;
 
+/// The window [`REPORTS_PER_CLIENT_PER_MINUTE`] is counted over, in seconds.
+const REPORT_WINDOW_SECONDS: i64 = 60;
+
 /// At most one report notification per watch in this long: forged reports must not turn a
 /// watch into a way to flood its owner's mailbox. Every report is still stored and listed.
 pub const NOTIFY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Store {
-    /// Stores a report once (a sender retrying the same report id is not counted twice);
-    /// whether it was new. The domain keeps its newest [`MAX_REPORTS_PER_DOMAIN`].
+    /// Stores a report once, in its bounded form ([`bounded`]) under its organisation and
+    /// [`bounded::key`] (a sender retrying the same report is not counted twice, and reports
+    /// without a `report-id` are told apart by content); whether it was new. The domain keeps
+    /// its newest [`MAX_REPORTS_PER_DOMAIN`].
     pub async fn put_tls_report(
         &self,
         domain: &str,
         r: &AggregateReport,
         now: i64,
     ) -> crate::store::Result<bool> {
-        let json = serde_json::to_string(r)
-            .map_err(|e| crate::store::StoreError(format!("the report does not serialise: {e}")))?;
+        let key = bounded::key(r);
+        let text = bounded::bounded(r, &key).map_err(crate::store::StoreError)?;
+        self.put_stored_tls_report(domain, &r.organization, r.start.0, &key, text, now)
+            .await
+    }
+
+    /// [`Store::put_tls_report`] for a report already in its stored form (`stored`, under
+    /// `key`, of `organization`, starting at `start`).
+    pub async fn put_stored_tls_report(
+        &self,
+        domain: &str,
+        organization: &str,
+        start: i64,
+        key: &str,
+        stored: String,
+        now: i64,
+    ) -> crate::store::Result<bool> {
         let new = self
             .execute(
                 "INSERT INTO tls_reports (domain, organization, report_id, start, received_at, report)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                params![
-                    domain,
-                    r.organization.as_str(),
-                    r.report_id.as_str(),
-                    r.start.0,
-                    now,
-                    json
-                ],
+                params![domain, bounded::cut(organization), key, start, now, stored],
             )
             .await?
             > 0;
@@ -71,7 +88,8 @@ impl Store {
         Ok(new)
     }
 
-    /// The stored reports of `domain`, newest first, at most `limit`.
+    /// The stored reports of `domain`, newest first, at most `limit`, as the bounded form
+    /// keeps them (no contact, `mx-host` or free text of failure details).
     pub async fn tls_reports(
         &self,
         domain: &str,
@@ -86,8 +104,73 @@ impl Store {
         Ok(rows
             .iter()
             .filter_map(|r| r.text(0).ok())
-            .filter_map(|t| serde_json::from_str(&t).ok())
+            .filter_map(|t| bounded::read(&t))
             .collect())
+    }
+
+    /// Counts a report post of `client` at `now` (seconds) in the store, so that every
+    /// instance of a cluster counts the same posts; `Ok(Err(seconds to wait))` when the
+    /// client has posted [`REPORTS_PER_CLIENT_PER_MINUTE`] in the last minute. The post is
+    /// recorded first and taken back when over the limit: two instances counting at once
+    /// may both refuse, never both admit past the limit.
+    pub async fn spend_report_post(
+        &self,
+        client: &str,
+        now: i64,
+    ) -> crate::store::Result<Result<(), u64>> {
+        let window = REPORT_WINDOW_SECONDS;
+        self.execute(
+            "DELETE FROM report_posts WHERE posted_at <= ?1",
+            params![now - window],
+        )
+        .await?;
+        let id = crate::watches::random_id()
+            .ok_or_else(|| crate::store::StoreError("no randomness from the OS".into()))?;
+        self.execute(
+            "INSERT INTO report_posts (id, client, posted_at) VALUES (?1, ?2, ?3)",
+            params![id.as_str(), client, now],
+        )
+        .await?;
+        let row = self
+            .query_opt(
+                "SELECT COUNT(*), MIN(posted_at) FROM report_posts
+                 WHERE client = ?1 AND posted_at > ?2",
+                params![client, now - window],
+            )
+            .await?;
+        let (posts, oldest) = match row {
+            Some(r) => (r.int(0)?, r.int(1).unwrap_or(now)),
+            None => (0, now),
+        };
+        if posts <= i64::from(REPORTS_PER_CLIENT_PER_MINUTE) {
+            return Ok(Ok(()));
+        }
+        self.execute("DELETE FROM report_posts WHERE id = ?1", params![id])
+            .await?;
+        Ok(Err((oldest + window - now).max(1) as u64))
+    }
+
+    /// Whether watch `id` may be told of a report at `now` (seconds): at most once per
+    /// [`NOTIFY_AT_MOST_EVERY`], counted in the store so that it holds across the instances
+    /// of a cluster and across restarts. Taking the time is one statement (an upsert that
+    /// changes the row only when the last notice is old enough), so two instances cannot
+    /// both take it.
+    pub async fn claim_report_notice(&self, id: &str, now: i64) -> crate::store::Result<bool> {
+        let every = NOTIFY_AT_MOST_EVERY.as_secs() as i64;
+        self.execute(
+            "DELETE FROM report_notices WHERE notified_at <= ?1",
+            params![now - every],
+        )
+        .await?;
+        let taken = self
+            .execute(
+                "INSERT INTO report_notices (watch, notified_at) VALUES (?1, ?2)
+                 ON CONFLICT (watch) DO UPDATE SET notified_at = ?2
+                 WHERE report_notices.notified_at <= ?3",
+                params![id, now, now - every],
+            )
+            .await?;
+        Ok(taken > 0)
     }
 }
 
@@ -115,17 +198,21 @@ pub async fn receive(
     body: axum::body::Bytes,
 ) -> Response {
     let client = crate::clients::ClientKey::of(app.proxies.client(peer.ip(), &headers));
-    if let Err(wait) = app.report_quota.check(client) {
-        let mut r = json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many reports from your address",
-        );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
+    let now = mxtls_probe::clock::unix_now().0;
+    match app.store.spend_report_post(&client.to_string(), now).await {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            let mut r = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many reports from your address",
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
         }
-        return r;
+        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
     }
-    app.report_quota.spend(client);
     let domain = match mxtls_core::names::parse_user_domain(&domain) {
         Ok(d) => d,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
@@ -154,40 +241,47 @@ pub async fn receive(
             "reports are taken only for watched domains",
         );
     }
-    let parsed = match report::parse_bytes(&body) {
+    let received = match reading::receive(body, domain.as_str()).await {
         Ok(r) => r,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("not a TLS-RPT report: {e}"),
+        Err(reading::Refused::Invalid(e)) => return json_error(StatusCode::BAD_REQUEST, &e),
+        Err(reading::Refused::Busy) => {
+            let mut r = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "other reports are being read; try again shortly",
             );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("10"),
+            );
+            return r;
         }
     };
-    if parsed
-        .policies
-        .iter()
-        .any(|p| !p.policy_domain.is_empty() && p.policy_domain != domain.as_str())
-    {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("the report is about another policy domain than {domain}"),
-        );
-    }
-    let now = mxtls_probe::clock::unix_now().0;
+    let reading::Received {
+        key,
+        stored,
+        report: kept,
+        failed,
+    } = received;
     let new = match app
         .store
-        .put_tls_report(domain.as_str(), &parsed, now)
+        .put_stored_tls_report(
+            domain.as_str(),
+            &kept.organization,
+            kept.start.0,
+            &key,
+            stored,
+            now,
+        )
         .await
     {
         Ok(new) => new,
         Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the store failed"),
     };
     app.metrics.tls_report();
-    let skipped = parsed.skipped.clone();
-    let failed: u64 = parsed.policies.iter().map(|p| p.failed).sum();
+    let skipped = kept.skipped.clone();
     if new && failed > 0 && !watches.is_empty() {
         let app = app.clone();
-        tokio::spawn(async move { notify(&app, &parsed, failed, &watches).await });
+        tokio::spawn(async move { notify(&app, &kept, failed, &watches).await });
     }
     (
         StatusCode::CREATED,
@@ -211,7 +305,8 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
     let findings = mxtls_core::analysis::judge_reports(std::slice::from_ref(r), &evidence, &judged);
     let base = app.public_url.trim_end_matches('/');
     for w in watches {
-        if !app.report_notices.allow(&w.id) {
+        let now = mxtls_probe::clock::unix_now().0;
+        if !matches!(app.store.claim_report_notice(&w.id, now).await, Ok(true)) {
             continue;
         }
         let note = ReportNotification {
@@ -255,29 +350,6 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
                 "mxtls: watch {} ({}): report notification failed: {e}",
                 w.id, w.domain
             );
-        }
-    }
-}
-
-/// When each watch was last told of a report (in memory: after a restart the next report is
-/// told again, which is harmless).
-#[derive(Default)]
-pub struct NoticeTimes(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
-
-impl NoticeTimes {
-    /// Whether watch `id` may be told now; if so, the time is taken.
-    pub fn allow(&self, id: &str) -> bool {
-        let now = std::time::Instant::now();
-        let mut m = crate::checks::lock(&self.0);
-        if m.len() > 100_000 {
-            m.retain(|_, t| now.duration_since(*t) < NOTIFY_AT_MOST_EVERY);
-        }
-        match m.get(id) {
-            Some(t) if now.duration_since(*t) < NOTIFY_AT_MOST_EVERY => false,
-            _ => {
-                m.insert(id.to_owned(), now);
-                true
-            }
         }
     }
 }

@@ -20,6 +20,8 @@ mod report_diff;
 pub use event_stream::event_stream;
 pub use policy_http::policy_http;
 pub use report_diff::report_diff;
+mod server;
+pub use server::{atom_feed, forwarded, watch_target};
 
 /// A target's body: arbitrary bytes in, no panic, no hang.
 pub type Body = fn(&[u8]);
@@ -42,6 +44,10 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("policy_http", policy_http),
     ("event_stream", event_stream),
     ("report_diff", report_diff),
+    // The server's parsers (`server`).
+    ("forwarded", forwarded),
+    ("watch_target", watch_target),
+    ("atom_feed", atom_feed),
 ];
 
 /// A fixed judgement time for targets that need one (the evidence's own is used where

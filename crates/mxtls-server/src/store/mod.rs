@@ -292,6 +292,24 @@ pub const MIGRATIONS: &[Migration] = &[
          );
          CREATE INDEX IF NOT EXISTS address_sessions_newest ON address_sessions (ip, finished_at);",
     ),
+    // 5: (taken by the outbox branch; replaced at merge)
+    both("SELECT 1;"),
+    // 6: the TLS-RPT reception limits, counted in the store so that they hold across the
+    // instances of a cluster (`tls_reports`): each client's posts of the last minute, and
+    // when each watch was last told of a report.
+    both(
+        "CREATE TABLE IF NOT EXISTS report_posts (
+             id TEXT PRIMARY KEY,
+             client TEXT NOT NULL,
+             posted_at BIGINT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS report_posts_by_client ON report_posts (client, posted_at);
+         CREATE INDEX IF NOT EXISTS report_posts_by_time ON report_posts (posted_at);
+         CREATE TABLE IF NOT EXISTS report_notices (
+             watch TEXT PRIMARY KEY,
+             notified_at BIGINT NOT NULL
+         );",
+    ),
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
