@@ -210,9 +210,16 @@ impl Store {
     ) -> StoreResult<()> {
         self.execute(
             "UPDATE outbox SET state = ?3, next_attempt_at = ?4, last_error = ?5, claimed_by = NULL,
-                 claimed_until = 0, done_at = CASE WHEN ?3 = 'pending' THEN NULL ELSE ?6 END
+                 claimed_until = 0, done_at = ?6
              WHERE key = ?1 AND claimed_by = ?2",
-            params![key, me, state, next_ms, error, now_ms],
+            params![
+                key,
+                me,
+                state,
+                next_ms,
+                error,
+                (state != "pending").then_some(now_ms)
+            ],
         )
         .await?;
         Ok(())
