@@ -72,7 +72,7 @@ pub struct UndeliveredNotice {
     pub created_at: i64,
     pub given_up_at: i64,
     pub attempts: i64,
-    /// The last failure, as the delivery saw it.
+    /// Why, in words that name no webhook or address (the watch is its maker's).
     pub error: String,
 }
 

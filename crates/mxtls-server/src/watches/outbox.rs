@@ -138,7 +138,32 @@ pub struct GivenUp {
     pub created_at: i64,
     pub given_up_at: i64,
     pub attempts: i64,
+    /// Why, in words that name no target ([`public_reason`]).
     pub error: String,
+}
+
+/// The last error of a notice as anyone reading the domain's history may see it: the
+/// answer's status, or the kind of failure — never the webhook's host, path or address,
+/// which belong to whoever made the watch.
+pub fn public_reason(error: &str) -> String {
+    if let Some(status) = error.strip_prefix("the webhook answered ") {
+        let status: String = status.chars().take_while(char::is_ascii_digit).collect();
+        return format!("the webhook answered {status}");
+    }
+    let reason = if error.contains("redirect") {
+        "the webhook's redirect was not followed"
+    } else if error.contains("relay") {
+        "the mail relay did not take the mail"
+    } else if error.contains("did not answer") || error.contains("in time") {
+        "the webhook did not answer in time"
+    } else if error.contains("not a public address") {
+        "the webhook's address is not allowed"
+    } else if error.contains("connect") {
+        "the webhook could not be reached"
+    } else {
+        "the delivery failed"
+    };
+    reason.to_owned()
 }
 
 /// What the outbox holds for one watch, oldest first: (key, kind, state, attempts).
@@ -250,7 +275,7 @@ impl Store {
                 created_at: r.int(1)? / 1000,
                 given_up_at: r.int(2)? / 1000,
                 attempts: r.int(3)?,
-                error: r.text(4)?,
+                error: public_reason(&r.text(4)?),
             })
         })
         .collect()
@@ -429,5 +454,34 @@ mod tests {
             "<k-1@checker.test>"
         );
         assert_eq!(message_id("k", "weird url"), "<k@mxtls.invalid>");
+    }
+
+    #[test]
+    fn public_reasons_name_no_target() {
+        for (error, public) in [
+            ("the webhook answered 404", "the webhook answered 404"),
+            (
+                "could not connect to the webhook: Connection refused (os error 111)",
+                "the webhook could not be reached",
+            ),
+            (
+                "hooks.example is not a public address (private)",
+                "the webhook's address is not allowed",
+            ),
+            (
+                "the webhook redirected (302): \"ftp://secret.example/x\" is not a URL",
+                "the webhook's redirect was not followed",
+            ),
+            (
+                "the relay refused the mail: permanent error (550)",
+                "the mail relay did not take the mail",
+            ),
+            (
+                "TLS with secret.example: bad certificate",
+                "the delivery failed",
+            ),
+        ] {
+            assert_eq!(public_reason(error), public, "{error}");
+        }
     }
 }
