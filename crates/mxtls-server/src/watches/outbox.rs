@@ -37,6 +37,11 @@ const BACKOFF: [u32; 6] = [1, 3, 12, 60, 180, 360];
 /// How long a claimed row is ours: longer than any one delivery may take.
 const CLAIM: Duration = Duration::from_secs(120);
 
+/// How long delivered and given-up notices are kept (the history shows given-up ones this
+/// long). Dropping them cannot let a notice be written twice: a change's key names the
+/// snapshot before it, which the watch has moved past, and a TLS-RPT report is stored once.
+const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A notice to write: what, for whom, under which key.
 #[derive(Debug, Clone)]
 pub struct Notice {
@@ -250,6 +255,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets notices delivered or given up before `before_ms`.
+    async fn prune_notices(&self, before_ms: i64) -> StoreResult<u64> {
+        self.execute(
+            "DELETE FROM outbox WHERE state <> 'pending' AND done_at < ?1",
+            params![before_ms],
+        )
+        .await
+    }
+
     /// Notices not yet delivered (due or waiting for their next attempt), for `/metrics`.
     pub async fn pending_notices(&self) -> StoreResult<i64> {
         self.number(
@@ -317,7 +331,15 @@ pub async fn deliver_forever(app: Arc<App>) {
         .watch
         .retry_first
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
+        if pruned.is_none_or(|p| p.elapsed() >= Duration::from_secs(3600)) {
+            pruned = Some(std::time::Instant::now());
+            let _ = app
+                .store
+                .prune_notices(now_ms() - KEEP.as_millis() as i64)
+                .await;
+        }
         let free = slots.available_permits();
         if free > 0 {
             let now = now_ms();

@@ -26,7 +26,7 @@ async fn snapshots(app: &App, domain: &str) -> usize {
 /// (d) The relay (the world's real Postfix) is down when the first report of an email watch
 /// is due: it is tried again until Postfix is back, and arrives once, with its stable
 /// Message-ID. (f) A restart of the server on the same store then sends no second first
-/// report, by mail or webhook.
+/// report, by mail or webhook, and delivers the one the ended instance still owed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_waits_for_the_relay_and_a_restart_sends_no_second_first() {
     let world = World::start(Options {
@@ -54,6 +54,14 @@ async fn mail_waits_for_the_relay_and_a_restart_sends_no_second_first() {
     let (hook_addr, l) = Receiver::bind().await;
     let hooked = Receiver::start(l, Arc::new(|_: &str, _| Some((204, None))));
     let hook_watch = first.watch("dane-ee.test", &hook(hook_addr, "/hook")).await;
+    // A receiver that is down until after the restart: its first report is owed by the
+    // instance that ends, and delivered by the next.
+    let later_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let later_watch = first
+        .watch("rollover.test", &hook(later_port, "/hook"))
+        .await;
     let mail_watch = first
         .watch("dane-ta.test", r#""email":"owner@watch.test""#)
         .await;
@@ -114,9 +122,23 @@ async fn mail_waits_for_the_relay_and_a_restart_sends_no_second_first() {
         "the webhook's first report"
     );
 
+    assert!(
+        until(WITHIN, async || first
+            .notices(&later_watch)
+            .await
+            .first()
+            .is_some_and(|n| n.3 >= 1))
+        .await,
+        "the first report to the receiver that is down is tried"
+    );
+
     // Restart: this instance ends, another starts on the same store and re-checks both
-    // domains at least twice.
+    // domains at least twice; the receiver that was down listens now.
     first.stop();
+    let later = Receiver::start(
+        TcpListener::bind(later_port).await.expect("the port again"),
+        Arc::new(|_: &str, _| Some((204, None))),
+    );
     let before = (
         snapshots(&first.app, "dane-ee.test").await,
         snapshots(&first.app, "dane-ta.test").await,
@@ -156,6 +178,22 @@ async fn mail_waits_for_the_relay_and_a_restart_sends_no_second_first() {
         )]
     );
     assert_eq!(second.notices(&mail_watch).await.len(), 1);
+    assert!(
+        until(WITHIN, async || !later.hits().is_empty()).await,
+        "the owed report is delivered after the restart: {:?}",
+        second.notices(&later_watch).await
+    );
+    let later_hits = later.hits();
+    let later_notices = second.notices(&later_watch).await;
+    println!(
+        "owed across the restart: {} posts, notices {later_notices:?}",
+        later_hits.len()
+    );
+    assert_eq!(later_hits.len(), 1, "{later_hits:?}");
+    assert_eq!(later_hits[0].body["first"], true);
+    assert_eq!(later_hits[0].key, format!("{later_watch}-first"));
+    assert_eq!(later_notices.len(), 1);
+    assert_eq!(later_notices[0].2, "delivered");
     second.stop();
     postfix.stop().await;
     world.stop().await;
