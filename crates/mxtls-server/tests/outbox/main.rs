@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 #[path = "../common/mod.rs"]
 mod common;
+mod give_up;
 mod receiver;
 mod restart;
 
