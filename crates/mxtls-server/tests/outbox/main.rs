@@ -54,7 +54,8 @@ fn limits() -> WatchLimits {
 fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        web_dir: world.dir.clone(),
+        // No web app: these tests read the API only.
+        web_dir: world.dir.join("no-web-app"),
         db: db.url.clone(),
         probe: common::world_probe(world),
         examples: Vec::new(),
