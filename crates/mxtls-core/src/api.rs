@@ -61,6 +61,22 @@ pub struct History {
     /// TLS-RPT reports received for the domain (`POST /tlsrpt/{domain}`), newest first.
     #[serde(default)]
     pub reports: Vec<ReceivedReport>,
+    /// Notices to the domain's watches that were given up (never delivered), newest first.
+    #[serde(default)]
+    pub undelivered: Vec<UndeliveredNotice>,
+}
+
+/// A notice the server gave up delivering: the owner learns that a change went untold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndeliveredNotice {
+    /// `first`, `change` or `tls-rpt`.
+    pub kind: String,
+    /// When it was written and given up (Unix seconds).
+    pub created_at: i64,
+    pub given_up_at: i64,
+    pub attempts: i64,
+    /// Why, in words that name no webhook or address (the watch is its maker's).
+    pub error: String,
 }
 
 /// One TLS-RPT report received: who sent it, for which day, how many sessions.

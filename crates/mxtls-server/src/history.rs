@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mxtls_core::api::{History, HistoryEntry, ReceivedReport};
+use mxtls_core::api::{History, HistoryEntry, ReceivedReport, UndeliveredNotice};
 use mxtls_core::{Evidence, Report, UnixTime};
 
 use crate::App;
@@ -93,9 +93,26 @@ pub async fn history(State(app): State<Arc<App>>, Path(domain): Path<String>) ->
             domain: domain.to_string(),
             snapshots,
             reports,
+            undelivered: undelivered(&app, domain.as_str()).await,
         }),
     )
         .into_response()
+}
+
+/// The domain's notices that were given up (`watches::outbox`).
+async fn undelivered(app: &App, domain: &str) -> Vec<UndeliveredNotice> {
+    let given_up = app.store.given_up_notices(domain, MAX_HISTORY).await;
+    given_up
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| UndeliveredNotice {
+            kind: g.kind,
+            created_at: g.created_at,
+            given_up_at: g.given_up_at,
+            attempts: g.attempts,
+            error: g.error,
+        })
+        .collect()
 }
 
 /// `GET /d/{domain}/feed.atom`.

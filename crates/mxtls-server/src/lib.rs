@@ -312,10 +312,14 @@ async fn metrics_text(
         .into_response()
 }
 
-/// Starts the watcher for the life of the runtime.
-pub fn start_watcher(app: &Arc<App>) {
+/// Starts the watcher and the delivery of its notices (`watches::outbox`) for the life of
+/// the runtime; aborting the handles stops both (a test's "instance" going away).
+pub fn start_watcher(app: &Arc<App>) -> [tokio::task::AbortHandle; 2] {
     let watcher = watches::Watcher::new(&app.watch);
-    tokio::spawn(watcher.run(app.clone()));
+    [
+        tokio::spawn(watcher.run(app.clone())).abort_handle(),
+        tokio::spawn(watches::outbox::deliver_forever(app.clone())).abort_handle(),
+    ]
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, with the connection limits of
@@ -391,7 +395,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         }
     }
     let app = Arc::new(app);
-    start_watcher(&app);
+    let _watching = start_watcher(&app);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     eprintln!(
         "mxtls: {}",

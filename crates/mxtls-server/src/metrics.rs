@@ -1,5 +1,6 @@
 //! `/metrics`: the server's counters in the Prometheus text format (version 0.0.4) — checks
-//! started and how they ended, their durations, refusals, notifications, watches, and per
+//! started and how they ended, their durations, refusals, notices (delivered, retried,
+//! given up, pending), watches, and per
 //! watched domain the monitoring-plugin state of its latest check.
 
 use std::fmt::Write as _;
@@ -21,8 +22,11 @@ pub struct Metrics {
     duration_us: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     watch_checks_failed: AtomicU64,
-    notifications_sent: AtomicU64,
-    notifications_failed: AtomicU64,
+    notices_delivered: AtomicU64,
+    notices_retried: AtomicU64,
+    notices_given_up: AtomicU64,
+    /// A gauge, set by the delivery loop from the store (the outbox is the cluster's).
+    notices_pending: AtomicU64,
     tls_reports: AtomicU64,
 }
 
@@ -68,13 +72,24 @@ impl Metrics {
         self.watch_checks_failed.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn notification(&self, ok: bool) {
-        let c = if ok {
-            &self.notifications_sent
-        } else {
-            &self.notifications_failed
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+    /// A notice reached its webhook or relay.
+    pub fn notice_delivered(&self) {
+        self.notices_delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A delivery attempt failed; the notice is tried again later.
+    pub fn notice_retried(&self) {
+        self.notices_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A notice was given up (a permanent refusal, or tried for too long).
+    pub fn notice_given_up(&self) {
+        self.notices_given_up.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notices in the outbox not yet delivered nor given up.
+    pub fn notices_pending(&self, n: u64) {
+        self.notices_pending.store(n, Ordering::Relaxed);
     }
 
     /// The text exposition, with the gauges passed in: checks running now, free slots, the
@@ -162,18 +177,29 @@ impl Metrics {
         );
         let _ = writeln!(
             o,
-            "# HELP mxtls_notifications_total Notifications to webhooks and mailboxes, by result."
+            "# HELP mxtls_notifications_total Delivery attempts of notices to webhooks and mailboxes by this instance, by result: delivered, retried (failed, tried again later), given_up."
         );
         let _ = writeln!(o, "# TYPE mxtls_notifications_total counter");
+        for (label, c) in [
+            ("delivered", &self.notices_delivered),
+            ("retried", &self.notices_retried),
+            ("given_up", &self.notices_given_up),
+        ] {
+            let _ = writeln!(
+                o,
+                "mxtls_notifications_total{{result=\"{label}\"}} {}",
+                get(c)
+            );
+        }
         let _ = writeln!(
             o,
-            "mxtls_notifications_total{{result=\"sent\"}} {}",
-            get(&self.notifications_sent)
+            "# HELP mxtls_notifications_pending Notices in the outbox not yet delivered nor given up."
         );
+        let _ = writeln!(o, "# TYPE mxtls_notifications_pending gauge");
         let _ = writeln!(
             o,
-            "mxtls_notifications_total{{result=\"failed\"}} {}",
-            get(&self.notifications_failed)
+            "mxtls_notifications_pending {}",
+            get(&self.notices_pending)
         );
         let _ = writeln!(
             o,

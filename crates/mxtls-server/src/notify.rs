@@ -1,7 +1,10 @@
 //! Delivering notifications: a JSON POST to a webhook, a plain-text mail through the relay.
 //! Both obey the target policy the probe obeys (no private addresses unless
 //! `--allow-private-targets`): a watch must not turn the server into a way to reach the
-//! network it runs in. Every delivery has a deadline.
+//! network it runs in. Every delivery has a deadline. A webhook's redirects (301, 302, 303,
+//! 307, 308) are followed up to [`MAX_REDIRECTS`] times, each target parsed and checked like
+//! the first (http or https only, the same target policy), with the same POST and body.
+//! Failures say whether trying again may help ([`Failure::permanent`]), for the outbox.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +19,40 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// How long one delivery may take, connection to answer.
 pub const DELIVERY_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Redirects a webhook delivery follows before it gives up.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// Why a delivery failed, and whether trying again may help (a 5xx, a timeout, a refused
+/// connection, a relay's 4xx: yes; a webhook's 4xx other than 408 and 429, a bad redirect,
+/// a relay's 5xx: no).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub why: String,
+    pub permanent: bool,
+}
+
+impl Failure {
+    pub fn transient(why: impl Into<String>) -> Failure {
+        Failure {
+            why: why.into(),
+            permanent: false,
+        }
+    }
+
+    pub fn permanent(why: impl Into<String>) -> Failure {
+        Failure {
+            why: why.into(),
+            permanent: true,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
 
 /// The longest webhook URL or mail address accepted.
 const MAX_TARGET: usize = 2048;
@@ -146,14 +183,87 @@ pub async fn check_webhook(hook: &Webhook, allow_private: bool) -> Result<(), St
         .map(|_| ())
 }
 
-/// POSTs `body` (JSON) to the webhook; the answer's status, or why it failed.
-pub async fn post_json(hook: &Webhook, body: String, allow_private: bool) -> Result<u16, String> {
-    tokio::time::timeout(DELIVERY_DEADLINE, post_inner(hook, body, allow_private))
+/// POSTs `body` (JSON, with `Idempotency-Key: key`) to the webhook, following redirects; a
+/// 2xx answer is delivered, anything else a [`Failure`]. The whole exchange, redirects
+/// included, has [`DELIVERY_DEADLINE`].
+pub async fn post_json(
+    hook: &Webhook,
+    body: String,
+    key: &str,
+    allow_private: bool,
+) -> Result<(), Failure> {
+    tokio::time::timeout(DELIVERY_DEADLINE, follow(hook, body, key, allow_private))
         .await
-        .map_err(|_| format!("the webhook did not answer within {DELIVERY_DEADLINE:?}"))?
+        .map_err(|_| {
+            Failure::transient(format!(
+                "the webhook did not answer within {DELIVERY_DEADLINE:?}"
+            ))
+        })?
 }
 
-async fn post_inner(hook: &Webhook, body: String, allow_private: bool) -> Result<u16, String> {
+async fn follow(
+    hook: &Webhook,
+    body: String,
+    key: &str,
+    allow_private: bool,
+) -> Result<(), Failure> {
+    let mut hook = hook.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let (status, location) = post_inner(&hook, body.clone(), key, allow_private)
+            .await
+            .map_err(Failure::transient)?;
+        match status {
+            200..=299 => return Ok(()),
+            301 | 302 | 303 | 307 | 308 => {
+                let location = location.ok_or_else(|| {
+                    Failure::permanent(format!("the webhook answered {status} without a Location"))
+                })?;
+                hook = redirect_target(&hook, &location).map_err(|e| {
+                    Failure::permanent(format!("the webhook redirected ({status}): {e}"))
+                })?;
+            }
+            408 | 429 => return Err(Failure::transient(format!("the webhook answered {status}"))),
+            400..=499 => return Err(Failure::permanent(format!("the webhook answered {status}"))),
+            _ => return Err(Failure::transient(format!("the webhook answered {status}"))),
+        }
+    }
+    Err(Failure::permanent(format!(
+        "the webhook redirected more than {MAX_REDIRECTS} times"
+    )))
+}
+
+/// Where a redirect's `Location` points, relative to `from`: parsed as a webhook of its own
+/// (so only http and https, a host, no user info).
+fn redirect_target(from: &Webhook, location: &str) -> Result<Webhook, String> {
+    let location = location.trim();
+    let scheme = if from.https { "https" } else { "http" };
+    let authority = from
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let absolute = if location.contains("://") {
+        location.to_owned()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let path = from.uri.path();
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        let dir = if dir.is_empty() { "/" } else { dir };
+        format!("{scheme}://{authority}{dir}{location}")
+    };
+    Webhook::parse(&absolute)
+}
+
+/// One POST: the answer's status and `Location`, or why there was none.
+async fn post_inner(
+    hook: &Webhook,
+    body: String,
+    key: &str,
+    allow_private: bool,
+) -> Result<(u16, Option<String>), String> {
     // Connect to an address we checked, so a name cannot resolve to another one in between.
     let addrs = allowed_addresses(&hook.host, hook.port, allow_private).await?;
     let mut last = String::new();
@@ -164,7 +274,7 @@ async fn post_inner(hook: &Webhook, body: String, allow_private: bool) -> Result
                 tcp = Some(s);
                 break;
             }
-            Err(e) => last = format!("{a}: {e}"),
+            Err(e) => last = format!("could not connect to the webhook: {e}"),
         }
     }
     let tcp = tcp.ok_or(last)?;
@@ -185,6 +295,7 @@ async fn post_inner(hook: &Webhook, body: String, allow_private: bool) -> Result
             http::header::USER_AGENT,
             concat!("mxtls/", env!("CARGO_PKG_VERSION")),
         )
+        .header("idempotency-key", key)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     if hook.https {
@@ -201,7 +312,10 @@ async fn post_inner(hook: &Webhook, body: String, allow_private: bool) -> Result
     }
 }
 
-async fn send<IO>(io: IO, request: http::Request<Full<Bytes>>) -> Result<u16, String>
+async fn send<IO>(
+    io: IO,
+    request: http::Request<Full<Bytes>>,
+) -> Result<(u16, Option<String>), String>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -216,11 +330,17 @@ where
     let status = match response {
         Ok(r) => {
             let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .filter(|l| l.len() <= MAX_TARGET)
+                .map(str::to_owned);
             // Read (and drop) a bounded body so the connection ends cleanly.
             let _ = http_body_util::Limited::new(r.into_body(), 64 * 1024)
                 .collect()
                 .await;
-            Ok(status)
+            Ok((status, location))
         }
         Err(e) => Err(e),
     };
@@ -250,19 +370,23 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
-/// Sends a plain-text mail through the relay.
+/// Sends a plain-text mail through the relay, with `message_id` (`<…@…>`) when given: a
+/// retried notice keeps its Message-ID, so a mailbox can tell it is the same mail.
 pub async fn mail(
     delivery: &Delivery,
     to: &str,
     subject: &str,
     text: String,
-) -> Result<(), String> {
-    let relay = delivery.smtp_relay.ok_or("no --smtp-relay is configured")?;
-    let to = parse_email(to, delivery.allow_private_targets)?;
+    message_id: Option<String>,
+) -> Result<(), Failure> {
+    let relay = delivery
+        .smtp_relay
+        .ok_or_else(|| Failure::permanent("no --smtp-relay is configured"))?;
+    let to = parse_email(to, delivery.allow_private_targets).map_err(Failure::permanent)?;
     let from: Mailbox = delivery
         .mail_from
         .parse()
-        .map_err(|e| format!("--mail-from {:?}: {e}", delivery.mail_from))?;
+        .map_err(|e| Failure::permanent(format!("--mail-from {:?}: {e}", delivery.mail_from)))?;
     // Plain 7bit where the text allows (RFC 5322 lines up to 998 characters): links stay
     // whole for people who read the raw mail; quoted-printable otherwise.
     let text = text.replace("\r\n", "\n").replace('\n', "\r\n");
@@ -275,19 +399,25 @@ pub async fn mail(
         .from(from)
         .to(to)
         .subject(subject)
+        .message_id(message_id)
         .header(ContentType::TEXT_PLAIN)
         .body(body)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::permanent(e.to_string()))?;
     // The relay is ours (a local MTA, which does TLS onwards); we hand it mail in the clear.
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(relay.ip().to_string())
         .port(relay.port())
         .timeout(Some(DELIVERY_DEADLINE))
         .build();
-    tokio::time::timeout(DELIVERY_DEADLINE * 2, transport.send(message))
-        .await
-        .map_err(|_| "the relay did not take the mail in time".to_owned())?
-        .map(|_| ())
-        .map_err(|e| format!("the relay refused the mail: {e}"))
+    match tokio::time::timeout(DELIVERY_DEADLINE * 2, transport.send(message)).await {
+        Err(_) => Err(Failure::transient(
+            "the relay did not take the mail in time",
+        )),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Failure {
+            why: format!("the relay refused the mail: {e}"),
+            permanent: e.is_permanent(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +432,31 @@ mod tests {
         assert!(Webhook::parse("ftp://example.org/").is_err());
         assert!(Webhook::parse("https://user:pw@example.org/").is_err());
         assert!(Webhook::parse("/relative").is_err());
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_hook_and_stay_http() {
+        let from = Webhook::parse("http://hooks.example:8080/a/hook?x=1").expect("parses");
+        let to = |l: &str| redirect_target(&from, l).map(|h| h.uri.to_string());
+        assert_eq!(
+            to("/moved").as_deref(),
+            Ok("http://hooks.example:8080/moved")
+        );
+        assert_eq!(
+            to("other").as_deref(),
+            Ok("http://hooks.example:8080/a/other")
+        );
+        assert_eq!(
+            to("//elsewhere.example/h").as_deref(),
+            Ok("http://elsewhere.example/h")
+        );
+        assert_eq!(
+            to("https://x.example/h").as_deref(),
+            Ok("https://x.example/h")
+        );
+        assert!(to("ftp://x.example/h").is_err());
+        assert!(to("file:///etc/passwd").is_err());
+        assert!(to("https://user:pw@x.example/").is_err());
     }
 
     #[test]

@@ -344,10 +344,9 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
             text
         })
         .await;
-        app.metrics.notification(sent.is_ok());
         if let Err(e) = sent {
             eprintln!(
-                "mxtls: watch {} ({}): report notification failed: {e}",
+                "mxtls: watch {} ({}): report notification not queued: {e}",
                 w.id, w.domain
             );
         }

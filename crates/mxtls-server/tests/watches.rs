@@ -241,6 +241,11 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
     );
     assert_eq!(first["domain"], "dane-ee.test");
     assert_eq!(first["first"], true);
+    assert_eq!(
+        first["idempotency_key"],
+        format!("{hook_id}-first"),
+        "the first notice's key"
+    );
     assert_eq!(first["state"], "ok");
     assert!(
         first["answer"].as_str().unwrap_or("").contains("protected"),
@@ -282,6 +287,12 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
         serde_json::to_string_pretty(&change).unwrap_or_default()
     );
     assert_eq!(change["first"], false);
+    assert!(
+        change["idempotency_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with(&format!("{hook_id}-after-"))),
+        "a change's key names the snapshot before it: {change}"
+    );
     assert!(
         codes(&change["added"]).contains(&"smtp-unreachable".to_owned()),
         "{change}"

@@ -292,8 +292,30 @@ pub const MIGRATIONS: &[Migration] = &[
          );
          CREATE INDEX IF NOT EXISTS address_sessions_newest ON address_sessions (ip, finished_at);",
     ),
-    // 5: (taken by the outbox branch; replaced at merge)
-    both("SELECT 1;"),
+    // 5: the watches' outbox (`watches::outbox`): every notice, written in the transaction
+    // that records what it tells, delivered (and retried) from here, once per idempotency
+    // key. Times in Unix milliseconds; state `pending`, `delivered` or `given_up`.
+    both(
+        "CREATE TABLE IF NOT EXISTS outbox (
+             key TEXT PRIMARY KEY,
+             watch TEXT NOT NULL,
+             domain TEXT NOT NULL,
+             kind TEXT NOT NULL,
+             subject TEXT NOT NULL,
+             payload TEXT NOT NULL,
+             state TEXT NOT NULL,
+             attempts BIGINT NOT NULL DEFAULT 0,
+             next_attempt_at BIGINT NOT NULL,
+             claimed_by TEXT,
+             claimed_until BIGINT NOT NULL DEFAULT 0,
+             last_error TEXT,
+             created_at BIGINT NOT NULL,
+             done_at BIGINT
+         );
+         CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+         CREATE INDEX IF NOT EXISTS outbox_by_watch ON outbox (watch, created_at);
+         CREATE INDEX IF NOT EXISTS outbox_by_domain ON outbox (domain, state, created_at);",
+    ),
     // 6: the TLS-RPT reception limits, counted in the store so that they hold across the
     // instances of a cluster (`tls_reports`): each client's posts of the last minute, and
     // when each watch was last told of a report.
@@ -414,4 +436,23 @@ impl Store {
     pub async fn query_opt(&self, sql: &str, params: Vec<Value>) -> Result<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
+
+    /// Runs `steps` in one transaction: all of them or none. `Ok(false)` (and nothing
+    /// applied) when a step marked [`Step::must_change`] changed no row — a condition
+    /// another writer made false first.
+    pub async fn atomically(&self, steps: Vec<Step>) -> Result<bool> {
+        match &self.engine {
+            Engine::Sqlite(s) => s.atomically(steps).await,
+            Engine::Postgres(p) => p.atomically(steps).await,
+        }
+    }
+}
+
+/// One statement of [`Store::atomically`].
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub sql: String,
+    pub params: Vec<Value>,
+    /// Changing no row undoes the whole transaction.
+    pub must_change: bool,
 }

@@ -201,6 +201,22 @@ impl Postgres {
         Ok(client.execute(&dialect(sql), &Self::refs(&params)).await?)
     }
 
+    pub(super) async fn atomically(&self, steps: Vec<super::Step>) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for step in &steps {
+            let n = tx
+                .execute(&dialect(&step.sql), &Self::refs(&step.params))
+                .await?;
+            if step.must_change && n == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(super) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
         let client = self.client().await?;
         client

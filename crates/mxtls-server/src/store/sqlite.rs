@@ -92,6 +92,21 @@ impl Sqlite {
         .await
     }
 
+    pub(super) async fn atomically(&self, steps: Vec<super::Step>) -> Result<bool> {
+        self.blocking(move |c| {
+            let tx = c.unchecked_transaction()?;
+            for step in &steps {
+                let n = tx.execute(&step.sql, params_from_iter(step.params.iter()))?;
+                if step.must_change && n == 0 {
+                    return Ok(false); // dropping `tx` rolls back
+                }
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
     pub(super) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
         let sql = sql.to_owned();
         self.blocking(move |c| {

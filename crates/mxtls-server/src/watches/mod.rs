@@ -1,13 +1,16 @@
 //! Watched domains: stored in the snapshot store (so they survive a restart), re-checked
 //! every interval with jitter, a few at a time, through the same running-checks hub as
 //! people's checks (so a watch never probes a domain someone is checking already), and told
-//! what changed: after the first check and on every change of status or findings.
+//! what changed: after the first check and on every change of status or findings. What is
+//! to be told goes into the store's outbox with the check's result, in one transaction
+//! (`outbox`), and is delivered from there, so it is neither lost nor told twice.
 //!
 //! Email is double opt-in: a new email watch gets one confirmation mail and nothing else
 //! until its link is followed. A watch's id is its only key (128 random bits): whoever holds
 //! it may end the watch.
 
 pub mod api;
+pub mod outbox;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
@@ -40,6 +43,12 @@ pub struct WatchLimits {
     pub per_client: usize,
     /// Watches of one domain (one probe serves them all; this bounds the mail and posts).
     pub per_domain: usize,
+    /// Notices delivered at once (each holds its slot at most one delivery deadline).
+    pub deliveries: usize,
+    /// The first wait before a failed notice is tried again (then longer: `outbox`).
+    pub retry_first: Duration,
+    /// How long a notice is tried before it is given up.
+    pub give_up_after: Duration,
 }
 
 impl Default for WatchLimits {
@@ -49,6 +58,9 @@ impl Default for WatchLimits {
             concurrent: 2,
             per_client: 10,
             per_domain: 20,
+            deliveries: 16,
+            retry_first: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -131,12 +143,21 @@ impl Store {
         .transpose()
     }
 
-    /// Ends a watch; whether it existed.
+    /// Ends a watch, and its notices not yet delivered; whether it existed.
     pub async fn delete_watch(&self, id: &str) -> StoreResult<bool> {
-        Ok(self
-            .execute("DELETE FROM watches WHERE id = ?1", params![id])
-            .await?
-            > 0)
+        let step = |sql: &str, must_change| crate::store::Step {
+            sql: sql.into(),
+            params: params![id],
+            must_change,
+        };
+        self.atomically(vec![
+            step("DELETE FROM watches WHERE id = ?1", true),
+            step(
+                "DELETE FROM outbox WHERE watch = ?1 AND state = 'pending'",
+                false,
+            ),
+        ])
+        .await
     }
 
     /// Confirms an email watch if `token` is its token; it is checked at once.
@@ -201,6 +222,7 @@ impl Store {
         .collect()
     }
 
+    /// Records a watch's check unconditionally (no notice): see [`Store::record_check`].
     pub async fn watch_checked(
         &self,
         id: &str,
@@ -214,6 +236,37 @@ impl Store {
         )
         .await?;
         Ok(())
+    }
+
+    /// Records a watch's check — if its last snapshot is still `previous` (no other instance
+    /// recorded one in between) — and writes `notice` to the outbox in the same transaction:
+    /// whether it was recorded. What a watch was told is therefore what the store says it
+    /// saw; a restart or a second instance cannot tell it again.
+    pub async fn record_check(
+        &self,
+        w: &Watch,
+        snapshot: &str,
+        state: u8,
+        next_check: i64,
+        notice: Option<&outbox::Notice>,
+    ) -> StoreResult<bool> {
+        let mut steps = vec![crate::store::Step {
+            sql: "UPDATE watches SET last_snapshot = ?2, last_state = ?3, next_check = ?4
+                  WHERE id = ?1 AND COALESCE(last_snapshot, '') = ?5"
+                .into(),
+            params: params![
+                w.id.as_str(),
+                snapshot,
+                i64::from(state),
+                next_check,
+                w.last_snapshot.clone().unwrap_or_default()
+            ],
+            must_change: true,
+        }];
+        if let Some(n) = notice {
+            steps.push(n.insert(outbox::now_ms()));
+        }
+        self.atomically(steps).await
     }
 
     /// Takes a due watch for one re-check: moves its next check from `seen` (as read) to
@@ -397,23 +450,36 @@ async fn recheck(app: &Arc<App>, domain: &str) {
             Some(id) => load_report(app, id).await,
             None => None,
         };
+        // The first notice is the one after no snapshot: decided by what the store holds.
         let first = w.last_snapshot.is_none();
         let diff = mxtls_core::analysis::diff(previous.as_ref(), &report);
-        if first || !diff.is_empty() {
-            let sent = deliver(app, &w, &report, &diff, &answer.snapshot, first).await;
-            app.metrics.notification(sent.is_ok());
-            if let Err(e) = sent {
-                eprintln!(
-                    "mxtls: watch {} ({}): notification failed: {e}",
-                    w.id, w.domain
-                );
+        let notice = if first || !diff.is_empty() {
+            match notice(app, &w, &report, &diff, &answer.snapshot, first) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    eprintln!("mxtls: watch {} ({}): no notice: {e}", w.id, w.domain);
+                    None
+                }
             }
-        }
+        } else {
+            None
+        };
         let next = next_time(now, app.watch.interval);
-        let _ = app
+        match app
             .store
-            .watch_checked(&w.id, &answer.snapshot, state.code(), next)
-            .await;
+            .record_check(&w, &answer.snapshot, state.code(), next, notice.as_ref())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => eprintln!(
+                "mxtls: watch {} ({}): another instance recorded a check first; this one is dropped",
+                w.id, w.domain
+            ),
+            Err(e) => eprintln!(
+                "mxtls: watch {} ({}): the check was not recorded: {e}",
+                w.id, w.domain
+            ),
+        }
     }
 }
 
@@ -443,14 +509,15 @@ async fn load_report(app: &Arc<App>, id: &str) -> Option<Report> {
     Some(mxtls_core::analyse(&evidence, evidence.probe.finished_at))
 }
 
-async fn deliver(
+/// The notice of a check for `w`: its first, or what changed since its last snapshot.
+fn notice(
     app: &Arc<App>,
     w: &Watch,
     report: &Report,
     diff: &ReportDiff,
     snapshot: &str,
     first: bool,
-) -> Result<(), String> {
+) -> Result<outbox::Notice, String> {
     let base = app.public_url.trim_end_matches('/');
     let state = mxtls_core::present::plugin_state(report)
         .label()
@@ -469,11 +536,14 @@ async fn deliver(
         watch: &w.id,
     };
     let subject = format!("mxtls: {}: {}", w.domain, headline_word(&state));
-    send(app, w, &note, &subject, || mail_text(&note, base)).await
+    let kind = if first { "first" } else { "change" };
+    let key = outbox::change_key(&w.id, w.last_snapshot.as_deref());
+    outbox::Notice::new(w, kind, key, &subject, &note, || mail_text(&note, base))
 }
 
-/// Sends one notification to a watch's target: `note` as JSON to a webhook (a 2xx answer
-/// counts as delivered), or `subject` and `text()` as a plain-text mail.
+/// Queues one notice for a watch's target (the outbox delivers it): `note` as JSON to a
+/// webhook, or `subject` and `text()` as a plain-text mail. Its key is its content's, so
+/// the same notice queued twice is sent once.
 pub(crate) async fn send<N: Serialize>(
     app: &App,
     w: &Watch,
@@ -481,19 +551,19 @@ pub(crate) async fn send<N: Serialize>(
     subject: &str,
     text: impl FnOnce() -> String,
 ) -> Result<(), String> {
-    match &w.target {
-        Target::Webhook(url) => {
-            let hook = notify::Webhook::parse(url)?;
-            let body = serde_json::to_string(note).map_err(|e| e.to_string())?;
-            let status = notify::post_json(&hook, body, app.delivery.allow_private_targets).await?;
-            if (200..300).contains(&status) {
-                Ok(())
-            } else {
-                Err(format!("the webhook answered {status}"))
-            }
-        }
-        Target::Email(to) => notify::mail(&app.delivery, to, subject, text()).await,
-    }
+    let json = serde_json::to_value(note).map_err(|e| e.to_string())?;
+    let kind = json
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("notice")
+        .to_owned();
+    let key = outbox::content_key(&w.id, &kind, &json.to_string());
+    let notice = outbox::Notice::new(w, &kind, key, subject, &json, text)?;
+    app.store
+        .enqueue(&notice, outbox::now_ms())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The history page of `domain` on this server, for links in notifications and feeds.
@@ -573,8 +643,10 @@ pub async fn send_confirmation(app: &App, w: &Watch) -> Result<(), String> {
         to,
         &format!("mxtls: confirm watching {}", w.domain),
         text,
+        None,
     )
     .await
+    .map_err(|f| f.why)
 }
 
 #[cfg(test)]
