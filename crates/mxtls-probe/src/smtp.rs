@@ -28,8 +28,7 @@ use crate::tls::{Tap, client_config, tls_evidence};
 pub const MAX_LINE: usize = 2048;
 pub const MAX_REPLY_LINES: usize = 100;
 pub const MAX_REPLY_BYTES: usize = 32 * 1024;
-pub const MAX_CHAIN_CERTS: usize = 10;
-pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
+pub use crate::tls::{MAX_CHAIN_BYTES, MAX_CHAIN_CERTS};
 
 /// Called as each step of a session begins (progress events).
 pub type StepHook = Arc<dyn Fn(Step) + Send + Sync>;

@@ -13,7 +13,10 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::smtp::{MAX_CHAIN_BYTES, MAX_CHAIN_CERTS};
+/// The most certificates, and bytes of them, a server's chain may hold before the probe stops
+/// recording it (a limit reached is evidence).
+pub const MAX_CHAIN_CERTS: usize = 10;
+pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
 
 /// Signature schemes for a key-type offer: restricting them makes a dual-certificate server
 /// present its other chain. A scheme's key type is the public key algorithm of the

@@ -62,7 +62,7 @@ impl StoreBudget {
     }
 
     async fn decide(&self, ip: IpAddr) -> Admission {
-        let Some(id) = crate::watches::random_id() else {
+        let Some(id) = crate::ids::random_id() else {
             return Admission::Wait {
                 wait: Duration::from_secs(1),
                 reason: "no randomness for a session id".into(),

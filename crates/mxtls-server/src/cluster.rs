@@ -117,7 +117,7 @@ impl Cluster {
         if queued >= MAX_QUEUED {
             return Err(ClusterRefusal::Refused(Refusal::Full));
         }
-        let id = crate::watches::random_id()
+        let id = crate::ids::random_id()
             .ok_or_else(|| StoreError("no randomness for a job id".into()))?;
         // A concurrent request for the domain may win the unique index: then join its job.
         store
@@ -137,8 +137,8 @@ impl Cluster {
         Ok((joined, created))
     }
 
-    /// Jobs running now, and how many more the cluster would queue.
-    pub async fn load(&self) -> Result<crate::runner::Load> {
+    /// Jobs running now, and how many more the cluster would queue: `(running, free)`.
+    pub async fn load(&self) -> Result<(usize, usize)> {
         let running = self
             .store
             .number(
@@ -153,10 +153,10 @@ impl Cluster {
                 params![],
             )
             .await?;
-        Ok(crate::runner::Load {
-            running: running.max(0) as usize,
-            free: (MAX_QUEUED - active).max(0) as usize,
-        })
+        Ok((
+            running.max(0) as usize,
+            (MAX_QUEUED - active).max(0) as usize,
+        ))
     }
 
     /// Refuses a client that runs its limit of checks at once, or started its limit this
@@ -374,7 +374,7 @@ impl WorkerConfig {
             name: format!(
                 "{host}:{}:{}",
                 std::process::id(),
-                crate::watches::random_id()
+                crate::ids::random_id()
                     .unwrap_or_default()
                     .get(..8)
                     .unwrap_or("")

@@ -41,6 +41,7 @@ pub mod connections;
 pub mod csp;
 pub mod headers;
 pub mod history;
+pub mod ids;
 pub mod metrics;
 pub mod notify;
 pub mod runner;
@@ -99,6 +100,34 @@ pub struct Config {
     pub metrics_from: Vec<Cidr>,
     /// Whether checks are jobs of a cluster (PostgreSQL), and whether this instance probes.
     pub cluster: ClusterMode,
+    /// How the server protects the servers it probes, and itself.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    /// A single instance on `127.0.0.1:8080` with the SQLite file `mxtls.sqlite`, the web app
+    /// in `dist/`, the probe's and the limits' defaults: what `mxtls serve` does without flags.
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            web_dir: PathBuf::from("dist"),
+            db: "mxtls.sqlite".into(),
+            probe: mxtls_probe::Config::default(),
+            examples: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            public_url: None,
+            watch: watches::WatchLimits::default(),
+            delivery: notify::Delivery {
+                allow_private_targets: false,
+                smtp_relay: None,
+                mail_from: "mxtls@localhost".into(),
+            },
+            accept_tls_rpt_for_all: false,
+            metrics_from: Vec::new(),
+            cluster: ClusterMode::Single,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// How `mxtls serve` runs checks.
@@ -322,18 +351,6 @@ pub fn start_watcher(app: &Arc<App>) -> [tokio::task::AbortHandle; 2] {
     ]
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, with the connection limits of
-/// `app.limits` — what `mxtls serve` runs, and what the tests run.
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    config: &Config,
-    app: Arc<App>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let (limits, proxies) = (app.limits.connections.clone(), app.proxies.clone());
-    connections::serve(listener, router(config, app), limits, proxies, shutdown).await
-}
-
 /// `db` with any password in a URL replaced by `***`, for logs.
 fn redact(db: &str) -> String {
     match (db.find("://"), db.rfind('@')) {
@@ -348,62 +365,111 @@ fn redact(db: &str) -> String {
     }
 }
 
-/// Serves until interrupted (Ctrl-C).
-pub async fn serve(config: Config) -> std::io::Result<()> {
-    let store = Store::connect(&config.db)
-        .await
-        .map_err(|e| std::io::Error::other(format!("the store ({}): {e}", redact(&config.db))))?;
-    eprintln!("mxtls: store: {} ({})", store.engine(), redact(&config.db));
-    let mut probe = config.probe.clone();
-    let store = Arc::new(store);
-    if !probe.reuse_max_age.is_zero() {
-        probe.reuse = Some(Arc::new(budget::StoreRecent {
-            store: store.clone(),
-            max_age: probe.reuse_max_age,
-        }));
+/// What `mxtls serve` runs, built from its [`Config`]: the store opened and migrated, the
+/// probe wired to it, the check runner (the hub, or the cluster's jobs and, unless
+/// `--no-probe`, a worker in this process), the web app, and the watcher. The tests build
+/// and run the same thing; one that brings its own store or probe hands in an [`App`]
+/// ([`Server::with_app`]), and then starts the watcher itself if it wants one.
+pub struct Server {
+    app: Arc<App>,
+    web: Arc<webapp::WebApp>,
+    watcher: bool,
+}
+
+impl Server {
+    pub async fn build(config: Config) -> std::io::Result<Server> {
+        let store = Store::connect(&config.db).await.map_err(|e| {
+            std::io::Error::other(format!("the store ({}): {e}", redact(&config.db)))
+        })?;
+        eprintln!("mxtls: store: {} ({})", store.engine(), redact(&config.db));
+        let mut probe = config.probe.clone();
+        let store = Arc::new(store);
+        if !probe.reuse_max_age.is_zero() {
+            probe.reuse = Some(Arc::new(budget::StoreRecent {
+                store: store.clone(),
+                max_age: probe.reuse_max_age,
+            }));
+        }
+        let mut app = App::new_shared(store, probe, config.limits.clone());
+        app.examples = config.examples.clone();
+        app.proxies = config.trusted_proxies.clone();
+        app.watch = config.watch.clone();
+        app.delivery = config.delivery.clone();
+        app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
+        app.metrics_from = config.metrics_from.clone();
+        app.public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen));
+        if let ClusterMode::Cluster { probe, worker } = &config.cluster {
+            // A job is followed for as long as three attempts of a check may take.
+            let follow = config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) * 3
+                + Duration::from_secs(60);
+            let cluster = cluster::Cluster::start(app.store.clone(), follow)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            app.runner = runner::Runner::cluster(cluster, app.limits.clone(), app.metrics.clone());
+            if *probe {
+                let (store, probe) = (app.store.clone(), config.probe.clone());
+                let worker = worker.clone();
+                eprintln!("mxtls: probing jobs here as worker {}", worker.name);
+                tokio::spawn(cluster::work(store, probe, worker, std::future::pending()));
+            } else {
+                eprintln!("mxtls: --no-probe: jobs are probed by `mxtls worker` processes");
+            }
+        }
+        let mut server = Server::with_app(&config, Arc::new(app));
+        server.watcher = true;
+        Ok(server)
     }
-    let mut app = App::new_shared(store, probe, Limits::default());
-    app.examples = config.examples.clone();
-    app.proxies = config.trusted_proxies.clone();
-    app.watch = config.watch.clone();
-    app.delivery = config.delivery.clone();
-    app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
-    app.metrics_from = config.metrics_from.clone();
-    app.public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
-    let web = Arc::new(webapp::WebApp::load(&config.web_dir));
-    if let Some(why) = &web.missing {
-        eprintln!("mxtls: warning: {why}");
-    }
-    if let ClusterMode::Cluster { probe, worker } = &config.cluster {
-        // A job is followed for as long as three attempts of a check may take.
-        let follow =
-            config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) * 3 + Duration::from_secs(60);
-        let cluster = cluster::Cluster::start(app.store.clone(), follow)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        app.runner = runner::Runner::cluster(cluster, app.limits.clone(), app.metrics.clone());
-        if *probe {
-            let (store, probe) = (app.store.clone(), config.probe.clone());
-            let worker = worker.clone();
-            eprintln!("mxtls: probing jobs here as worker {}", worker.name);
-            tokio::spawn(cluster::work(store, probe, worker, std::future::pending()));
-        } else {
-            eprintln!("mxtls: --no-probe: jobs are probed by `mxtls worker` processes");
+
+    /// A server around an `app` built by the caller, with `config`'s web app.
+    pub fn with_app(config: &Config, app: Arc<App>) -> Server {
+        let web = Arc::new(webapp::WebApp::load(&config.web_dir));
+        if let Some(why) = &web.missing {
+            eprintln!("mxtls: warning: {why}");
+        }
+        Server {
+            app,
+            web,
+            watcher: false,
         }
     }
-    let app = Arc::new(app);
-    let _watching = start_watcher(&app);
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    eprintln!(
-        "mxtls: {}",
-        connections::describe(listener.local_addr()?, &app.limits.connections)
-    );
-    let (limits, proxies) = (app.limits.connections.clone(), app.proxies.clone());
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    connections::serve(listener, router_with(web, app), limits, proxies, shutdown).await
+
+    /// The handlers' shared state: the store, the running checks, the metrics.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Serves on `listener` until `shutdown` completes, with the connection limits of
+    /// `app.limits`.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let _watching = self.watcher.then(|| start_watcher(&self.app));
+        eprintln!(
+            "mxtls: {}",
+            connections::describe(listener.local_addr()?, &self.app.limits.connections)
+        );
+        let (limits, proxies) = (
+            self.app.limits.connections.clone(),
+            self.app.proxies.clone(),
+        );
+        let router = router_with(self.web, self.app);
+        connections::serve(listener, router, limits, proxies, shutdown).await
+    }
+}
+
+/// Serves until interrupted (Ctrl-C).
+pub async fn serve(config: Config) -> std::io::Result<()> {
+    let listen = config.listen;
+    let server = Server::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    server
+        .run(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
 }

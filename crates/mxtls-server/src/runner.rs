@@ -167,10 +167,10 @@ impl Runner {
                 running: checks.running(),
                 free: checks.free_slots(),
             },
-            Backend::Cluster { cluster, .. } => cluster.load().await.unwrap_or(Load {
-                running: 0,
-                free: 0,
-            }),
+            Backend::Cluster { cluster, .. } => {
+                let (running, free) = cluster.load().await.unwrap_or((0, 0));
+                Load { running, free }
+            }
         }
     }
 }

@@ -124,7 +124,7 @@ impl Store {
             params![now - window],
         )
         .await?;
-        let id = crate::watches::random_id()
+        let id = crate::ids::random_id()
             .ok_or_else(|| crate::store::StoreError("no randomness from the OS".into()))?;
         self.execute(
             "INSERT INTO report_posts (id, client, posted_at) VALUES (?1, ?2, ?3)",

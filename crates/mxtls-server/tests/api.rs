@@ -51,14 +51,7 @@ async fn check_streams_progress_and_stores_a_snapshot() {
         web_dir: world.dir.clone(),
         db: db.url.clone(),
         probe: probe.clone(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     // One probing check per client per minute: the second domain below is refused.
     let limits = Limits {

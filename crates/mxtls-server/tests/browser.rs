@@ -20,14 +20,7 @@ async fn the_app_renders_under_the_csp() {
         web_dir: dist,
         db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..mxtls_server::Config::default()
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         db.open().await,

@@ -116,13 +116,7 @@ async fn the_web_checker_in_chromium() {
         db: db.url.clone(),
         probe: probe.clone(),
         examples: examples.clone(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
     let limits = Limits {

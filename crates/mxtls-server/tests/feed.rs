@@ -78,14 +78,7 @@ async fn the_feed_names_exactly_the_real_changes() {
         web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
         db: db.url.clone(),
         probe: probe.clone(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     let app = Arc::new(App::new(db.open().await, probe, Limits::default()));
     let (addr, _server) = common::serve(config, app.clone()).await;

@@ -68,14 +68,8 @@ async fn server(
         web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
         db: db.url.clone(),
         probe: probe.clone(),
-        examples: Vec::new(),
         trusted_proxies: proxies.clone(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     let mut app = App::new(db.open().await, probe, limits);
     app.proxies = proxies;
@@ -612,14 +606,8 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
                 web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
                 db: ":memory:".into(),
                 probe: probe.clone(),
-                examples: Vec::new(),
                 trusted_proxies: TrustedProxies::default(),
-                public_url: None,
-                watch: Default::default(),
-                delivery: Default::default(),
-                accept_tls_rpt_for_all: false,
-                metrics_from: Vec::new(),
-                cluster: Default::default(),
+                ..Config::default()
             };
             let limits = Limits {
                 per_client_per_minute: 2,
@@ -629,7 +617,9 @@ fn rotating_ipv6_addresses_of_one_64_share_one_quota() {
             let listener = TcpListener::bind(config.listen).await.expect("bind");
             let addr = listener.local_addr().unwrap();
             tokio::spawn(async move {
-                mxtls_server::serve_on(listener, &config, app, std::future::pending()).await
+                mxtls_server::Server::with_app(&config, app)
+                    .run(listener, std::future::pending())
+                    .await
             });
             let mut statuses = Vec::new();
             for (i, from) in [

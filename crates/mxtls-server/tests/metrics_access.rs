@@ -23,14 +23,9 @@ async fn server(db: &common::TestDb, proxies: &[&str], from: &[&str]) -> SocketA
         web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
         db: db.url.clone(),
         probe: probe.clone(),
-        examples: Vec::new(),
         trusted_proxies: proxies.clone(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
         metrics_from: from.clone(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     let mut app = App::new(db.open().await, probe, Limits::default());
     app.proxies = proxies;

@@ -32,14 +32,7 @@ async fn serves_health_app_and_client_routes() {
         web_dir: dir.clone(),
         db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..mxtls_server::Config::default()
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         db.open().await,
@@ -221,14 +214,7 @@ async fn without_a_web_app_the_root_says_so() {
         web_dir: std::env::temp_dir().join("mxtls-no-such-web-dir"),
         db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..mxtls_server::Config::default()
     };
     let app = std::sync::Arc::new(mxtls_server::App::new(
         db.open().await,

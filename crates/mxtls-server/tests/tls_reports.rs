@@ -23,14 +23,8 @@ async fn server(db: &common::TestDb) -> (std::net::SocketAddr, Arc<App>) {
         web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
         db: db.url.clone(),
         probe: probe.clone(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
-        watch: Default::default(),
-        delivery: Default::default(),
         accept_tls_rpt_for_all: true,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     let mut app = App::new(db.open().await, probe, Limits::default());
     app.accept_tls_rpt_for_all = true;

@@ -125,8 +125,6 @@ fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
         web_dir: world.dir.clone(),
         db: db.url.clone(),
         probe: common::world_probe(world),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
         public_url: Some("http://checker.test".into()),
         watch: WatchLimits {
             interval: INTERVAL,
@@ -138,9 +136,7 @@ fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
             smtp_relay: Some(relay),
             mail_from: "mxtls@checker.test".into(),
         },
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     }
 }
 
@@ -170,7 +166,9 @@ async fn start(
     let (a, c) = (app.clone(), config);
     let task = tokio::spawn(async move {
         mxtls_server::start_watcher(&a);
-        let _ = mxtls_server::serve_on(listener, &c, a, std::future::pending()).await;
+        let _ = mxtls_server::Server::with_app(&c, a)
+            .run(listener, std::future::pending())
+            .await;
     });
     (addr, app, task)
 }

@@ -349,6 +349,7 @@ fn main() -> ExitCode {
                 accept_tls_rpt_for_all: accept_tls_rpt,
                 metrics_from,
                 cluster,
+                limits: mxtls_server::Limits::default(),
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -100,13 +100,7 @@ fn row_watch(row: &Row) -> StoreResult<Watch> {
 
 const WATCH_COLUMNS: &str = "id, domain, webhook, email, token, next_check, last_snapshot";
 
-/// 128 random bits from the OS as 32 hex digits: a watch id or a confirmation token.
-/// `None` when the OS gives no randomness: never hand out a guessable key.
-pub fn random_id() -> Option<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).ok()?;
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
+pub use crate::ids::random_id;
 
 impl Store {
     /// Adds a watch; `token` set for email (awaiting confirmation).

@@ -31,7 +31,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        mxtls_server::serve_on(listener, &config, app, std::future::pending()).await
+        mxtls_server::Server::with_app(&config, app)
+            .run(listener, std::future::pending())
+            .await
     });
     (addr, server)
 }

@@ -76,14 +76,9 @@ async fn a_notice_that_keeps_failing_is_given_up_after_its_time() {
         web_dir: std::env::temp_dir().join("mxtls-outbox-no-web-app"),
         db: db.url.clone(),
         probe: mxtls_probe::Config::default(),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
-        public_url: None,
         watch: app.watch.clone(),
         delivery: app.delivery.clone(),
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     };
     let (server, task) = common::serve(config, app.clone()).await;
 

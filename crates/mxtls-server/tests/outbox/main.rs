@@ -58,8 +58,6 @@ fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
         web_dir: world.dir.join("no-web-app"),
         db: db.url.clone(),
         probe: common::world_probe(world),
-        examples: Vec::new(),
-        trusted_proxies: Default::default(),
         public_url: Some("http://checker.test".into()),
         watch: limits(),
         delivery: mxtls_server::notify::Delivery {
@@ -67,9 +65,7 @@ fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
             smtp_relay: Some(relay),
             mail_from: "mxtls@checker.test".into(),
         },
-        accept_tls_rpt_for_all: false,
-        metrics_from: Vec::new(),
-        cluster: Default::default(),
+        ..Config::default()
     }
 }
 
