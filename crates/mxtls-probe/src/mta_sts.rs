@@ -50,16 +50,8 @@ pub async fn fetch(plan: &Plan, lookups: Vec<DnsAnswer>) -> PolicyFetch {
         .collect();
     let mut record = PolicyFetch {
         url: format!("https://{}/.well-known/mta-sts.txt", plan.host),
-        address: None,
-        status: None,
-        content_type: None,
-        location: None,
-        body: None,
-        tls: None,
-        error: None,
-        elapsed_ms: None,
-        failure: None,
         lookups,
+        ..PolicyFetch::default()
     };
     let deadline = plan.deadline.min(started + plan.limit);
     let failure =
@@ -275,19 +267,7 @@ mod tests {
     /// sends `answer` and closes.
     async fn answered(answer: &[u8]) -> (PolicyFetch, Result<(), FetchFailure>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut record = PolicyFetch {
-            url: String::new(),
-            address: None,
-            status: None,
-            content_type: None,
-            location: None,
-            body: None,
-            tls: None,
-            error: None,
-            elapsed_ms: None,
-            failure: None,
-            lookups: Vec::new(),
-        };
+        let mut record = PolicyFetch::default();
         let host = DnsName::parse("mta-sts.example.org").expect("a name");
         let (client, mut server) = tokio::io::duplex(8192);
         let serve = async move {

@@ -3,12 +3,9 @@
 //! differs from the one before, and — with more snapshots than the feed shows — none for the
 //! oldest shown merely because the window ends there.
 
-use std::sync::Arc;
-
 use mxtls_core::Evidence;
 use mxtls_core::evidence::UnixTime;
 use mxtls_server::history::MAX_HISTORY;
-use mxtls_server::{App, Config, Limits};
 
 mod common;
 
@@ -72,16 +69,7 @@ fn entries(f: &atom_syndication::Feed) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_names_exactly_the_real_changes() {
     let db = common::TestDb::memory();
-    let probe = mxtls_probe::Config::default();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
-        db: db.url.clone(),
-        probe: probe.clone(),
-        ..Config::default()
-    };
-    let app = Arc::new(App::new(db.open().await, probe, Limits::default()));
-    let (addr, _server) = common::serve(config, app.clone()).await;
+    let (addr, app) = common::start(common::api_only(&db)).await;
 
     // The precondition: the variant is a change the diff names.
     let judge = |e: &Evidence| mxtls_core::analyse(e, e.probe.finished_at);

@@ -4,10 +4,9 @@
 //! itself may read only where no trusted proxy covers it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
-use mxtls_server::{App, Cidr, Config, Limits, TrustedProxies};
+use mxtls_server::{Cidr, Config, TrustedProxies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
@@ -17,20 +16,12 @@ mod common;
 async fn server(db: &common::TestDb, proxies: &[&str], from: &[&str]) -> SocketAddr {
     let proxies = TrustedProxies(proxies.iter().map(|p| p.parse().expect("cidr")).collect());
     let from: Vec<Cidr> = from.iter().map(|p| p.parse().expect("cidr")).collect();
-    let probe = mxtls_probe::Config::default();
     let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
-        db: db.url.clone(),
-        probe: probe.clone(),
-        trusted_proxies: proxies.clone(),
-        metrics_from: from.clone(),
-        ..Config::default()
+        trusted_proxies: proxies,
+        metrics_from: from,
+        ..common::api_only(db)
     };
-    let mut app = App::new(db.open().await, probe, Limits::default());
-    app.proxies = proxies;
-    app.metrics_from = from;
-    common::serve(config, Arc::new(app)).await.0
+    common::start(config).await.0
 }
 
 /// The status of `GET /metrics` from 127.0.0.`n` with `extra` header lines.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mxtls_core::Evidence;
 use mxtls_server::tls_reports::bounded::MAX_STORED_REPORT;
-use mxtls_server::{App, Config, Limits};
+use mxtls_server::{App, Config};
 
 mod common;
 
@@ -17,20 +17,11 @@ const EVIDENCE: &str = include_str!("../../mxtls-core/tests/fixtures/evidence-v1
 
 /// A server that takes reports for every domain, on `store`.
 async fn server(db: &common::TestDb) -> (std::net::SocketAddr, Arc<App>) {
-    let probe = mxtls_probe::Config::default();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
-        db: db.url.clone(),
-        probe: probe.clone(),
+    common::start(Config {
         accept_tls_rpt_for_all: true,
-        ..Config::default()
-    };
-    let mut app = App::new(db.open().await, probe, Limits::default());
-    app.accept_tls_rpt_for_all = true;
-    let app = Arc::new(app);
-    let (addr, _server) = common::serve(config, app.clone()).await;
-    (addr, app)
+        ..common::api_only(db)
+    })
+    .await
 }
 
 /// A report of `org` about example.org without a `report-id`, `failed` sessions failing.

@@ -41,19 +41,7 @@ pub fn policy_http(data: &[u8]) {
 }
 
 async fn exchange(answer: &[u8], step: usize) -> PolicyFetch {
-    let mut record = PolicyFetch {
-        url: String::new(),
-        address: None,
-        status: None,
-        content_type: None,
-        location: None,
-        body: None,
-        tls: None,
-        error: None,
-        elapsed_ms: None,
-        failure: None,
-        lookups: Vec::new(),
-    };
+    let mut record = PolicyFetch::default();
     let Ok(host) = DnsName::parse("mta-sts.example.org") else {
         return record;
     };

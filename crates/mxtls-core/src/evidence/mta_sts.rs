@@ -16,8 +16,9 @@ pub struct MtaStsEvidence {
     pub policy: Option<PolicyFetch>,
 }
 
-/// The HTTPS fetch of `https://mta-sts.<domain>/.well-known/mta-sts.txt`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The HTTPS fetch of `https://mta-sts.<domain>/.well-known/mta-sts.txt`. `Default` is a
+/// fetch that has not started: nothing recorded yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyFetch {
     pub url: String,
     #[serde(default)]

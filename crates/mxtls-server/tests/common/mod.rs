@@ -38,6 +38,30 @@ pub async fn serve(
     (addr, server)
 }
 
+/// What `mxtls serve` runs for `config` (`Server::build`: store, probe, runner, watcher),
+/// served on a loopback port; where, and its shared state.
+pub async fn start(config: Config) -> (SocketAddr, Arc<App>) {
+    let server = mxtls_server::Server::build(config)
+        .await
+        .expect("the server builds");
+    let app = server.app().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server.run(listener, std::future::pending()));
+    (addr, app)
+}
+
+/// A config for a server on `db` with no web app and the probe's defaults; tests set the
+/// rest.
+pub fn api_only(db: &TestDb) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        web_dir: std::env::temp_dir().join("mxtls-no-web-app"),
+        db: db.url.clone(),
+        ..Config::default()
+    }
+}
+
 /// An HTTP answer, read to the end.
 pub struct Answer {
     pub status: u16,
