@@ -68,8 +68,9 @@ impl<H: DnsHandle> DnsHandle for CheckingDisabled<H> {
 /// The TCP connection to the upstream resolver, made again when it closes. Resolvers close
 /// idle TCP connections, and sooner under load (Unbound cuts its idle timeout to 1% once half
 /// its TCP slots are taken): a check that spends seconds in SMTP sessions between two
-/// rounds of questions must not find its DNS gone. A request that finds the connection
-/// closed, or that the closing failed, is sent again on a new one (twice at most).
+/// rounds of questions must not find its DNS gone. A request that meets a closed connection
+/// (the carrier task ended, a broken pipe, an end of stream) is sent again on a new one
+/// (twice at most).
 #[derive(Clone)]
 struct Connection {
     upstream: SocketAddr,
@@ -77,16 +78,17 @@ struct Connection {
     link: Arc<tokio::sync::Mutex<Link>>,
 }
 
-/// One connection: its client, and the task that carries its messages (finished once the
-/// connection has closed).
+/// One connection: its client, the task that carries its messages (finished once the
+/// connection has closed), and which connection of the resolver's this is.
 struct Link {
     client: Client<TokioRuntimeProvider>,
     carrier: tokio::task::JoinHandle<()>,
+    generation: u64,
 }
 
 impl Connection {
     async fn open(upstream: SocketAddr, query_timeout: Duration) -> Result<Connection, SetupError> {
-        let link = tcp_client(upstream, query_timeout).await?;
+        let link = tcp_client(upstream, query_timeout, 0).await?;
         Ok(Connection {
             upstream,
             query_timeout,
@@ -94,20 +96,29 @@ impl Connection {
         })
     }
 
-    /// The client of an open connection: the current one, or a new one if it has closed.
-    async fn client(&self) -> Result<Client<TokioRuntimeProvider>, NetError> {
+    /// The client of an open connection, and its generation: the current one, or a new one
+    /// if it has closed, or if `dead` names the current one.
+    async fn client(
+        &self,
+        dead: Option<u64>,
+    ) -> Result<(Client<TokioRuntimeProvider>, u64), NetError> {
         let mut link = self.link.lock().await;
-        if link.carrier.is_finished() {
-            *link = tcp_client(self.upstream, self.query_timeout)
+        if link.carrier.is_finished() || dead == Some(link.generation) {
+            link.carrier.abort();
+            *link = tcp_client(self.upstream, self.query_timeout, link.generation + 1)
                 .await
                 .map_err(|e| NetError::from(e.0))?;
         }
-        Ok(link.client.clone())
+        Ok((link.client.clone(), link.generation))
     }
+}
 
-    async fn closed(&self) -> bool {
-        self.link.lock().await.carrier.is_finished()
-    }
+/// Whether `e` may say that the connection is gone rather than that this question failed:
+/// anything but an answer's own failure (a DNS error, a denial, a bogus proof), a timeout
+/// and a busy connection. The connection is made again and the question asked once more;
+/// a second failure of the same kind is the answer.
+fn connection_lost(e: &NetError) -> bool {
+    !matches!(e, NetError::Dns(_) | NetError::Timeout | NetError::Busy)
 }
 
 impl DnsHandle for Connection {
@@ -119,11 +130,21 @@ impl DnsHandle for Connection {
     fn send(&self, request: DnsRequest) -> Self::Response {
         let this = self.clone();
         Box::pin(futures_util::stream::once(async move {
+            let mut dead = None;
             let mut reconnects = 0;
             loop {
-                let client = this.client().await?;
+                let (client, generation) = this.client(dead).await?;
                 match client.send(request.clone()).next().await {
-                    Some(Err(_)) if reconnects < 2 && this.closed().await => reconnects += 1,
+                    Some(Err(e)) if reconnects < 2 && connection_lost(&e) => {
+                        dead = Some(generation);
+                        reconnects += 1;
+                    }
+                    // A closed channel reads as busy: the connection is gone.
+                    Some(Err(NetError::Busy))
+                        if reconnects < 2 && this.link.lock().await.carrier.is_finished() =>
+                    {
+                        reconnects += 1;
+                    }
                     Some(answer) => return answer,
                     None => return Err(NetError::from("no response")),
                 }
@@ -171,7 +192,7 @@ impl Dns {
         anchor_file: Option<&Path>,
         query_timeout: Duration,
     ) -> Result<Dns, SetupError> {
-        let plain = tcp_client(upstream, query_timeout).await?.client;
+        let plain = tcp_client(upstream, query_timeout, 0).await?.client;
         let anchors = match anchor_file {
             None => TrustAnchors::default(),
             Some(path) => load_anchors(path, &plain, query_timeout).await?,
@@ -299,7 +320,11 @@ pub fn timed_out(name: &DnsName, rtype: RecordType, why: &str) -> DnsAnswer {
     }
 }
 
-async fn tcp_client(upstream: SocketAddr, query_timeout: Duration) -> Result<Link, SetupError> {
+async fn tcp_client(
+    upstream: SocketAddr,
+    query_timeout: Duration,
+    generation: u64,
+) -> Result<Link, SetupError> {
     let (connect, handle) = TcpClientStream::new(
         upstream,
         None,
@@ -315,7 +340,11 @@ async fn tcp_client(upstream: SocketAddr, query_timeout: Duration) -> Result<Lin
     let carrier = tokio::spawn(async move {
         let _ = background.await;
     });
-    Ok(Link { client, carrier })
+    Ok(Link {
+        client,
+        carrier,
+        generation,
+    })
 }
 
 fn options() -> DnsRequestOptions {

@@ -112,10 +112,12 @@ async fn validation_states_from_the_world() {
 
 /// A TCP relay to `resolver` that closes a client's connection after `idle` without a
 /// query, as resolvers do (Unbound, once half its TCP slots are taken, after 1% of its idle
-/// timeout). Counts the connections it accepted.
+/// timeout), and optionally one connection as a query arrives (the close racing the query).
+/// Counts the connections it accepted.
 async fn closing_relay(
     resolver: std::net::SocketAddr,
     idle: std::time::Duration,
+    cut: Option<(usize, usize)>,
 ) -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -129,7 +131,12 @@ async fn closing_relay(
     let count = accepted.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let nth = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Connection `cut.0` may be cut as a query arrives: after `cut.1` reads, the next
+            // one is dropped unanswered and the connection closed.
+            let cut = cut
+                .filter(|(which, _)| *which == nth)
+                .map(|(_, after)| after);
             tokio::spawn(async move {
                 let Ok(upstream) = tokio::net::TcpStream::connect(resolver).await else {
                     return;
@@ -141,10 +148,12 @@ async fn closing_relay(
                     let _ = tokio::io::copy(&mut ur, &mut cw).await;
                 });
                 let mut buf = vec![0u8; 4096];
+                let mut reads = 0;
                 while let Ok(Ok(n)) = tokio::time::timeout(idle, cr.read(&mut buf)).await {
-                    if n == 0 || uw.write_all(&buf[..n]).await.is_err() {
+                    if cut == Some(reads) || n == 0 || uw.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
+                    reads += 1;
                 }
                 // Idle (or gone): close both ways, as the resolver would.
                 back.abort();
@@ -165,7 +174,7 @@ async fn a_connection_the_resolver_closed_is_made_again() {
     .await
     .expect("world");
     let idle = std::time::Duration::from_millis(300);
-    let (relay, accepted) = closing_relay(world.resolver, idle).await;
+    let (relay, accepted) = closing_relay(world.resolver, idle, None).await;
     let dns = Dns::connect(relay, Some(&world.trust_anchor))
         .await
         .expect("resolver");
@@ -193,6 +202,44 @@ async fn a_connection_the_resolver_closed_is_made_again() {
     assert!(
         accepted.load(std::sync::atomic::Ordering::SeqCst) > before,
         "answered on a new connection"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_the_closing_connection_dropped_is_asked_again() {
+    let world = World::start(Options {
+        net: 96,
+        smtp_port: 2596,
+        postfix: false,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    // The validating connection is the relay's second (the plain one comes first); its second
+    // read is cut.
+    let (relay, accepted) = closing_relay(
+        world.resolver,
+        std::time::Duration::from_secs(30),
+        Some((1, 1)),
+    )
+    .await;
+    let dns = Dns::connect(relay, None).await.expect("resolver");
+    for (name, rtype) in [
+        ("dane-ee.test", RecordType::MX),
+        ("mx.dane-ee.test", RecordType::A),
+        ("_25._tcp.mx.dane-ee.test", RecordType::TLSA),
+    ] {
+        let a = dns.lookup(&n(name), rtype).await;
+        assert_eq!(
+            a.outcome,
+            DnsOutcome::Data,
+            "{name} {rtype:?} with the connection cut under a query: {a:?}"
+        );
+    }
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        "asked again on a new connection"
     );
     world.stop().await;
 }
