@@ -168,9 +168,7 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     }
     // Anything already buffered after the 220 was sent before our ClientHello: cleartext.
     if !io.buffer().is_empty() {
-        let text = String::from_utf8_lossy(&io.buffer()[..io.buffer().len().min(200)])
-            .trim_end()
-            .to_owned();
+        let text = cleartext(io.buffer());
         return rec.stop(
             Step::Handshake,
             SessionError::CleartextAfterStarttls { text },
@@ -224,7 +222,17 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
                     chain: Vec::new(),
                 });
             }
-            return rec.stop(Step::Handshake, tls_error(&e));
+            let error = match tls_error(&e) {
+                // What the server sent is the evidence, however it was split in arriving
+                // (before our ClientHello, above, or after it, here).
+                SessionError::CleartextAfterStarttls { .. } if !seen.is_empty() => {
+                    SessionError::CleartextAfterStarttls {
+                        text: cleartext(&seen),
+                    }
+                }
+                other => other,
+            };
+            return rec.stop(Step::Handshake, error);
         }
         Ok(Ok(tls)) => tls,
     };
@@ -430,6 +438,13 @@ impl ReplyReader {
             }
         }
     }
+}
+
+/// The first 200 bytes of cleartext a server sent where a TLS handshake belonged.
+fn cleartext(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        .trim_end()
+        .to_owned()
 }
 
 fn connect_error(e: &std::io::Error) -> SessionError {

@@ -210,9 +210,33 @@ async fn cleartext_after_starttls_is_recognised() {
     let s = session(addr, Duration::from_secs(10)).await;
     let (step, error) = stop(&s);
     assert_eq!(step, Step::Handshake);
-    assert!(
-        matches!(error, SessionError::CleartextAfterStarttls { .. }),
-        "{error:?}"
+    assert_eq!(
+        error,
+        SessionError::CleartextAfterStarttls {
+            text: "250 I am not TLS".into()
+        }
+    );
+}
+
+/// The same cleartext sent only once the ClientHello came (so rustls meets it, not the
+/// SMTP reader) is the same evidence: what the server sent, not how it arrived.
+#[tokio::test]
+async fn cleartext_answering_the_client_hello_is_recorded_as_sent() {
+    let addr = greet_then(|mut s| async move {
+        let mut hello = [0u8; 512];
+        let _ = s.read(&mut hello).await;
+        let _ = s.write_all(b"250 I am not TLS\r\n").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
+    let s = session(addr, Duration::from_secs(10)).await;
+    let (step, error) = stop(&s);
+    assert_eq!(step, Step::Handshake);
+    assert_eq!(
+        error,
+        SessionError::CleartextAfterStarttls {
+            text: "250 I am not TLS".into()
+        }
     );
 }
 
