@@ -447,11 +447,42 @@ async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<Claim>> {
     .transpose()
 }
 
+/// What a worker runs for a job: given the domain and the probe's configuration (with the
+/// cluster's budget in it), the job's probe ([`crate::checks::Probe`]). [`work`] runs the
+/// real check; a test runs one that panics, through [`work_with`].
+pub type Prober = Arc<
+    dyn Fn(mxtls_core::names::DnsName, mxtls_probe::Config) -> crate::checks::Probe + Send + Sync,
+>;
+
+/// The real check, as a [`Prober`].
+pub fn real_check() -> Prober {
+    Arc::new(|name, config| {
+        Box::new(move |sink| {
+            Box::pin(async move {
+                mxtls_probe::check(&name, &config, sink)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        })
+    })
+}
+
 /// Runs jobs until `stop` resolves: the probing half of a cluster (`mxtls worker`, and
 /// `mxtls serve` unless `--no-probe`).
 pub async fn work(
     store: Arc<Store>,
+    probe: mxtls_probe::Config,
+    worker: WorkerConfig,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    work_with(store, probe, real_check(), worker, stop).await
+}
+
+/// [`work`] with the probe `prober` makes for each job (a test's seam: a probe that panics).
+pub async fn work_with(
+    store: Arc<Store>,
     mut probe: mxtls_probe::Config,
+    prober: Prober,
     worker: WorkerConfig,
     stop: impl std::future::Future<Output = ()>,
 ) {
@@ -478,8 +509,9 @@ pub async fn work(
             match claim(&store, &worker).await {
                 Ok(Some(claim)) => {
                     let (store, probe, worker) = (store.clone(), probe.clone(), worker.clone());
+                    let prober = prober.clone();
                     tokio::spawn(async move {
-                        run_job(&store, &probe, &worker, &claim).await;
+                        run_job(&store, &probe, &prober, &worker, &claim).await;
                         drop(slot);
                     });
                     continue;
@@ -589,6 +621,7 @@ async fn hold(store: &Store, claim: &Claim, lease: Duration) {
 async fn run_job(
     store: &Arc<Store>,
     probe: &mxtls_probe::Config,
+    prober: &Prober,
     worker: &WorkerConfig,
     claim: &Claim,
 ) {
@@ -641,15 +674,12 @@ async fn run_job(
         })
     };
     // The probe in its own task, so that a panic in it is caught here.
-    let check = {
-        let probe = probe.clone();
-        tokio::spawn(async move { mxtls_probe::check(&name, &probe, Some(tx)).await })
-    };
+    let check = tokio::spawn(prober(name, probe.clone())(Some(tx)));
     let abort = check.abort_handle();
     let outcome = tokio::select! {
         joined = check => match joined {
             Ok(Ok(evidence)) => Ok(evidence),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e),
             Err(e) if e.is_panic() => {
                 let why = crate::checks::panic_message(e.into_panic());
                 eprintln!("mxtls: BUG: the check of {} panicked: {why}", claim.domain);

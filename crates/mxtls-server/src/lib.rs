@@ -40,6 +40,7 @@ pub mod cluster;
 pub mod connections;
 pub mod csp;
 pub mod headers;
+pub mod health;
 pub mod history;
 pub mod metrics;
 pub mod notify;
@@ -165,6 +166,8 @@ pub struct App {
     pub metrics_from: Vec<Cidr>,
     /// Where checks run: the hub above, or a cluster's jobs (`ClusterMode::Cluster`).
     pub runner: runner::Runner,
+    /// `/healthz`'s last look at the store.
+    pub health: health::Health,
 }
 
 impl App {
@@ -205,6 +208,7 @@ impl App {
             accept_tls_rpt_for_all: false,
             metrics_from: Vec::new(),
             runner,
+            health: health::Health::default(),
         }
     }
 }
@@ -228,7 +232,7 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
     .with_state(web)
     .layer(compressed());
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health::healthz))
         .route("/api/check/{domain}", get(api::check))
         .route(
             "/api/snapshots/{id}",
