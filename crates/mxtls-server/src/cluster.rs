@@ -18,7 +18,8 @@
 //! * **Nothing announced is lost**: a worker appends each progress event to `job_events`
 //!   before it says so with `NOTIFY mxtls_jobs`; a stream reads the events it has not sent
 //!   yet whenever it is woken, and every [`POLL`] without waiting to be, so a notification
-//!   lost in a reconnect only delays an event. The evidence is the stored snapshot.
+//!   lost in a reconnect only delays an event. The evidence is the stored snapshot. A stream
+//!   rides out a store that does not answer for up to [`STORE_OUTAGE`] (a restart).
 //! * **Client limits hold cluster-wide**: the jobs a client started in the last minute and
 //!   those still running are counted in the store, not in one instance's memory.
 //!
@@ -46,6 +47,10 @@ pub const CHANNEL: &str = "mxtls_jobs";
 
 /// How often a stream or an idle worker looks at the store without being woken.
 pub const POLL: Duration = Duration::from_millis(500);
+
+/// How long a stream follows a job through a store that does not answer (a restart, a
+/// failover) before it tells its client that the store failed.
+pub const STORE_OUTAGE: Duration = Duration::from_secs(15);
 
 /// How many times a job is started before it is given up (its workers kept dying).
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -205,14 +210,26 @@ impl Cluster {
         tokio::spawn(async move {
             let give_up = tokio::time::Instant::now() + self.follow_limit;
             let mut sent = -1i64;
+            let mut failing_since = None;
             loop {
                 let ended = match self.catch_up(&job, &mut sent, &tx).await {
-                    Ok(ended) => ended,
-                    Err(e) => {
+                    Ok(ended) => {
+                        failing_since = None;
+                        ended
+                    }
+                    // A store that restarts is back in seconds, and the job goes on meanwhile:
+                    // the client is told only of a longer outage.
+                    Err(e)
+                        if failing_since
+                            .get_or_insert_with(tokio::time::Instant::now)
+                            .elapsed()
+                            >= STORE_OUTAGE =>
+                    {
                         eprintln!("mxtls: following job {job}: {e}");
                         let _ = tx.send(error("the checker's store failed"));
                         true
                     }
+                    Err(_) => false,
                 };
                 if ended || tx.is_closed() {
                     return;

@@ -26,7 +26,7 @@
 //! Modules: `api` (the handlers), `checks` (running checks: merged, bounded, cancelled when
 //! abandoned), `clients` (who a client is: /64 keys, trusted proxies, quotas, cross-site
 //! requests), `connections` (the accept loop and its caps), `headers` (CSP and isolation
-//! headers by route), `csp`, `snapshots` (SQLite), `webapp` (the built app, in memory),
+//! headers by route), `csp`, `health` (`/healthz`: 503 while the store does not answer), `snapshots` (SQLite), `webapp` (the built app, in memory),
 //! `watches` (watched domains: store, schedule, notifications, endpoints), `notify` (webhook
 //! and mail delivery), `history` (history API, Atom feed), `tls_reports` (TLS-RPT reports
 //! received), `metrics`.

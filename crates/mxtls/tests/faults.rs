@@ -329,7 +329,11 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
         }
         let newest = done.last().expect("a finished job").to_string();
         assert_eq!(latest(a, domain), newest, "{domain}: /latest is the newest");
-        per_job.push(format!("{domain}: {} job(s) done", done.len()));
+        let attempts: Vec<i64> = all.iter().filter(|j| j.1 == *domain).map(|j| j.4).collect();
+        per_job.push(format!(
+            "{domain}: {} job(s) done, attempts {attempts:?}",
+            done.len()
+        ));
     }
 
     // No session of the budget stays open: ends written while the store was down are retried.
@@ -347,8 +351,12 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
     )
     .await;
     let sessions = count(&store, "SELECT COUNT(*) FROM target_sessions").await;
+    let lost_events = std::fs::read_to_string(logs.join("w.log"))
+        .unwrap_or_default()
+        .matches("an event was not written")
+        .count();
     println!(
-        "PostgreSQL down {:.1} s with jobs {:?}: /healthz {} samples down, all 503 ({:?}), 200 again after {samples_up} samples ({:.1} s after the restart); {} of {} clients got an error first ({errors:?}), every retry evidence; {}; {sessions} sessions, all ended within {:.1} s of the restart",
+        "PostgreSQL down {:.1} s with jobs {:?}: /healthz {} samples down, all 503 ({:?}), 200 again after {samples_up} samples ({:.1} s after the restart); {} of {} clients got an error first ({errors:?}), every retry evidence; {}; {sessions} sessions, all ended within {:.1} s of the restart; the worker could not write {lost_events} progress event(s) while it was down",
         back.duration_since(down).as_secs_f64(),
         at_outage
             .iter()
