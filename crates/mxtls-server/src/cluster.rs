@@ -656,14 +656,17 @@ async fn run_job(
     let base = claim.attempt * 1_000_000;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = {
-        let (store, claim) = (store.clone(), claim.clone());
+        let (store, claim, lease) = (store.clone(), claim.clone(), worker.lease);
         tokio::spawn(async move {
             let mut seq = base;
+            let mut outage = Outage::default();
             while let Some(event) = rx.recv().await {
                 seq += 1;
                 let data = StreamEvent::Progress(event).data();
-                let written = store
-                    .execute(
+                let refs = (&store, &claim, &data);
+                let written = outage.retried(lease, move || async move {
+                    let (store, claim, data) = refs;
+                    store.execute(
                         &format!(
                             "INSERT INTO job_events (job, seq, event)
                              SELECT CAST(?1 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT) WHERE {HELD}
@@ -674,10 +677,10 @@ async fn run_job(
                             claim.worker.as_str(),
                             claim.attempt,
                             seq,
-                            data
+                            data.as_str()
                         ],
-                    )
-                    .await;
+                    ).await
+                }).await;
                 if let Err(e) = written {
                     eprintln!(
                         "mxtls: worker {}: job {}: an event was not written: {e}",
@@ -717,4 +720,40 @@ async fn run_job(
     // Every event is written before the job is said to be done.
     let _ = writer.await;
     finish(store, claim, outcome).await;
+}
+
+/// A store that does not answer, as the event writer meets it: each event is written again
+/// (it is keyed by job and sequence number, so twice is once) until the store has been failing
+/// for a lease — a restart is over by then, and past it the claim is lost anyway — so that
+/// clients get every event of a job that outlived a restart.
+#[derive(Default)]
+struct Outage {
+    since: Option<tokio::time::Instant>,
+}
+
+impl Outage {
+    async fn retried<F, Fut, T>(&mut self, lease: Duration, mut write: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        loop {
+            match write().await {
+                Ok(v) => {
+                    self.since = None;
+                    return Ok(v);
+                }
+                Err(e)
+                    if self
+                        .since
+                        .get_or_insert_with(tokio::time::Instant::now)
+                        .elapsed()
+                        >= lease =>
+                {
+                    return Err(e);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
 }

@@ -64,7 +64,11 @@ fn worker(world: &World, db: &str, args: &[&str], log: &std::path::Path) -> Proc
 #[derive(Debug, Clone, PartialEq)]
 enum Got {
     /// The evidence event: its snapshot, and whether it was a recent one reused.
-    Evidence { snapshot: String, reused: bool },
+    Evidence {
+        snapshot: String,
+        reused: bool,
+        progress: usize,
+    },
     /// A clear error: an `error` event, or a refusal with its status and body.
     Error(String),
 }
@@ -89,6 +93,7 @@ fn got(answer: &str) -> Got {
         Ok(s) => Got::Evidence {
             snapshot: s.evidence["snapshot"].as_str().expect("id").to_owned(),
             reused: s.evidence["reused"] == true,
+            progress: s.progress,
         },
         Err(e) if e.starts_with("the check failed: ") => Got::Error(e),
         Err(e) => panic!("neither evidence nor an error: {e}"),
@@ -229,6 +234,12 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
 
     // The outage: three seconds down (the samples of /healthz are its clock). An answer is
     // kept for a second, so samples from then on must all say so.
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    let stopping = unix_ms();
     pg.stop().unwrap_or_else(|e| panic!("{e}"));
     let down = Instant::now();
     let mut samples_down = Vec::new();
@@ -243,6 +254,7 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
     }
     pg.start_again().unwrap_or_else(|e| panic!("{e}"));
     let back = Instant::now();
+    let restarted = unix_ms();
     assert!(samples_down.len() >= 4, "{samples_down:?}");
     for (status, why) in &samples_down {
         assert_eq!(*status, 503, "down: {why}");
@@ -327,6 +339,29 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
                 );
             }
         }
+        // Every event the worker gathered reached the clients that followed the job: those
+        // it could not write while the store was down were written again.
+        let events = count(
+            &store,
+            &format!(
+                "SELECT COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job WHERE j.domain = '{domain}'"
+            ),
+        )
+        .await;
+        for (d, answer) in &answers {
+            if d == domain
+                && let Got::Evidence {
+                    progress,
+                    reused: false,
+                    ..
+                } = answer
+            {
+                assert_eq!(
+                    *progress as i64, events,
+                    "{domain}: every event reached the client"
+                );
+            }
+        }
         let newest = done.last().expect("a finished job").to_string();
         assert_eq!(latest(a, domain), newest, "{domain}: /latest is the newest");
         let attempts: Vec<i64> = all.iter().filter(|j| j.1 == *domain).map(|j| j.4).collect();
@@ -351,12 +386,25 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
     )
     .await;
     let sessions = count(&store, "SELECT COUNT(*) FROM target_sessions").await;
+    // Sessions that ended while the store was down: their end was written by a retry.
+    let ended_while_down = count(
+        &store,
+        &format!(
+            "SELECT COUNT(*) FROM target_sessions WHERE ended_at BETWEEN {stopping} AND {restarted}"
+        ),
+    )
+    .await;
+    assert!(
+        ended_while_down > 0,
+        "a session (slow-banner.test's) ended during the outage"
+    );
     let lost_events = std::fs::read_to_string(logs.join("w.log"))
         .unwrap_or_default()
         .matches("an event was not written")
         .count();
+    assert_eq!(lost_events, 0, "every event was written, if late");
     println!(
-        "PostgreSQL down {:.1} s with jobs {:?}: /healthz {} samples down, all 503 ({:?}), 200 again after {samples_up} samples ({:.1} s after the restart); {} of {} clients got an error first ({errors:?}), every retry evidence; {}; {sessions} sessions, all ended within {:.1} s of the restart; the worker could not write {lost_events} progress event(s) while it was down",
+        "PostgreSQL down {:.1} s with jobs {:?}: /healthz {} samples down, all 503 ({:?}), 200 again after {samples_up} samples ({:.1} s after the restart); {} of {} clients got an error first ({errors:?}), every retry evidence; {}; {sessions} sessions ({ended_while_down} of them ended while it was down), all ended within {:.1} s of the restart; the worker could not write {lost_events} progress event(s) while it was down",
         back.duration_since(down).as_secs_f64(),
         at_outage
             .iter()
@@ -628,4 +676,57 @@ async fn one_client_gets_six_checks_a_minute_across_two_instances() {
         took.as_secs_f64()
     );
     world.stop().await;
+}
+
+/// One client's burst of checks through two instances at the same instant, with no worker to
+/// end them: the cluster counts the client's queued jobs before it queues one, in separate
+/// statements, so concurrent requests can all see room. Ignored until the client limits are
+/// counted in one transaction (the store's typed repositories): run it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "client limits are counted apart from the insert: a burst exceeds them (race)"]
+async fn a_burst_from_one_client_across_instances_keeps_its_limits() {
+    use mxtls_server::cluster::Cluster as Jobs;
+    let pg = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let db = pg.database("burst").expect("database");
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(Store::connect(&db).await.expect("store"));
+        instances.push(
+            Jobs::start(store, Duration::from_secs(60))
+                .await
+                .expect("jobs"),
+        );
+    }
+    let limits = mxtls_server::Limits::default();
+    let client = mxtls_server::clients::ClientKey::of("203.0.113.9".parse().expect("ip"));
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let mut asking = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (jobs, limits, barrier) = (instances[i % 2].clone(), limits.clone(), barrier.clone());
+        asking.spawn(async move {
+            let domain =
+                mxtls_core::names::parse_user_domain(&format!("d{i}.test")).expect("a domain");
+            barrier.wait().await;
+            jobs.check(&domain, client, &limits, true).await.is_ok()
+        });
+    }
+    let mut queued = 0;
+    while let Some(ok) = asking.join_next().await {
+        queued += usize::from(ok.expect("a request"));
+    }
+    let store = Store::connect(&db).await.expect("store");
+    let rows = count(&store, "SELECT COUNT(*) FROM jobs").await;
+    println!(
+        "a burst of 8 from one client through 2 instances: {queued} queued ({rows} jobs), limit {}",
+        limits.per_client_concurrent_checks
+    );
+    assert_eq!(
+        (queued, rows),
+        (
+            limits.per_client_concurrent_checks,
+            limits.per_client_concurrent_checks as i64
+        ),
+        "at most {} checks at once per client",
+        limits.per_client_concurrent_checks
+    );
 }
