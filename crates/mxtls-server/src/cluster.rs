@@ -19,7 +19,8 @@
 //!   before it says so with `NOTIFY mxtls_jobs`; a stream reads the events it has not sent
 //!   yet whenever it is woken, and every [`POLL`] without waiting to be, so a notification
 //!   lost in a reconnect only delays an event. The evidence is the stored snapshot. A stream
-//!   rides out a store that does not answer for up to [`STORE_OUTAGE`] (a restart).
+//!   rides out a store that does not answer for up to [`STORE_OUTAGE`] (a restart), and a
+//!   worker writes again, for up to its lease, an event the store refused while it was down.
 //! * **Client limits hold cluster-wide**: the jobs a client started in the last minute and
 //!   those still running are counted in the store, not in one instance's memory.
 //!
