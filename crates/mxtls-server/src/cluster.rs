@@ -720,13 +720,19 @@ async fn run_job(
     };
     // Every event is written before the job is said to be done.
     let _ = writer.await;
+    // A store that is restarting answers again within the lease: the outcome waits for it
+    // rather than be lost (the job would be probed again once its lease ran out).
+    let _ = Outage::default()
+        .retried(worker.lease, || store.number("SELECT 1", params![]))
+        .await;
     finish(store, claim, outcome).await;
 }
 
-/// A store that does not answer, as the event writer meets it: each event is written again
-/// (it is keyed by job and sequence number, so twice is once) until the store has been failing
-/// for a lease — a restart is over by then, and past it the claim is lost anyway — so that
-/// clients get every event of a job that outlived a restart.
+/// A store that does not answer, as a worker meets it: each progress event is written again
+/// (it is keyed by job and sequence number, so twice is once), and a job's outcome waits,
+/// until the store has been failing for a lease — a restart is over by then, and past it the
+/// claim is lost anyway — so that a job that outlives a restart loses no event and is not
+/// probed twice.
 #[derive(Default)]
 struct Outage {
     since: Option<tokio::time::Instant>,
