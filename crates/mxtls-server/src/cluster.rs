@@ -65,6 +65,7 @@ pub const MAX_QUEUED: i64 = 1000;
 const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 use crate::clock::now_ms;
+use crate::outage::Outage;
 
 /// An instance's view of the cluster's jobs.
 pub struct Cluster {
@@ -726,41 +727,4 @@ async fn run_job(
         .retried(worker.lease, || store.number("SELECT 1", params![]))
         .await;
     finish(store, claim, outcome).await;
-}
-
-/// A store that does not answer, as a worker meets it: each progress event is written again
-/// (it is keyed by job and sequence number, so twice is once), and a job's outcome waits,
-/// until the store has been failing for a lease — a restart is over by then, and past it the
-/// claim is lost anyway — so that a job that outlives a restart loses no event and is not
-/// probed twice.
-#[derive(Default)]
-struct Outage {
-    since: Option<tokio::time::Instant>,
-}
-
-impl Outage {
-    async fn retried<F, Fut, T>(&mut self, lease: Duration, mut write: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        loop {
-            match write().await {
-                Ok(v) => {
-                    self.since = None;
-                    return Ok(v);
-                }
-                Err(e)
-                    if self
-                        .since
-                        .get_or_insert_with(tokio::time::Instant::now)
-                        .elapsed()
-                        >= lease =>
-                {
-                    return Err(e);
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    }
 }

@@ -44,6 +44,7 @@ pub mod health;
 pub mod history;
 pub mod metrics;
 pub mod notify;
+mod outage;
 pub mod runner;
 pub mod snapshots;
 pub mod store;
