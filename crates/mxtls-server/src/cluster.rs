@@ -18,7 +18,9 @@
 //! * **Nothing announced is lost**: a worker appends each progress event to `job_events`
 //!   before it says so with `NOTIFY mxtls_jobs`; a stream reads the events it has not sent
 //!   yet whenever it is woken, and every [`POLL`] without waiting to be, so a notification
-//!   lost in a reconnect only delays an event. The evidence is the stored snapshot.
+//!   lost in a reconnect only delays an event. The evidence is the stored snapshot. A stream
+//!   rides out a store that does not answer for up to [`STORE_OUTAGE`] (a restart), and a
+//!   worker writes again, for up to its lease, an event the store refused while it was down.
 //! * **Client limits hold cluster-wide**: the jobs a client started in the last minute and
 //!   those still running are counted in the store, not in one instance's memory.
 //!
@@ -47,6 +49,10 @@ pub const CHANNEL: &str = "mxtls_jobs";
 /// How often a stream or an idle worker looks at the store without being woken.
 pub const POLL: Duration = Duration::from_millis(500);
 
+/// How long a stream follows a job through a store that does not answer (a restart, a
+/// failover) before it tells its client that the store failed.
+pub const STORE_OUTAGE: Duration = Duration::from_secs(15);
+
 /// How many times a job is started before it is given up (its workers kept dying).
 pub const MAX_ATTEMPTS: i64 = 3;
 
@@ -59,6 +65,7 @@ pub const MAX_QUEUED: i64 = 1000;
 const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 use crate::clock::now_ms;
+use crate::outage::Outage;
 
 /// An instance's view of the cluster's jobs.
 pub struct Cluster {
@@ -205,14 +212,26 @@ impl Cluster {
         tokio::spawn(async move {
             let give_up = tokio::time::Instant::now() + self.follow_limit;
             let mut sent = -1i64;
+            let mut failing_since = None;
             loop {
                 let ended = match self.catch_up(&job, &mut sent, &tx).await {
-                    Ok(ended) => ended,
-                    Err(e) => {
+                    Ok(ended) => {
+                        failing_since = None;
+                        ended
+                    }
+                    // A store that restarts is back in seconds, and the job goes on meanwhile:
+                    // the client is told only of a longer outage.
+                    Err(e)
+                        if failing_since
+                            .get_or_insert_with(tokio::time::Instant::now)
+                            .elapsed()
+                            >= STORE_OUTAGE =>
+                    {
                         eprintln!("mxtls: following job {job}: {e}");
                         let _ = tx.send(error("the checker's store failed"));
                         true
                     }
+                    Err(_) => false,
                 };
                 if ended || tx.is_closed() {
                     return;
@@ -447,11 +466,42 @@ async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<Claim>> {
     .transpose()
 }
 
+/// What a worker runs for a job: given the domain and the probe's configuration (with the
+/// cluster's budget in it), the job's probe ([`crate::checks::Probe`]). [`work`] runs the
+/// real check; a test runs one that panics, through [`work_with`].
+pub type Prober = Arc<
+    dyn Fn(mxtls_core::names::DnsName, mxtls_probe::Config) -> crate::checks::Probe + Send + Sync,
+>;
+
+/// The real check, as a [`Prober`].
+pub fn real_check() -> Prober {
+    Arc::new(|name, config| {
+        Box::new(move |sink| {
+            Box::pin(async move {
+                mxtls_probe::check(&name, &config, sink)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        })
+    })
+}
+
 /// Runs jobs until `stop` resolves: the probing half of a cluster (`mxtls worker`, and
 /// `mxtls serve` unless `--no-probe`).
 pub async fn work(
     store: Arc<Store>,
+    probe: mxtls_probe::Config,
+    worker: WorkerConfig,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    work_with(store, probe, real_check(), worker, stop).await
+}
+
+/// [`work`] with the probe `prober` makes for each job (a test's seam: a probe that panics).
+pub async fn work_with(
+    store: Arc<Store>,
     mut probe: mxtls_probe::Config,
+    prober: Prober,
     worker: WorkerConfig,
     stop: impl std::future::Future<Output = ()>,
 ) {
@@ -478,8 +528,9 @@ pub async fn work(
             match claim(&store, &worker).await {
                 Ok(Some(claim)) => {
                     let (store, probe, worker) = (store.clone(), probe.clone(), worker.clone());
+                    let prober = prober.clone();
                     tokio::spawn(async move {
-                        run_job(&store, &probe, &worker, &claim).await;
+                        run_job(&store, &probe, &prober, &worker, &claim).await;
                         drop(slot);
                     });
                     continue;
@@ -589,6 +640,7 @@ async fn hold(store: &Store, claim: &Claim, lease: Duration) {
 async fn run_job(
     store: &Arc<Store>,
     probe: &mxtls_probe::Config,
+    prober: &Prober,
     worker: &WorkerConfig,
     claim: &Claim,
 ) {
@@ -606,14 +658,17 @@ async fn run_job(
     let base = claim.attempt * 1_000_000;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = {
-        let (store, claim) = (store.clone(), claim.clone());
+        let (store, claim, lease) = (store.clone(), claim.clone(), worker.lease);
         tokio::spawn(async move {
             let mut seq = base;
+            let mut outage = Outage::default();
             while let Some(event) = rx.recv().await {
                 seq += 1;
                 let data = StreamEvent::Progress(event).data();
-                let written = store
-                    .execute(
+                let refs = (&store, &claim, &data);
+                let written = outage.retried(lease, move || async move {
+                    let (store, claim, data) = refs;
+                    store.execute(
                         &format!(
                             "INSERT INTO job_events (job, seq, event)
                              SELECT CAST(?1 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT) WHERE {HELD}
@@ -624,10 +679,10 @@ async fn run_job(
                             claim.worker.as_str(),
                             claim.attempt,
                             seq,
-                            data
+                            data.as_str()
                         ],
-                    )
-                    .await;
+                    ).await
+                }).await;
                 if let Err(e) = written {
                     eprintln!(
                         "mxtls: worker {}: job {}: an event was not written: {e}",
@@ -641,15 +696,12 @@ async fn run_job(
         })
     };
     // The probe in its own task, so that a panic in it is caught here.
-    let check = {
-        let probe = probe.clone();
-        tokio::spawn(async move { mxtls_probe::check(&name, &probe, Some(tx)).await })
-    };
+    let check = tokio::spawn(prober(name, probe.clone())(Some(tx)));
     let abort = check.abort_handle();
     let outcome = tokio::select! {
         joined = check => match joined {
             Ok(Ok(evidence)) => Ok(evidence),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e),
             Err(e) if e.is_panic() => {
                 let why = crate::checks::panic_message(e.into_panic());
                 eprintln!("mxtls: BUG: the check of {} panicked: {why}", claim.domain);
@@ -669,5 +721,10 @@ async fn run_job(
     };
     // Every event is written before the job is said to be done.
     let _ = writer.await;
+    // A store that is restarting answers again within the lease: the outcome waits for it
+    // rather than be lost (the job would be probed again once its lease ran out).
+    let _ = Outage::default()
+        .retried(worker.lease, || store.number("SELECT 1", params![]))
+        .await;
     finish(store, claim, outcome).await;
 }

@@ -26,7 +26,7 @@
 //! Modules: `api` (the handlers), `checks` (running checks: merged, bounded, cancelled when
 //! abandoned), `clients` (who a client is: /64 keys, trusted proxies, quotas, cross-site
 //! requests), `connections` (the accept loop and its caps), `headers` (CSP and isolation
-//! headers by route), `csp`, `snapshots` (SQLite), `webapp` (the built app, in memory),
+//! headers by route), `csp`, `health` (`/healthz`: 503 while the store does not answer), `snapshots` (SQLite), `webapp` (the built app, in memory),
 //! `watches` (watched domains: store, schedule, notifications, endpoints), `notify` (webhook
 //! and mail delivery), `history` (history API, Atom feed), `tls_reports` (TLS-RPT reports
 //! received), `metrics`.
@@ -40,10 +40,12 @@ pub mod cluster;
 pub mod connections;
 pub mod csp;
 pub mod headers;
+pub mod health;
 pub mod history;
 pub mod ids;
 pub mod metrics;
 pub mod notify;
+mod outage;
 pub mod runner;
 pub mod snapshots;
 pub mod store;
@@ -194,6 +196,8 @@ pub struct App {
     pub metrics_from: Vec<Cidr>,
     /// Where checks run: the hub above, or a cluster's jobs (`ClusterMode::Cluster`).
     pub runner: runner::Runner,
+    /// `/healthz`'s last look at the store.
+    pub health: health::Health,
 }
 
 impl App {
@@ -234,6 +238,7 @@ impl App {
             accept_tls_rpt_for_all: false,
             metrics_from: Vec::new(),
             runner,
+            health: health::Health::default(),
         }
     }
 }
@@ -257,7 +262,7 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
     .with_state(web)
     .layer(compressed());
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health::healthz))
         .route("/api/check/{domain}", get(api::check))
         .route(
             "/api/snapshots/{id}",

@@ -5,7 +5,8 @@
 //! PostgreSQL refuses to run as root, so under root (CI) `initdb` and the server run as the
 //! `postgres` user (made by Debian's package); otherwise as the caller. The server is our
 //! own child and gets a fast shutdown (SIGINT) if the thread that started it ends first, so
-//! a test that fails or is killed leaves no server behind.
+//! a test that fails or is killed leaves no server behind. [`Cluster::stop`] and
+//! [`Cluster::start_again`] make an outage of the database for the tests of faults.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -109,55 +110,62 @@ impl Cluster {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-        let mut server = command(&bin.join("postgres"));
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                server.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
-                    Ok(())
-                });
-            }
-        }
-        let server = server
-            .arg("-D")
-            .arg(&data)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
-            .arg(&dir)
-            // A test database: nothing to keep across a crash of the machine.
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .args(["-c", "max_connections=200"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("postgres: {e}"))?;
+        let server = launch(&bin, &dir, port)?;
         let mut cluster = Cluster { dir, server, port };
+        cluster.until_ready(&bin)?;
+        Ok(cluster)
+    }
+
+    /// Waits (at most a minute) until the server accepts connections.
+    fn until_ready(&mut self, bin: &Path) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         loop {
-            if let Ok(Some(status)) = cluster.server.try_wait() {
-                return Err(format!("postgres exited ({status}): {}", cluster.log()));
+            if let Ok(Some(status)) = self.server.try_wait() {
+                return Err(format!("postgres exited ({status}): {}", self.log()));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-                && cluster.ready(&bin)
+                && self.ready(bin)
             {
-                return Ok(cluster);
+                return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("postgres did not start in 60 s: {}", cluster.log()));
+                return Err(format!("postgres did not start in 60 s: {}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Stops the server (a fast shutdown: its clients are disconnected) and waits for it to
+    /// exit; the data stays, for [`Cluster::start_again`]. A test's database outage.
+    pub fn stop(&mut self) -> Result<(), String> {
+        let bin = bin_dir().ok_or("PostgreSQL is not installed")?;
+        let out = output_within(
+            command(&bin.join("pg_ctl"))
+                .arg("stop")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "fast", "-w", "-t", "20"]),
+            Duration::from_secs(30),
+        )
+        .map_err(|e| format!("pg_ctl stop: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg_ctl stop: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let _ = self.server.wait();
+        Ok(())
+    }
+
+    /// Starts the stopped server again on the same port, with the same data, and waits
+    /// until it accepts connections.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        let bin = bin_dir().ok_or("PostgreSQL is not installed")?;
+        self.server = launch(&bin, &self.dir, self.port)?;
+        self.until_ready(&bin)
     }
 
     /// A client program of `bin` pointed at this cluster as [`USER`].
@@ -201,6 +209,46 @@ impl Cluster {
         }
         Ok(self.url(name))
     }
+}
+
+/// Runs `postgres` on `dir`'s data at `port`, its log appended to `dir/server.log`.
+fn launch(bin: &Path, dir: &Path, port: u16) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .map_err(|e| e.to_string())?;
+    let mut server = command(&bin.join("postgres"));
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            server.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
+                Ok(())
+            });
+        }
+    }
+    server
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+        .arg(dir)
+        // A test database: nothing to keep across a crash of the machine.
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=200"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("postgres: {e}"))
 }
 
 impl Drop for Cluster {
