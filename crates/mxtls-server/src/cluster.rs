@@ -73,7 +73,7 @@ impl Cluster {
     /// Listens for the cluster's notifications (PostgreSQL only).
     pub async fn start(store: Arc<Store>, follow_limit: Duration) -> Result<Arc<Cluster>> {
         let mut notes = store.listen(CHANNEL).await.ok_or_else(|| {
-            StoreError("a cluster needs a PostgreSQL store (--db postgres://…)".into())
+            StoreError::failed("a cluster needs a PostgreSQL store (--db postgres://…)")
         })?;
         let (news, _) = broadcast::channel(1024);
         let cluster = Arc::new(Cluster {
@@ -118,7 +118,7 @@ impl Cluster {
             return Err(ClusterRefusal::Refused(Refusal::Full));
         }
         let id = crate::watches::random_id()
-            .ok_or_else(|| StoreError("no randomness for a job id".into()))?;
+            .ok_or_else(|| StoreError::failed("no randomness for a job id"))?;
         // A concurrent request for the domain may win the unique index: then join its job.
         store
             .execute(
@@ -129,7 +129,7 @@ impl Cluster {
             .await?;
         let joined = active(store, domain.as_str())
             .await?
-            .ok_or_else(|| StoreError("the job vanished as it was queued".into()))?;
+            .ok_or_else(|| StoreError::failed("the job vanished as it was queued"))?;
         let created = joined == id;
         if created {
             announce(store, "queued").await?;
@@ -256,7 +256,7 @@ impl Cluster {
                 params![job],
             )
             .await?
-            .ok_or_else(|| StoreError(format!("no job {job}")))?;
+            .ok_or_else(|| StoreError::failed(format!("no job {job}")))?;
         let events = self
             .store
             .query(
@@ -276,14 +276,16 @@ impl Cluster {
                 let id = state
                     .opt_text(1)?
                     .and_then(|s| SnapshotId::parse(&s))
-                    .ok_or_else(|| StoreError(format!("job {job} is done without a snapshot")))?;
-                let snap = self
-                    .store
-                    .get(&id)
-                    .await?
-                    .ok_or_else(|| StoreError(format!("job {job}'s snapshot is missing")))?;
+                    .ok_or_else(|| {
+                        StoreError::failed(format!("job {job} is done without a snapshot"))
+                    })?;
+                let snap = self.store.get(&id).await?.ok_or_else(|| {
+                    StoreError::failed(format!("job {job}'s snapshot is missing"))
+                })?;
                 let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
-                    .map_err(|e| StoreError(format!("job {job}'s snapshot does not load: {e}")))?;
+                    .map_err(|e| {
+                        StoreError::failed(format!("job {job}'s snapshot does not load: {e}"))
+                    })?;
                 let answer = StreamEvent::Evidence(Box::new(CheckAnswer {
                     snapshot: id.as_str().to_owned(),
                     evidence,

@@ -49,7 +49,7 @@ impl Store {
     pub async fn put(&self, evidence: &Evidence) -> Result<SnapshotId> {
         self.put_if(evidence, "1 = 1", Vec::new())
             .await?
-            .ok_or_else(|| StoreError("the snapshot was not stored".into()))
+            .ok_or_else(|| StoreError::failed("the snapshot was not stored"))
     }
 
     /// [`Store::put`] only while the SQL condition `held` (its parameters `?1`… in
@@ -62,7 +62,7 @@ impl Store {
         mut held_params: Vec<crate::store::Value>,
     ) -> Result<Option<SnapshotId>> {
         let bytes = serde_json::to_vec(evidence)
-            .map_err(|e| StoreError(format!("the evidence does not serialise: {e}")))?;
+            .map_err(|e| StoreError::failed(format!("the evidence does not serialise: {e}")))?;
         let digest = Sha256::digest(&bytes);
         let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         let n = held_params.len();
@@ -142,7 +142,7 @@ impl Store {
             return Ok(None);
         };
         let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
-            .map_err(|e| StoreError(format!("snapshot {}: {e}", id.as_str())))?;
+            .map_err(|e| StoreError::failed(format!("snapshot {}: {e}", id.as_str())))?;
         Ok(evidence.hosts.iter().find_map(|h| {
             h.addresses
                 .iter()

@@ -54,7 +54,7 @@ impl Store {
         now: i64,
     ) -> crate::store::Result<bool> {
         let key = bounded::key(r);
-        let text = bounded::bounded(r, &key).map_err(crate::store::StoreError)?;
+        let text = bounded::bounded(r, &key).map_err(crate::store::StoreError::Failed)?;
         self.put_stored_tls_report(domain, &r.organization, r.start.0, &key, text, now)
             .await
     }
@@ -125,7 +125,7 @@ impl Store {
         )
         .await?;
         let id = crate::watches::random_id()
-            .ok_or_else(|| crate::store::StoreError("no randomness from the OS".into()))?;
+            .ok_or_else(|| crate::store::StoreError::failed("no randomness from the OS"))?;
         self.execute(
             "INSERT INTO report_posts (id, client, posted_at) VALUES (?1, ?2, ?3)",
             params![id.as_str(), client, now],

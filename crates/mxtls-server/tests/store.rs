@@ -367,3 +367,47 @@ async fn the_store_budget_is_shared_by_every_worker() {
         "the dead worker's session is over"
     );
 }
+
+/// A second row under a primary key is a conflict, on either engine, and says which table.
+async fn a_duplicate_key_is_a_conflict(store: &Store) {
+    let insert = "INSERT INTO report_notices (watch, notified_at) VALUES ('w1', 1)";
+    assert_eq!(store.execute(insert, vec![]).await.expect("first"), 1);
+    let err = store.execute(insert, vec![]).await.expect_err("duplicate");
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(!err.is_unavailable());
+    assert!(err.to_string().contains("report_notices"), "{err}");
+    let err = store
+        .execute("INSERT INTO no_such_table VALUES (1)", vec![])
+        .await
+        .expect_err("no table");
+    assert!(
+        matches!(err, mxtls_server::store::StoreError::Failed(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_tells_a_conflict() {
+    let store = Store::open(":memory:").expect("open");
+    a_duplicate_key_is_a_conflict(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tells_a_conflict_and_an_unavailable_server() {
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("errors").expect("database");
+    let store = Store::connect(&url).await.expect("connect");
+    a_duplicate_key_is_a_conflict(&store).await;
+    // The server stops under a store with pooled connections: every statement is then
+    // "unavailable" (a 503, try again), on the pooled connection and on a new one alike.
+    drop(cluster);
+    for _ in 0..3 {
+        let err = store
+            .query("SELECT watch FROM report_notices", vec![])
+            .await
+            .expect_err("stopped");
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+    let err = Store::connect(&url).await.err().expect("stopped");
+    assert!(err.is_unavailable(), "{err:?}");
+}

@@ -9,38 +9,13 @@
 //! `mxtls_schema`, so that a store made by an older mxtls is brought up to date at start-up
 //! (under an advisory lock on PostgreSQL: instances starting together migrate once).
 
+mod error;
 mod postgres;
 mod sqlite;
 
 use std::path::Path;
 
-/// Why the store could not do what was asked.
-#[derive(Debug)]
-pub struct StoreError(pub String);
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> StoreError {
-        StoreError(format!("SQLite: {e}"))
-    }
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> StoreError {
-        // "db error" alone says nothing: the server's own message says what is wrong.
-        match e.as_db_error() {
-            Some(db) => StoreError(format!("PostgreSQL: {}: {}", db.severity(), db.message())),
-            None => StoreError(format!("PostgreSQL: {e}")),
-        }
-    }
-}
+pub use error::StoreError;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -123,13 +98,13 @@ impl Row {
     fn cell(&self, i: usize) -> Result<&Cell> {
         self.0
             .get(i)
-            .ok_or_else(|| StoreError(format!("no column {i} in the row")))
+            .ok_or_else(|| StoreError::invalid(format!("no column {i} in the row")))
     }
 
     pub fn int(&self, i: usize) -> Result<i64> {
         match self.cell(i)? {
             Cell::Int(v) => Ok(*v),
-            other => Err(StoreError(format!(
+            other => Err(StoreError::invalid(format!(
                 "column {i}: {other:?} is not an integer"
             ))),
         }
@@ -139,19 +114,23 @@ impl Row {
         match self.cell(i)? {
             Cell::Null => Ok(None),
             Cell::Text(t) => Ok(Some(t.clone())),
-            other => Err(StoreError(format!("column {i}: {other:?} is not text"))),
+            other => Err(StoreError::invalid(format!(
+                "column {i}: {other:?} is not text"
+            ))),
         }
     }
 
     pub fn text(&self, i: usize) -> Result<String> {
         self.opt_text(i)?
-            .ok_or_else(|| StoreError(format!("column {i} is NULL")))
+            .ok_or_else(|| StoreError::invalid(format!("column {i} is NULL")))
     }
 
     pub fn bytes(&self, i: usize) -> Result<Vec<u8>> {
         match self.cell(i)? {
             Cell::Bytes(b) => Ok(b.clone()),
-            other => Err(StoreError(format!("column {i}: {other:?} is not bytes"))),
+            other => Err(StoreError::invalid(format!(
+                "column {i}: {other:?} is not bytes"
+            ))),
         }
     }
 }
@@ -373,7 +352,7 @@ impl Store {
             let path = std::path::PathBuf::from(db);
             tokio::task::spawn_blocking(move || Store::open(&path))
                 .await
-                .map_err(|e| StoreError(format!("the store did not open: {e}")))?
+                .map_err(|e| StoreError::failed(format!("the store did not open: {e}")))?
         }
     }
 

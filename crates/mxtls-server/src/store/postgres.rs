@@ -79,7 +79,7 @@ fn cells(row: &tokio_postgres::Row) -> Result<Row> {
         } else if [Type::TEXT, Type::VARCHAR, Type::NAME, Type::BPCHAR].contains(ty) {
             row.try_get::<_, Option<String>>(i)?.map(Cell::Text)
         } else {
-            return Err(StoreError(format!(
+            return Err(StoreError::invalid(format!(
                 "column {} has type {ty}, which the store does not read",
                 column.name()
             )));
@@ -96,7 +96,7 @@ impl Postgres {
         config.pool = Some(PoolConfig::new(POOL_SIZE));
         let pool = config
             .create_pool(Some(Runtime::Tokio1), NoTls)
-            .map_err(|e| StoreError(format!("PostgreSQL: {e}")))?;
+            .map_err(|e| StoreError::failed(format!("PostgreSQL: {e}")))?;
         let db = Postgres {
             pool,
             url: url.to_owned(),
@@ -107,10 +107,7 @@ impl Postgres {
     }
 
     async fn client(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
-            e => StoreError(format!("PostgreSQL: no connection: {e}")),
-        })
+        Ok(self.pool.get().await?)
     }
 
     pub(super) async fn migrate(&self, migrations: &[super::Migration]) -> Result<()> {

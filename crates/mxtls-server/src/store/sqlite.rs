@@ -79,7 +79,7 @@ impl Sqlite {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || work(&lock(&conn)))
             .await
-            .map_err(|e| StoreError(format!("the store's worker failed: {e}")))?
+            .map_err(|e| StoreError::failed(format!("the store's worker failed: {e}")))?
             .map_err(StoreError::from)
     }
 
