@@ -45,15 +45,49 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
-/// `?1` → `$1`: the statements are written once, in SQLite's spelling.
+/// `?1` → `$1`: the statements are written once, in SQLite's spelling. A `?` inside a
+/// string literal (`'…'`, `''` for a quote), a quoted identifier (`"…"`) or a comment
+/// (`-- …` to the line's end, `/* … */`) is text, and is left alone.
 fn dialect(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('$');
-        } else {
-            out.push(c);
+        out.push(c);
+        match c {
+            '?' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.pop();
+                out.push('$');
+            }
+            // A doubled quote inside is two of these spans, back to back: still right.
+            '\'' | '"' => {
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push('*');
+                let mut star = false;
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if star && d == '/' {
+                        break;
+                    }
+                    star = d == '*';
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -227,11 +261,33 @@ impl Postgres {
 
 #[cfg(test)]
 mod tests {
+    use super::dialect;
+
     #[test]
     fn parameters_are_spelled_for_postgres() {
         assert_eq!(
-            super::dialect("SELECT a FROM t WHERE b = ?1 AND c = ?12 AND d = '?'"),
+            dialect("SELECT a FROM t WHERE b = ?1 AND c = ?12 AND d = '?'"),
             "SELECT a FROM t WHERE b = $1 AND c = $12 AND d = '?'"
         );
+    }
+
+    #[test]
+    fn text_that_looks_like_a_parameter_is_left_alone() {
+        let cases = [
+            ("SELECT '?1', ?1", "SELECT '?1', $1"),
+            ("SELECT 'it''s ?2', ?2", "SELECT 'it''s ?2', $2"),
+            (
+                "SELECT \"col?1\" FROM t WHERE x = ?1",
+                "SELECT \"col?1\" FROM t WHERE x = $1",
+            ),
+            ("SELECT ?1 -- not ?2\n, ?3", "SELECT $1 -- not ?2\n, $3"),
+            ("SELECT /* ?1 */ ?2", "SELECT /* ?1 */ $2"),
+            ("SELECT /*/ ?1 */ ?2", "SELECT /*/ ?1 */ $2"),
+            ("SELECT ? , ?x, 1-?1, 4/?2", "SELECT ? , ?x, 1-$1, 4/$2"),
+            ("SELECT 'unterminated ?1", "SELECT 'unterminated ?1"),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(dialect(sql), want, "{sql}");
+        }
     }
 }
