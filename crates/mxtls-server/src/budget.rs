@@ -71,7 +71,7 @@ impl StoreBudget {
         let answer = self
             .store
             .query_opt(
-                "SELECT mxtls_target_admit(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "SELECT mxtls_target_admit(?1, ?2, ?3, ?4, ?5, ?6, ?7) AS answer",
                 params![
                     ip.to_string(),
                     id.as_str(),
@@ -83,7 +83,7 @@ impl StoreBudget {
                 ],
             )
             .await
-            .and_then(|r| r.map(|r| r.text(0)).transpose());
+            .and_then(|r| r.map(|r| r.text("answer")).transpose());
         let text = match answer {
             Ok(Some(t)) => t,
             Ok(None) => String::new(),
@@ -159,7 +159,7 @@ impl TargetBudget for StoreBudget {
                         )
                         .await
                     {
-                        Ok(Some(r)) => r.int(0).unwrap_or(0),
+                        Ok(Some(r)) => r.int("refusals").unwrap_or(0),
                         _ => 0,
                     } + 1;
                     let backoff = window

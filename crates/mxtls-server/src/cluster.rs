@@ -265,16 +265,16 @@ impl Cluster {
             )
             .await?;
         for e in events {
-            *sent = e.int(0)?;
+            *sent = e.int("seq")?;
             let _ = tx.send(Frame {
                 name: StreamEventName::Progress,
-                data: e.text(1)?,
+                data: e.text("event")?,
             });
         }
-        match state.text(0)?.as_str() {
+        match state.text("state")?.as_str() {
             "done" => {
                 let id = state
-                    .opt_text(1)?
+                    .opt_text("snapshot")?
                     .and_then(|s| SnapshotId::parse(&s))
                     .ok_or_else(|| {
                         StoreError::failed(format!("job {job} is done without a snapshot"))
@@ -299,7 +299,7 @@ impl Cluster {
             }
             "failed" => {
                 let why = state
-                    .opt_text(2)?
+                    .opt_text("error")?
                     .unwrap_or_else(|| "the check failed".into());
                 let _ = tx.send(error(&why));
                 Ok(true)
@@ -324,7 +324,7 @@ async fn active(store: &Store, domain: &str) -> Result<Option<String>> {
             params![domain],
         )
         .await?
-        .map(|r| r.text(0))
+        .map(|r| r.text("id"))
         .transpose()
 }
 
@@ -440,9 +440,9 @@ async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<Claim>> {
         .await?;
     row.map(|r| {
         Ok(Claim {
-            id: r.text(0)?,
-            domain: r.text(1)?,
-            attempt: r.int(2)?,
+            id: r.text("id")?,
+            domain: r.text("domain")?,
+            attempt: r.int("attempts")?,
             worker: worker.name.clone(),
         })
     })

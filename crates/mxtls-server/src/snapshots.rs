@@ -38,9 +38,9 @@ pub use crate::store::Store;
 
 fn snapshot(domain: &str, row: &Row) -> Result<Snapshot> {
     Ok(Snapshot {
-        id: SnapshotId(row.text(0)?),
+        id: SnapshotId(row.text("id")?),
         domain: domain.to_owned(),
-        evidence: row.bytes(1)?,
+        evidence: row.bytes("evidence")?,
     })
 }
 
@@ -135,7 +135,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let Some(id) = SnapshotId::parse(&row.text(0)?) else {
+        let Some(id) = SnapshotId::parse(&row.text("snapshot")?) else {
             return Ok(None);
         };
         let Some(snap) = self.get(&id).await? else {
@@ -163,7 +163,7 @@ impl Store {
                 params![id.as_str()],
             )
             .await?;
-        row.map(|r| snapshot(&r.text(2)?, &r)).transpose()
+        row.map(|r| snapshot(&r.text("domain")?, &r)).transpose()
     }
 
     /// The snapshots of `domain`, newest first: at most `limit`, with when each finished.
@@ -175,7 +175,7 @@ impl Store {
         )
         .await?
         .iter()
-        .map(|r| Ok((snapshot(domain, r)?, r.int(2)?)))
+        .map(|r| Ok((snapshot(domain, r)?, r.int("finished_at")?)))
         .collect()
     }
 

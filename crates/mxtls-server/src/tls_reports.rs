@@ -103,7 +103,7 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|r| r.text(0).ok())
+            .filter_map(|r| r.text("report").ok())
             .filter_map(|t| bounded::read(&t))
             .collect())
     }
@@ -133,13 +133,13 @@ impl Store {
         .await?;
         let row = self
             .query_opt(
-                "SELECT COUNT(*), MIN(posted_at) FROM report_posts
+                "SELECT COUNT(*) AS posts, MIN(posted_at) AS oldest FROM report_posts
                  WHERE client = ?1 AND posted_at > ?2",
                 params![client, now - window],
             )
             .await?;
         let (posts, oldest) = match row {
-            Some(r) => (r.int(0)?, r.int(1).unwrap_or(now)),
+            Some(r) => (r.int("posts")?, r.opt_int("oldest")?.unwrap_or(now)),
             None => (0, now),
         };
         if posts <= i64::from(REPORTS_PER_CLIENT_PER_MINUTE) {

@@ -271,7 +271,7 @@ async fn postgres_keeps_everything() {
     assert_eq!(
         versions
             .iter()
-            .map(|r| r.int(0).expect("int"))
+            .map(|r| r.int("version").expect("int"))
             .collect::<Vec<_>>(),
         (1..=mxtls_server::store::MIGRATIONS.len() as i64).collect::<Vec<_>>(),
         "each migration once"

@@ -90,49 +90,90 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
-/// A row read from either engine.
+/// A row read from either engine, read by column name (`row.int("attempts")`): a
+/// statement's columns can be reordered or added to without silently shifting its reads.
+/// Name an expression's column with `AS` (engines name `COUNT(*)` differently).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row(pub Vec<Cell>);
+pub struct Row {
+    /// The statement's column names, shared by its rows.
+    columns: std::sync::Arc<[String]>,
+    cells: Vec<Cell>,
+}
 
 impl Row {
-    fn cell(&self, i: usize) -> Result<&Cell> {
-        self.0
-            .get(i)
-            .ok_or_else(|| StoreError::invalid(format!("no column {i} in the row")))
+    pub(crate) fn new(columns: std::sync::Arc<[String]>, cells: Vec<Cell>) -> Row {
+        Row { columns, cells }
     }
 
-    pub fn int(&self, i: usize) -> Result<i64> {
-        match self.cell(i)? {
-            Cell::Int(v) => Ok(*v),
+    /// The column names, in the statement's order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn cell(&self, name: &str) -> Result<&Cell> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .and_then(|i| self.cells.get(i))
+            .ok_or_else(|| {
+                StoreError::invalid(format!(
+                    "no column {name} in the row (it has {})",
+                    self.columns.join(", ")
+                ))
+            })
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64> {
+        self.opt_int(name)?
+            .ok_or_else(|| StoreError::invalid(format!("column {name} is NULL")))
+    }
+
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        match self.cell(name)? {
+            Cell::Null => Ok(None),
+            Cell::Int(v) => Ok(Some(*v)),
             other => Err(StoreError::invalid(format!(
-                "column {i}: {other:?} is not an integer"
+                "column {name}: {other:?} is not an integer"
             ))),
         }
     }
 
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        match self.cell(i)? {
+    pub fn opt_text(&self, name: &str) -> Result<Option<String>> {
+        match self.cell(name)? {
             Cell::Null => Ok(None),
             Cell::Text(t) => Ok(Some(t.clone())),
             other => Err(StoreError::invalid(format!(
-                "column {i}: {other:?} is not text"
+                "column {name}: {other:?} is not text"
             ))),
         }
     }
 
-    pub fn text(&self, i: usize) -> Result<String> {
-        self.opt_text(i)?
-            .ok_or_else(|| StoreError::invalid(format!("column {i} is NULL")))
+    pub fn text(&self, name: &str) -> Result<String> {
+        self.opt_text(name)?
+            .ok_or_else(|| StoreError::invalid(format!("column {name} is NULL")))
     }
 
-    pub fn bytes(&self, i: usize) -> Result<Vec<u8>> {
-        match self.cell(i)? {
+    pub fn bytes(&self, name: &str) -> Result<Vec<u8>> {
+        match self.cell(name)? {
             Cell::Bytes(b) => Ok(b.clone()),
             other => Err(StoreError::invalid(format!(
-                "column {i}: {other:?} is not bytes"
+                "column {name}: {other:?} is not bytes"
             ))),
         }
     }
+
+    /// The first column as an integer, whatever its name ([`Store::number`]).
+    fn first_int(&self) -> Result<i64> {
+        match self.cells.first() {
+            Some(Cell::Int(v)) => Ok(*v),
+            other => Err(StoreError::invalid(format!("{other:?} is not an integer"))),
+        }
+    }
+}
+
+/// Maps a row to the struct of a table group, in one place per struct.
+pub trait FromRow: Sized {
+    fn from_row(row: &Row) -> Result<Self>;
 }
 
 /// One step of the schema: SQL for both engines (`{blob}` is the engine's byte-string
@@ -406,9 +447,31 @@ impl Store {
     /// The one integer a query answers (`COUNT(*)`, `MIN(…)`), 0 without a row.
     pub async fn number(&self, sql: &str, params: Vec<Value>) -> Result<i64> {
         match self.query_opt(sql, params).await? {
-            Some(r) => r.int(0),
+            Some(r) => r.first_int(),
             None => Ok(0),
         }
+    }
+
+    /// A query's rows as `T`.
+    pub async fn query_as<T: FromRow>(&self, sql: &str, params: Vec<Value>) -> Result<Vec<T>> {
+        self.query(sql, params)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
+    /// The first row of a query as `T`, if any.
+    pub async fn query_opt_as<T: FromRow>(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<Option<T>> {
+        self.query_opt(sql, params)
+            .await?
+            .as_ref()
+            .map(T::from_row)
+            .transpose()
     }
 
     /// The first row of a query, if any.

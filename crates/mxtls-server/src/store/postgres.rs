@@ -93,7 +93,7 @@ fn dialect(sql: &str) -> String {
     out
 }
 
-fn cells(row: &tokio_postgres::Row) -> Result<Row> {
+fn cells(row: &tokio_postgres::Row, columns: &std::sync::Arc<[String]>) -> Result<Row> {
     let mut out = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
         let ty = column.type_();
@@ -120,7 +120,7 @@ fn cells(row: &tokio_postgres::Row) -> Result<Row> {
         };
         out.push(cell.unwrap_or(Cell::Null));
     }
-    Ok(Row(out))
+    Ok(Row::new(columns.clone(), out))
 }
 
 impl Postgres {
@@ -250,12 +250,16 @@ impl Postgres {
 
     pub(super) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
         let client = self.client().await?;
-        client
-            .query(&dialect(sql), &Self::refs(&params))
-            .await?
+        let rows = client.query(&dialect(sql), &Self::refs(&params)).await?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let columns: std::sync::Arc<[String]> = first
+            .columns()
             .iter()
-            .map(cells)
-            .collect()
+            .map(|c| c.name().to_owned())
+            .collect();
+        rows.iter().map(|r| cells(r, &columns)).collect()
     }
 }
 
