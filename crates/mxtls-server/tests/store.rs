@@ -411,3 +411,110 @@ async fn postgres_tells_a_conflict_and_an_unavailable_server() {
     let err = Store::connect(&url).await.err().expect("stopped");
     assert!(err.is_unavailable(), "{err:?}");
 }
+
+/// Two instances (two stores on one PostgreSQL) admitting checks of one client at once:
+/// the per-client lock makes count-then-insert one step, so exactly the per-minute limit
+/// is admitted however the calls interleave; and concurrent refusals by one address each
+/// count once in its back-off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_quota_checks_and_refusals_are_serialized() {
+    use mxtls_server::store::pg::jobs::{ClientLimits, Queued};
+
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("quota").expect("database");
+    let (a, b) = (
+        Store::connect(&url).await.expect("a"),
+        Store::connect(&url).await.expect("b"),
+    );
+    let limits = ClientLimits {
+        concurrent: 100,
+        per_minute: 6,
+    };
+    let now = 1_000_000;
+    let calls = (0..24).map(|i| {
+        let store = if i % 2 == 0 { &a } else { &b };
+        async move {
+            store
+                .postgres()
+                .expect("postgres")
+                .jobs()
+                .queue(
+                    &format!("d{i}.example"),
+                    "client-1",
+                    now,
+                    Some(limits),
+                    1000,
+                )
+                .await
+                .expect("queue")
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let created = answers
+        .iter()
+        .filter(|q| matches!(q, Queued::Created(_)))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|q| matches!(q, Queued::Quota(_)))
+        .count();
+    println!("quota: {created} admitted, {refused} refused of 24");
+    assert_eq!((created, refused), (6, 18), "{answers:?}");
+    let stored = a
+        .number(
+            "SELECT COUNT(*) FROM jobs WHERE client = 'client-1'",
+            vec![],
+        )
+        .await
+        .expect("count");
+    assert_eq!(stored, 6);
+    // A domain already queued is joined, not counted, even over the limit.
+    let joined = b
+        .postgres()
+        .expect("postgres")
+        .jobs()
+        .queue("d0.example", "client-1", now, Some(limits), 1000)
+        .await
+        .expect("join");
+    let expected = match &answers[0] {
+        Queued::Created(id) => Queued::Joined(id.clone()),
+        _ => Queued::Quota(60),
+    };
+    assert_eq!(joined, expected);
+
+    let refusals = (0..20).map(|i| {
+        let store = if i % 2 == 0 { &a } else { &b };
+        async move {
+            store
+                .postgres()
+                .expect("postgres")
+                .targets()
+                .refused("192.0.2.40", now, 1_000, 3_600_000)
+                .await
+                .expect("refused")
+        }
+    });
+    let mut counts = futures_util::future::join_all(refusals).await;
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=20).collect::<Vec<i64>>(),
+        "every refusal counted once"
+    );
+    let row = a
+        .query_opt(
+            "SELECT refusals, until_ms FROM target_backoff WHERE ip = '192.0.2.40'",
+            vec![],
+        )
+        .await
+        .expect("backoff")
+        .expect("row");
+    assert_eq!(
+        (
+            row.int("refusals").expect("refusals"),
+            row.int("until_ms").expect("until")
+        ),
+        (20, now + 3_600_000),
+        "2^16 windows (the most) is past the cap of an hour"
+    );
+}

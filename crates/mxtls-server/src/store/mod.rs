@@ -10,6 +10,7 @@
 //! (under an advisory lock on PostgreSQL: instances starting together migrate once).
 
 mod error;
+pub mod pg;
 mod postgres;
 mod sqlite;
 
@@ -352,6 +353,44 @@ pub const MIGRATIONS: &[Migration] = &[
              notified_at BIGINT NOT NULL
          );",
     ),
+    // 7: the session budget's answer as a row (kind, wait_ms, count) rather than a text to
+    // parse: `start`, `busy` (wait), `full` (wait, sessions in the window), `backoff` (wait,
+    // refusals). Same rules as `mxtls_target_admit`, which stays for older mxtls.
+    Migration {
+        both: "",
+        postgres: "CREATE OR REPLACE FUNCTION mxtls_target_admission(
+             p_ip TEXT, p_id TEXT, p_worker TEXT, p_now BIGINT, p_window BIGINT, p_max BIGINT,
+             p_lease BIGINT)
+         RETURNS TABLE (kind TEXT, wait_ms BIGINT, count BIGINT) LANGUAGE plpgsql AS $$
+         DECLARE
+             b RECORD;
+             n BIGINT;
+             oldest BIGINT;
+         BEGIN
+             PERFORM pg_advisory_xact_lock(hashtext('mxtls-target:' || p_ip));
+             SELECT t.refusals, t.until_ms INTO b FROM target_backoff t WHERE t.ip = p_ip;
+             IF FOUND AND b.until_ms > p_now THEN
+                 RETURN QUERY SELECT 'backoff'::TEXT, b.until_ms - p_now, b.refusals;
+                 RETURN;
+             END IF;
+             IF EXISTS (SELECT 1 FROM target_sessions s WHERE s.ip = p_ip AND s.ended_at IS NULL
+                        AND s.started_at > p_now - p_lease) THEN
+                 RETURN QUERY SELECT 'busy'::TEXT, 250::BIGINT, 0::BIGINT;
+                 RETURN;
+             END IF;
+             SELECT COUNT(*), MIN(s.started_at) INTO n, oldest FROM target_sessions s
+                 WHERE s.ip = p_ip AND s.started_at > p_now - p_window;
+             IF n >= p_max THEN
+                 RETURN QUERY SELECT 'full'::TEXT, GREATEST(oldest + p_window - p_now, 1), n;
+                 RETURN;
+             END IF;
+             DELETE FROM target_sessions s WHERE s.ip = p_ip
+                 AND s.started_at < p_now - 2 * GREATEST(p_window, p_lease);
+             INSERT INTO target_sessions (id, ip, worker, started_at)
+                 VALUES (p_id, p_ip, p_worker, p_now);
+             RETURN QUERY SELECT 'start'::TEXT, 0::BIGINT, 0::BIGINT;
+         END $$;",
+    },
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
@@ -427,20 +466,6 @@ impl Store {
         match &self.engine {
             Engine::Sqlite(s) => s.query(sql, params).await,
             Engine::Postgres(p) => p.query(sql, params).await,
-        }
-    }
-
-    /// Notifications on `channel` (PostgreSQL `LISTEN`), each payload as sent; `None` on
-    /// SQLite, which has no other process to hear from. The connection is re-made if it
-    /// breaks, so a listener should still poll now and then: a notification sent while it
-    /// was down is lost.
-    pub async fn listen(
-        &self,
-        channel: &'static str,
-    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
-        match &self.engine {
-            Engine::Sqlite(_) => None,
-            Engine::Postgres(p) => Some(p.listen(channel)),
         }
     }
 

@@ -140,7 +140,7 @@ impl Postgres {
         Ok(db)
     }
 
-    async fn client(&self) -> Result<Object> {
+    pub(super) async fn client(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
     }
 
