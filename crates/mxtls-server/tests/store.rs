@@ -518,3 +518,101 @@ async fn concurrent_quota_checks_and_refusals_are_serialized() {
         "2^16 windows (the most) is past the cap of an hour"
     );
 }
+
+/// The fencing of a worker's writes, through the jobs repository: a claim whose lease ran
+/// out is taken by another worker at the next attempt, and the first worker's renewal,
+/// events and end are all refused; the second's land. A SQLite store has no such
+/// repository at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_claim_writes_nothing() {
+    use mxtls_server::store::pg::jobs::{JobState, Outcome, Queued};
+
+    assert!(
+        Store::open(":memory:")
+            .expect("sqlite")
+            .postgres()
+            .is_none()
+    );
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("fencing").expect("database");
+    let store = Store::connect(&url).await.expect("connect");
+    let jobs = store.postgres().expect("postgres").jobs();
+    let Queued::Created(id) = jobs
+        .queue("fenced.example", "client-1", 1, None, 10)
+        .await
+        .expect("queue")
+    else {
+        panic!("a new job");
+    };
+    let first = jobs.claim("w1", 60_000).await.expect("claim").expect("one");
+    assert_eq!((first.id.as_str(), first.attempt), (id.as_str(), 1));
+    assert!(
+        jobs.claim("w2", 60_000).await.expect("claim").is_none(),
+        "held"
+    );
+    assert!(jobs.append_event(&first, 1, "{}").await.expect("event"));
+    // w1 stops past its lease.
+    store
+        .execute(
+            "UPDATE jobs SET lease_until = 0 WHERE id = ?1",
+            vec![id.as_str().into()],
+        )
+        .await
+        .expect("expire");
+    let second = jobs
+        .claim("w2", 60_000)
+        .await
+        .expect("claim")
+        .expect("taken over");
+    assert_eq!((second.worker.as_str(), second.attempt), ("w2", 2));
+    assert!(!jobs.renew(&first, 60_000).await.expect("renew"));
+    assert!(!jobs.append_event(&first, 2, "{}").await.expect("event"));
+    assert!(
+        !jobs
+            .finish(&first, Outcome::Done(&evidence(7_000)))
+            .await
+            .expect("finish")
+    );
+    assert!(
+        store
+            .latest(&evidence(0).domain.to_string())
+            .await
+            .expect("latest")
+            .is_none()
+    );
+    assert!(jobs.renew(&second, 60_000).await.expect("renew"));
+    assert!(
+        jobs.append_event(&second, 2_000_001, "{}")
+            .await
+            .expect("event")
+    );
+    assert!(
+        jobs.finish(&second, Outcome::Done(&evidence(8_000)))
+            .await
+            .expect("finish")
+    );
+    let view = jobs.view(&id).await.expect("view").expect("job");
+    assert_eq!(view.state, JobState::Done);
+    let latest = store
+        .latest(&evidence(0).domain.to_string())
+        .await
+        .expect("latest")
+        .expect("stored");
+    assert_eq!(view.snapshot.as_deref(), Some(latest.id.as_str()));
+    assert_eq!(
+        jobs.events_after(&id, 0)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect::<Vec<_>>(),
+        [1, 2_000_001],
+        "only the events written under a held claim"
+    );
+    assert!(
+        !jobs
+            .finish(&second, Outcome::Failed("late"))
+            .await
+            .expect("again")
+    );
+}

@@ -4,7 +4,9 @@
 //!
 //! The domain modules (`snapshots`, `watches`, `tls_reports`) write their SQL once, in the
 //! dialect both engines accept (`?N` parameters, `ON CONFLICT DO NOTHING`, row values), and
-//! read rows through [`Row`]; only this module and its two back-ends know an engine. The
+//! read rows by column name through [`Row`]; only this module and its two back-ends know an
+//! engine. What only PostgreSQL does (the cluster's jobs and session budget) is in [`pg`],
+//! reached through [`Store::postgres`]. Errors say their kind ([`StoreError`]). The
 //! schema is a list of migrations ([`MIGRATIONS`]), applied in order and recorded in
 //! `mxtls_schema`, so that a store made by an older mxtls is brought up to date at start-up
 //! (under an advisory lock on PostgreSQL: instances starting together migrate once).
