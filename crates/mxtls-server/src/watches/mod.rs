@@ -84,16 +84,23 @@ pub struct Watch {
     pub last_snapshot: Option<String>,
 }
 
+impl FromRow for Target {
+    /// The `webhook` and `email` columns of a watch, one of them set.
+    fn from_row(row: &Row) -> StoreResult<Target> {
+        Ok(match (row.opt_text("webhook")?, row.opt_text("email")?) {
+            (Some(w), _) => Target::Webhook(w),
+            (None, e) => Target::Email(e.unwrap_or_default()),
+        })
+    }
+}
+
 impl FromRow for Watch {
     /// A row of [`WATCH_COLUMNS`].
     fn from_row(row: &Row) -> StoreResult<Watch> {
         Ok(Watch {
             id: row.text("id")?,
             domain: row.text("domain")?,
-            target: match (row.opt_text("webhook")?, row.opt_text("email")?) {
-                (Some(w), _) => Target::Webhook(w),
-                (None, e) => Target::Email(e.unwrap_or_default()),
-            },
+            target: Target::from_row(row)?,
             token: row.opt_text("token")?,
             next_check: row.int("next_check")?,
             last_snapshot: row.opt_text("last_snapshot")?,

@@ -28,7 +28,7 @@ use crate::App;
 use crate::notify::{self, Failure};
 use crate::params;
 use crate::snapshots::Store;
-use crate::store::{Result as StoreResult, Step};
+use crate::store::{FromRow, Result as StoreResult, Step};
 
 /// Multiples of [`WatchLimits::retry_first`] between attempts: 10 s, 30 s, 2 min, 10 min,
 /// 30 min, then an hour, with the default of 10 s.
@@ -207,10 +207,7 @@ impl Store {
                     payload: r.text("payload")?,
                     attempts: r.int("attempts")?,
                     created_at: r.int("created_at")?,
-                    target: match (r.opt_text("webhook")?, r.opt_text("email")?) {
-                        (Some(w), _) => Target::Webhook(w),
-                        (None, e) => Target::Email(e.unwrap_or_default()),
-                    },
+                    target: Target::from_row(r)?,
                 })
             })
             .collect()
