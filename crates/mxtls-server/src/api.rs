@@ -136,7 +136,7 @@ pub async fn roots() -> Response {
 /// Why the latest snapshot of a domain is not at hand.
 enum LatestError {
     /// The store itself failed.
-    Store,
+    Store(crate::store::StoreError),
     /// A snapshot is stored but does not load as evidence.
     Unreadable,
 }
@@ -151,7 +151,7 @@ async fn latest_evidence(
             .map(|e| Some((s.id, e)))
             .map_err(|_| LatestError::Unreadable),
         Ok(None) => Ok(None),
-        Err(_) => Err(LatestError::Store),
+        Err(e) => Err(LatestError::Store(e)),
     }
 }
 
@@ -179,10 +179,7 @@ pub async fn latest(State(app): State<Arc<App>>, Path(domain): Path<String>) -> 
             StatusCode::INTERNAL_SERVER_ERROR,
             "the stored snapshot does not load",
         ),
-        Err(LatestError::Store) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the snapshot store failed",
-        ),
+        Err(LatestError::Store(e)) => store_failed(&e, "the snapshot store failed"),
     }
 }
 
@@ -209,12 +206,7 @@ pub async fn badge(State(app): State<Arc<App>>, Path(file): Path<String>) -> Res
     let evidence = match latest_evidence(&app, &domain).await {
         Ok(found) => found.map(|(_, e)| e),
         Err(LatestError::Unreadable) => None,
-        Err(LatestError::Store) => {
-            return json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the snapshot store failed",
-            );
-        }
+        Err(LatestError::Store(e)) => return store_failed(&e, "the snapshot store failed"),
     };
     let report = evidence
         .as_ref()
@@ -259,10 +251,21 @@ pub async fn snapshot(
         )
             .into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "no such snapshot"),
-        Err(_) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the snapshot store failed",
-        ),
+        Err(e) => store_failed(&e, "the snapshot store failed"),
+    }
+}
+
+/// The answer to a store error: 503 with `Retry-After` while the database is unavailable
+/// (a restart, a full pool: asking again soon may work), else 500 with `message`.
+pub(crate) fn store_failed(e: &crate::store::StoreError, message: &str) -> Response {
+    if e.is_unavailable() {
+        retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            "the store is unavailable; try again in a few seconds",
+        )
+    } else {
+        json_error(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
 

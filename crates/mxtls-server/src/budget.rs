@@ -19,8 +19,8 @@ use std::time::Duration;
 use mxtls_probe::budget::{Admission, MAX_BACKOFF, Outcome, Permit, TargetBudget};
 
 use crate::clock::now_ms;
-use crate::params;
 use crate::snapshots::Store;
+use crate::store::pg::targets::Admission as Answer;
 
 /// How long a session row counts as running without being ended: longer than any session
 /// may take (the probe's deadline is at most 600 s).
@@ -68,42 +68,28 @@ impl StoreBudget {
                 reason: "no randomness for a session id".into(),
             };
         };
-        let answer = self
-            .store
-            .query_opt(
-                "SELECT mxtls_target_admit(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    ip.to_string(),
-                    id.as_str(),
-                    self.worker.as_str(),
-                    now_ms(),
-                    ms(self.window),
-                    self.sessions as i64,
-                    ms(SESSION_LEASE)
-                ],
-            )
-            .await
-            .and_then(|r| r.map(|r| r.text(0)).transpose());
-        let text = match answer {
-            Ok(Some(t)) => t,
-            Ok(None) => String::new(),
-            Err(e) => {
-                return Admission::Wait {
-                    wait: Duration::from_secs(1),
-                    reason: format!("the cluster's session budget could not be read ({e})"),
-                };
-            }
+        let budget = crate::store::pg::targets::Budget {
+            max: self.sessions as i64,
+            window_ms: ms(self.window),
+            lease_ms: ms(SESSION_LEASE),
         };
-        let mut words = text.split(' ');
-        let kind = words.next().unwrap_or("");
-        let wait = words
-            .next()
-            .and_then(|w| w.parse::<u64>().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_secs(1));
-        let n = words.next().unwrap_or("?");
-        match kind {
-            "start" => {
+        let answer = match self.store.postgres() {
+            Some(pg) => {
+                pg.targets()
+                    .admit(&ip.to_string(), &id, &self.worker, now_ms(), budget)
+                    .await
+            }
+            None => Err(crate::store::StoreError::failed(
+                "the cluster's budget needs a PostgreSQL store",
+            )),
+        };
+        let wait = |ms: u64| Duration::from_millis(ms);
+        match answer {
+            Err(e) => Admission::Wait {
+                wait: Duration::from_secs(1),
+                reason: format!("the cluster's session budget could not be read ({e})"),
+            },
+            Ok(Answer::Start) => {
                 let store = self.store.clone();
                 Admission::Start(Permit::new(move || {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -111,28 +97,24 @@ impl StoreBudget {
                     }
                 }))
             }
-            "busy" => Admission::Wait {
-                wait,
+            Ok(Answer::Busy { wait_ms }) => Admission::Wait {
+                wait: wait(wait_ms),
                 reason: format!(
                     "another session with {ip} is running in the cluster: one at a time"
                 ),
             },
-            "full" => Admission::Wait {
-                wait,
+            Ok(Answer::Full { wait_ms, sessions }) => Admission::Wait {
+                wait: wait(wait_ms),
                 reason: format!(
-                    "{n} sessions with {ip} in the last {} s across the cluster, the most it opens to one address",
+                    "{sessions} sessions with {ip} in the last {} s across the cluster, the most it opens to one address",
                     self.window.as_secs()
                 ),
             },
-            "backoff" => Admission::Wait {
-                wait,
+            Ok(Answer::Backoff { wait_ms, refusals }) => Admission::Wait {
+                wait: wait(wait_ms),
                 reason: format!(
-                    "{ip} refused or limited the cluster {n} time(s) in a row; leaving it alone for a while"
+                    "{ip} refused or limited the cluster {refusals} time(s) in a row; leaving it alone for a while"
                 ),
-            },
-            other => Admission::Wait {
-                wait: Duration::from_secs(1),
-                reason: format!("the cluster's session budget answered {other:?}"),
             },
         }
     }
@@ -150,39 +132,20 @@ impl TargetBudget for StoreBudget {
         };
         rt.spawn(async move {
             let ip = ip.to_string();
-            let _ = match outcome {
-                Outcome::Refused => {
-                    let refusals = match store
-                        .query_opt(
-                            "SELECT refusals FROM target_backoff WHERE ip = ?1",
-                            params![ip.as_str()],
-                        )
-                        .await
-                    {
-                        Ok(Some(r)) => r.int(0).unwrap_or(0),
-                        _ => 0,
-                    } + 1;
-                    let backoff = window
-                        .saturating_mul(2u32.saturating_pow(refusals.clamp(0, 16) as u32))
-                        .min(MAX_BACKOFF);
-                    store
-                        .execute(
-                            "INSERT INTO target_backoff (ip, refusals, until_ms) VALUES (?1, ?2, ?3)
-                             ON CONFLICT (ip) DO UPDATE SET refusals = ?2, until_ms = ?3",
-                            params![ip.as_str(), refusals, now_ms() + ms(backoff)],
-                        )
-                        .await
-                }
-                Outcome::Served => {
-                    store
-                        .execute(
-                            "DELETE FROM target_backoff WHERE ip = ?1",
-                            params![ip.as_str()],
-                        )
-                        .await
-                }
-                Outcome::Other => Ok(0),
+            let Some(targets) = store.postgres().map(|pg| pg.targets()) else {
+                return;
             };
+            let recorded = match outcome {
+                Outcome::Refused => targets
+                    .refused(&ip, now_ms(), ms(window), ms(MAX_BACKOFF))
+                    .await
+                    .map(drop),
+                Outcome::Served => targets.served(&ip).await,
+                Outcome::Other => Ok(()),
+            };
+            if let Err(e) = recorded {
+                eprintln!("mxtls: the cluster's back-off of {ip} was not updated: {e}");
+            }
         });
     }
 }
@@ -226,13 +189,11 @@ async fn end_session(store: Arc<Store>, id: String, ended_at: i64) {
     let give_up = tokio::time::Instant::now() + SESSION_LEASE;
     let mut pause = Duration::from_millis(100);
     loop {
-        match store
-            .execute(
-                "UPDATE target_sessions SET ended_at = ?2 WHERE id = ?1",
-                params![id.as_str(), ended_at],
-            )
-            .await
-        {
+        let ended = match store.postgres() {
+            Some(pg) => pg.targets().end_session(&id, ended_at).await,
+            None => return,
+        };
+        match ended {
             Ok(_) => return,
             Err(e) if tokio::time::Instant::now() + pause > give_up => {
                 eprintln!("mxtls: the end of session {id} was not recorded: {e}");

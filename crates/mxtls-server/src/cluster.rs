@@ -39,12 +39,11 @@ use tokio::sync::broadcast;
 
 use crate::checks::{Frame, Refusal};
 use crate::clients::ClientKey;
-use crate::params;
 use crate::snapshots::{SnapshotId, Store};
+use crate::store::pg::jobs::{Claim, ClientLimits, JobState, Jobs, Outcome, Queued};
 use crate::store::{Result, StoreError};
 
-/// The notification channel: payload `queued`, or the id of a job with news.
-pub const CHANNEL: &str = "mxtls_jobs";
+pub use crate::store::pg::jobs::CHANNEL;
 
 /// How often a stream or an idle worker looks at the store without being woken.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -58,11 +57,6 @@ pub const MAX_ATTEMPTS: i64 = 3;
 
 /// Jobs queued or running at once, cluster-wide; beyond it, new checks are refused (503).
 pub const MAX_QUEUED: i64 = 1000;
-
-/// The database's clock in milliseconds since the Unix epoch, as SQL: leases are set and
-/// compared by the one clock every process of the cluster shares, so a worker whose own
-/// clock runs late cannot hold a job past its lease.
-const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 use crate::clock::now_ms;
 use crate::outage::Outage;
@@ -79,9 +73,12 @@ pub struct Cluster {
 impl Cluster {
     /// Listens for the cluster's notifications (PostgreSQL only).
     pub async fn start(store: Arc<Store>, follow_limit: Duration) -> Result<Arc<Cluster>> {
-        let mut notes = store.listen(CHANNEL).await.ok_or_else(|| {
-            StoreError("a cluster needs a PostgreSQL store (--db postgres://…)".into())
-        })?;
+        let mut notes = store
+            .postgres()
+            .map(|pg| pg.listen(CHANNEL))
+            .ok_or_else(|| {
+                StoreError::failed("a cluster needs a PostgreSQL store (--db postgres://…)")
+            })?;
         let (news, _) = broadcast::channel(1024);
         let cluster = Arc::new(Cluster {
             store,
@@ -106,102 +103,35 @@ impl Cluster {
         limits: &crate::Limits,
         counted: bool,
     ) -> std::result::Result<(String, bool), ClusterRefusal> {
-        let store = &self.store;
-        if let Some(id) = active(store, domain.as_str()).await? {
-            return Ok((id, false));
-        }
-        let now = now_ms();
-        let who = client.to_string();
-        if counted {
-            self.within_limits(&who, now, limits).await?;
-        }
-        let queued = store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
-                params![],
+        let limits = counted.then(|| ClientLimits {
+            concurrent: limits.per_client_concurrent_checks as i64,
+            per_minute: i64::from(limits.per_client_per_minute),
+        });
+        let queued = jobs(&self.store)?
+            .queue(
+                domain.as_str(),
+                &client.to_string(),
+                now_ms(),
+                limits,
+                MAX_QUEUED,
             )
             .await?;
-        if queued >= MAX_QUEUED {
-            return Err(ClusterRefusal::Refused(Refusal::Full));
+        match queued {
+            Queued::Created(id) => Ok((id, true)),
+            Queued::Joined(id) => Ok((id, false)),
+            Queued::ClientBusy => Err(ClusterRefusal::Refused(Refusal::ClientBusy)),
+            Queued::Quota(wait) => Err(ClusterRefusal::Refused(Refusal::Quota(wait))),
+            Queued::Full => Err(ClusterRefusal::Refused(Refusal::Full)),
         }
-        let id = crate::ids::random_id()
-            .ok_or_else(|| StoreError("no randomness for a job id".into()))?;
-        // A concurrent request for the domain may win the unique index: then join its job.
-        store
-            .execute(
-                "INSERT INTO jobs (id, domain, client, state, created_at) VALUES (?1, ?2, ?3, 'queued', ?4)
-                 ON CONFLICT DO NOTHING",
-                params![id.as_str(), domain.as_str(), who.as_str(), now],
-            )
-            .await?;
-        let joined = active(store, domain.as_str())
-            .await?
-            .ok_or_else(|| StoreError("the job vanished as it was queued".into()))?;
-        let created = joined == id;
-        if created {
-            announce(store, "queued").await?;
-        }
-        Ok((joined, created))
     }
 
     /// Jobs running now, and how many more the cluster would queue: `(running, free)`.
     pub async fn load(&self) -> Result<(usize, usize)> {
-        let running = self
-            .store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE state = 'running'",
-                params![],
-            )
-            .await?;
-        let active = self
-            .store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
-                params![],
-            )
-            .await?;
+        let (running, active) = jobs(&self.store)?.load().await?;
         Ok((
             running.max(0) as usize,
             (MAX_QUEUED - active).max(0) as usize,
         ))
-    }
-
-    /// Refuses a client that runs its limit of checks at once, or started its limit this
-    /// minute (counted over the cluster).
-    async fn within_limits(
-        &self,
-        who: &str,
-        now: i64,
-        limits: &crate::Limits,
-    ) -> std::result::Result<(), ClusterRefusal> {
-        let store = &self.store;
-        let running = store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND state IN ('queued', 'running')",
-                params![who],
-            )
-            .await?;
-        if running >= limits.per_client_concurrent_checks as i64 {
-            return Err(ClusterRefusal::Refused(Refusal::ClientBusy));
-        }
-        let minute = store
-            .number(
-                "SELECT COUNT(*) FROM jobs WHERE client = ?1 AND created_at > ?2",
-                params![who, now - 60_000],
-            )
-            .await?;
-        if minute >= i64::from(limits.per_client_per_minute) {
-            let oldest = store
-                .number(
-                    "SELECT COALESCE(MIN(created_at), 0) FROM jobs
-                     WHERE client = ?1 AND created_at > ?2",
-                    params![who, now - 60_000],
-                )
-                .await?;
-            let wait = ((oldest + 60_000 - now) / 1000).max(1) as u64;
-            return Err(ClusterRefusal::Refused(Refusal::Quota(wait)));
-        }
-        Ok(())
     }
 
     /// The job's events as the check stream sends them: progress (all of it, from the
@@ -268,41 +198,34 @@ impl Cluster {
         tx: &tokio::sync::mpsc::UnboundedSender<Frame>,
     ) -> Result<bool> {
         // The state first: events written before a job ends are all read below.
-        let state = self
-            .store
-            .query_opt(
-                "SELECT state, snapshot, error FROM jobs WHERE id = ?1",
-                params![job],
-            )
+        let jobs = jobs(&self.store)?;
+        let state = jobs
+            .view(job)
             .await?
-            .ok_or_else(|| StoreError(format!("no job {job}")))?;
-        let events = self
-            .store
-            .query(
-                "SELECT seq, event FROM job_events WHERE job = ?1 AND seq > ?2 ORDER BY seq",
-                params![job, *sent],
-            )
-            .await?;
-        for e in events {
-            *sent = e.int(0)?;
+            .ok_or_else(|| StoreError::failed(format!("no job {job}")))?;
+        for (seq, event) in jobs.events_after(job, *sent).await? {
+            *sent = seq;
             let _ = tx.send(Frame {
                 name: StreamEventName::Progress,
-                data: e.text(1)?,
+                data: event,
             });
         }
-        match state.text(0)?.as_str() {
-            "done" => {
+        match state.state {
+            JobState::Done => {
                 let id = state
-                    .opt_text(1)?
-                    .and_then(|s| SnapshotId::parse(&s))
-                    .ok_or_else(|| StoreError(format!("job {job} is done without a snapshot")))?;
-                let snap = self
-                    .store
-                    .get(&id)
-                    .await?
-                    .ok_or_else(|| StoreError(format!("job {job}'s snapshot is missing")))?;
+                    .snapshot
+                    .as_deref()
+                    .and_then(SnapshotId::parse)
+                    .ok_or_else(|| {
+                        StoreError::failed(format!("job {job} is done without a snapshot"))
+                    })?;
+                let snap = self.store.get(&id).await?.ok_or_else(|| {
+                    StoreError::failed(format!("job {job}'s snapshot is missing"))
+                })?;
                 let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
-                    .map_err(|e| StoreError(format!("job {job}'s snapshot does not load: {e}")))?;
+                    .map_err(|e| {
+                        StoreError::failed(format!("job {job}'s snapshot does not load: {e}"))
+                    })?;
                 let answer = StreamEvent::Evidence(Box::new(CheckAnswer {
                     snapshot: id.as_str().to_owned(),
                     evidence,
@@ -314,35 +237,27 @@ impl Cluster {
                 });
                 Ok(true)
             }
-            "failed" => {
-                let why = state
-                    .opt_text(2)?
-                    .unwrap_or_else(|| "the check failed".into());
+            JobState::Failed => {
+                let why = state.error.unwrap_or_else(|| "the check failed".into());
                 let _ = tx.send(error(&why));
                 Ok(true)
             }
-            _ => Ok(false),
+            JobState::Queued | JobState::Running => Ok(false),
         }
     }
 }
 
-/// Tells every instance and worker on [`CHANNEL`]: `queued`, or a job id with news.
-async fn announce(store: &Store, payload: &str) -> Result<u64> {
+/// The cluster's jobs: only a PostgreSQL store has them.
+fn jobs(store: &Store) -> Result<Jobs<'_>> {
     store
-        .execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, payload])
-        .await
+        .postgres()
+        .map(|pg| pg.jobs())
+        .ok_or_else(|| StoreError::failed("a cluster needs a PostgreSQL store (--db postgres://…)"))
 }
 
-/// The queued or running job of `domain`.
-async fn active(store: &Store, domain: &str) -> Result<Option<String>> {
-    store
-        .query_opt(
-            "SELECT id FROM jobs WHERE domain = ?1 AND state IN ('queued', 'running')",
-            params![domain],
-        )
-        .await?
-        .map(|r| r.text(0))
-        .transpose()
+/// Tells every instance and worker on [`CHANNEL`]: `queued`, or a job id with news.
+async fn announce(store: &Store, payload: &str) -> Result<()> {
+    jobs(store)?.announce(payload).await
 }
 
 fn error(message: &str) -> Frame {
@@ -409,61 +324,18 @@ impl WorkerConfig {
 /// A worker whose job's lease ran out by `now` (ms) is dead: the sessions it held are over,
 /// and must not keep those addresses busy for the rest of the cluster. Run before each claim.
 pub async fn end_sessions_of_dead_workers(store: &Store, now: i64) -> Result<u64> {
-    store
-        .execute(
-            "UPDATE target_sessions SET ended_at = ?1 WHERE ended_at IS NULL AND worker IN
-             (SELECT worker FROM jobs WHERE state = 'running' AND lease_until < ?1)",
-            params![now],
-        )
-        .await
+    let pg = store.postgres().ok_or_else(|| {
+        StoreError::failed("a cluster needs a PostgreSQL store (--db postgres://…)")
+    })?;
+    pg.targets().end_sessions_of_dead_workers(now).await
 }
-
-/// A worker's claim on a job: the job, the worker and the attempt. Every write of the job's
-/// progress and outcome is conditional on it (see [`HELD`]).
-#[derive(Debug, Clone)]
-struct Claim {
-    id: String,
-    domain: String,
-    attempt: i64,
-    worker: String,
-}
-
-/// The condition on a job's row under which a claim may still write (parameters ?1 job,
-/// ?2 worker, ?3 attempt): the job is running, this worker's, at this attempt, under a lease
-/// that has not run out by the database's clock. For `UPDATE jobs … WHERE` it.
-const CLAIMED: &str = "id = ?1 AND worker = ?2 AND attempts = ?3 AND state = 'running'
-     AND lease_until >= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
-
-/// [`CLAIMED`] as a condition on any other statement (an insert of the job's events or
-/// snapshot).
-const HELD: &str = "EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND worker = ?2 AND attempts = ?3
-     AND state = 'running' AND lease_until >= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)";
 
 /// Claims the oldest job that is queued, or running under a lease that ran out.
 async fn claim(store: &Store, worker: &WorkerConfig) -> Result<Option<Claim>> {
     end_sessions_of_dead_workers(store, now_ms()).await?;
-    let row = store
-        .query_opt(
-            &format!(
-                "UPDATE jobs SET state = 'running', worker = ?1, lease_until = {DB_NOW_MS} + ?2,
-                     attempts = attempts + 1
-                 WHERE id = (SELECT id FROM jobs
-                             WHERE state = 'queued' OR (state = 'running' AND lease_until < {DB_NOW_MS})
-                             ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id, domain, attempts"
-            ),
-            params![worker.name.as_str(), worker.lease.as_millis() as i64],
-        )
-        .await?;
-    row.map(|r| {
-        Ok(Claim {
-            id: r.text(0)?,
-            domain: r.text(1)?,
-            attempt: r.int(2)?,
-            worker: worker.name.clone(),
-        })
-    })
-    .transpose()
+    jobs(store)?
+        .claim(&worker.name, worker.lease.as_millis() as i64)
+        .await
 }
 
 /// What a worker runs for a job: given the domain and the probe's configuration (with the
@@ -518,7 +390,7 @@ pub async fn work_with(
             max_age: probe.reuse_max_age,
         }));
     }
-    let mut notes = store.listen(CHANNEL).await;
+    let mut notes = store.postgres().map(|pg| pg.listen(CHANNEL));
     let slots = Arc::new(tokio::sync::Semaphore::new(worker.concurrency));
     let run = async {
         loop {
@@ -567,41 +439,28 @@ async fn finish(store: &Store, claim: &Claim, outcome: std::result::Result<Evide
         ..
     } = claim;
     let ended = match outcome {
-        Ok(evidence) => match store.put_if(&evidence, HELD, params![id.as_str(), worker.as_str(), *attempt]).await {
-            Ok(Some(snapshot)) => store
-                .execute(
-                    &format!(
-                        "UPDATE jobs SET state = 'done', snapshot = ?4, lease_until = 0 WHERE {CLAIMED}"
-                    ),
-                    params![id.as_str(), worker.as_str(), *attempt, snapshot.as_str()],
-                )
-                .await,
-            Ok(None) => Ok(0),
-            Err(e) => {
-                fail(store, claim, &format!("the snapshot store failed: {e}")).await
-            }
+        Ok(evidence) => match end(store, claim, Outcome::Done(&evidence)).await {
+            Err(e) => fail(store, claim, &format!("the snapshot store failed: {e}")).await,
+            ended => ended,
         },
         Err(why) => fail(store, claim, &why).await,
     };
     match ended {
-        Ok(0) => eprintln!(
+        Ok(false) => eprintln!(
             "mxtls: worker {worker}: job {id} (attempt {attempt}) is no longer this worker's; its result was not written"
         ),
-        Ok(_) => {}
+        Ok(true) => {}
         Err(e) => eprintln!("mxtls: worker {worker}: job {id}: {e}"),
     }
     let _ = announce(store, id).await;
 }
 
-async fn fail(store: &Store, claim: &Claim, why: &str) -> Result<u64> {
-    store
-        .execute(
-            &format!(
-                "UPDATE jobs SET state = 'failed', error = ?4, lease_until = 0 WHERE {CLAIMED}"
-            ),
-            params![claim.id.as_str(), claim.worker.as_str(), claim.attempt, why],
-        )
-        .await
+async fn fail(store: &Store, claim: &Claim, why: &str) -> Result<bool> {
+    end(store, claim, Outcome::Failed(why)).await
+}
+
+async fn end(store: &Store, claim: &Claim, outcome: Outcome<'_>) -> Result<bool> {
+    jobs(store)?.finish(claim, outcome).await
 }
 
 /// Renews the claim's lease every third of it until the claim is lost: another worker took
@@ -611,20 +470,13 @@ async fn hold(store: &Store, claim: &Claim, lease: Duration) {
     let mut last_renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(lease / 3).await;
-        let renewed = store
-            .execute(
-                &format!("UPDATE jobs SET lease_until = {DB_NOW_MS} + ?4 WHERE {CLAIMED}"),
-                params![
-                    claim.id.as_str(),
-                    claim.worker.as_str(),
-                    claim.attempt,
-                    lease.as_millis() as i64
-                ],
-            )
-            .await;
+        let renewed = match jobs(store) {
+            Ok(jobs) => jobs.renew(claim, lease.as_millis() as i64).await,
+            Err(e) => Err(e),
+        };
         match renewed {
-            Ok(0) => return,
-            Ok(_) => last_renewed = tokio::time::Instant::now(),
+            Ok(false) => return,
+            Ok(true) => last_renewed = tokio::time::Instant::now(),
             Err(e) if last_renewed.elapsed() >= lease => {
                 eprintln!(
                     "mxtls: worker {}: job {}: the lease could not be renewed for {lease:?}: {e}",
@@ -666,23 +518,12 @@ async fn run_job(
                 seq += 1;
                 let data = StreamEvent::Progress(event).data();
                 let refs = (&store, &claim, &data);
-                let written = outage.retried(lease, move || async move {
-                    let (store, claim, data) = refs;
-                    store.execute(
-                        &format!(
-                            "INSERT INTO job_events (job, seq, event)
-                             SELECT CAST(?1 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT) WHERE {HELD}
-                             ON CONFLICT DO NOTHING"
-                        ),
-                        params![
-                            claim.id.as_str(),
-                            claim.worker.as_str(),
-                            claim.attempt,
-                            seq,
-                            data.as_str()
-                        ],
-                    ).await
-                }).await;
+                let written = outage
+                    .retried(lease, move || async move {
+                        let (store, claim, data) = refs;
+                        jobs(store)?.append_event(claim, seq, data).await
+                    })
+                    .await;
                 if let Err(e) = written {
                     eprintln!(
                         "mxtls: worker {}: job {}: an event was not written: {e}",
@@ -724,7 +565,7 @@ async fn run_job(
     // A store that is restarting answers again within the lease: the outcome waits for it
     // rather than be lost (the job would be probed again once its lease ran out).
     let _ = Outage::default()
-        .retried(worker.lease, || store.number("SELECT 1", params![]))
+        .retried(worker.lease, || store.number("SELECT 1", crate::params![]))
         .await;
     finish(store, claim, outcome).await;
 }

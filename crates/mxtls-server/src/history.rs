@@ -26,12 +26,7 @@ async fn judged(
 ) -> Result<Vec<(String, i64, Report)>, Response> {
     let rows = match app.store.history(domain, limit).await {
         Ok(rows) => rows,
-        Err(_) => {
-            return Err(json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the snapshot store failed",
-            ));
-        }
+        Err(e) => return Err(crate::api::store_failed(&e, "the snapshot store failed")),
     };
     // Judging is CPU work: off the async threads.
     tokio::task::spawn_blocking(move || {

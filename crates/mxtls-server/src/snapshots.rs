@@ -38,9 +38,9 @@ pub use crate::store::Store;
 
 fn snapshot(domain: &str, row: &Row) -> Result<Snapshot> {
     Ok(Snapshot {
-        id: SnapshotId(row.text(0)?),
+        id: SnapshotId(row.text("id")?),
         domain: domain.to_owned(),
-        evidence: row.bytes(1)?,
+        evidence: row.bytes("evidence")?,
     })
 }
 
@@ -49,7 +49,7 @@ impl Store {
     pub async fn put(&self, evidence: &Evidence) -> Result<SnapshotId> {
         self.put_if(evidence, "1 = 1", Vec::new())
             .await?
-            .ok_or_else(|| StoreError("the snapshot was not stored".into()))
+            .ok_or_else(|| StoreError::failed("the snapshot was not stored"))
     }
 
     /// [`Store::put`] only while the SQL condition `held` (its parameters `?1`… in
@@ -62,7 +62,7 @@ impl Store {
         mut held_params: Vec<crate::store::Value>,
     ) -> Result<Option<SnapshotId>> {
         let bytes = serde_json::to_vec(evidence)
-            .map_err(|e| StoreError(format!("the evidence does not serialise: {e}")))?;
+            .map_err(|e| StoreError::failed(format!("the evidence does not serialise: {e}")))?;
         let digest = Sha256::digest(&bytes);
         let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         let n = held_params.len();
@@ -135,14 +135,14 @@ impl Store {
         else {
             return Ok(None);
         };
-        let Some(id) = SnapshotId::parse(&row.text(0)?) else {
+        let Some(id) = SnapshotId::parse(&row.text("snapshot")?) else {
             return Ok(None);
         };
         let Some(snap) = self.get(&id).await? else {
             return Ok(None);
         };
         let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
-            .map_err(|e| StoreError(format!("snapshot {}: {e}", id.as_str())))?;
+            .map_err(|e| StoreError::failed(format!("snapshot {}: {e}", id.as_str())))?;
         Ok(evidence.hosts.iter().find_map(|h| {
             h.addresses
                 .iter()
@@ -163,7 +163,7 @@ impl Store {
                 params![id.as_str()],
             )
             .await?;
-        row.map(|r| snapshot(&r.text(2)?, &r)).transpose()
+        row.map(|r| snapshot(&r.text("domain")?, &r)).transpose()
     }
 
     /// The snapshots of `domain`, newest first: at most `limit`, with when each finished.
@@ -175,7 +175,7 @@ impl Store {
         )
         .await?
         .iter()
-        .map(|r| Ok((snapshot(domain, r)?, r.int(2)?)))
+        .map(|r| Ok((snapshot(domain, r)?, r.int("finished_at")?)))
         .collect()
     }
 

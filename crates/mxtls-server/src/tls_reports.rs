@@ -54,7 +54,7 @@ impl Store {
         now: i64,
     ) -> crate::store::Result<bool> {
         let key = bounded::key(r);
-        let text = bounded::bounded(r, &key).map_err(crate::store::StoreError)?;
+        let text = bounded::bounded(r, &key).map_err(crate::store::StoreError::Failed)?;
         self.put_stored_tls_report(domain, &r.organization, r.start.0, &key, text, now)
             .await
     }
@@ -103,7 +103,7 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|r| r.text(0).ok())
+            .filter_map(|r| r.text("report").ok())
             .filter_map(|t| bounded::read(&t))
             .collect())
     }
@@ -125,7 +125,7 @@ impl Store {
         )
         .await?;
         let id = crate::ids::random_id()
-            .ok_or_else(|| crate::store::StoreError("no randomness from the OS".into()))?;
+            .ok_or_else(|| crate::store::StoreError::failed("no randomness from the OS"))?;
         self.execute(
             "INSERT INTO report_posts (id, client, posted_at) VALUES (?1, ?2, ?3)",
             params![id.as_str(), client, now],
@@ -133,13 +133,13 @@ impl Store {
         .await?;
         let row = self
             .query_opt(
-                "SELECT COUNT(*), MIN(posted_at) FROM report_posts
+                "SELECT COUNT(*) AS posts, MIN(posted_at) AS oldest FROM report_posts
                  WHERE client = ?1 AND posted_at > ?2",
                 params![client, now - window],
             )
             .await?;
         let (posts, oldest) = match row {
-            Some(r) => (r.int(0)?, r.int(1).unwrap_or(now)),
+            Some(r) => (r.int("posts")?, r.opt_int("oldest")?.unwrap_or(now)),
             None => (0, now),
         };
         if posts <= i64::from(REPORTS_PER_CLIENT_PER_MINUTE) {

@@ -103,9 +103,9 @@ async fn a_check_that_ends_while_the_store_is_down_is_recorded_once() {
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (
-            rows[0].text(0).expect("state"),
-            rows[0].opt_text(1).expect("snapshot"),
-            rows[0].int(2).expect("attempts")
+            rows[0].text("state").expect("state"),
+            rows[0].opt_text("snapshot").expect("snapshot"),
+            rows[0].int("attempts").expect("attempts")
         ),
         (
             "done".to_owned(),

@@ -116,11 +116,9 @@ async fn concurrent_admissions_from_two_stores_keep_the_budget() {
 }
 
 /// One client's burst of checks through two instances at the same instant, with no worker to
-/// end them: the cluster counts the client's queued jobs before it queues one, in separate
-/// statements, so concurrent requests can all see room. Ignored until the client limits are
-/// counted in one transaction (the store's typed repositories): run it with `--ignored`.
+/// end them: the client's limits are counted and its job queued in one transaction under a
+/// lock on the client (`store::pg::jobs`), so concurrent requests cannot all see room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "client limits are counted apart from the insert: a burst exceeds them (race)"]
 async fn a_burst_from_one_client_across_instances_keeps_its_limits() {
     if !on_postgres() {
         return;

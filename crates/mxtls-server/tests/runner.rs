@@ -289,18 +289,18 @@ async fn panicking(store: Arc<Store>, probe: mxtls_probe::Config) {
     assert_eq!(data["error"], message);
     let jobs = store
         .query(
-            "SELECT id, state, COALESCE(error, ''), lease_until FROM jobs WHERE domain = 'dane-ee.test'",
+            "SELECT id, state, COALESCE(error, '') AS error, lease_until FROM jobs WHERE domain = 'dane-ee.test'",
             vec![],
         )
         .await
         .expect("jobs");
     assert_eq!(jobs.len(), 1);
-    let first = jobs[0].text(0).expect("id");
+    let first = jobs[0].text("id").expect("id");
     assert_eq!(
         (
-            jobs[0].text(1).expect("state"),
-            jobs[0].text(2).expect("error"),
-            jobs[0].int(3).expect("lease")
+            jobs[0].text("state").expect("state"),
+            jobs[0].text("error").expect("error"),
+            jobs[0].int("lease_until").expect("lease")
         ),
         ("failed".to_owned(), message.to_owned(), 0),
         "failed, with its lease released"
@@ -315,7 +315,7 @@ async fn panicking(store: Arc<Store>, probe: mxtls_probe::Config) {
         .expect("jobs");
     let rows: Vec<(String, String)> = jobs
         .iter()
-        .map(|r| (r.text(0).expect("id"), r.text(1).expect("state")))
+        .map(|r| (r.text("id").expect("id"), r.text("state").expect("state")))
         .collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[0], (first, "failed".to_owned()));

@@ -271,7 +271,7 @@ async fn postgres_keeps_everything() {
     assert_eq!(
         versions
             .iter()
-            .map(|r| r.int(0).expect("int"))
+            .map(|r| r.int("version").expect("int"))
             .collect::<Vec<_>>(),
         (1..=mxtls_server::store::MIGRATIONS.len() as i64).collect::<Vec<_>>(),
         "each migration once"
@@ -365,5 +365,254 @@ async fn the_store_budget_is_shared_by_every_worker() {
         reason(two.admit(third).await),
         "start",
         "the dead worker's session is over"
+    );
+}
+
+/// A second row under a primary key is a conflict, on either engine, and says which table.
+async fn a_duplicate_key_is_a_conflict(store: &Store) {
+    let insert = "INSERT INTO report_notices (watch, notified_at) VALUES ('w1', 1)";
+    assert_eq!(store.execute(insert, vec![]).await.expect("first"), 1);
+    let err = store.execute(insert, vec![]).await.expect_err("duplicate");
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(!err.is_unavailable());
+    assert!(err.to_string().contains("report_notices"), "{err}");
+    let err = store
+        .execute("INSERT INTO no_such_table VALUES (1)", vec![])
+        .await
+        .expect_err("no table");
+    assert!(
+        matches!(err, mxtls_server::store::StoreError::Failed(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_tells_a_conflict() {
+    let store = Store::open(":memory:").expect("open");
+    a_duplicate_key_is_a_conflict(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tells_a_conflict_and_an_unavailable_server() {
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("errors").expect("database");
+    let store = Store::connect(&url).await.expect("connect");
+    a_duplicate_key_is_a_conflict(&store).await;
+    // The server stops under a store with pooled connections: every statement is then
+    // "unavailable" (a 503, try again), on the pooled connection and on a new one alike.
+    drop(cluster);
+    for _ in 0..3 {
+        let err = store
+            .query("SELECT watch FROM report_notices", vec![])
+            .await
+            .expect_err("stopped");
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+    let err = Store::connect(&url).await.err().expect("stopped");
+    assert!(err.is_unavailable(), "{err:?}");
+}
+
+/// Two instances (two stores on one PostgreSQL) admitting checks of one client at once:
+/// the per-client lock makes count-then-insert one step, so exactly the per-minute limit
+/// is admitted however the calls interleave; and concurrent refusals by one address each
+/// count once in its back-off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_quota_checks_and_refusals_are_serialized() {
+    use mxtls_server::store::pg::jobs::{ClientLimits, Queued};
+
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("quota").expect("database");
+    let (a, b) = (
+        Store::connect(&url).await.expect("a"),
+        Store::connect(&url).await.expect("b"),
+    );
+    let limits = ClientLimits {
+        concurrent: 100,
+        per_minute: 6,
+    };
+    let now = 1_000_000;
+    let calls = (0..24).map(|i| {
+        let store = if i % 2 == 0 { &a } else { &b };
+        async move {
+            store
+                .postgres()
+                .expect("postgres")
+                .jobs()
+                .queue(
+                    &format!("d{i}.example"),
+                    "client-1",
+                    now,
+                    Some(limits),
+                    1000,
+                )
+                .await
+                .expect("queue")
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let created = answers
+        .iter()
+        .filter(|q| matches!(q, Queued::Created(_)))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|q| matches!(q, Queued::Quota(_)))
+        .count();
+    println!("quota: {created} admitted, {refused} refused of 24");
+    assert_eq!((created, refused), (6, 18), "{answers:?}");
+    let stored = a
+        .number(
+            "SELECT COUNT(*) FROM jobs WHERE client = 'client-1'",
+            vec![],
+        )
+        .await
+        .expect("count");
+    assert_eq!(stored, 6);
+    // A domain already queued is joined, not counted, even over the limit.
+    let joined = b
+        .postgres()
+        .expect("postgres")
+        .jobs()
+        .queue("d0.example", "client-1", now, Some(limits), 1000)
+        .await
+        .expect("join");
+    let expected = match &answers[0] {
+        Queued::Created(id) => Queued::Joined(id.clone()),
+        _ => Queued::Quota(60),
+    };
+    assert_eq!(joined, expected);
+
+    let refusals = (0..20).map(|i| {
+        let store = if i % 2 == 0 { &a } else { &b };
+        async move {
+            store
+                .postgres()
+                .expect("postgres")
+                .targets()
+                .refused("192.0.2.40", now, 1_000, 3_600_000)
+                .await
+                .expect("refused")
+        }
+    });
+    let mut counts = futures_util::future::join_all(refusals).await;
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=20).collect::<Vec<i64>>(),
+        "every refusal counted once"
+    );
+    let row = a
+        .query_opt(
+            "SELECT refusals, until_ms FROM target_backoff WHERE ip = '192.0.2.40'",
+            vec![],
+        )
+        .await
+        .expect("backoff")
+        .expect("row");
+    assert_eq!(
+        (
+            row.int("refusals").expect("refusals"),
+            row.int("until_ms").expect("until")
+        ),
+        (20, now + 3_600_000),
+        "2^16 windows (the most) is past the cap of an hour"
+    );
+}
+
+/// The fencing of a worker's writes, through the jobs repository: a claim whose lease ran
+/// out is taken by another worker at the next attempt, and the first worker's renewal,
+/// events and end are all refused; the second's land. A SQLite store has no such
+/// repository at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_claim_writes_nothing() {
+    use mxtls_server::store::pg::jobs::{JobState, Outcome, Queued};
+
+    assert!(
+        Store::open(":memory:")
+            .expect("sqlite")
+            .postgres()
+            .is_none()
+    );
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.database("fencing").expect("database");
+    let store = Store::connect(&url).await.expect("connect");
+    let jobs = store.postgres().expect("postgres").jobs();
+    let Queued::Created(id) = jobs
+        .queue("fenced.example", "client-1", 1, None, 10)
+        .await
+        .expect("queue")
+    else {
+        panic!("a new job");
+    };
+    let first = jobs.claim("w1", 60_000).await.expect("claim").expect("one");
+    assert_eq!((first.id.as_str(), first.attempt), (id.as_str(), 1));
+    assert!(
+        jobs.claim("w2", 60_000).await.expect("claim").is_none(),
+        "held"
+    );
+    assert!(jobs.append_event(&first, 1, "{}").await.expect("event"));
+    // w1 stops past its lease.
+    store
+        .execute(
+            "UPDATE jobs SET lease_until = 0 WHERE id = ?1",
+            vec![id.as_str().into()],
+        )
+        .await
+        .expect("expire");
+    let second = jobs
+        .claim("w2", 60_000)
+        .await
+        .expect("claim")
+        .expect("taken over");
+    assert_eq!((second.worker.as_str(), second.attempt), ("w2", 2));
+    assert!(!jobs.renew(&first, 60_000).await.expect("renew"));
+    assert!(!jobs.append_event(&first, 2, "{}").await.expect("event"));
+    assert!(
+        !jobs
+            .finish(&first, Outcome::Done(&evidence(7_000)))
+            .await
+            .expect("finish")
+    );
+    assert!(
+        store
+            .latest(&evidence(0).domain.to_string())
+            .await
+            .expect("latest")
+            .is_none()
+    );
+    assert!(jobs.renew(&second, 60_000).await.expect("renew"));
+    assert!(
+        jobs.append_event(&second, 2_000_001, "{}")
+            .await
+            .expect("event")
+    );
+    assert!(
+        jobs.finish(&second, Outcome::Done(&evidence(8_000)))
+            .await
+            .expect("finish")
+    );
+    let view = jobs.view(&id).await.expect("view").expect("job");
+    assert_eq!(view.state, JobState::Done);
+    let latest = store
+        .latest(&evidence(0).domain.to_string())
+        .await
+        .expect("latest")
+        .expect("stored");
+    assert_eq!(view.snapshot.as_deref(), Some(latest.id.as_str()));
+    assert_eq!(
+        jobs.events_after(&id, 0)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect::<Vec<_>>(),
+        [1, 2_000_001],
+        "only the events written under a held claim"
+    );
+    assert!(
+        !jobs
+            .finish(&second, Outcome::Failed("late"))
+            .await
+            .expect("again")
     );
 }

@@ -41,7 +41,12 @@ async fn rows(app: &App) -> Vec<(String, usize)> {
         .await
         .expect("rows")
         .iter()
-        .map(|r| (r.text(0).expect("id"), r.text(1).expect("report").len()))
+        .map(|r| {
+            (
+                r.text("report_id").expect("id"),
+                r.text("report").expect("report").len(),
+            )
+        })
         .collect()
 }
 

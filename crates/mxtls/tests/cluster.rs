@@ -84,7 +84,7 @@ fn events(stream: &str) -> (usize, serde_json::Value) {
 async fn job_rows(store: &Store, domain: &str) -> Vec<(String, String, i64)> {
     store
         .query(
-            "SELECT state, COALESCE(worker, ''), attempts FROM jobs WHERE domain = ?1",
+            "SELECT state, COALESCE(worker, '') AS worker, attempts FROM jobs WHERE domain = ?1",
             vec![domain.into()],
         )
         .await
@@ -92,9 +92,9 @@ async fn job_rows(store: &Store, domain: &str) -> Vec<(String, String, i64)> {
         .iter()
         .map(|r| {
             (
-                r.text(0).expect("state"),
-                r.text(1).expect("worker"),
-                r.int(2).expect("attempts"),
+                r.text("state").expect("state"),
+                r.text("worker").expect("worker"),
+                r.int("attempts").expect("attempts"),
             )
         })
         .collect()
@@ -161,14 +161,14 @@ async fn two_instances_and_workers_share_jobs_and_survive_a_killed_worker() {
     loop {
         let running = store
             .query(
-                "SELECT COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job
+                "SELECT COUNT(*) AS n FROM job_events e JOIN jobs j ON j.id = e.job
                  WHERE j.domain = 'slow-banner.test' AND e.event LIKE '%\"step\":\"banner\"%'",
                 vec![],
             )
             .await
             .expect("events")
             .first()
-            .map(|r| r.int(0).expect("count"))
+            .map(|r| r.int("n").expect("count"))
             .unwrap_or(0);
         if running > 0 {
             break;
@@ -208,12 +208,12 @@ async fn two_instances_and_workers_share_jobs_and_survive_a_killed_worker() {
     }
     let announced = store
         .query(
-            "SELECT COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job WHERE j.domain = 'slow-banner.test'",
+            "SELECT COUNT(*) AS n FROM job_events e JOIN jobs j ON j.id = e.job WHERE j.domain = 'slow-banner.test'",
             vec![],
         )
         .await
         .expect("events")[0]
-        .int(0)
+        .int("n")
         .expect("count");
     assert_eq!(
         progress as i64, announced,

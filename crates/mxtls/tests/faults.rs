@@ -152,11 +152,11 @@ async fn jobs(store: &Store) -> Vec<(String, String, String, Option<String>, i64
         .iter()
         .map(|r| {
             (
-                r.text(0).expect("id"),
-                r.text(1).expect("domain"),
-                r.text(2).expect("state"),
-                r.opt_text(3).expect("snapshot"),
-                r.int(4).expect("attempts"),
+                r.text("id").expect("id"),
+                r.text("domain").expect("domain"),
+                r.text("state").expect("state"),
+                r.opt_text("snapshot").expect("snapshot"),
+                r.int("attempts").expect("attempts"),
             )
         })
         .collect()
@@ -324,7 +324,7 @@ async fn a_restarted_postgres_loses_no_check_and_leaves_no_session_open() {
             )
             .await
             .expect("snapshots");
-        let mut stored: Vec<String> = stored.iter().map(|r| r.text(0).expect("id")).collect();
+        let mut stored: Vec<String> = stored.iter().map(|r| r.text("id").expect("id")).collect();
         let mut of_jobs: Vec<String> = done.iter().map(|s| s.to_string()).collect();
         stored.sort();
         of_jobs.sort();

@@ -39,7 +39,7 @@ const PROBE: Layers = &[
 
 const SERVER: Layers = &[
     ("clocks and keys", &["clock", "ids"]),
-    ("the store", &["store", "snapshots"]),
+    ("the store", &["store", "snapshots", "outage"]),
     (
         "who asks, and how it is answered",
         &[
@@ -55,7 +55,7 @@ const SERVER: Layers = &[
     ("running checks", &["checks", "budget", "cluster", "runner"]),
     (
         "the endpoints",
-        &["api", "watches", "history", "tls_reports"],
+        &["api", "health", "watches", "history", "tls_reports"],
     ),
 ];
 

@@ -4,43 +4,21 @@
 //!
 //! The domain modules (`snapshots`, `watches`, `tls_reports`) write their SQL once, in the
 //! dialect both engines accept (`?N` parameters, `ON CONFLICT DO NOTHING`, row values), and
-//! read rows through [`Row`]; only this module and its two back-ends know an engine. The
+//! read rows by column name through [`Row`]; only this module and its two back-ends know an
+//! engine. What only PostgreSQL does (the cluster's jobs and session budget) is in [`pg`],
+//! reached through [`Store::postgres`]. Errors say their kind ([`StoreError`]). The
 //! schema is a list of migrations ([`MIGRATIONS`]), applied in order and recorded in
 //! `mxtls_schema`, so that a store made by an older mxtls is brought up to date at start-up
 //! (under an advisory lock on PostgreSQL: instances starting together migrate once).
 
+mod error;
+pub mod pg;
 mod postgres;
 mod sqlite;
 
 use std::path::Path;
 
-/// Why the store could not do what was asked.
-#[derive(Debug)]
-pub struct StoreError(pub String);
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> StoreError {
-        StoreError(format!("SQLite: {e}"))
-    }
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> StoreError {
-        // "db error" alone says nothing: the server's own message says what is wrong.
-        match e.as_db_error() {
-            Some(db) => StoreError(format!("PostgreSQL: {}: {}", db.severity(), db.message())),
-            None => StoreError(format!("PostgreSQL: {e}")),
-        }
-    }
-}
+pub use error::StoreError;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -115,45 +93,90 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
-/// A row read from either engine.
+/// A row read from either engine, read by column name (`row.int("attempts")`): a
+/// statement's columns can be reordered or added to without silently shifting its reads.
+/// Name an expression's column with `AS` (engines name `COUNT(*)` differently).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row(pub Vec<Cell>);
+pub struct Row {
+    /// The statement's column names, shared by its rows.
+    columns: std::sync::Arc<[String]>,
+    cells: Vec<Cell>,
+}
 
 impl Row {
-    fn cell(&self, i: usize) -> Result<&Cell> {
-        self.0
-            .get(i)
-            .ok_or_else(|| StoreError(format!("no column {i} in the row")))
+    pub(crate) fn new(columns: std::sync::Arc<[String]>, cells: Vec<Cell>) -> Row {
+        Row { columns, cells }
     }
 
-    pub fn int(&self, i: usize) -> Result<i64> {
-        match self.cell(i)? {
-            Cell::Int(v) => Ok(*v),
-            other => Err(StoreError(format!(
-                "column {i}: {other:?} is not an integer"
+    /// The column names, in the statement's order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn cell(&self, name: &str) -> Result<&Cell> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .and_then(|i| self.cells.get(i))
+            .ok_or_else(|| {
+                StoreError::invalid(format!(
+                    "no column {name} in the row (it has {})",
+                    self.columns.join(", ")
+                ))
+            })
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64> {
+        self.opt_int(name)?
+            .ok_or_else(|| StoreError::invalid(format!("column {name} is NULL")))
+    }
+
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        match self.cell(name)? {
+            Cell::Null => Ok(None),
+            Cell::Int(v) => Ok(Some(*v)),
+            other => Err(StoreError::invalid(format!(
+                "column {name}: {other:?} is not an integer"
             ))),
         }
     }
 
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        match self.cell(i)? {
+    pub fn opt_text(&self, name: &str) -> Result<Option<String>> {
+        match self.cell(name)? {
             Cell::Null => Ok(None),
             Cell::Text(t) => Ok(Some(t.clone())),
-            other => Err(StoreError(format!("column {i}: {other:?} is not text"))),
+            other => Err(StoreError::invalid(format!(
+                "column {name}: {other:?} is not text"
+            ))),
         }
     }
 
-    pub fn text(&self, i: usize) -> Result<String> {
-        self.opt_text(i)?
-            .ok_or_else(|| StoreError(format!("column {i} is NULL")))
+    pub fn text(&self, name: &str) -> Result<String> {
+        self.opt_text(name)?
+            .ok_or_else(|| StoreError::invalid(format!("column {name} is NULL")))
     }
 
-    pub fn bytes(&self, i: usize) -> Result<Vec<u8>> {
-        match self.cell(i)? {
+    pub fn bytes(&self, name: &str) -> Result<Vec<u8>> {
+        match self.cell(name)? {
             Cell::Bytes(b) => Ok(b.clone()),
-            other => Err(StoreError(format!("column {i}: {other:?} is not bytes"))),
+            other => Err(StoreError::invalid(format!(
+                "column {name}: {other:?} is not bytes"
+            ))),
         }
     }
+
+    /// The first column as an integer, whatever its name ([`Store::number`]).
+    fn first_int(&self) -> Result<i64> {
+        match self.cells.first() {
+            Some(Cell::Int(v)) => Ok(*v),
+            other => Err(StoreError::invalid(format!("{other:?} is not an integer"))),
+        }
+    }
+}
+
+/// Maps a row to the struct of a table group, in one place per struct.
+pub trait FromRow: Sized {
+    fn from_row(row: &Row) -> Result<Self>;
 }
 
 /// One step of the schema: SQL for both engines (`{blob}` is the engine's byte-string
@@ -332,6 +355,44 @@ pub const MIGRATIONS: &[Migration] = &[
              notified_at BIGINT NOT NULL
          );",
     ),
+    // 7: the session budget's answer as a row (kind, wait_ms, count) rather than a text to
+    // parse: `start`, `busy` (wait), `full` (wait, sessions in the window), `backoff` (wait,
+    // refusals). Same rules as `mxtls_target_admit`, which stays for older mxtls.
+    Migration {
+        both: "",
+        postgres: "CREATE OR REPLACE FUNCTION mxtls_target_admission(
+             p_ip TEXT, p_id TEXT, p_worker TEXT, p_now BIGINT, p_window BIGINT, p_max BIGINT,
+             p_lease BIGINT)
+         RETURNS TABLE (kind TEXT, wait_ms BIGINT, count BIGINT) LANGUAGE plpgsql AS $$
+         DECLARE
+             b RECORD;
+             n BIGINT;
+             oldest BIGINT;
+         BEGIN
+             PERFORM pg_advisory_xact_lock(hashtext('mxtls-target:' || p_ip));
+             SELECT t.refusals, t.until_ms INTO b FROM target_backoff t WHERE t.ip = p_ip;
+             IF FOUND AND b.until_ms > p_now THEN
+                 RETURN QUERY SELECT 'backoff'::TEXT, b.until_ms - p_now, b.refusals;
+                 RETURN;
+             END IF;
+             IF EXISTS (SELECT 1 FROM target_sessions s WHERE s.ip = p_ip AND s.ended_at IS NULL
+                        AND s.started_at > p_now - p_lease) THEN
+                 RETURN QUERY SELECT 'busy'::TEXT, 250::BIGINT, 0::BIGINT;
+                 RETURN;
+             END IF;
+             SELECT COUNT(*), MIN(s.started_at) INTO n, oldest FROM target_sessions s
+                 WHERE s.ip = p_ip AND s.started_at > p_now - p_window;
+             IF n >= p_max THEN
+                 RETURN QUERY SELECT 'full'::TEXT, GREATEST(oldest + p_window - p_now, 1), n;
+                 RETURN;
+             END IF;
+             DELETE FROM target_sessions s WHERE s.ip = p_ip
+                 AND s.started_at < p_now - 2 * GREATEST(p_window, p_lease);
+             INSERT INTO target_sessions (id, ip, worker, started_at)
+                 VALUES (p_id, p_ip, p_worker, p_now);
+             RETURN QUERY SELECT 'start'::TEXT, 0::BIGINT, 0::BIGINT;
+         END $$;",
+    },
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
@@ -373,7 +434,7 @@ impl Store {
             let path = std::path::PathBuf::from(db);
             tokio::task::spawn_blocking(move || Store::open(&path))
                 .await
-                .map_err(|e| StoreError(format!("the store did not open: {e}")))?
+                .map_err(|e| StoreError::failed(format!("the store did not open: {e}")))?
         }
     }
 
@@ -410,26 +471,34 @@ impl Store {
         }
     }
 
-    /// Notifications on `channel` (PostgreSQL `LISTEN`), each payload as sent; `None` on
-    /// SQLite, which has no other process to hear from. The connection is re-made if it
-    /// breaks, so a listener should still poll now and then: a notification sent while it
-    /// was down is lost.
-    pub async fn listen(
-        &self,
-        channel: &'static str,
-    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
-        match &self.engine {
-            Engine::Sqlite(_) => None,
-            Engine::Postgres(p) => Some(p.listen(channel)),
-        }
-    }
-
     /// The one integer a query answers (`COUNT(*)`, `MIN(…)`), 0 without a row.
     pub async fn number(&self, sql: &str, params: Vec<Value>) -> Result<i64> {
         match self.query_opt(sql, params).await? {
-            Some(r) => r.int(0),
+            Some(r) => r.first_int(),
             None => Ok(0),
         }
+    }
+
+    /// A query's rows as `T`.
+    pub async fn query_as<T: FromRow>(&self, sql: &str, params: Vec<Value>) -> Result<Vec<T>> {
+        self.query(sql, params)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
+    /// The first row of a query as `T`, if any.
+    pub async fn query_opt_as<T: FromRow>(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<Option<T>> {
+        self.query_opt(sql, params)
+            .await?
+            .as_ref()
+            .map(T::from_row)
+            .transpose()
     }
 
     /// The first row of a query, if any.

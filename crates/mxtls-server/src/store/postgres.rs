@@ -45,21 +45,55 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
-/// `?1` → `$1`: the statements are written once, in SQLite's spelling.
+/// `?1` → `$1`: the statements are written once, in SQLite's spelling. A `?` inside a
+/// string literal (`'…'`, `''` for a quote), a quoted identifier (`"…"`) or a comment
+/// (`-- …` to the line's end, `/* … */`) is text, and is left alone.
 fn dialect(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('$');
-        } else {
-            out.push(c);
+        out.push(c);
+        match c {
+            '?' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.pop();
+                out.push('$');
+            }
+            // A doubled quote inside is two of these spans, back to back: still right.
+            '\'' | '"' => {
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push('*');
+                let mut star = false;
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if star && d == '/' {
+                        break;
+                    }
+                    star = d == '*';
+                }
+            }
+            _ => {}
         }
     }
     out
 }
 
-fn cells(row: &tokio_postgres::Row) -> Result<Row> {
+fn cells(row: &tokio_postgres::Row, columns: &std::sync::Arc<[String]>) -> Result<Row> {
     let mut out = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
         let ty = column.type_();
@@ -79,14 +113,14 @@ fn cells(row: &tokio_postgres::Row) -> Result<Row> {
         } else if [Type::TEXT, Type::VARCHAR, Type::NAME, Type::BPCHAR].contains(ty) {
             row.try_get::<_, Option<String>>(i)?.map(Cell::Text)
         } else {
-            return Err(StoreError(format!(
+            return Err(StoreError::invalid(format!(
                 "column {} has type {ty}, which the store does not read",
                 column.name()
             )));
         };
         out.push(cell.unwrap_or(Cell::Null));
     }
-    Ok(Row(out))
+    Ok(Row::new(columns.clone(), out))
 }
 
 impl Postgres {
@@ -96,7 +130,7 @@ impl Postgres {
         config.pool = Some(PoolConfig::new(POOL_SIZE));
         let pool = config
             .create_pool(Some(Runtime::Tokio1), NoTls)
-            .map_err(|e| StoreError(format!("PostgreSQL: {e}")))?;
+            .map_err(|e| StoreError::failed(format!("PostgreSQL: {e}")))?;
         let db = Postgres {
             pool,
             url: url.to_owned(),
@@ -106,11 +140,8 @@ impl Postgres {
         Ok(db)
     }
 
-    async fn client(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
-            e => StoreError(format!("PostgreSQL: no connection: {e}")),
-        })
+    pub(super) async fn client(&self) -> Result<Object> {
+        Ok(self.pool.get().await?)
     }
 
     pub(super) async fn migrate(&self, migrations: &[super::Migration]) -> Result<()> {
@@ -219,22 +250,48 @@ impl Postgres {
 
     pub(super) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
         let client = self.client().await?;
-        client
-            .query(&dialect(sql), &Self::refs(&params))
-            .await?
+        let rows = client.query(&dialect(sql), &Self::refs(&params)).await?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let columns: std::sync::Arc<[String]> = first
+            .columns()
             .iter()
-            .map(cells)
-            .collect()
+            .map(|c| c.name().to_owned())
+            .collect();
+        rows.iter().map(|r| cells(r, &columns)).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::dialect;
+
     #[test]
     fn parameters_are_spelled_for_postgres() {
         assert_eq!(
-            super::dialect("SELECT a FROM t WHERE b = ?1 AND c = ?12 AND d = '?'"),
+            dialect("SELECT a FROM t WHERE b = ?1 AND c = ?12 AND d = '?'"),
             "SELECT a FROM t WHERE b = $1 AND c = $12 AND d = '?'"
         );
+    }
+
+    #[test]
+    fn text_that_looks_like_a_parameter_is_left_alone() {
+        let cases = [
+            ("SELECT '?1', ?1", "SELECT '?1', $1"),
+            ("SELECT 'it''s ?2', ?2", "SELECT 'it''s ?2', $2"),
+            (
+                "SELECT \"col?1\" FROM t WHERE x = ?1",
+                "SELECT \"col?1\" FROM t WHERE x = $1",
+            ),
+            ("SELECT ?1 -- not ?2\n, ?3", "SELECT $1 -- not ?2\n, $3"),
+            ("SELECT /* ?1 */ ?2", "SELECT /* ?1 */ $2"),
+            ("SELECT /*/ ?1 */ ?2", "SELECT /*/ ?1 */ $2"),
+            ("SELECT ? , ?x, 1-?1, 4/?2", "SELECT ? , ?x, 1-$1, 4/$2"),
+            ("SELECT 'unterminated ?1", "SELECT 'unterminated ?1"),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(dialect(sql), want, "{sql}");
+        }
     }
 }

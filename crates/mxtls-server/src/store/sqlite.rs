@@ -79,7 +79,7 @@ impl Sqlite {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || work(&lock(&conn)))
             .await
-            .map_err(|e| StoreError(format!("the store's worker failed: {e}")))?
+            .map_err(|e| StoreError::failed(format!("the store's worker failed: {e}")))?
             .map_err(StoreError::from)
     }
 
@@ -112,11 +112,13 @@ impl Sqlite {
         self.blocking(move |c| {
             let mut stmt = c.prepare(&sql)?;
             let width = stmt.column_count();
+            let columns: std::sync::Arc<[String]> =
+                stmt.column_names().map(str::to_owned).collect();
             let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
                 (0..width)
                     .map(|i| r.get_ref(i).map(cell))
                     .collect::<rusqlite::Result<Vec<Cell>>>()
-                    .map(Row)
+                    .map(|cells| Row::new(columns.clone(), cells))
             })?;
             rows.collect()
         })

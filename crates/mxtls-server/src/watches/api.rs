@@ -12,7 +12,7 @@ use mxtls_core::api::{WatchCreated, WatchRequest};
 
 use super::{Target, Watch, random_id, send_confirmation};
 use crate::App;
-use crate::api::json_error;
+use crate::api::{json_error, store_failed};
 use crate::clients::{self, ClientKey};
 use crate::notify;
 
@@ -134,7 +134,7 @@ pub async fn create(
     match added {
         Ok(Ok(())) => {}
         Ok(Err(limit)) => return json_error(StatusCode::TOO_MANY_REQUESTS, &limit),
-        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the watch store failed"),
+        Err(e) => return store_failed(&e, "the watch store failed"),
     }
     let state = if watch.token.is_some() {
         if let Err(e) = send_confirmation(&app, &watch).await {
@@ -169,7 +169,7 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     match app.store.delete_watch(&id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => json_error(StatusCode::NOT_FOUND, "no such watch"),
-        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "the watch store failed"),
+        Err(e) => store_failed(&e, "the watch store failed"),
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::params;
-use crate::store::{Result as StoreResult, Row};
+use crate::store::{FromRow, Result as StoreResult, Row};
 use futures_util::StreamExt;
 use mxtls_core::api::{CheckAnswer, StreamEventName};
 use mxtls_core::report::{FindingChange, ReportDiff};
@@ -84,18 +84,28 @@ pub struct Watch {
     pub last_snapshot: Option<String>,
 }
 
-fn row_watch(row: &Row) -> StoreResult<Watch> {
-    Ok(Watch {
-        id: row.text(0)?,
-        domain: row.text(1)?,
-        target: match (row.opt_text(2)?, row.opt_text(3)?) {
+impl FromRow for Target {
+    /// The `webhook` and `email` columns of a watch, one of them set.
+    fn from_row(row: &Row) -> StoreResult<Target> {
+        Ok(match (row.opt_text("webhook")?, row.opt_text("email")?) {
             (Some(w), _) => Target::Webhook(w),
             (None, e) => Target::Email(e.unwrap_or_default()),
-        },
-        token: row.opt_text(4)?,
-        next_check: row.int(5)?,
-        last_snapshot: row.opt_text(6)?,
-    })
+        })
+    }
+}
+
+impl FromRow for Watch {
+    /// A row of [`WATCH_COLUMNS`].
+    fn from_row(row: &Row) -> StoreResult<Watch> {
+        Ok(Watch {
+            id: row.text("id")?,
+            domain: row.text("domain")?,
+            target: Target::from_row(row)?,
+            token: row.opt_text("token")?,
+            next_check: row.int("next_check")?,
+            last_snapshot: row.opt_text("last_snapshot")?,
+        })
+    }
 }
 
 const WATCH_COLUMNS: &str = "id, domain, webhook, email, token, next_check, last_snapshot";
@@ -133,7 +143,8 @@ impl Store {
             params![id],
         )
         .await?
-        .map(|r| row_watch(&r))
+        .as_ref()
+        .map(Watch::from_row)
         .transpose()
     }
 
@@ -197,7 +208,7 @@ impl Store {
         )
         .await?
         .iter()
-        .map(row_watch)
+        .map(Watch::from_row)
         .collect()
     }
 
@@ -212,7 +223,7 @@ impl Store {
         )
         .await?
         .iter()
-        .map(row_watch)
+        .map(Watch::from_row)
         .collect()
     }
 
@@ -294,14 +305,14 @@ impl Store {
             .max(0) as usize;
         let rows = self
             .query(
-                "SELECT domain, MAX(COALESCE(last_state, 3)) FROM watches WHERE token IS NULL
+                "SELECT domain, MAX(COALESCE(last_state, 3)) AS state FROM watches WHERE token IS NULL
                  GROUP BY domain ORDER BY domain",
                 params![],
             )
             .await?;
         let states = rows
             .iter()
-            .map(|r| Ok((r.text(0)?, r.int(1)?.clamp(0, 3) as u8)))
+            .map(|r| Ok((r.text("domain")?, r.int("state")?.clamp(0, 3) as u8)))
             .collect::<StoreResult<_>>()?;
         Ok((total, states))
     }

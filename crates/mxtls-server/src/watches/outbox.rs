@@ -28,7 +28,7 @@ use crate::App;
 use crate::notify::{self, Failure};
 use crate::params;
 use crate::snapshots::Store;
-use crate::store::{Result as StoreResult, Step};
+use crate::store::{FromRow, Result as StoreResult, Step};
 
 /// Multiples of [`WatchLimits::retry_first`] between attempts: 10 s, 30 s, 2 min, 10 min,
 /// 30 min, then an hour, with the default of 10 s.
@@ -186,8 +186,9 @@ impl Store {
     async fn due_notices(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Due>> {
         let rows = self
             .query(
-                "SELECT o.key, o.watch, o.domain, o.subject, o.payload, o.attempts, o.created_at,
-                        w.webhook, w.email
+                "SELECT o.key AS key, o.watch AS watch, o.domain AS domain, o.subject AS subject,
+                        o.payload AS payload, o.attempts AS attempts, o.created_at AS created_at,
+                        w.webhook AS webhook, w.email AS email
                  FROM outbox o JOIN watches w ON w.id = o.watch
                  WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 AND o.claimed_until <= ?1
                    AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.watch = o.watch
@@ -199,17 +200,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Due {
-                    key: r.text(0)?,
-                    watch: r.text(1)?,
-                    domain: r.text(2)?,
-                    subject: r.text(3)?,
-                    payload: r.text(4)?,
-                    attempts: r.int(5)?,
-                    created_at: r.int(6)?,
-                    target: match (r.opt_text(7)?, r.opt_text(8)?) {
-                        (Some(w), _) => Target::Webhook(w),
-                        (None, e) => Target::Email(e.unwrap_or_default()),
-                    },
+                    key: r.text("key")?,
+                    watch: r.text("watch")?,
+                    domain: r.text("domain")?,
+                    subject: r.text("subject")?,
+                    payload: r.text("payload")?,
+                    attempts: r.int("attempts")?,
+                    created_at: r.int("created_at")?,
+                    target: Target::from_row(r)?,
                 })
             })
             .collect()
@@ -276,7 +274,8 @@ impl Store {
     /// The notices of `domain` that were given up, newest first.
     pub async fn given_up_notices(&self, domain: &str, limit: usize) -> StoreResult<Vec<GivenUp>> {
         self.query(
-            "SELECT kind, created_at, COALESCE(done_at, 0), attempts, COALESCE(last_error, '')
+            "SELECT kind, created_at, COALESCE(done_at, 0) AS done_at, attempts,
+                    COALESCE(last_error, '') AS last_error
              FROM outbox WHERE domain = ?1 AND state = 'given_up'
              ORDER BY created_at DESC LIMIT ?2",
             params![domain, limit as i64],
@@ -285,11 +284,11 @@ impl Store {
         .iter()
         .map(|r| {
             Ok(GivenUp {
-                kind: r.text(0)?,
-                created_at: r.int(1)? / 1000,
-                given_up_at: r.int(2)? / 1000,
-                attempts: r.int(3)?,
-                error: public_reason(&r.text(4)?),
+                kind: r.text("kind")?,
+                created_at: r.int("created_at")? / 1000,
+                given_up_at: r.int("done_at")? / 1000,
+                attempts: r.int("attempts")?,
+                error: public_reason(&r.text("last_error")?),
             })
         })
         .collect()
@@ -304,7 +303,14 @@ impl Store {
         )
         .await?
         .iter()
-        .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.int(3)?)))
+        .map(|r| {
+            Ok((
+                r.text("key")?,
+                r.text("kind")?,
+                r.text("state")?,
+                r.int("attempts")?,
+            ))
+        })
         .collect()
     }
 }
