@@ -4,28 +4,14 @@
 //! (`MXTLS_TEST_STORE=postgres`): a cluster needs it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use mxtls_server::snapshots::Store;
 use mxtls_world::postgres::Cluster;
 
-async fn count(store: &Store, sql: &str) -> i64 {
-    store.number(sql, vec![]).await.unwrap_or(-1)
-}
-
-/// Waits (at most `limit`) until `what` holds, looking every 50 ms.
-async fn until<F, Fut>(limit: Duration, why: &str, mut what: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !what().await {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {why}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+mod common;
+use common::{count, until};
 
 /// A check that ends while PostgreSQL is down: the worker (in process, its probe held until
 /// the store is stopped) waits for the store to come back and records the outcome once —

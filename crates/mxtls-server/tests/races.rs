@@ -8,7 +8,7 @@
 //!   while the limits are counted apart from the insert; see the test).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mxtls_server::snapshots::Store;
 use mxtls_world::postgres::Cluster;
@@ -21,22 +21,8 @@ fn on_postgres() -> bool {
     yes
 }
 
-async fn count(store: &Store, sql: &str) -> i64 {
-    store.number(sql, vec![]).await.unwrap_or(-1)
-}
-
-/// Waits (at most `limit`) until `what` holds, looking every 50 ms.
-async fn until<F, Fut>(limit: Duration, why: &str, mut what: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !what().await {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {why}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+mod common;
+use common::{count, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_admissions_from_two_stores_keep_the_budget() {

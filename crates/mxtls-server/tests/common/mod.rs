@@ -184,3 +184,24 @@ impl TestDb {
         store
     }
 }
+
+/// The one integer `sql` answers on `store`, or -1 when the store does not answer.
+pub async fn count(store: &mxtls_server::snapshots::Store, sql: &str) -> i64 {
+    store.number(sql, vec![]).await.unwrap_or(-1)
+}
+
+/// Waits (at most `limit`) until `what` holds, looking every 50 ms.
+pub async fn until<F, Fut>(limit: std::time::Duration, why: &str, mut what: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !what().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {why}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
