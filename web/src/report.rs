@@ -404,7 +404,10 @@ fn senders(report: &Report) -> Html {
                         <tr data-sender={r.sender.id()}>
                             <th scope="row">{ present::sender(r.sender) }</th>
                             <td><span class={classes!("pill", delivery.mood.id())} data-delivery={r.delivery.id()}>{ delivery.text }</span></td>
-                            <td class={strip.mood.id()}>{ strip.text }</td>
+                            { match strip {
+                                Some(strip) => html! { <td class={strip.mood.id()} data-attack={r.attack.id()}>{ strip.text }</td> },
+                                None => html! { <td class="info" data-attack={r.attack.id()}>{ "— (the attack changes nothing here)" }</td> },
+                            } }
                         </tr>
                     }
                 }) }

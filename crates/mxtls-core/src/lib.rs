@@ -21,6 +21,7 @@ pub mod names;
 pub mod pkix;
 pub mod present;
 pub mod progress;
+pub mod promises;
 pub mod render;
 pub mod report;
 pub mod route;

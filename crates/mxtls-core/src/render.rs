@@ -404,7 +404,7 @@ pub fn tls_rpt_text(
 /// A small SVG badge ("mail TLS | DANE verified") in the style of README badges: it draws
 /// the summary's status, in [`present::badge`]'s words. `None`: no check yet.
 pub fn badge(report: Option<&Report>) -> String {
-    let words = present::badge(report.map(|r| r.summary.status));
+    let words = present::badge(report);
     let colour = match words.mood {
         Mood::Good => "#4c1",
         Mood::Warn => "#dfb317",
@@ -457,12 +457,19 @@ fn senders(out: &mut String, p: &Paint, rows: &[SenderOutcome]) {
         let d = present::sender_delivery(r);
         let strip = present::stripping_outcome(r);
         let _ = writeln!(out, "  A sender that {}", present::sender(r.sender));
-        let _ = writeln!(
-            out,
-            "      {}; if an attacker strips STARTTLS: {}",
-            p.paint(d.mood, &d.text),
-            p.paint(strip.mood, &strip.text)
-        );
+        match strip {
+            Some(strip) => {
+                let _ = writeln!(
+                    out,
+                    "      {}; if an attacker strips STARTTLS: {}",
+                    p.paint(d.mood, &d.text),
+                    p.paint(strip.mood, &strip.text)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "      {}", p.paint(d.mood, &d.text));
+            }
+        }
     }
 }
 

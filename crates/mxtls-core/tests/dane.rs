@@ -204,7 +204,8 @@ fn mismatch_prints_the_record_for_the_presented_key() {
 }
 
 /// RFC 7672 §3.1.3: usages 0 and 1 are unusable; with only those, DANE senders still insist
-/// on STARTTLS but cannot authenticate.
+/// on STARTTLS but cannot authenticate — mail flows encrypted and cannot be stripped, so by
+/// its consequence it is a warning (the status: protected, not authenticated).
 #[test]
 fn only_pkix_usages_are_unusable() {
     let pki = Pki::new();
@@ -215,7 +216,7 @@ fn only_pkix_usages_are_unusable() {
             .serves(&chain),
     );
     assert_eq!(r.mx[0].dane, DaneStatus::Unusable);
-    assert_eq!(severity(&r, Code::TlsaUnusable), Severity::Error);
+    assert_eq!(severity(&r, Code::TlsaUnusable), Severity::Warning);
     assert!(r.mx[0].tlsa.iter().all(|t| !t.usable));
     assert_eq!(verdict(&r), Verdict::Untrusted); // private CA: PKIX fails
     assert!(

@@ -46,11 +46,11 @@ fn openssl_3_1_1(cert: &[u8]) -> String {
 /// The lines of dane-ok.txt that carry a judgement, and why each is right.
 const DANE_OK: &[(&str, &str)] = &[
     (
-        "Mail to example.org is protected: DANE authenticates every MX host, and STARTTLS cannot be stripped.",
+        "Mail to example.org is protected for senders that validate DANE: DANE authenticates every MX host, and STARTTLS cannot be stripped from them.",
         "RFC 7672 §3.1.1: the only address presents the key its 3 1 1 record pins",
     ),
     (
-        "Protected against STARTTLS stripping: by DANE, for senders that validate it",
+        "Protected against STARTTLS stripping: by DANE, for senders that validate it; other senders can still be downgraded to cleartext",
         "RFC 7672 §2.2: secure MX, A/AAAA and TLSA oblige DANE senders to use TLS",
     ),
     (
@@ -70,7 +70,7 @@ const DANE_OK: &[(&str, &str)] = &[
         "RFC 7672 §3.1.1: DANE-EE authenticates the address",
     ),
     (
-        "      delivered with authenticated TLS via mx.example.org; if an attacker strips STARTTLS: the attack is blocked",
+        "      delivered with authenticated TLS via mx.example.org; if an attacker strips STARTTLS: the attack is blocked: the sender waits instead",
         "RFC 7672 §2.2: a DANE sender refuses cleartext to a host with usable TLSA",
     ),
     (
@@ -135,7 +135,7 @@ const MISMATCH_AND_CLEARTEXT: &[(&str, &str)] = &[
     ),
     (
         "  ERROR   tlsa-mismatch  mx.example.org [192.0.2.25]",
-        "RFC 7672 §3.1: DANE senders defer mail to this host",
+        "RFC 7672 §3.1: DANE senders refuse this host, and the only other one takes their mail in cleartext: an error",
     ),
     (
         "  ERROR   starttls-stripped  mx2.example.org [2001:db8::25]",

@@ -192,11 +192,22 @@ fn tls_below_1_2_fails_an_enforced_policy() {
     assert_eq!(row(&r, Sender::Opportunistic).delivery, Delivery::Encrypted);
 }
 
-/// The reason a policy cannot be used, as the fetch failure finding words it.
+/// The reason a policy cannot be used, as the fetch failure finding words it. A warning:
+/// mail still flows as it would without a policy (encrypted here, and strippable), which is
+/// what the status says too.
 fn fetch_failure(policy: PolicyFetch) -> String {
     let pki = Pki::new();
     let r = analyse(&evidence(&pki, TlsVersion::TLS13, Some(policy)), NOW);
-    assert_eq!(severity(&r, Code::MtaStsPolicyFetchFailed), Severity::Error);
+    assert_eq!(
+        severity(&r, Code::MtaStsPolicyFetchFailed),
+        Severity::Warning
+    );
+    assert_eq!(
+        r.summary.status,
+        mxtls_core::report::Status::Strippable {
+            authenticated: true
+        }
+    );
     assert_eq!(r.downgrade_protection, Protection::None, "no usable policy");
     assert!(row(&r, Sender::MtaSts).stripping_succeeds);
     assert!(!has(&r, Code::MtaStsEnforce));

@@ -25,7 +25,10 @@ const CORE: Layers = &[
     ),
     ("presentation vocabulary", &["present"]),
     ("judgement", &["analysis"]),
-    ("renderers", &["render"]),
+    (
+        "renderers and the report's promises",
+        &["render", "promises"],
+    ),
 ];
 
 const PROBE: Layers = &[

@@ -158,6 +158,19 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
                 "{domain}: findings differ: unexpected {extra:?}, missing {missing:?} {stderr}"
             ));
         }
+        // The report the CLI printed keeps every promise (ARCHITECTURE.md, "The report's
+        // promises"): the same check the core's property tests run on generated evidence.
+        match serde_json::from_value::<mxtls_core::Report>(report.clone()) {
+            Ok(r) => {
+                for b in mxtls_core::promises::check(&r) {
+                    problems.push(format!(
+                        "{domain}: broken promise {:?}: {}",
+                        b.promise, b.detail
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("{domain}: the JSON is not a report: {e}")),
+        }
         if report["downgrade_protection"].as_str() != Some(s.protection) {
             problems.push(format!(
                 "{domain}: downgrade_protection {}, want {}",

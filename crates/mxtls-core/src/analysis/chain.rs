@@ -195,16 +195,16 @@ impl Judge<'_> {
                 .unwrap_or_default();
             let f = match problem {
                 TaProblem::NotInChain => Finding::new(Code::DaneTaNotInChain, Severity::Error, subject.clone(), "The DANE-TA trust anchor is not in the presented chain")
-                    .explain(format!("The record {record} names a CA by digest, but the server does not send that CA's certificate, so senders cannot find the anchor (RFC 7671 §5.2.2) and defer mail."))
+                    .explain(format!("The record {record} names a CA by digest, but the server does not send that CA's certificate, so senders cannot find the anchor (RFC 7671 §5.2.2) and refuse to deliver to this server."))
                     .fix("Configure the server to send the full chain including the CA certificate named by the TLSA record (Postfix: smtpd_tls_chain_files with the CA appended), or publish a record for a certificate it does send."),
                 TaProblem::NameMismatch { presented } => Finding::new(Code::DaneTaNameMismatch, Severity::Error, subject.clone(), format!("The certificate is not for {} (DANE-TA checks names)", h.name))
-                    .explain(format!("The chain validates to the DANE-TA anchor ({record}), but the certificate names {} and none of {}. Under DANE-TA the name must match (RFC 7672 §3.2.2), so DANE senders defer mail.", presented.join(", "), dane.reference_names.iter().map(DnsName::as_str).collect::<Vec<_>>().join(", ")))
-                    .fix(format!("Issue the certificate for {} (or use a DANE-EE 3 1 1 record, which ignores names).", dane.base)),
+                    .explain(format!("The chain validates to the DANE-TA anchor ({record}), but the certificate names {} and none of {}. Under DANE-TA the name must match (RFC 7672 §3.2.2), so DANE senders refuse to deliver to this server.", presented.join(", "), dane.reference_names.iter().map(DnsName::as_str).collect::<Vec<_>>().join(", ")))
+                    .fix_with_records(format!("Issue the certificate for {}, or publish a DANE-EE 3 1 1 record for the server's key (it ignores names) beside the DANE-TA one:", dane.base), failed.iter().filter_map(|j| j.dane_ee_record.clone()).collect()),
                 TaProblem::Path { error: PathError::Expired } => Finding::new(Code::CertExpired, Severity::Error, subject.clone(), format!("The certificate of {} has expired, and DANE-TA checks dates", h.name))
-                    .explain(format!("The chain leads to the DANE-TA anchor ({record}), but a certificate in it has expired. Under DANE-TA validity dates apply (RFC 7672 §3.1.2), so DANE senders defer mail."))
-                    .fix("Renew the certificate (or switch to a DANE-EE 3 1 1 record)."),
+                    .explain(format!("The chain leads to the DANE-TA anchor ({record}), but a certificate in it has expired. Under DANE-TA validity dates apply (RFC 7672 §3.1.2), so DANE senders refuse to deliver to this server."))
+                    .fix_with_records("Renew the certificate, or publish a DANE-EE 3 1 1 record for the server's key (it ignores dates) beside the DANE-TA one:", failed.iter().filter_map(|j| j.dane_ee_record.clone()).collect()),
                 TaProblem::Path { error } => Finding::new(Code::TlsaMismatch, Severity::Error, subject.clone(), "The chain does not validate to the DANE-TA anchor")
-                    .explain(format!("The record {record} matches a certificate in the chain, but {error}, so DANE senders defer mail."))
+                    .explain(format!("The record {record} matches a certificate in the chain, but {error}, so DANE senders refuse to deliver to this server."))
                     .fix("Send a complete, valid chain up to the CA named by the TLSA record."),
             };
             self.push(f);
@@ -226,8 +226,8 @@ impl Judge<'_> {
                 .filter_map(|j| j.dane_ee_record.clone())
                 .collect();
             self.push(
-                Finding::new(Code::TlsaMismatch, Severity::Error, subject.clone(), format!("No TLSA record matches the certificate of {}: DANE senders defer mail", h.name))
-                    .explain(format!("{} publishes {}, but none matches the certificate presented at this address (typically after a key or certificate change without updating DNS, or one server of a cluster left behind). Senders that validate DANE refuse to deliver here and keep the mail queued.", h.name, match dane.usable.len() { 1 => "one usable TLSA record".to_owned(), n => format!("{n} usable TLSA records") }))
+                Finding::new(Code::TlsaMismatch, Severity::Error, subject.clone(), format!("No TLSA record matches the certificate of {}: DANE senders will not deliver to it", h.name))
+                    .explain(format!("{} publishes {}, but none matches the certificate presented at this address (typically after a key or certificate change without updating DNS, or one server of a cluster left behind). Senders that validate DANE refuse to deliver here; with no other server to take it, they keep the mail queued.", h.name, match dane.usable.len() { 1 => "one usable TLSA record".to_owned(), n => format!("{n} usable TLSA records") }))
                     .fix_with_records("Publish this record for the key the server presents now (keep the old one until it is no longer used):", records),
             );
         }

@@ -88,10 +88,11 @@ impl<'e> Judge<'e> {
                 .any(|(_, c)| c.dane.as_ref().is_some_and(ChainDane::authenticated));
             if distinct.len() == 1 && authenticated {
                 let (_, only) = dane.usable[0];
+                let records = rollover_records(&chains_seen);
                 self.push(
                     Finding::new(Code::TlsaNoRollover, Severity::Notice, subject.clone(), "Only one TLSA record: the next key or certificate change will break DANE")
                         .explain(format!("{} publishes a single usable TLSA record ({}). When the server's key or CA changes, senders defer mail until DNS catches up. Publish the next key's record beside the current one well before the change (\"current + next\"), or a 2 1 1 record for your CA beside the 3 1 1.", h.name, tlsa::presentation(only)))
-                        .fix_with_records("Keep the current record and add the issuing CA's 2 1 1 record beside it (or a 3 1 1 record for the next key, generated before the change):", rollover_records(&chains_seen)),
+                        .fix_with_records(rollover_fix_text(&records), records),
                 );
             }
         }
@@ -218,7 +219,7 @@ impl<'e> Judge<'e> {
             if self.lookup_problems(answer, subject.clone(), "TLSA") {
                 dane.status = DaneStatus::Failed;
                 self.push(
-                    Finding::new(Code::TlsaLookupFailed, Severity::Error, subject, format!("The TLSA lookup for {} fails: DANE senders defer mail", h.name))
+                    Finding::new(Code::TlsaLookupFailed, Severity::Error, subject, format!("The TLSA lookup for {} fails: DANE senders will not deliver to it", h.name))
                         .explain(format!("The MX host's zone is signed, so DANE senders must know whether {} has TLSA records. The lookup fails ({}), so they cannot decide and defer mail to this host (RFC 7672 §2.2).", answer.qname, failure_reason(answer)))
                         .fix(format!("Make {} answer validly: publish TLSA records, or let it return a signed NODATA/NXDOMAIN.", answer.qname)),
                 );
@@ -280,7 +281,7 @@ impl<'e> Judge<'e> {
             dane.status = DaneStatus::Unusable;
             let records = self.suggested_records(h, &dane.base);
             self.push(
-                Finding::new(Code::TlsaUnusable, Severity::Error, subject, format!("No TLSA record for {} is usable for SMTP", h.name))
+                Finding::new(Code::TlsaUnusable, Severity::Warning, subject, format!("No TLSA record for {} is usable for SMTP", h.name))
                     .explain(format!("Senders that validate DANE ignore every record here ({}), so they still insist on STARTTLS but cannot authenticate the server: the protection you published does nothing.", unusable.join("; ")))
                     .fix_with_records(publish_text(&records, &dane.base), records),
             );
@@ -403,6 +404,16 @@ fn rollover_records(chains: &[(IpAddr, ChainReport)]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The rollover fix's words, for the records it can offer: a `2 1 1` only where the server
+/// sends its CA's certificate (the digest is made from it).
+fn rollover_fix_text(records: &[String]) -> &'static str {
+    if records.iter().any(|r| r.contains(" TLSA 2 1 1 ")) {
+        "Keep the current record and add the issuing CA's 2 1 1 record beside it (or a 3 1 1 record for the next key, generated before the change):"
+    } else {
+        "Keep the current 3 1 1 record and publish one for the next key beside it, generated now, before the change (the server sends no CA certificate to make a CA record from):"
+    }
 }
 
 fn lookup_state(a: &DnsAnswer) -> LookupState {

@@ -14,6 +14,7 @@
 
 mod address;
 mod chain;
+mod consequence;
 mod diff;
 mod domain;
 mod horizon;
@@ -73,7 +74,10 @@ pub fn analyse_over(
     cx.limits();
     cx.reachability(&hosts);
 
-    let dane_everywhere = senders::protection(&hosts, None) == Protection::Dane;
+    // Whether DANE alone keeps every sender that validates it on TLS (MTA-STS's advice
+    // depends on it): the matrix without a policy.
+    let dane_everywhere =
+        senders::protection(&senders::matrix(&hosts, None, &mx)) == Protection::Dane;
     // MTA-STS and TLS-RPT are advice for mail that can be routed: with no usable MX answer,
     // the DNS problem is the only one to fix.
     let mta_sts = (!mx.null && !mx.failed).then(|| {
@@ -90,20 +94,21 @@ pub fn analyse_over(
             && matches!(&f.subject, Subject::Host { name } if rollover_risk.contains(name)))
     });
     cx.findings.extend(ahead);
-    let downgrade_protection = senders::protection(&hosts, mta_sts.as_ref());
     let senders = senders::matrix(&hosts, mta_sts.as_ref(), &mx);
 
     let mut findings = cx.findings;
+    consequence::apply(&mut findings, &senders);
     findings.sort_by_key(|f| (f.severity, summary::impact(f.code)));
-    let summary = summary::summarise(
+    let (summary, downgrade_protection) = summary::summarise(
         evidence,
         &mx,
         &hosts,
         &findings,
         &senders,
-        downgrade_protection,
+        mta_sts.as_ref(),
+        senders::protection(&senders),
     );
-    let (groups, first) = summary::groups(&findings);
+    let (groups, first) = summary::groups(&findings, summary.status);
     Report {
         domain: evidence.domain.clone(),
         judged_at: now,

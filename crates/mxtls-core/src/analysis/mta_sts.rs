@@ -95,7 +95,7 @@ pub fn judge(
         StsTxt::Invalid { reason } => findings.push(
             Finding::new(
                 Code::MtaStsTxtInvalid,
-                Severity::Error,
+                Severity::Warning,
                 domain.clone(),
                 "The MTA-STS TXT record is invalid, so senders ignore the policy",
             )
@@ -124,7 +124,7 @@ pub fn judge(
                     findings.push(
                         Finding::new(
                             Code::MtaStsPolicyFetchFailed,
-                            Severity::Error,
+                            Severity::Warning,
                             domain.clone(),
                             "The MTA-STS policy cannot be fetched",
                         )
@@ -153,7 +153,7 @@ pub fn judge(
                         findings.push(
                             Finding::new(
                                 Code::MtaStsPolicyInvalid,
-                                Severity::Error,
+                                Severity::Warning,
                                 domain.clone(),
                                 "The MTA-STS policy file is invalid",
                             )
@@ -186,7 +186,7 @@ pub fn judge(
                 Code::MtaStsTesting,
                 Severity::Notice,
                 "MTA-STS is in testing mode: no protection yet",
-                "Senders report failures (to the TLS-RPT address) but still deliver without TLS or with a bad certificate. Switch to enforce once the reports are clean.",
+                "Senders still deliver without TLS or with a bad certificate; those that support TLS-RPT report the failures to the address of a TLS-RPT record.",
             ),
             Mode::None => (
                 Code::MtaStsNone,
@@ -198,9 +198,14 @@ pub fn judge(
         let mut finding = Finding::new(code, severity, domain.clone(), title)
             .explain(format!("{why} Policy max_age: {} s.", policy.max_age));
         if policy.mode == Mode::Testing && failing_pkix.is_empty() {
+            let when = if tls_rpt_set_up {
+                "Once the TLS reports are clean"
+            } else {
+                "Every MX host meets the policy now (publish a TLS-RPT record to hear from senders what still fails)"
+            };
             finding = finding.fix_with_file(
                 format!(
-                    "Once the TLS reports are clean, switch to enforce: serve this file at {} and publish the TXT record with its new id.",
+                    "{when}, switch to enforce: serve this file at {} and publish the TXT record with its new id.",
                     report.policy_url
                 ),
                 txt_fix.clone(),

@@ -300,7 +300,7 @@ fn failure(s: &Seen<'_>, report: &Report) -> Finding {
 fn protect(report: &Report) -> &'static str {
     use crate::report::Protection;
     match report.downgrade_protection {
-        Protection::None => {
+        Protection::None | Protection::Unknown => {
             "Publish DANE TLSA records or an enforced MTA-STS policy, so that senders refuse to deliver without TLS instead of falling back to cleartext."
         }
         Protection::Dane => {

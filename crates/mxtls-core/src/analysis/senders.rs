@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use crate::names::DnsName;
 use crate::report::{
-    DaneStatus, Delivery, MtaStsReport, MxReport, Protection, Sender, SenderOutcome, Verdict,
+    Attack, DaneStatus, Delivery, MtaStsReport, MxReport, Protection, Sender, SenderOutcome,
+    Verdict,
 };
 
 /// What one address does for one sender.
@@ -16,6 +17,10 @@ enum Try {
     Delivers(Delivery),
     /// The sender gives up on this address and tries the next (deferring if none is left).
     Fails,
+    /// The probe could not test the address (no connection, no working SMTP): from one
+    /// vantage point, not the domain's verdict. The sender moves on; if nothing else
+    /// delivers, what it meets is not known.
+    Untested,
     Unknown,
 }
 
@@ -27,42 +32,55 @@ pub(super) fn matrix(
     sts: Option<&MtaStsReport>,
     mx: &super::MxState,
 ) -> Vec<SenderOutcome> {
-    let (null_mx, mx_failed) = (mx.null, mx.failed);
     Sender::ALL
         .iter()
         .map(|&sender| {
-            let (delivery, via, failing_at) = if null_mx {
-                (Delivery::Bounced, None, Vec::new())
+            let (delivery, via, failing_at, stripped) = if mx.null {
+                (Delivery::Bounced, None, Vec::new(), Delivery::Bounced)
             } else if mx.bogus && sender != Sender::Dane {
-                (Delivery::Unknown, None, Vec::new())
-            } else if mx_failed || hosts.is_empty() {
-                (Delivery::Deferred, None, Vec::new())
+                (Delivery::Unknown, None, Vec::new(), Delivery::Unknown)
+            } else if mx.failed || hosts.is_empty() {
+                (Delivery::Deferred, None, Vec::new(), Delivery::Deferred)
             } else {
-                deliver(sender, hosts, sts, false)
+                let (d, via, failing) = deliver(sender, hosts, sts, false);
+                (d, via, failing, deliver(sender, hosts, sts, true).0)
             };
-            let stripping_succeeds = !null_mx
-                && !mx_failed
-                && !hosts.is_empty()
-                && deliver(sender, hosts, sts, true).0 == Delivery::Cleartext;
+            let attack = attack(delivery, stripped);
             SenderOutcome {
                 sender,
                 delivery,
                 via,
-                stripping_succeeds,
+                stripping_succeeds: attack == Attack::Works,
+                attack,
                 failing_at,
             }
         })
         .collect()
 }
 
-/// Which protection stops downgrades, for the report's top line.
-pub fn protection(hosts: &[MxReport], sts: Option<&MtaStsReport>) -> Protection {
-    let dane = !hosts.is_empty()
-        && hosts
-            .iter()
-            .all(|h| matches!(h.dane, DaneStatus::Applies | DaneStatus::Unusable));
-    let mta_sts = sts.is_some_and(MtaStsReport::enforced);
-    match (dane, mta_sts) {
+/// What stripping STARTTLS changes, from what happens without and with the attack.
+fn attack(now: Delivery, stripped: Delivery) -> Attack {
+    match (now, stripped) {
+        (Delivery::Unknown, _) | (_, Delivery::Unknown) => Attack::NotKnown,
+        (Delivery::Bounced, _) => Attack::None,
+        (_, Delivery::Cleartext) => Attack::Works,
+        (Delivery::Deferred, _) => Attack::None,
+        _ => Attack::Blocked,
+    }
+}
+
+/// Which protection stops downgrades, for the report's top line: the kinds of sender whose
+/// mail goes over TLS now and whom stripping cannot turn to cleartext — read from the rows,
+/// so that the line and the table cannot disagree.
+pub fn protection(rows: &[SenderOutcome]) -> Protection {
+    let holds = |s: Sender| {
+        rows.iter().any(|r| {
+            r.sender == s
+                && r.attack == Attack::Blocked
+                && matches!(r.delivery, Delivery::Authenticated | Delivery::Encrypted)
+        })
+    };
+    match (holds(Sender::Dane), holds(Sender::MtaSts)) {
         (true, true) => Protection::Both,
         (true, false) => Protection::Dane,
         (false, true) => Protection::MtaSts,
@@ -73,7 +91,7 @@ pub fn protection(hosts: &[MxReport], sts: Option<&MtaStsReport>) -> Protection 
 /// Senders try MX hosts by preference and each host's addresses in turn; the message goes
 /// to the first that accepts it. Within a host, the weakest delivering address counts
 /// (the sender does not choose which one it reaches). `stripped`: an attacker removes
-/// STARTTLS from every session.
+/// STARTTLS from every session that speaks SMTP.
 /// Where a message goes: the delivery, the host, and the addresses of that host where this
 /// sender fails and moves on (the report shows them: the worst address, not the best).
 fn deliver(
@@ -82,14 +100,21 @@ fn deliver(
     sts: Option<&MtaStsReport>,
     stripped: bool,
 ) -> (Delivery, Option<DnsName>, Vec<IpAddr>) {
-    let mut unknown = false;
+    let (mut unknown, mut untested) = (false, false);
     for host in hosts {
         let tries: Vec<(IpAddr, Try)> = host
             .addresses
             .iter()
-            .filter(|a| a.tls != Verdict::Unreachable)
             .map(|a| {
-                let v = if stripped && !matches!(a.tls, Verdict::Inconclusive | Verdict::Refused) {
+                let speaks_smtp = matches!(
+                    a.tls,
+                    Verdict::Verified
+                        | Verdict::Trusted
+                        | Verdict::Untrusted
+                        | Verdict::NoStarttls
+                        | Verdict::TlsFailed
+                );
+                let v = if stripped && speaks_smtp {
                     Verdict::NoStarttls
                 } else {
                     a.tls
@@ -97,6 +122,7 @@ fn deliver(
                 (a.ip, attempt(sender, host, a, v, sts))
             })
             .collect();
+        untested |= tries.iter().any(|(_, t)| *t == Try::Untested);
         if tries.iter().any(|(_, t)| *t == Try::Unknown) {
             unknown = true;
             continue;
@@ -117,7 +143,7 @@ fn deliver(
             return (worst, Some(host.host.clone()), failing);
         }
     }
-    if unknown {
+    if unknown || untested {
         (Delivery::Unknown, None, Vec::new())
     } else {
         (Delivery::Deferred, None, Vec::new())
@@ -136,11 +162,21 @@ fn attempt(
         Verdict::Verified | Verdict::Trusted | Verdict::Untrusted => Try::Delivers(Encrypted),
         // After a failed handshake, opportunistic senders retry in cleartext.
         Verdict::NoStarttls | Verdict::TlsFailed => Try::Delivers(Cleartext),
-        Verdict::Unreachable | Verdict::Broken => Try::Fails,
+        Verdict::Unreachable | Verdict::Broken => Try::Untested,
         Verdict::Inconclusive | Verdict::Refused => Try::Unknown,
     };
-    if matches!(v, Verdict::Inconclusive | Verdict::Refused) {
-        return Try::Unknown;
+    // An enforcing sender never delivers to a host its policy does not list, whatever the
+    // host's server does (RFC 8461 §4.1): that is known without testing it.
+    if sender == Sender::MtaSts
+        && let Some(sts) = sts.filter(|s| s.enforced())
+        && !sts.host(&host.host).is_some_and(|h| h.covered)
+    {
+        return Try::Fails;
+    }
+    match v {
+        Verdict::Inconclusive | Verdict::Refused => return Try::Unknown,
+        Verdict::Unreachable | Verdict::Broken => return Try::Untested,
+        _ => {}
     }
     match sender {
         Sender::Opportunistic => opportunistic(v),
@@ -240,7 +276,7 @@ mod tests {
         assert_eq!(row(&m, Sender::Opportunistic).delivery, Delivery::Encrypted);
         assert!(row(&m, Sender::Opportunistic).stripping_succeeds);
         assert!(row(&m, Sender::MtaSts).stripping_succeeds);
-        assert_eq!(protection(&hosts, None), Protection::Dane);
+        assert_eq!(protection(&m), Protection::Dane);
     }
 
     #[test]
@@ -299,7 +335,10 @@ mod tests {
         let enforce = sts(Mode::Enforce, true);
         let m = matrix(&hosts, Some(&enforce), &mx(false));
         assert!(!row(&m, Sender::MtaSts).stripping_succeeds);
-        assert_eq!(protection(&hosts, Some(&enforce)), Protection::MtaSts);
+        // Deferred, not delivered: the policy blocks the attack but protects no mail.
+        assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Deferred);
+        assert_eq!(row(&m, Sender::MtaSts).attack, Attack::None);
+        assert_eq!(protection(&m), Protection::None);
         let uncovered = sts(Mode::Enforce, false);
         let m = matrix(&hosts, Some(&uncovered), &mx(false));
         assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Deferred);
@@ -307,7 +346,7 @@ mod tests {
         let m = matrix(&hosts, Some(&testing), &mx(false));
         assert_eq!(row(&m, Sender::MtaSts).delivery, Delivery::Encrypted);
         assert!(row(&m, Sender::MtaSts).stripping_succeeds);
-        assert_eq!(protection(&hosts, Some(&testing)), Protection::None);
+        assert_eq!(protection(&m), Protection::None);
     }
 
     #[test]

@@ -4,7 +4,8 @@ use super::{Judge, MxState};
 use crate::evidence::Evidence;
 use crate::findings::{Code, Finding, Severity};
 use crate::report::{
-    Delivery, FindingGroup, MxReport, Protection, SenderOutcome, Status, Summary, Verdict,
+    Delivery, FindingGroup, MtaStsReport, MxReport, Protection, SenderOutcome, Status, Summary,
+    Verdict,
 };
 
 impl Judge<'_> {
@@ -27,17 +28,19 @@ impl Judge<'_> {
     }
 }
 
-/// The status, headline and flags of the report, from what happens to mail: the DNS, the
-/// judged addresses, the sender matrix and the protection. `findings` are in impact order,
-/// so the first error names the cause.
+/// The status, headline and flags of the report, and the protection it claims, from what
+/// happens to mail: the DNS, the judged addresses, the sender matrix and the protection the
+/// rows show. `findings` are in impact order (severities already by consequence), so the
+/// first error names the cause.
 pub(super) fn summarise(
     ev: &Evidence,
     mx: &MxState,
     hosts: &[MxReport],
     findings: &[Finding],
     senders: &[SenderOutcome],
+    sts: Option<&MtaStsReport>,
     protection: Protection,
-) -> Summary {
+) -> (Summary, Protection) {
     let domain = &ev.domain;
     let judged: Vec<Verdict> = hosts
         .iter()
@@ -54,14 +57,20 @@ pub(super) fn summarise(
         && judged
             .iter()
             .all(|v| matches!(v, Verdict::Verified | Verdict::Trusted));
+    let has = |severity: Severity, codes: &[Code]| {
+        findings
+            .iter()
+            .any(|f| f.severity == severity && codes.contains(&f.code))
+    };
     let dns_broken = mx.failed
-        || findings.iter().any(|f| {
-            f.severity == Severity::Error
-                && matches!(
-                    f.code,
-                    Code::DnssecBogus | Code::DnssecIndeterminate | Code::DnsLookupFailed
-                )
-        });
+        || has(
+            Severity::Error,
+            &[
+                Code::DnssecBogus,
+                Code::DnssecIndeterminate,
+                Code::DnsLookupFailed,
+            ],
+        );
     let deferred = senders.iter().any(|r| r.delivery == Delivery::Deferred);
     let cleartext = judged
         .iter()
@@ -70,11 +79,11 @@ pub(super) fn summarise(
         Status::NoMail
     } else if dns_broken {
         Status::SendersDefer
-    } else if judged.is_empty() {
+    } else if judged.is_empty() && !deferred {
         Status::NotTested
     } else if cleartext {
         Status::Cleartext
-    } else if deferred {
+    } else if deferred || judged.is_empty() {
         Status::SendersDefer
     } else if protection != Protection::None {
         let authenticated = match protection {
@@ -90,16 +99,27 @@ pub(super) fn summarise(
             authenticated: all_pkix,
         }
     };
+    // Nothing seen: what an attacker could do is not known either.
+    let protection = match status {
+        Status::NotTested => Protection::Unknown,
+        Status::NoMail => Protection::None,
+        _ => protection,
+    };
     // The first error (or warning) names the cause.
     let cause = |severities: &[Severity]| {
         findings
             .iter()
             .find(|f| severities.contains(&f.severity))
-            .map(|f| f.title.clone())
+            .map(|f| f.title.clone().to_lowercase_first())
     };
     let errors = [Severity::Error];
     let problems = [Severity::Error, Severity::Warning];
-    let headline = match status {
+    let for_whom = match protection {
+        Protection::Dane => "for senders that validate DANE",
+        Protection::MtaSts => "for senders that enforce MTA-STS",
+        _ => "for senders that validate DANE or enforce MTA-STS",
+    };
+    let mut headline = match status {
         Status::NoMail => {
             format!("{domain} accepts no mail (null MX): there is nothing to protect.")
         }
@@ -111,12 +131,12 @@ pub(super) fn summarise(
         ),
         Status::SendersDefer => format!(
             "Some senders defer mail to {domain}: {}.",
-            cause(&errors).unwrap_or_else(|| "see the findings below".into())
+            cause(&errors).unwrap_or_else(|| "no MX host has an address they can use".into())
         ),
         Status::NotTested => format!(
             "No mail server of {domain} could be tested: {}. What DNS alone shows: {}.",
             untested_why(hosts),
-            dns_alone(mx, hosts, protection)
+            dns_alone(mx, hosts, sts.is_some_and(MtaStsReport::enforced))
         ),
         Status::Cleartext => format!(
             "Mail to {domain} can travel in cleartext: {}.",
@@ -126,39 +146,53 @@ pub(super) fn summarise(
             by: Protection::Dane | Protection::Both,
             authenticated: true,
         } => format!(
-            "Mail to {domain} is protected: DANE authenticates every MX host, and STARTTLS cannot be stripped."
+            "Mail to {domain} is protected {for_whom}: DANE authenticates every MX host, and STARTTLS cannot be stripped from them."
         ),
         Status::Protected {
             by: Protection::MtaSts,
             authenticated: true,
         } => format!(
-            "Mail to {domain} is protected for MTA-STS senders: valid certificates everywhere, and the enforced policy stops STARTTLS stripping."
+            "Mail to {domain} is protected {for_whom}: valid certificates everywhere, and the enforced policy stops STARTTLS stripping."
         ),
         Status::Protected { .. } => format!(
-            "STARTTLS to {domain} cannot be stripped, but not every server is authenticated: {}.",
+            "STARTTLS to {domain} cannot be stripped {for_whom}, but not every server is authenticated: {}.",
             cause(&problems).unwrap_or_else(|| "see the findings below".into())
         ),
         Status::Strippable {
             authenticated: true,
-        } => format!(
-            "Mail to {domain} is encrypted with valid certificates, but an attacker on the path can strip STARTTLS: {}.",
-            cause(&problems)
-                .unwrap_or_else(|| "neither DANE nor an enforced MTA-STS policy protects it".into())
-                .to_lowercase_first()
-        ),
+        } => {
+            format!(
+                "Mail to {domain} is encrypted with valid certificates, but an attacker on the path can strip STARTTLS: {}.",
+                cause(&problems).unwrap_or_else(|| {
+                    "neither DANE nor an enforced MTA-STS policy protects it".into()
+                })
+            )
+        }
         Status::Strippable {
             authenticated: false,
         } => format!(
             "Mail to {domain} is encrypted but not authenticated: an attacker on the path can intercept it or strip STARTTLS."
         ),
     };
-    Summary {
+    // A good answer with a warning below it says so in the same line (and takes its colour).
+    if matches!(
+        status,
+        Status::Protected {
+            authenticated: true,
+            ..
+        }
+    ) && let Some(w) = cause(&[Severity::Warning])
+    {
+        headline.push_str(&format!(" Needs attention: {w}."));
+    }
+    let summary = Summary {
         headline,
         status,
         dane_authenticated,
         strippable: !mx.null && protection == Protection::None,
         accepts_no_mail: mx.null,
-    }
+    };
+    (summary, protection)
 }
 
 /// Lower-cases the first letter of a finding's title, to continue a sentence.
@@ -169,10 +203,10 @@ trait LowerFirst {
 impl LowerFirst for String {
     fn to_lowercase_first(self) -> String {
         let mut c = self.chars();
+        // An acronym ("STARTTLS", "MTA-STS", "DANE-TA") keeps its capitals.
+        let acronym = self.chars().nth(1).is_some_and(char::is_uppercase);
         match c.next() {
-            Some(first) if !self.starts_with("MTA") && !self.starts_with("DANE") => {
-                first.to_lowercase().chain(c).collect()
-            }
+            Some(first) if !acronym => first.to_lowercase().chain(c).collect(),
             _ => self,
         }
     }
@@ -224,8 +258,9 @@ pub(super) fn impact(code: Code) -> usize {
 }
 
 /// Groups of one cause, and the one or two that come first: errors or warnings with a fix,
-/// most harmful first.
-pub(super) fn groups(findings: &[Finding]) -> (Vec<FindingGroup>, Vec<usize>) {
+/// most harmful first. Where nothing could be tested and no such fix exists, what to do
+/// first is what lets the probe test (a server that limited it: check again later).
+pub(super) fn groups(findings: &[Finding], status: Status) -> (Vec<FindingGroup>, Vec<usize>) {
     let mut groups: Vec<FindingGroup> = Vec::new();
     for (i, f) in findings.iter().enumerate() {
         match groups
@@ -249,7 +284,41 @@ pub(super) fn groups(findings: &[Finding]) -> (Vec<FindingGroup>, Vec<usize>) {
         })
         .map(|(i, _)| i)
         .take(2)
-        .collect();
+        .collect::<Vec<usize>>();
+    let first = if first.is_empty() && status == Status::NotTested {
+        groups
+            .iter()
+            .position(|g| {
+                matches!(
+                    g.code,
+                    Code::SmtpInconclusive
+                        | Code::SmtpUnreachable
+                        | Code::SmtpUnresponsive
+                        | Code::AddressRefused
+                ) && findings[g.findings[0]].fix.is_some()
+            })
+            .into_iter()
+            .collect()
+    } else if first.is_empty()
+        && !matches!(
+            status,
+            Status::NoMail
+                | Status::Protected {
+                    authenticated: true,
+                    ..
+                }
+        )
+    {
+        // A weaker status than the best one always has a first step: the most useful notice
+        // with a fix (switching a testing policy to enforce, publishing TLSA records).
+        groups
+            .iter()
+            .position(|g| g.severity != Severity::Ok && findings[g.findings[0]].fix.is_some())
+            .into_iter()
+            .collect()
+    } else {
+        first
+    };
     (groups, first)
 }
 
@@ -275,27 +344,35 @@ fn untested_why(hosts: &[MxReport]) -> String {
 }
 
 /// What the DNS answers promise senders, without any server seen.
-fn dns_alone(mx: &MxState, hosts: &[MxReport], protection: Protection) -> String {
+fn dns_alone(mx: &MxState, hosts: &[MxReport], sts_enforced: bool) -> String {
+    let dane = !hosts.is_empty()
+        && hosts.iter().all(|h| {
+            matches!(
+                h.dane,
+                crate::report::DaneStatus::Applies | crate::report::DaneStatus::Unusable
+            )
+        });
+
     let signed = if mx.dnssec.is_secure() {
         "the MX records are DNSSEC-signed"
     } else {
         "the MX records are not DNSSEC-signed"
     };
-    let policy = match protection {
-        Protection::Dane | Protection::Both => {
-            "TLSA records oblige DANE senders to use authenticated TLS"
-        }
-        _ if hosts
-            .iter()
-            .any(|h| h.dane == crate::report::DaneStatus::NotPublished) =>
+    let policy = match dane {
+        true => "TLSA records oblige DANE senders to use authenticated TLS",
+        false
+            if hosts
+                .iter()
+                .any(|h| h.dane == crate::report::DaneStatus::NotPublished) =>
         {
             "no TLSA records are published"
         }
         _ => "DANE does not apply",
     };
-    let sts = match protection {
-        Protection::MtaSts | Protection::Both => ", and an enforced MTA-STS policy covers them",
-        _ => "",
+    let sts = if sts_enforced {
+        ", and an enforced MTA-STS policy covers them"
+    } else {
+        ""
     };
     format!("{signed}; {policy}{sts}")
 }

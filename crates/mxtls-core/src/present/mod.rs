@@ -19,8 +19,8 @@ pub use why::{glossary, why};
 use crate::evidence::{KeyTypeOffer, Step};
 use crate::findings::{Fix, Severity};
 use crate::report::{
-    CertRef, ChainReport, DaneStatus, Delivery, FindingGroup, MtaStsReport, Protection, Report,
-    Sender, SenderOutcome, Status, StsHost, StsTxt, TlsaReport, Verdict,
+    Attack, CertRef, ChainReport, DaneStatus, Delivery, FindingGroup, MtaStsReport, Protection,
+    Report, Sender, SenderOutcome, Status, StsHost, StsTxt, TlsaReport, Verdict,
 };
 
 /// How good or bad something is, for colour and icon: the same for one thing everywhere.
@@ -117,43 +117,75 @@ pub fn protection(p: Protection) -> Words {
             Mood::Good,
         ),
         Protection::None => words("no", Mood::Warn),
+        Protection::Unknown => words("not known", Mood::Unknown),
     }
 }
 
 /// "Protected against STARTTLS stripping: …", the question an attacker on the path asks;
-/// `None` for a domain that accepts no mail. Where no server could be tested it says so,
-/// with what DNS alone promises, instead of a protection nobody saw.
+/// `None` for a domain that accepts no mail. It says exactly what the sender table's rows
+/// say: the protection named is that of the senders whose rows are blocked, and where no
+/// server could be tested it says so, with what DNS alone promises.
 pub fn stripping_line(report: &Report) -> Option<Words> {
     if report.summary.accepts_no_mail {
         return None;
     }
     let p = protection(report.downgrade_protection);
-    if report.summary.status == Status::NotTested {
-        let dns = match report.downgrade_protection {
-            Protection::None => "DNS publishes neither DANE nor an enforced MTA-STS policy",
-            Protection::Dane => "DNS publishes DANE TLSA records",
-            Protection::MtaSts => "DNS publishes an enforced MTA-STS policy",
-            Protection::Both => "DNS publishes DANE and an enforced MTA-STS policy",
-        };
-        return Some(words(
-            format!(
-                "Protected against STARTTLS stripping: not known (no server could be tested; {dns})"
-            ),
+    let line = |rest: &str, mood| {
+        Some(words(
+            format!("Protected against STARTTLS stripping: {rest}"),
+            mood,
+        ))
+    };
+    if report.downgrade_protection == Protection::Unknown {
+        return line(
+            "not known (no server could be tested; what DNS alone shows is in the answer above)",
             Mood::Unknown,
-        ));
+        );
     }
-    Some(words(
-        format!("Protected against STARTTLS stripping: {}", p.text),
-        p.mood,
-    ))
+    if report.downgrade_protection != Protection::None {
+        let others = if report.downgrade_protection == Protection::Both {
+            ""
+        } else {
+            "; other senders can still be downgraded to cleartext"
+        };
+        return line(&format!("{}{others}", p.text), p.mood);
+    }
+    // No protection holds: say why where DNS or a policy promised one.
+    let waits = report
+        .senders
+        .iter()
+        .filter(|r| {
+            matches!(r.sender, Sender::Dane | Sender::MtaSts)
+                && matches!(r.delivery, Delivery::Deferred)
+        })
+        .count();
+    if waits > 0 {
+        return line(
+            "no — the senders that would refuse cleartext cannot deliver at all (see the table), and the others can be downgraded",
+            Mood::Bad,
+        );
+    }
+    line(&p.text, p.mood)
 }
 
-/// A kind of sending MTA.
+/// The vendors [`sender`] names, each in one kind of sender only.
+pub const VENDORS: [&str; 6] = [
+    "Postfix",
+    "Exim",
+    "Microsoft 365",
+    "Gmail",
+    "Yahoo",
+    "Sendmail",
+];
+
+/// A kind of sending MTA, with the well-known software or service that behaves so. Each
+/// vendor is named once: Microsoft 365 validates DANE and also applies MTA-STS, and is
+/// named where its behaviour is decided first (DANE, when the domain publishes TLSA).
 pub fn sender(s: Sender) -> &'static str {
     match s {
-        Sender::Dane => "validates DANE (Postfix and Exim with DANE, Microsoft 365)",
-        Sender::MtaSts => "enforces MTA-STS (Gmail, Microsoft 365, Yahoo)",
-        Sender::Opportunistic => "uses TLS when offered, else cleartext (Postfix's default)",
+        Sender::Dane => "validates DANE (Postfix or Exim with DANE on, Microsoft 365)",
+        Sender::MtaSts => "enforces MTA-STS (Gmail, Yahoo)",
+        Sender::Opportunistic => "uses TLS when offered, else cleartext (most servers' default)",
         Sender::DefersOnTlsFailure => "requires TLS once STARTTLS is offered (Sendmail)",
     }
 }
@@ -178,16 +210,22 @@ pub fn sender_delivery(row: &SenderOutcome) -> Words {
     words(text, mood)
 }
 
-/// What an attacker who strips STARTTLS gets from this kind of sender; unknown where what
-/// the sender does is.
-pub fn stripping_outcome(row: &SenderOutcome) -> Words {
-    if row.delivery == Delivery::Unknown {
-        words("not known", Mood::Unknown)
-    } else if row.stripping_succeeds {
-        words("the attack works: mail in cleartext", Mood::Bad)
-    } else {
-        words("the attack is blocked", Mood::Good)
-    }
+/// What an attacker who strips STARTTLS changes for this kind of sender; `None` where it
+/// changes nothing (the message bounces, or waits with or without the attack).
+pub fn stripping_outcome(row: &SenderOutcome) -> Option<Words> {
+    Some(match row.attack {
+        Attack::None => return None,
+        Attack::NotKnown => words("not known", Mood::Unknown),
+        Attack::Works if row.delivery == Delivery::Deferred => words(
+            "the attack works: with the STARTTLS offer removed, the sender no longer meets the failing TLS and sends in cleartext",
+            Mood::Bad,
+        ),
+        Attack::Works => words("the attack works: mail in cleartext", Mood::Bad),
+        Attack::Blocked => words(
+            "the attack is blocked: the sender waits instead",
+            Mood::Good,
+        ),
+    })
 }
 
 /// A finding's severity.
@@ -201,10 +239,27 @@ pub fn severity(s: Severity) -> Words {
     words(s.id(), mood)
 }
 
-/// The mood of a whole report: that of its status, so that the page's box, the widget, the
-/// badge and the terminal agree.
+/// The mood of a whole report: that of its status, raised by the worst finding shown (an
+/// error is bad, a warning at least amber) — the page's box, the widget, the badge, the
+/// terminal and the plugin state all take this one, so they agree. A report that could not
+/// test anything stays grey: its warnings say why.
 pub fn report_mood(report: &Report) -> Mood {
-    status_mood(report.summary.status)
+    let status = status_mood(report.summary.status);
+    let worst = report
+        .findings
+        .iter()
+        .map(|f| match f.severity {
+            Severity::Error => Mood::Bad,
+            Severity::Warning => Mood::Warn,
+            Severity::Notice | Severity::Ok => Mood::Good,
+        })
+        .max()
+        .unwrap_or(Mood::Good);
+    if status == Mood::Unknown && worst != Mood::Bad {
+        status
+    } else {
+        status.max(worst)
+    }
 }
 
 /// The mood of a status.
@@ -268,11 +323,13 @@ pub fn plugin_state(report: &Report) -> PluginState {
     }
 }
 
-/// The badge's message for a status (`None`: never checked), in the status's mood.
-pub fn badge(status: Option<Status>) -> Words {
-    let Some(status) = status else {
+/// The badge's message for a report (`None`: never checked): its status in words, in the
+/// report's mood.
+pub fn badge(report: Option<&Report>) -> Words {
+    let Some(report) = report else {
         return words("not checked", Mood::Unknown);
     };
+    let status = report.summary.status;
     let text = match status {
         Status::NoMail => "no mail (null MX)",
         Status::NotTested => "could not test",
@@ -298,7 +355,7 @@ pub fn badge(status: Option<Status>) -> Words {
         } => "DANE + MTA-STS",
         Status::Protected { .. } => "not authenticated",
     };
-    words(text, status_mood(status))
+    words(text, report_mood(report))
 }
 
 /// The subjects of a group after its face ("also on …").

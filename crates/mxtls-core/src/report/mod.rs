@@ -25,7 +25,7 @@ pub use horizon::{
     DEFAULT_CERT_DAYS, DEFAULT_RRSIG_DAYS, Horizon, days_until, in_days, renewal_date,
 };
 pub use mta_sts::{FetchState, Mode, MtaStsReport, Policy, StsHost, StsTxt};
-pub use senders::{Delivery, Protection, Sender, SenderOutcome};
+pub use senders::{Attack, Delivery, Protection, Sender, SenderOutcome};
 
 /// The TLS verdict for one address (or one chain of it): what a sender gets there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -115,7 +115,8 @@ pub struct Report {
     /// MTA-STS and TLS-RPT; `None` for a domain that accepts no mail.
     #[serde(default)]
     pub mta_sts: Option<MtaStsReport>,
-    /// Which senders refuse to be downgraded: `dane`, `mta-sts`, `both` or `none`.
+    /// Which senders refuse to be downgraded: `dane`, `mta-sts`, `both`, `none`, or
+    /// `unknown` when no server could be tested.
     pub downgrade_protection: Protection,
     /// What happens to a message, by kind of sender.
     pub senders: Vec<SenderOutcome>,

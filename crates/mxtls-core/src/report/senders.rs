@@ -72,7 +72,10 @@ impl Delivery {
     }
 }
 
-/// Which senders refuse to be downgraded.
+/// Which senders an attacker who strips STARTTLS cannot downgrade: those whose mail now
+/// goes over TLS and whose DNS or policy obliges them to keep it so. A protection is claimed
+/// only where it protects mail that flows: TLSA records in front of servers without STARTTLS
+/// make DANE senders defer, which is no protection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protection {
@@ -80,6 +83,8 @@ pub enum Protection {
     MtaSts,
     Both,
     None,
+    /// No server could be tested: what senders meet is not known.
+    Unknown,
 }
 
 impl Protection {
@@ -90,6 +95,7 @@ impl Protection {
             Protection::MtaSts => "mta-sts",
             Protection::Both => "both",
             Protection::None => "none",
+            Protection::Unknown => "unknown",
         }
     }
 }
@@ -102,10 +108,41 @@ pub struct SenderOutcome {
     /// The MX host the message goes to, when delivered.
     pub via: Option<DnsName>,
     /// An attacker on the path who strips STARTTLS gets the message in cleartext. Not known
-    /// (and `false`) when `delivery` is `unknown`.
+    /// (and `false`) when `delivery` is `unknown`; the same as `attack == works`.
     pub stripping_succeeds: bool,
+    /// What stripping STARTTLS changes for this sender.
+    #[serde(default)]
+    pub attack: Attack,
     /// Addresses of `via` where this sender fails and moves on to the next: the message gets
     /// through, delayed, and only because another address works.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing_at: Vec<std::net::IpAddr>,
+}
+
+/// What an attacker on the path who strips STARTTLS changes for one kind of sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attack {
+    /// The message goes out in cleartext, where without the attack it would not (or, for a
+    /// deferring sender, where it would wait): the attacker reads it.
+    Works,
+    /// The sender refuses to go on without TLS: the message waits instead.
+    Blocked,
+    /// Nothing to attack: the message bounces, or waits with or without the attack.
+    #[default]
+    None,
+    /// What the sender does is not known.
+    NotKnown,
+}
+
+impl Attack {
+    /// The machine id (the serde name).
+    pub fn id(self) -> &'static str {
+        match self {
+            Attack::Works => "works",
+            Attack::Blocked => "blocked",
+            Attack::None => "none",
+            Attack::NotKnown => "not-known",
+        }
+    }
 }
