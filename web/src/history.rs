@@ -155,7 +155,7 @@ pub fn history_page(props: &HistoryProps) -> Html {
                                 <ul id="reports">
                                     { for l.reports.iter().map(|r| html! {
                                         <li class={if r.failed > 0 { "warn" } else { "good" }}>
-                                            { format!("{}: {} — {} sessions succeeded, {} failed", r.day, r.organization, r.successful, r.failed) }
+                                            { format!("{}: {} — {} succeeded, {} failed", r.day, r.organization, mxtls_core::present::count(r.successful, "session", "sessions"), r.failed) }
                                         </li>
                                     }) }
                                 </ul>

@@ -8,10 +8,12 @@
 //! and `mxtls-tls-rpt` (`src/bin/mxtls-tls-rpt.rs`, the TLS-RPT report reader at `/tls-rpt`,
 //! [`tls_rpt`]), so that neither is part of the home page's first load.
 
+pub mod freshness;
 pub mod history;
 pub mod live;
 pub mod net;
 pub mod pages;
+pub mod refusal;
 pub mod report;
 pub mod tls_rpt;
 

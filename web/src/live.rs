@@ -83,6 +83,8 @@ pub struct Live {
     /// `(host, ip, reason)` of addresses the target policy refused.
     pub refused: Vec<(DnsName, IpAddr, String)>,
     pub result: Option<Result<Loaded, String>>,
+    /// The server would not start the check yet (its limits): when it may.
+    pub deferred: Option<crate::refusal::Deferred>,
     /// When the check started and what time it is now (the page's clock, ms): the timer.
     pub started_ms: Option<f64>,
     pub now_ms: f64,
@@ -96,6 +98,8 @@ pub enum Action {
     /// The clock moved on (the timer and the seconds waited on a slow step).
     Tick(f64),
     Done(Result<Loaded, String>),
+    /// The server refused to start the check for now (429/503 with `Retry-After`).
+    Deferred(crate::refusal::Deferred),
 }
 
 impl Live {
@@ -238,6 +242,10 @@ impl Reducible for Live {
             Action::Progress(event, now) => next.apply(event, now),
             Action::Tick(now) => next.now_ms = next.now_ms.max(now),
             Action::Done(result) => next.result = Some(result),
+            Action::Deferred(d) => {
+                next.now_ms = next.now_ms.max(d.since_ms);
+                next.deferred = Some(d);
+            }
         }
         Rc::new(next)
     }

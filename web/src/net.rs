@@ -12,6 +12,10 @@ use mxtls_core::api::sse;
 pub struct Failure {
     pub status: Option<u16>,
     pub message: String,
+    /// The server's `Retry-After` (seconds) on a refusal: when asking again may work.
+    pub retry_after_s: Option<u64>,
+    /// The server's own words (the API's error body), without the retry note of `message`.
+    pub reason: Option<String>,
 }
 
 impl Failure {
@@ -20,9 +24,18 @@ impl Failure {
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
             .unwrap_or_default();
+        Failure::local(format!("the checker could not be reached ({detail})"))
+    }
+}
+
+impl Failure {
+    /// A failure on this side of the connection: no status, no server words.
+    fn local(message: String) -> Failure {
         Failure {
             status: None,
-            message: format!("the checker could not be reached ({detail})"),
+            message,
+            retry_after_s: None,
+            reason: None,
         }
     }
 }
@@ -48,15 +61,27 @@ async fn text(response: &Response) -> Result<String, Failure> {
 async fn refusal(response: &Response) -> Failure {
     let status = response.status();
     let body = text(response).await.unwrap_or_default();
-    let mut message = mxtls_core::api::from_json::<mxtls_core::api::ApiError>(&body)
+    let reason = mxtls_core::api::from_json::<mxtls_core::api::ApiError>(&body)
         .map(|e| e.error)
-        .unwrap_or_else(|_| format!("the server answered {status}"));
-    if let Ok(Some(wait)) = response.headers().get("retry-after") {
+        .ok();
+    let mut message = reason
+        .clone()
+        .unwrap_or_else(|| format!("the server answered {status}"));
+    // Seconds only (the server never sends a date); anything else is no promise.
+    let retry_after_s = response
+        .headers()
+        .get("retry-after")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(wait) = retry_after_s {
         message.push_str(&format!(" (retry in {wait} s)"));
     }
     Failure {
         status: Some(status),
         message,
+        retry_after_s,
+        reason,
     }
 }
 
@@ -80,10 +105,9 @@ pub async fn stream_events(
     if !response.ok() {
         return Err(refusal(&response).await);
     }
-    let body = response.body().ok_or(Failure {
-        status: None,
-        message: "the server's answer has no body".into(),
-    })?;
+    let body = response
+        .body()
+        .ok_or_else(|| Failure::local("the server's answer has no body".into()))?;
     let reader = ReadableStreamDefaultReader::new(&body).map_err(Failure::network)?;
     let mut parser = sse::Parser::default();
     loop {
@@ -99,10 +123,7 @@ pub async fn stream_events(
         }
         let value = Reflect::get(&chunk, &"value".into()).map_err(Failure::network)?;
         let bytes = Uint8Array::new(&value).to_vec();
-        for message in parser.push(&bytes).map_err(|message| Failure {
-            status: None,
-            message,
-        })? {
+        for message in parser.push(&bytes).map_err(Failure::local)? {
             on_event(message);
         }
     }
@@ -186,11 +207,8 @@ pub async fn roots() -> Result<std::rc::Rc<mxtls_core::pkix::RootSet>, Failure> 
         return Ok(r);
     }
     let text = get_text("/api/roots").await?;
-    let set: mxtls_core::pkix::RootSet =
-        mxtls_core::api::from_json(&text).map_err(|e| Failure {
-            status: None,
-            message: format!("the root set from the server does not load: {e}"),
-        })?;
+    let set: mxtls_core::pkix::RootSet = mxtls_core::api::from_json(&text)
+        .map_err(|e| Failure::local(format!("the root set from the server does not load: {e}")))?;
     let set = std::rc::Rc::new(set);
     ROOTS.with(|r| *r.borrow_mut() = Some(set.clone()));
     Ok(set)

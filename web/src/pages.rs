@@ -212,7 +212,11 @@ pub(crate) fn start_check(
             return;
         }
         match result {
-            Err(f) => dispatch.dispatch(Action::Done(Err(f.message))),
+            // The server's limits: a wait, not the domain's failure (`refusal`).
+            Err(f) => match crate::refusal::Deferred::of(&f, net::now_ms()) {
+                Some(d) => dispatch.dispatch(Action::Deferred(d)),
+                None => dispatch.dispatch(Action::Done(Err(f.message))),
+            },
             Ok(()) if !finished.get() => dispatch.dispatch(Action::Done(Err(
                 "the connection to the checker closed before the check finished".into(),
             ))),
@@ -225,9 +229,11 @@ pub(crate) fn start_check(
 #[function_component(CheckPage)]
 pub fn check_page(props: &DomainProps) -> Html {
     let live = use_reducer(Live::default);
+    // Each retry of a deferred check is a new attempt, started only once its wait is over.
+    let attempt = use_state(|| 0u32);
     {
         let dispatch = live.dispatcher();
-        use_effect_with(props.domain.clone(), move |domain| {
+        use_effect_with((props.domain.clone(), *attempt), move |(domain, _)| {
             set_title(&format!("{domain} — mxtls"));
             dispatch.dispatch(Action::Reset(net::now_ms()));
             let controller = start_check(domain, dispatch.clone());
@@ -242,8 +248,20 @@ pub fn check_page(props: &DomainProps) -> Html {
             }
         });
     }
+    let due = live.deferred.as_ref().is_some_and(|d| d.due(live.now_ms));
+    {
+        let attempt = attempt.clone();
+        use_effect_with(due, move |due| {
+            if *due {
+                attempt.set(*attempt + 1);
+            }
+        });
+    }
     let note = use_state(|| NOTE.with(|n| n.borrow_mut().take()));
     let status = match &live.result {
+        None if live.deferred.is_some() => {
+            "The check has not started yet: the server asks to wait.".to_owned()
+        }
         None => {
             let (done, all) = live.sessions_done();
             format!("Checking: {done} of {all} sessions done")
@@ -258,7 +276,10 @@ pub fn check_page(props: &DomainProps) -> Html {
             <div role="status" aria-live="polite" class="sr-only" id="live-status">{ status }</div>
             {
                 match &live.result {
-                    None => progress(&live),
+                    None => match &live.deferred {
+                        Some(d) => crate::refusal::deferred_box(d, live.now_ms),
+                        None => progress(&live),
+                    },
                     Some(Err(e)) => html! {
                         <div class="error-box" role="alert">
                             <h2>{ "The check did not finish" }</h2>
@@ -364,7 +385,11 @@ pub fn headline(props: &HeadlineProps) -> Html {
         <section class={classes!("headline", present::report_mood(report).id())} aria-labelledby="headline">
             <h2 id="headline">{ &report.summary.headline }</h2>
             <p id="stripping">{ stripping_text(report) }</p>
-            <p class="muted" id="taken">{ when }</p>
+            if props.frozen {
+                { crate::freshness::taken(taken, net::now()) }
+            } else {
+                <p class="muted" id="taken">{ when }</p>
+            }
             <p class="muted" id="horizon">
                 { format!("Looking ahead {}. ", report.horizon.describe()) }
                 <a href="?horizon=90">{ "Look 90 days ahead" }</a>
@@ -472,6 +497,8 @@ pub fn snapshot_page(props: &SnapshotProps) -> Html {
                     Some(Ok(loaded)) => html! {
                         <>
                             <h1>{ "Mail TLS for " }<span class="domain">{ loaded.report.domain.to_string() }</span></h1>
+                            <crate::freshness::Newer domain={loaded.report.domain.to_string()} snapshot={loaded.snapshot.clone()}
+                                at={loaded.evidence.probe.finished_at.0} navigate={props.navigate.clone()} />
                             <Headline loaded={loaded.clone()} frozen=true navigate={props.navigate.clone()} />
                             <ReportBody evidence={loaded.evidence.clone()} report={loaded.report.clone()} />
                         </>
@@ -557,7 +584,8 @@ pub fn widget_page(props: &DomainProps) -> Html {
                     <p class={classes!("widget-headline", present::report_mood(report).id())}>{ &report.summary.headline }</p>
                     <p>{ stripping_text(report) }</p>
                     <p class="muted">
-                        { format!("{} errors, {} warnings · checked {} ago · ", report.count(Severity::Error), report.count(Severity::Warning), ago(age)) }
+                        { format!("{}, {} · checked {} ago · ", present::count_of(report.count(Severity::Error), "error", "errors"),
+                            present::count_of(report.count(Severity::Warning), "warning", "warnings"), ago(age)) }
                         <a href={full} target="_blank" rel="noopener">{ "Full report" }</a>
                     </p>
                 </>
@@ -574,12 +602,7 @@ pub fn widget_page(props: &DomainProps) -> Html {
 
 /// "3 minutes" — coarse, for the widget.
 pub fn ago(seconds: i64) -> String {
-    match seconds {
-        s if s < 90 => format!("{s} seconds"),
-        s if s < 90 * 60 => format!("{} minutes", s / 60),
-        s if s < 36 * 3600 => format!("{} hours", s / 3600),
-        s => format!("{} days", s / 86_400),
-    }
+    present::age(seconds)
 }
 
 #[function_component(NotFound)]

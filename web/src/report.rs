@@ -115,10 +115,7 @@ pub fn report_body(props: &ReportProps) -> Html {
 
 /// `1 error, 2 warnings`.
 fn counts(report: &Report) -> String {
-    let n = |s: Severity, one: &str, many: &str| {
-        let k = report.count(s);
-        format!("{k} {}", if k == 1 { one } else { many })
-    };
+    let n = |s: Severity, one: &str, many: &str| present::count_of(report.count(s), one, many);
     format!(
         "{}, {}",
         n(Severity::Error, "error", "errors"),
@@ -337,7 +334,7 @@ fn chain(c: &ChainReport, mx: &MxReport) -> Html {
                 </details>
             }
             <details class="certs">
-                <summary>{ format!("Certificate chain ({} certificates)", c.certs.len()) }</summary>
+                <summary>{ format!("Certificate chain ({})", present::count_of(c.certs.len(), "certificate", "certificates")) }</summary>
                 <ol start="0">
                 { for c.certs.iter().enumerate().map(|(depth, cert)| html! {
                     <li class="cert">

@@ -100,7 +100,15 @@ fn page() -> Html {
     let live = use_reducer(Live::default);
     let checking = use_state(|| None::<web_sys::AbortController>);
     let paste = use_node_ref();
-    use_effect_with((), |_| set_title("TLS-RPT reports — mxtls"));
+    {
+        // The clock of a deferred check's countdown.
+        let tick = live.dispatcher();
+        use_effect_with((), move |_| {
+            set_title("TLS-RPT reports — mxtls");
+            let interval = net::every(1000, move || tick.dispatch(Action::Tick(net::now_ms())));
+            move || drop(interval)
+        });
+    }
 
     let add = {
         let inputs = inputs.clone();
@@ -202,11 +210,17 @@ fn page() -> Html {
         })
     };
 
-    let reports: Vec<AggregateReport> = inputs
+    let all: Vec<AggregateReport> = inputs
         .iter()
         .filter_map(|i| i.read.as_ref().ok())
         .map(|r| (**r).clone())
         .collect();
+    // Reports about the other domains named are left out (and said to be): not counted,
+    // charted or judged here.
+    let reports = match &domain {
+        Some((main, _)) => report::about(&all, main),
+        None => all,
+    };
     // A check started here wins over the stored one.
     let evidence = match (&live.result, &*source) {
         (Some(Ok(l)), _) => Some(l.clone()),
@@ -289,9 +303,8 @@ fn inputs_list(inputs: &[Input]) -> Html {
             { for inputs.iter().map(|i| match &i.read {
                 Ok(r) => html! {
                     <li class="input-ok">
-                        { format!("{}: {} — {} to {}, {} {}", i.name, r.organization,
-                            day(&r.start), day(&r.end), r.policies.len(),
-                            if r.policies.len() == 1 { "policy" } else { "policies" }) }
+                        { format!("{}: {} — {} to {}, {}", i.name, r.organization,
+                            day(&r.start), day(&r.end), present::count_of(r.policies.len(), "policy", "policies")) }
                         if !r.skipped.is_empty() {
                             <ul class="skipped">
                                 { for r.skipped.iter().map(|s| html! { <li>{ format!("Skipped: {s}") }</li> }) }
@@ -332,6 +345,15 @@ fn evidence_line(
         (Some(Err(e)), _) => html! {
             <p role="alert">{ format!("The check of {domain} did not finish: {e}") }</p>
         },
+        // The server's limits: said as they are, not as the domain's failure.
+        (None, _) if running && live.deferred.is_some() => {
+            let due = live.deferred.as_ref().is_some_and(|d| d.due(live.now_ms));
+            html! {
+                <p class="deferred">{ live.deferred.as_ref().map(|d| d.sentence(live.now_ms)).unwrap_or_default() }
+                    { " " }
+                    <button type="button" id="check-now" disabled={!due} onclick={on_check}>{ format!("Check {domain}") }</button></p>
+            }
+        }
         (None, _) if running => {
             let (done, all) = live.sessions_done();
             html! { <p>{ format!("Checking {domain}: {done} of {all} sessions done…") }</p> }
@@ -340,7 +362,7 @@ fn evidence_line(
             let age = net::now() - l.evidence.probe.finished_at.0;
             html! {
                 <p>
-                    { format!("Held against this server's latest check of {domain}, made {} ago: ", crate::pages::ago(age)) }
+                    { format!("Held against this server's latest check of {domain}, made {} ago: ", present::age(age)) }
                     <a href={format!("/r/{}", percent_encode(&l.snapshot))}>{ "its report" }</a>{ ". " }
                     <button type="button" id="check-now" onclick={on_check}>{ format!("Check {domain} again") }</button>
                 </p>
@@ -387,10 +409,11 @@ fn judged(reports: &[AggregateReport], findings: &[Finding], have_evidence: bool
     html! {
         <>
             <p class="totals" id="totals">
-                { format!("{} {} from {} sending {}, {} to {}: {ok} sessions succeeded, {failed} failed.",
-                    reports.len(), if reports.len() == 1 { "report" } else { "reports" },
-                    organisations.len(), if organisations.len() == 1 { "organisation" } else { "organisations" },
-                    days.first().unwrap_or(&""), days.last().unwrap_or(&"")) }
+                { format!("{} from {}, {} to {}: {} succeeded, {failed} failed.",
+                    present::count_of(reports.len(), "report", "reports"),
+                    present::count_of(organisations.len(), "sending organisation", "sending organisations"),
+                    days.first().unwrap_or(&""), days.last().unwrap_or(&""),
+                    present::count(ok, "session", "sessions")) }
             </p>
             if have_evidence {
                 <section aria-labelledby="rpt-findings-h">

@@ -74,10 +74,7 @@ pub fn text(report: &Report, colour: bool) -> String {
 
 /// `1 error, 2 warnings, 3 notices, 1 ok`.
 fn counts(report: &Report) -> String {
-    let n = |s: Severity, one: &str, many: &str| {
-        let k = report.count(s);
-        format!("{k} {}", if k == 1 { one } else { many })
-    };
+    let n = |s: Severity, one: &str, many: &str| present::count_of(report.count(s), one, many);
     format!(
         "{}, {}, {}, {}",
         n(Severity::Error, "error", "errors"),
@@ -355,7 +352,8 @@ pub fn tls_rpt_text(
         "  {:<12} {:<28} {:<16} {:>9} {:>7}",
         "day", "sending organisation", "policy", "succeeded", "failed"
     );
-    for row in crate::tls_rpt::report::summarise(reports) {
+    // Only what concerns `domain` is counted, as the findings are judged.
+    for row in crate::tls_rpt::report::summarise(&crate::tls_rpt::report::about(reports, domain)) {
         let _ = writeln!(
             out,
             "  {:<12} {:<28} {:<16} {:>9} {:>7}",

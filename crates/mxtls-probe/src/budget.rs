@@ -40,7 +40,14 @@ pub enum Admission {
     /// Start now; the permit is held for the session and returned when dropped.
     Start(Permit),
     /// Not now: try again after `wait` (`reason` says why, in words for the live page).
-    Wait { wait: Duration, reason: String },
+    /// `open_ended`: the wait lasts as long as something else does (another session with
+    /// the address, a store that does not answer), so `wait` is only when to ask again, not
+    /// when the wait ends; the waiting session is then bounded by the check's deadline.
+    Wait {
+        wait: Duration,
+        reason: String,
+        open_ended: bool,
+    },
 }
 
 /// Held for the length of one session.
@@ -118,16 +125,17 @@ impl LocalBudget {
             return Admission::Wait {
                 wait: until - now,
                 reason: format!(
-                    "{ip} refused or limited us {} time{} in a row; leaving it alone for a while",
-                    t.refusals,
-                    if t.refusals == 1 { "" } else { "s" }
+                    "{ip} refused or limited us {} in a row; leaving it alone for a while",
+                    mxtls_core::present::count(t.refusals, "time", "times")
                 ),
+                open_ended: false,
             };
         }
         if t.busy {
             return Admission::Wait {
                 wait: Duration::from_secs(1),
                 reason: format!("another session with {ip} is running: one at a time"),
+                open_ended: true,
             };
         }
         if t.starts.len() >= self.sessions {
@@ -139,6 +147,7 @@ impl LocalBudget {
                     t.starts.len(),
                     window.as_secs()
                 ),
+                open_ended: false,
             };
         }
         t.starts.push(now);
@@ -208,17 +217,34 @@ pub async fn acquire(
     deadline: Instant,
     mut waiting: impl FnMut(&str, Duration),
 ) -> Result<Permit, String> {
-    let mut said = String::new();
+    // What was said last, and when the wait it announced ends.
+    let mut said: Option<(String, Instant)> = None;
     loop {
         match budget.admit(ip).await {
             Admission::Start(permit) => return Ok(permit),
-            Admission::Wait { wait, reason } => {
-                if Instant::now() + wait > deadline {
+            Admission::Wait {
+                wait,
+                reason,
+                open_ended,
+            } => {
+                let now = Instant::now();
+                if now + wait > deadline {
                     return Err(reason);
                 }
-                if reason != said {
-                    waiting(&reason, wait);
-                    said = reason;
+                // The longest this session waits for this reason: the known wait, or, while
+                // another session runs, until the check's deadline (when it gives up) —
+                // never the poll interval, which the wait outlasts.
+                let limit = if open_ended {
+                    deadline.saturating_duration_since(now)
+                } else {
+                    wait
+                };
+                let stale = said
+                    .as_ref()
+                    .is_none_or(|(r, until)| *r != reason || now > *until);
+                if stale {
+                    waiting(&reason, limit);
+                    said = Some((reason, now + limit));
                 }
                 // Poll at least every second: a permit returned elsewhere frees the address.
                 tokio::time::sleep(
@@ -258,7 +284,7 @@ mod tests {
             "2 in the window"
         );
         match b.decide(IP, t0 + Duration::from_secs(30)) {
-            Admission::Wait { wait, reason } => {
+            Admission::Wait { wait, reason, .. } => {
                 assert_eq!(wait, Duration::from_secs(30));
                 assert!(reason.contains("2 sessions with 192.0.2.25"), "{reason}");
             }
@@ -281,7 +307,7 @@ mod tests {
         b.finished(IP, Outcome::Refused);
         let now = Instant::now();
         match b.decide(IP, now) {
-            Admission::Wait { wait, reason } => {
+            Admission::Wait { wait, reason, .. } => {
                 assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20));
                 assert!(reason.contains("refused or limited us 1 time"), "{reason}");
             }
@@ -294,5 +320,79 @@ mod tests {
         }
         b.finished(IP, Outcome::Served);
         assert!(matches!(b.decide(IP, Instant::now()), Admission::Start(_)));
+    }
+
+    /// The live page shows a waiting session's elapsed time against the limit said here:
+    /// a wait for another session with the address must not be announced as its one-second
+    /// poll, which it outlasts ("24 s (waits up to 1 s)"), but as lasting, at most, until
+    /// the check's deadline — where `acquire` gives up.
+    #[tokio::test]
+    async fn a_wait_for_another_session_is_announced_up_to_the_deadline() {
+        let b = LocalBudget::new(6, Duration::from_secs(60));
+        let running = start(&b, Instant::now()).expect("the running session");
+        let deadline = Instant::now() + Duration::from_millis(2500);
+        let said = Arc::new(Mutex::new(Vec::<(String, Duration, Instant)>::new()));
+        let log = said.clone();
+        let result = acquire(&b, IP, deadline, move |reason, limit| {
+            log.lock()
+                .unwrap()
+                .push((reason.to_owned(), limit, Instant::now()));
+        })
+        .await;
+        let gave_up = Instant::now();
+        assert!(result.is_err(), "the running session never ended");
+        let said = said.lock().unwrap().clone();
+        assert_eq!(said.len(), 1, "said once: {said:?}");
+        let (reason, limit, at) = &said[0];
+        assert_eq!(
+            reason,
+            "another session with 192.0.2.25 is running: one at a time"
+        );
+        // Said a moment after it was measured: up to the deadline, and no further.
+        assert!(
+            *at + *limit >= deadline,
+            "waits up to the check's deadline: {limit:?}"
+        );
+        assert!(*limit <= Duration::from_millis(2500), "{limit:?}");
+        assert!(gave_up <= *at + *limit, "it never waited past what it said");
+        drop(running);
+    }
+
+    #[tokio::test]
+    async fn a_known_wait_is_announced_as_itself() {
+        let b = LocalBudget::new(6, Duration::from_secs(10));
+        b.finished(IP, Outcome::Refused);
+        let said = Arc::new(Mutex::new(Vec::<Duration>::new()));
+        let log = said.clone();
+        // The back-off (20 s) is longer than the check has left: refused at once.
+        let far = Instant::now() + Duration::from_secs(5);
+        let result = acquire(&b, IP, far, move |_, limit| log.lock().unwrap().push(limit)).await;
+        assert!(result.is_err());
+        assert!(said.lock().unwrap().is_empty(), "nothing to wait for");
+        let near = Instant::now() + Duration::from_secs(60);
+        let log = said.clone();
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move {
+                acquire(&b, IP, near, move |_, limit| {
+                    log.lock().unwrap().push(limit)
+                })
+                .await
+                .is_ok()
+            }
+        });
+        // Said as soon as it waits; then a served session elsewhere ends the back-off.
+        let until = Instant::now() + Duration::from_secs(10);
+        while said.lock().unwrap().is_empty() {
+            assert!(Instant::now() < until, "the wait is announced");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let limit = said.lock().unwrap()[0];
+        assert!(
+            limit > Duration::from_secs(19) && limit <= Duration::from_secs(20),
+            "{limit:?}"
+        );
+        b.finished(IP, Outcome::Served);
+        assert!(waiter.await.unwrap(), "started once the back-off ended");
     }
 }

@@ -84,28 +84,34 @@ pub async fn check(
             return retry_after(
                 StatusCode::SERVICE_UNAVAILABLE,
                 5,
-                "the checker's store is unavailable; try again in a few seconds",
+                "the checker's store is unavailable",
             );
         }
     };
+    // Each refusal is a clause the page completes with the wait ("…; this one can start in
+    // 23 seconds"); API clients read the wait from `Retry-After`.
     match refused {
         Refusal::ClientBusy => retry_after(
             StatusCode::TOO_MANY_REQUESTS,
             5,
             &format!(
-                "you have {} checks running already; wait for one to finish",
-                app.limits.per_client_concurrent_checks
+                "you have {} running already",
+                mxtls_core::present::count_of(
+                    app.limits.per_client_concurrent_checks,
+                    "check",
+                    "checks"
+                )
             ),
         ),
         Refusal::Quota(wait) => retry_after(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
-            "too many checks from your address; try again later",
+            "you have started many checks",
         ),
         Refusal::Full => retry_after(
             StatusCode::SERVICE_UNAVAILABLE,
             5,
-            "the checker is busy; try again in a few seconds",
+            "the checker is busy with other checks",
         ),
     }
 }

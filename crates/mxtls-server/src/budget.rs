@@ -66,6 +66,7 @@ impl StoreBudget {
             return Admission::Wait {
                 wait: Duration::from_secs(1),
                 reason: "no randomness for a session id".into(),
+                open_ended: true,
             };
         };
         let budget = crate::store::pg::targets::Budget {
@@ -88,6 +89,7 @@ impl StoreBudget {
             Err(e) => Admission::Wait {
                 wait: Duration::from_secs(1),
                 reason: format!("the cluster's session budget could not be read ({e})"),
+                open_ended: true,
             },
             Ok(Answer::Start) => {
                 let store = self.store.clone();
@@ -102,6 +104,7 @@ impl StoreBudget {
                 reason: format!(
                     "another session with {ip} is running in the cluster: one at a time"
                 ),
+                open_ended: true,
             },
             Ok(Answer::Full { wait_ms, sessions }) => Admission::Wait {
                 wait: wait(wait_ms),
@@ -109,12 +112,19 @@ impl StoreBudget {
                     "{sessions} sessions with {ip} in the last {} s across the cluster, the most it opens to one address",
                     self.window.as_secs()
                 ),
+                open_ended: false,
             },
             Ok(Answer::Backoff { wait_ms, refusals }) => Admission::Wait {
                 wait: wait(wait_ms),
                 reason: format!(
-                    "{ip} refused or limited the cluster {refusals} time(s) in a row; leaving it alone for a while"
+                    "{ip} refused or limited the cluster {} in a row; leaving it alone for a while",
+                    mxtls_core::present::count(
+                        u64::try_from(refusals).unwrap_or(0),
+                        "time",
+                        "times"
+                    )
                 ),
+                open_ended: false,
             },
         }
     }

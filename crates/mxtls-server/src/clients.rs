@@ -220,9 +220,10 @@ impl Quota {
             Some((start, used))
                 if now.duration_since(*start) < WINDOW && *used >= self.per_minute =>
             {
-                Err(WINDOW
-                    .saturating_sub(now.duration_since(*start))
-                    .as_secs()
+                // Rounded up: a client that waits exactly this long is let in.
+                let rest = WINDOW.saturating_sub(now.duration_since(*start));
+                Err(u64::try_from(rest.as_millis().div_ceil(1000))
+                    .unwrap_or(60)
                     .max(1))
             }
             _ => Ok(()),

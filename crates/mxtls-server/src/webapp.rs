@@ -8,6 +8,10 @@
 //! Two pages have bundles of their own, built by further Trunk runs: `/d/<domain>`
 //! (`history/index.html`) and `/tls-rpt` (`tls-rpt/index.html`); without them, those paths
 //! get the app's page too.
+//!
+//! The icon (`web/favicon.svg`, which Trunk copies into `dist/`) is also compiled in: every
+//! page links it as `/favicon.svg`, and `/favicon.ico` — which browsers and feed readers ask
+//! for unbidden — answers with the same SVG, so neither is ever a 404, built app or not.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -46,6 +50,9 @@ fn bundle(route: &Route) -> Option<&'static str> {
     }
 }
 
+/// The icon, for `/favicon.svg` and `/favicon.ico` when the built app has none.
+const ICON: &[u8] = include_bytes!("../../../web/favicon.svg");
+
 /// A single file larger than this is not part of a web app (the wasm is ~1 MB).
 const MAX_FILE: u64 = 32 * 1024 * 1024;
 const MAX_FILES: usize = 1000;
@@ -61,6 +68,18 @@ impl WebApp {
         app.read_dir(dir, "", &mut skipped);
         for path in &skipped {
             eprintln!("mxtls: warning: not serving {path}: a symlink, or not a regular file");
+        }
+        let svg = app
+            .files
+            .get("/favicon.svg")
+            .map(|f| f.body.to_vec())
+            .unwrap_or_else(|| ICON.to_vec());
+        // A built `favicon.ico` is served as it is; otherwise the SVG answers for it.
+        for path in ["/favicon.svg", "/favicon.ico"] {
+            if !app.files.contains_key(path) {
+                app.files
+                    .insert(path.to_owned(), file("favicon.svg", svg.clone()));
+            }
         }
         if !app.files.contains_key("/index.html") {
             app.missing = Some(format!(

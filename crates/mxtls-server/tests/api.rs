@@ -99,8 +99,17 @@ async fn check_streams_progress_and_stores_a_snapshot() {
     assert_eq!((again.snapshot.as_str(), again.reused), (id.as_str(), true));
 
     // Another domain from the same client in the same minute is refused, with Retry-After.
-    let (status, head, _) = get(addr, "/api/check/dane-ta.test", "").await;
+    // The body is the reason as a clause the page completes with the wait ("…; this one
+    // can start in 23 seconds"), in a neutral box: nothing is wrong with the domain.
+    let (status, head, body) = get(addr, "/api/check/dane-ta.test", "").await;
     assert_eq!(status, 429);
+    assert_eq!(
+        mxtls_core::api::from_json::<mxtls_core::api::ApiError>(&body),
+        Ok(mxtls_core::api::ApiError {
+            error: "you have started many checks".into()
+        }),
+        "{body}"
+    );
     let wait: u64 = head
         .lines()
         .find_map(|l| l.strip_prefix("retry-after: "))

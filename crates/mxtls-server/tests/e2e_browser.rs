@@ -4,6 +4,8 @@
 //! the widget in a page of another origin, fetches the badge and runs axe-core on every page;
 //! it checks MTA-STS scenarios and their sender-outcome matrix, and a domain's history with a
 //! change between two checks; it saves a screenshot of each page into `target/screenshots/`.
+//! `links.mjs` (called by it) follows a shared link to an older check, meets the server's
+//! limits on two more servers (a client's quota: 429; no free slot: 503) and the icon.
 //!
 //! Needs the web app built into `dist/` and `npm ci` run in tests/browser (scripts/test.sh
 //! does both).
@@ -81,6 +83,20 @@ fn report_files(world: &World) -> PathBuf {
     list
 }
 
+/// The app served by a server of its own, with `limits`, on the store of `db`.
+async fn limited(
+    config: &Config,
+    db: &common::TestDb,
+    limits: Limits,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let mut app = App::new(db.open().await, config.probe.clone(), limits);
+    app.examples = config.examples.clone();
+    common::serve(config.clone(), Arc::new(app)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_checker_in_chromium() {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
@@ -140,7 +156,28 @@ async fn the_web_checker_in_chromium() {
     let mut app = App::new(db.open().await, probe, limits);
     app.examples = examples;
     let app = Arc::new(app);
-    let (addr, _server) = common::serve(config, app).await;
+    let (addr, _server) = common::serve(config.clone(), app).await;
+    // Two more servers on the same store, for the refusals (tests/browser/links.mjs): one
+    // whose client may start one check a minute (429 with the minute's rest as Retry-After),
+    // and one with no slot for any check (503, Retry-After 5), whose retries can be watched.
+    let (quota, _quota_server) = limited(
+        &config,
+        &db,
+        Limits {
+            per_client_per_minute: 1,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let (busy, _busy_server) = limited(
+        &config,
+        &db,
+        Limits {
+            max_concurrent_checks: 0,
+            ..Limits::default()
+        },
+    )
+    .await;
 
     let shots = root.join("target/screenshots");
     let sts: Vec<serde_json::Value> = world
@@ -168,6 +205,8 @@ async fn the_web_checker_in_chromium() {
         .arg(&sts_table)
         .arg(HISTORY)
         .arg(&reports)
+        .env("MXTLS_QUOTA_BASE", format!("http://{quota}"))
+        .env("MXTLS_BUSY_BASE", format!("http://{busy}"))
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(240), out)
@@ -192,6 +231,8 @@ async fn the_web_checker_in_chromium() {
         "history",
         "tls-rpt",
         "tls-rpt-confirmed",
+        "snapshot-newer",
+        "deferred",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

@@ -73,6 +73,20 @@ async fn serves_health_app_and_client_routes() {
     assert!(!climb.body.contains("root:"), "{}", climb.body);
     std::fs::remove_file(&secret).ok();
 
+    // The icon: linked by every page as /favicon.svg, and /favicon.ico, which browsers ask
+    // for unbidden, is the same SVG — not a 404 (the app here was built without one).
+    let ico = get(addr, "/favicon.ico").await;
+    assert_eq!(ico.status, 200, "{}", ico.head);
+    assert!(
+        ico.head.contains("content-type: image/svg+xml"),
+        "{}",
+        ico.head
+    );
+    assert!(ico.body.starts_with("<svg "), "{}", ico.body);
+    assert!(!ico.body.contains("mxtls app"), "not the app's page");
+    let svg = get(addr, "/favicon.svg").await;
+    assert_eq!((svg.status, svg.body.as_str()), (200, ico.body.as_str()));
+
     // An unknown path gets the app (its own "not found" page), with status 404.
     let unknown = get(addr, "/no/such/page").await;
     assert_eq!(unknown.status, 404);
@@ -231,4 +245,9 @@ async fn without_a_web_app_the_root_says_so() {
     );
     assert!(root.body.contains("trunk build"), "{}", root.body);
     assert_eq!(get(addr, "/healthz").await.status, 200);
+    assert_eq!(
+        get(addr, "/favicon.ico").await.status,
+        200,
+        "the icon, built app or not"
+    );
 }

@@ -593,7 +593,7 @@ fn tls_rpt(
         let out = Output {
             domain: evidence.domain.as_str(),
             reports: &reports,
-            summary: report::summarise(&reports),
+            summary: report::summarise(&report::about(&reports, evidence.domain.as_str())),
             findings: &findings,
             evidence: &evidence,
         };

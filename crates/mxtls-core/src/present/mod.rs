@@ -6,10 +6,12 @@
 //! Machine ids (JSON, data attributes) are the types' own `id()` methods; the words here are
 //! prose for people, and may change without breaking anything that reads the ids.
 
+mod count;
 mod grid;
 mod progress;
 mod why;
 
+pub use count::{age, count, count_of};
 pub use grid::{GridRow, grid};
 pub use progress::{
     lookup_line, lookup_outcome, progress_line, session_line, session_state, waited,

@@ -33,9 +33,15 @@ pub fn lookup_line(
 
 /// How long a step has been waited for, against its limit: ` — 12 s (waits up to 35 s)`.
 /// Shown once a step takes a noticeable time, so that a slow server reads as waiting, not
-/// hanging.
+/// hanging. The limit is that of what is waited for; should the time shown pass it (the
+/// step's end is still on its way to the page), it says so instead of a smaller limit.
 pub fn waited(waited_ms: Option<u64>, limit_ms: Option<u64>) -> String {
     match (waited_ms, limit_ms) {
+        (Some(w), Some(l)) if w >= 2_000 && w / 1000 > l.div_ceil(1000) => format!(
+            " — {} s (its limit, {} s, has passed: the result is on its way)",
+            w / 1000,
+            l.div_ceil(1000)
+        ),
         (Some(w), Some(l)) if w >= 2_000 => {
             format!(" — {} s (waits up to {} s)", w / 1000, l.div_ceil(1000))
         }
@@ -161,5 +167,14 @@ mod tests {
             " — 12 s (waits up to 35 s)"
         );
         assert_eq!(waited(Some(300), Some(35_000)), "");
+        // Never a time past the limit without saying why.
+        assert_eq!(
+            waited(Some(35_900), Some(35_000)),
+            " — 35 s (waits up to 35 s)"
+        );
+        assert_eq!(
+            waited(Some(24_000), Some(1_000)),
+            " — 24 s (its limit, 1 s, has passed: the result is on its way)"
+        );
     }
 }

@@ -152,7 +152,10 @@ pub fn parse_bytes(data: &[u8]) -> Result<AggregateReport, String> {
         flate2::read::MultiGzDecoder::new(data)
             .take(MAX_REPORT_BYTES + 1)
             .read_to_end(&mut out)
-            .map_err(|e| format!("the gzip data does not inflate: {e}"))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => format!("{TRUNCATED} (detail: gzip: {e})"),
+                _ => format!("the gzip data does not inflate: {e}"),
+            })?;
         if out.len() as u64 > MAX_REPORT_BYTES {
             return Err(format!(
                 "the report inflates to more than {} MB",
@@ -166,8 +169,8 @@ pub fn parse_bytes(data: &[u8]) -> Result<AggregateReport, String> {
 
 /// Reads one report from its JSON text.
 pub fn parse_json(text: &str) -> Result<AggregateReport, String> {
-    let v: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
-        .map_err(|e| format!("not JSON: {e}"))?;
+    let v: Value =
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| unreadable(&e))?;
     let Value::Object(top) = &v else {
         return Err("the report is not a JSON object".into());
     };
@@ -216,6 +219,22 @@ pub fn parse_json(text: &str) -> Result<AggregateReport, String> {
         policies,
         skipped,
     })
+}
+
+/// A file that ends before its report does, in words.
+const TRUNCATED: &str =
+    "the file ends early: it is cut off (truncated) — give the whole file, as it was mailed";
+
+/// Why a text is not JSON, for people first: a file cut off in transit or by a mail
+/// client is the usual cause, and says what to do; the parser's words follow as detail.
+fn unreadable(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let lead = match e.classify() {
+        Category::Eof => TRUNCATED,
+        Category::Syntax => "this is not JSON, which TLS-RPT reports are written in",
+        Category::Io | Category::Data => "the report cannot be read as JSON",
+    };
+    format!("{lead} (detail: {e})")
 }
 
 fn text_field(v: &Value, key: &str) -> Option<String> {
@@ -348,6 +367,29 @@ pub struct SummaryRow {
     pub failed: u64,
     /// `(receiving MX host, receiving IP, result type, sessions)`.
     pub failures: Vec<(Option<String>, Option<IpAddr>, ResultType, u64)>,
+}
+
+/// The reports as they concern `domain` alone: policies about another policy domain are
+/// taken out (a policy that names none stays), and a report left with no policy is dropped.
+/// What the reader counts and charts for a domain is read from this, so that reports it
+/// says it leaves out are not counted after all.
+pub fn about(reports: &[AggregateReport], domain: &str) -> Vec<AggregateReport> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    reports
+        .iter()
+        .filter_map(|r| {
+            let policies: Vec<PolicyReport> = r
+                .policies
+                .iter()
+                .filter(|p| p.policy_domain.is_empty() || p.policy_domain == domain)
+                .cloned()
+                .collect();
+            (!policies.is_empty()).then(|| AggregateReport {
+                policies,
+                ..r.clone()
+            })
+        })
+        .collect()
 }
 
 /// Per organisation, day and policy type, summed over the reports (a sender may send several).
@@ -529,5 +571,31 @@ mod tests {
         ] {
             assert!(parse_json(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_cut_off_file_is_said_so_in_words_with_the_detail_after() {
+        let whole = RFC_EXAMPLE.as_bytes();
+        let cut = &whole[..180];
+        let e = parse_bytes(cut).expect_err("a truncated report");
+        assert!(
+            e.starts_with("the file ends early: it is cut off (truncated) — give the whole file"),
+            "{e}"
+        );
+        assert!(e.ends_with("at line 7 column 10)"), "{e}");
+        assert!(e.contains("(detail: EOF while parsing a string"), "{e}");
+        // Compressed and cut off: the same words.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, whole).unwrap();
+        let gz = gz.finish().unwrap();
+        let e = parse_bytes(&gz[..gz.len() / 2]).expect_err("a truncated gzip file");
+        assert!(
+            e.starts_with("the file ends early: it is cut off (truncated)"),
+            "{e}"
+        );
+        // Text that is not JSON at all is not called cut off.
+        let e = parse_bytes(b"<html>not a report</html>").expect_err("not JSON");
+        assert!(e.starts_with("this is not JSON"), "{e}");
+        assert!(!e.contains("truncated"), "{e}");
     }
 }
