@@ -9,16 +9,6 @@ use crate::findings::{Code, Finding, Severity, Subject};
 use crate::report::{AddressReport, ChainReport, DaneStatus, Verdict};
 use crate::starttls;
 
-/// "45 seconds", "3 minutes", "2 hours": how old reused sessions are.
-fn age_words(seconds: i64) -> String {
-    let (n, unit) = match seconds {
-        s if s < 120 => (s, "second"),
-        s if s < 2 * 3600 => (s / 60, "minute"),
-        s => (s / 3600, "hour"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
-}
-
 impl Judge<'_> {
     pub(super) fn address(
         &mut self,
@@ -48,7 +38,7 @@ impl Judge<'_> {
         if let Some(r) = &a.reused {
             let age = (self.now.0 - r.gathered_at.0).max(0);
             self.push(
-                Finding::new(Code::AddressEvidenceReused, Severity::Notice, subject.clone(), format!("The sessions with {} are from a check {} ago", a.ip, age_words(age)))
+                Finding::new(Code::AddressEvidenceReused, Severity::Notice, subject.clone(), format!("The sessions with {} are from a check {} ago", a.ip, crate::present::age(age)))
                     .explain(format!("This check did not connect to {} again: {}. What is shown for it is what the probe saw at {} (snapshot {}).", a.ip, r.reason, r.gathered_at, r.snapshot))
                     .fix("If you changed this server since, check again once that check is older than the reuse window."),
             );

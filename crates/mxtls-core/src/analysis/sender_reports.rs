@@ -43,10 +43,9 @@ impl Seen<'_> {
             format!(", sending from {}{more}", shown.join(", "))
         };
         format!(
-            "{} reported {} failed session{} {days}{from}",
+            "{} reported {} {days}{from}",
             self.organizations.join(", "),
-            self.sessions,
-            if self.sessions == 1 { "" } else { "s" }
+            crate::present::count(self.sessions, "failed session", "failed sessions")
         )
     }
 
