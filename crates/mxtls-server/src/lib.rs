@@ -251,6 +251,8 @@ pub fn router(config: &Config, app: Arc<App>) -> Router {
 /// The application router serving the loaded `web` app.
 pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
     let policies = Arc::new(headers::Policies::new(&web.index()));
+    // The server-rendered pages (the watch pages) link the app's stylesheet.
+    let style = watches::page::Style(web.stylesheet());
     let compressed = || tower_http::compression::CompressionLayer::new();
     // Static files are compressed (brotli or gzip, as the browser accepts); the event stream
     // is not, so its events are never held back in a compressor's buffer.
@@ -299,6 +301,14 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
             "/api/watches/{id}/confirm",
             get(watches::api::confirm_page).post(watches::api::confirm),
         )
+        .route(
+            "/api/watches/{id}/unsubscribe",
+            get(watches::page::unsubscribe_page).post(watches::page::unsubscribe),
+        )
+        .route(
+            "/d/{domain}/watch",
+            get(watches::page::show).post(watches::page::submit),
+        )
         .route("/metrics", get(metrics_text))
         .route(
             "/tlsrpt/{domain}",
@@ -309,6 +319,7 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
+        .layer(axum::Extension(style))
         .with_state(app)
         .fallback(static_files)
         .layer(axum::middleware::from_fn(move |req, next| {

@@ -187,6 +187,7 @@ struct ReportNotification<'a> {
     findings: &'a [Finding],
     history: String,
     watch: &'a str,
+    unsubscribe: String,
 }
 
 /// `POST /tlsrpt/{domain}`.
@@ -320,6 +321,7 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
             findings: &findings,
             history: crate::watches::history_url(base, &w.domain),
             watch: &w.id,
+            unsubscribe: crate::watches::page::unsubscribe_url(base, &w.id),
         };
         let subject = format!("mxtls: {}: senders report TLS failures", w.domain);
         let sent = crate::watches::send(app, w, &note, &subject, || {
@@ -337,10 +339,8 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
                     f.explanation
                 ));
             }
-            text.push_str(&format!(
-                "\nHistory: {}\nTo stop these mails: curl -X DELETE {base}/api/watches/{}\n",
-                note.history, w.id
-            ));
+            text.push_str(&format!("\nHistory: {}\n", note.history));
+            text.push_str(&crate::watches::stop_text(base, &w.id));
             text
         })
         .await;

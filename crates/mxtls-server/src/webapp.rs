@@ -159,6 +159,13 @@ impl WebApp {
         response
     }
 
+    /// The app's stylesheet as `index.html` links it (Trunk names it after its content), if
+    /// it is served: what the server-rendered pages link too.
+    pub fn stylesheet(&self) -> Option<String> {
+        let index = std::str::from_utf8(&self.files.get("/index.html")?.body).ok()?;
+        stylesheet_in(index).filter(|href| self.files.contains_key(href))
+    }
+
     /// The pages whose inline scripts the content security policy allows: the bootstraps
     /// of the app and of its other bundles.
     pub fn index(&self) -> String {
@@ -168,6 +175,18 @@ impl WebApp {
             .filter_map(|f| std::str::from_utf8(&f.body).ok())
             .collect()
     }
+}
+
+/// The `href` of the first `<link rel="stylesheet">` of a page.
+fn stylesheet_in(html: &str) -> Option<String> {
+    html.split("<link").skip(1).find_map(|rest| {
+        let tag = rest.split('>').next()?;
+        if !tag.contains("rel=\"stylesheet\"") {
+            return None;
+        }
+        let (_, href) = tag.split_once("href=\"")?;
+        href.split('"').next().map(str::to_owned)
+    })
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
@@ -223,6 +242,16 @@ fn file(name: &str, bytes: Vec<u8>) -> File {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stylesheet_is_found_in_the_page() {
+        let html = r#"<link rel="icon" href="/favicon.svg"><link rel="stylesheet" href="/style-8fb0fc66b970042.css" integrity="sha384-x"/>"#;
+        assert_eq!(
+            stylesheet_in(html).as_deref(),
+            Some("/style-8fb0fc66b970042.css")
+        );
+        assert_eq!(stylesheet_in("<link rel=\"icon\" href=\"/x\">"), None);
+    }
 
     #[test]
     fn hashed_assets_are_immutable_and_the_rest_revalidated() {

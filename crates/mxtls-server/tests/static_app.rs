@@ -189,9 +189,11 @@ async fn serves_health_app_and_client_routes() {
         "/healthz",
         "/api/domains/{domain}/history",
         "/d/{domain}/feed.atom",
+        "/d/{domain}/watch",
         "/api/watches",
         "/api/watches/{id}",
         "/api/watches/{id}/confirm",
+        "/api/watches/{id}/unsubscribe",
         "/metrics",
         "/tlsrpt/{domain}",
     ] {

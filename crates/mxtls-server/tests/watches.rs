@@ -5,7 +5,6 @@
 //! a restart of the server; the history API, the Atom feed and `/metrics` show them.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,29 +93,6 @@ fn codes(list: &Value) -> Vec<String> {
     v.sort();
     v.dedup();
     v
-}
-
-/// The messages in a Maildir (`new/`), oldest first.
-fn mails(maildir: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(maildir.join("new"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .collect()
-}
-
-async fn wait_for_mails(maildir: &Path, n: usize, within: Duration) -> Vec<String> {
-    let start = Instant::now();
-    loop {
-        let m = mails(maildir);
-        if m.len() >= n || start.elapsed() > within {
-            return m;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn config(world: &World, db: &common::TestDb, relay: SocketAddr) -> Config {
@@ -330,7 +306,7 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
         "one pending confirmation per address: {}",
         again.body
     );
-    let got = wait_for_mails(&maildir, 1, Duration::from_secs(30)).await;
+    let got = common::wait_for_mails(&maildir, 1, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 1, "the confirmation mail arrives");
     let confirmation = &got[0];
     println!("mail, confirmation:\n{confirmation}");
@@ -345,7 +321,7 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
         .to_owned();
     tokio::time::sleep(INTERVAL * 3).await;
     assert_eq!(
-        mails(&maildir).len(),
+        common::mails(&maildir).len(),
         1,
         "nothing is sent before confirmation"
     );
@@ -355,7 +331,7 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<form method=\"post\""), "{}", page.body);
     assert_eq!(
-        mails(&maildir).len(),
+        common::mails(&maildir).len(),
         1,
         "opening the link alone confirms nothing"
     );
@@ -364,7 +340,7 @@ async fn watches_notify_first_and_on_change_by_webhook_and_mail_and_survive_rest
     assert!(confirmed.body.contains("Confirmed"));
     let again = common::request(addr, "POST", path, "").await;
     assert_eq!(again.status, 404, "a link confirms once");
-    let got = wait_for_mails(&maildir, 2, Duration::from_secs(30)).await;
+    let got = common::wait_for_mails(&maildir, 2, Duration::from_secs(30)).await;
     assert_eq!(
         got.len(),
         2,

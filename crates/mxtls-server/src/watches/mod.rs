@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod outbox;
+pub mod page;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
@@ -347,6 +348,8 @@ pub struct Notification<'a> {
     pub previous: Option<String>,
     pub history: String,
     pub watch: &'a str,
+    /// The page that ends the watch (a button: `GET` changes nothing, `POST` ends it).
+    pub unsubscribe: String,
 }
 
 /// The running watcher: the scheduler loop and what is being checked now.
@@ -539,6 +542,7 @@ fn notice(
         previous: w.last_snapshot.as_ref().map(|p| format!("{base}/r/{p}")),
         history: history_url(base, &w.domain),
         watch: &w.id,
+        unsubscribe: page::unsubscribe_url(base, &w.id),
     };
     let subject = format!("mxtls: {}: {}", w.domain, headline_word(&state));
     let kind = if first { "first" } else { "change" };
@@ -619,11 +623,17 @@ pub fn mail_text(n: &Notification<'_>, base: &str) -> String {
         out.push_str(&format!("The one before: {p}\n"));
     }
     out.push_str(&format!("History: {}\n", n.history));
-    out.push_str(&format!(
-        "\nTo stop these mails: curl -X DELETE {base}/api/watches/{}\n",
-        n.watch
-    ));
+    out.push_str(&stop_text(base, n.watch));
     out
+}
+
+/// The end of every notice mail: how to stop them, without and with a terminal.
+pub fn stop_text(base: &str, id: &str) -> String {
+    format!(
+        "\nTo stop these mails, open this link and press the button:\n  {}\n\
+         (or: curl -X DELETE {base}/api/watches/{id})\n",
+        page::unsubscribe_url(base, id)
+    )
 }
 
 /// The confirmation mail of a new email watch.
@@ -631,7 +641,8 @@ pub fn confirmation_text(domain: &str, link: &str, base: &str, id: &str) -> Stri
     format!(
         "Someone (we hope you) asked {base} to tell this address when mail security of {domain} changes.\n\n\
          To confirm, open this link and press the button:\n\n  {link}\n\n\
-         Nothing else will be sent unless you do. To refuse for good: curl -X DELETE {base}/api/watches/{id}\n"
+         Nothing else will be sent unless you do. To refuse for good, open this link and press the button:\n\n  {}\n",
+        page::unsubscribe_url(base, id)
     )
 }
 

@@ -98,8 +98,20 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
 
 /// `POST path` with `body` of `content_type`, over HTTP/1.0, read to the end.
 pub async fn post_bytes(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Answer {
+    post_with(addr, path, content_type, body, "").await
+}
+
+/// `POST path` with `body` of `content_type` and `extra` header lines (each ending in
+/// `\r\n`: a browser's `Origin`, `Sec-Fetch-Site`), over HTTP/1.0, read to the end.
+pub async fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    extra: &str,
+) -> Answer {
     let mut request = format!(
-        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
         body.len()
     )
     .into_bytes();
@@ -131,6 +143,34 @@ async fn exchange(addr: SocketAddr, request: Vec<u8>, path: &str) -> Answer {
             .unwrap_or(0),
         head: head.to_ascii_lowercase(),
         body: body.to_owned(),
+    }
+}
+
+/// The messages in a Maildir (`new/`), oldest first.
+pub fn mails(maildir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(maildir.join("new"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect()
+}
+
+/// The messages in a Maildir once there are `n` of them, or what there is after `within`.
+pub async fn wait_for_mails(
+    maildir: &std::path::Path,
+    n: usize,
+    within: std::time::Duration,
+) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let m = mails(maildir);
+        if m.len() >= n || start.elapsed() > within {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
