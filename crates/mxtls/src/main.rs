@@ -7,6 +7,9 @@
 //!   domain's evidence (`--evidence`, or a fresh check).
 //! * `mxtls serve` serves the web checker.
 //!
+//! With `--server URL` (or `MXTLS_SERVER`), `check` and `analyse` end the report with the
+//! domain's watch page on that server (`watch_url` in the JSON; null without a server).
+//!
 //! With `--nagios`, one monitoring-plugin line and its statuses instead: 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN. Otherwise, exit status: 0 no error findings, 1 error findings, 2 bad input or usage, 3 no mail server
 //! could be tested (every address refused by the target policy, unreachable or limiting the
@@ -155,6 +158,25 @@ struct OutputArgs {
     /// 30 days for certificates and renewals, 3 days for DNSSEC signatures.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
     horizon: Option<u32>,
+    /// An mxtls server (`mxtls serve`, e.g. https://mxtls.example) where the domain can be
+    /// watched: the text report ends with its watch page ("To be told when this changes:
+    /// URL/d/DOMAIN/watch") and the JSON report gets it as `watch_url`, which is null without
+    /// a server. `--nagios` prints its one line only.
+    #[arg(long, value_name = "URL", env = "MXTLS_SERVER", value_parser = server_url)]
+    server: Option<String>,
+}
+
+/// A `--server` URL: http or https with a host, without a trailing slash.
+fn server_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("the server must be an http:// or https:// URL")?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the server URL has no host".into());
+    }
+    Ok(url.to_owned())
 }
 
 impl OutputArgs {
@@ -162,6 +184,15 @@ impl OutputArgs {
         self.horizon
             .map(|days| Horizon::Days { days })
             .unwrap_or_default()
+    }
+
+    /// The watch page of `domain` on `--server`, if one was given.
+    fn watch_url(&self, domain: &str) -> Option<String> {
+        let server = self.server.as_deref().filter(|s| !s.is_empty())?;
+        Some(format!(
+            "{server}/d/{}/watch",
+            mxtls_core::route::percent_encode(domain)
+        ))
     }
 }
 
@@ -503,11 +534,15 @@ fn print_report(
         println!("{}", render::nagios(&report, took));
         return ExitCode::from(mxtls_core::present::plugin_state(&report).code());
     }
+    let watch_url = output.watch_url(report.domain.as_str());
     if output.json {
-        println!("{}", to_json(&report, evidence));
+        println!("{}", to_json(&report, evidence, watch_url.as_deref()));
     } else {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", render::text(&report, colour));
+        if let Some(url) = watch_url {
+            println!("\nTo be told when this changes: {url}");
+        }
     }
     if report.has_errors() {
         ExitCode::from(EXIT_ERRORS)
@@ -620,14 +655,20 @@ fn tls_rpt(
     }
 }
 
-/// The report with its evidence beside it, as `mxtls check --json` will print it.
-fn to_json(report: &Report, evidence: &Evidence) -> String {
+/// The report with its evidence beside it, as `mxtls check --json` will print it, and the
+/// domain's watch page on `--server` (null without one).
+fn to_json(report: &Report, evidence: &Evidence, watch_url: Option<&str>) -> String {
     #[derive(serde::Serialize)]
     struct Output<'a> {
         #[serde(flatten)]
         report: &'a Report,
         evidence: &'a Evidence,
+        watch_url: Option<&'a str>,
     }
-    serde_json::to_string_pretty(&Output { report, evidence })
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    serde_json::to_string_pretty(&Output {
+        report,
+        evidence,
+        watch_url,
+    })
+    .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
