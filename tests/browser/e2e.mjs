@@ -411,6 +411,7 @@ try {
   assert.match(await page.locator("#horizon").innerText(), /Looking ahead 30 days for certificates/);
 
   await (await import("./links.mjs")).links({ context, base, axe, shot, historyDomain });
+  await (await import("./watch.mjs")).watch({ context, base, axe, shot, good, historyDomain });
   // 15. The TLS-RPT report reader: report files read and judged in the browser, never
   // uploaded. Reports of starttls-not-supported for GOOD (whose STARTTLS works, as its check
   // above showed) are stripping on the senders' path; a file that is not a report says why;

@@ -133,6 +133,8 @@ pub fn history_page(props: &HistoryProps) -> Html {
             <p>
                 { link(&props.navigate, Route::Check(domain.clone()), "Check it now".into()) }
                 { " · " }
+                <a href={format!("/d/{}/watch", percent_encode(&domain))} id="watch-link">{ "Tell me when this changes" }</a>
+                { " · " }
                 <a href={feed} id="feed">{ "Atom feed of changes" }</a>
             </p>
             {

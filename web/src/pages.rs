@@ -381,6 +381,7 @@ pub fn headline(props: &HeadlineProps) -> Html {
             "A new check is possible in {fresh_in} s; until then checking again shows this result."
         )
     });
+    let history = Route::History(domain.clone()).path();
     html! {
         <section class={classes!("headline", present::report_mood(report).id())} aria-labelledby="headline">
             <h2 id="headline">{ &report.summary.headline }</h2>
@@ -394,8 +395,12 @@ pub fn headline(props: &HeadlineProps) -> Html {
                 { format!("Looking ahead {}. ", report.horizon.describe()) }
                 <a href="?horizon=90">{ "Look 90 days ahead" }</a>
                 { " · " }
-                // The history is a bundle of its own: a whole page load.
-                <a href={Route::History(domain.clone()).path()}>{ "History of this domain" }</a>
+                // The history is a bundle of its own, the watch page the server's: whole page loads.
+                <a href={history.clone()}>{ "History of this domain" }</a>
+                { " · " }
+                <a href={format!("{history}/watch")} id="watch-link">{ "Tell me when this changes" }</a>
+                { " · " }
+                <a href={format!("{history}/feed.atom")} id="feed-link">{ "Atom feed" }</a>
             </p>
             if let Some(n) = again_note { <p class="muted" id="again-note">{ n }</p> }
             <div class="share">
@@ -587,6 +592,8 @@ pub fn widget_page(props: &DomainProps) -> Html {
                         { format!("{}, {} · checked {} ago · ", present::count_of(report.count(Severity::Error), "error", "errors"),
                             present::count_of(report.count(Severity::Warning), "warning", "warnings"), ago(age)) }
                         <a href={full} target="_blank" rel="noopener">{ "Full report" }</a>
+                        { " · " }
+                        <a href={format!("/d/{}/watch", mxtls_core::route::percent_encode(&props.domain))} target="_blank" rel="noopener" id="widget-watch">{ "Get alerts" }</a>
                     </p>
                 </>
             }

@@ -5,7 +5,9 @@
 //! it checks MTA-STS scenarios and their sender-outcome matrix, and a domain's history with a
 //! change between two checks; it saves a screenshot of each page into `target/screenshots/`.
 //! `links.mjs` (called by it) follows a shared link to an older check, meets the server's
-//! limits on two more servers (a client's quota: 429; no free slot: 503) and the icon.
+//! limits on two more servers (a client's quota: 429; no free slot: 503) and the icon;
+//! `watch.mjs` follows the report's, the history's and the widget's links to the watch page
+//! and makes and ends a watch through its form.
 //!
 //! Needs the web app built into `dist/` and `npm ci` run in tests/browser (scripts/test.sh
 //! does both).
@@ -155,6 +157,8 @@ async fn the_web_checker_in_chromium() {
     drop(store);
     let mut app = App::new(db.open().await, probe, limits);
     app.examples = examples;
+    // The watch page's form makes a webhook watch to a loopback address (tests/browser/watch.mjs).
+    app.delivery.allow_private_targets = true;
     let app = Arc::new(app);
     let (addr, _server) = common::serve(config.clone(), app).await;
     // Two more servers on the same store, for the refusals (tests/browser/links.mjs): one
@@ -233,6 +237,8 @@ async fn the_web_checker_in_chromium() {
         "tls-rpt-confirmed",
         "snapshot-newer",
         "deferred",
+        "watch",
+        "watch-phone",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
