@@ -1,5 +1,6 @@
 // Every page on a phone (390 px wide) in real headless Chromium: nothing may scroll sideways
-// or stick out on the right, and axe-core finds nothing serious. Started by
+// or stick out on the right, and axe-core finds nothing serious; the same fit at tablet widths
+// (600, 768 px) and on both sides of 960 px, where the tables turn into cards. Started by
 // crates/mxtls-server/tests/e2e_browser.rs after e2e.mjs, against the same server:
 //
 //   node phone.mjs BASE_URL SCREENSHOT_DIR PHONE_TABLE HISTORY REPORTS
@@ -47,9 +48,22 @@ async function shot(page, name) {
 /// Every page's failed assertion, reported together at the end.
 const failures = [];
 
-/// The page fits the phone and passes axe; photographed on both screens when `name` is given.
+/// Widths between the phone and the desktop, where the page must fit too: tablets, and both
+/// sides of 960 px, where style.css's tables turn into cards.
+const BETWEEN = [600, 768, 959, 960];
+
+/// The page fits the phone and passes axe, and fits the widths between the phone and the
+/// desktop; photographed on both screens when `name` is given.
 async function onPhone(page, what, name) {
-  for (const check of [() => assertFits(page, what), () => axe(page, `${what} (phone)`)]) {
+  const between = BETWEEN.map((width) => async () => {
+    await page.setViewportSize({ width, height: PHONE.height });
+    try {
+      await assertFits(page, what);
+    } finally {
+      await page.setViewportSize(PHONE);
+    }
+  });
+  for (const check of [() => assertFits(page, what), () => axe(page, `${what} (phone)`), ...between]) {
     try {
       await check();
     } catch (e) {
