@@ -15,8 +15,8 @@
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
 import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import assert from "node:assert/strict";
+import { axe, assertFits } from "./lib.mjs";
 
 const [base, good, broken, shots, stsGood, stsBroken, stsTable, historyDomain, reportsFile] = process.argv.slice(2);
 if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable || !historyDomain || !reportsFile) {
@@ -24,20 +24,7 @@ if (!base || !good || !broken || !shots || !stsGood || !stsBroken || !stsTable |
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const STEP = 30_000; // every wait has a deadline
-
-async function axe(page, name) {
-  // page.evaluate runs through the DevTools protocol, so the page's CSP does not block it.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `axe on ${name}`,
-  );
-}
 
 async function shot(page, name) {
   const path = `${shots}/${name}.png`;
@@ -49,8 +36,7 @@ async function shot(page, name) {
 async function shotBoth(page, name) {
   await shot(page, name);
   await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 1, `${name}: no sideways scrolling on a phone (overflow ${overflow}px)`);
+  await assertFits(page, name);
   await shot(page, `${name}-phone`);
   await page.setViewportSize({ width: 1200, height: 900 });
 }
@@ -142,27 +128,7 @@ try {
   await shot(page, "check-good-dark");
   await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  const wide = await page.evaluate(() =>
-    [...document.querySelectorAll("body *")]
-      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-      .slice(0, 5)
-      .map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().width)}px)`)
-      .concat((() => {
-        // Text that overflows its box shows only in the text's own rectangles.
-        const out = [];
-        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-        for (let n = walker.nextNode(); n && out.length < 5; n = walker.nextNode()) {
-          const r = document.createRange();
-          r.selectNodeContents(n);
-          if (r.getBoundingClientRect().right > window.innerWidth + 1) {
-            out.push(`text in ${n.parentElement.tagName.toLowerCase()}.${n.parentElement.className}: ${n.textContent.slice(0, 40)}`);
-          }
-        }
-        return out;
-      })()),
-  );
-  assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px): ${wide.join("; ")}`);
+  await assertFits(page, "check (good)");
   await shot(page, "check-good-phone");
   await page.setViewportSize({ width: 1200, height: 900 });
 

@@ -197,7 +197,8 @@ fn grid(report: &Report) -> Html {
     if rows.is_empty() {
         return html! {};
     }
-    let cell = |w: &Words| html! { <td class={w.mood.id()}>{ w.text.clone() }</td> };
+    // `data-label` names the column where a phone stacks each row into a card (style.css).
+    let cell = |label: &'static str, w: &Words| html! { <td class={w.mood.id()} data-label={label}>{ w.text.clone() }</td> };
     html! {
         <section aria-labelledby="grid-h">
             <h2 id="grid-h">{ "At a glance" }</h2>
@@ -211,8 +212,8 @@ fn grid(report: &Report) -> Html {
                 <tbody>
                 { for rows.iter().map(|r| html! {
                     <tr data-ip={r.ip.to_string()}>
-                        <th scope="row">{ r.host.to_string() }</th><td class="ip">{ r.ip.to_string() }</td><td>{ r.key.unwrap_or("—") }</td>
-                        { cell(&r.starttls) }{ cell(&r.tls) }{ cell(&r.dane) }{ cell(&r.pkix) }{ cell(&r.mta_sts) }
+                        <th scope="row">{ r.host.to_string() }</th><td class="ip" data-label="Address">{ r.ip.to_string() }</td><td data-label="Key">{ r.key.unwrap_or("—") }</td>
+                        { cell("STARTTLS", &r.starttls) }{ cell("TLS", &r.tls) }{ cell("DANE", &r.dane) }{ cell("PKIX", &r.pkix) }{ cell("MTA-STS", &r.mta_sts) }
                     </tr>
                 }) }
                 </tbody>
@@ -381,6 +382,9 @@ fn transcript(ev: &AddressEvidence) -> Html {
     }
 }
 
+/// The sender matrix's last column, also each of its cells' label on a phone.
+const STRIP: &str = "If an attacker strips STARTTLS";
+
 /// The sender-outcome matrix: what happens to a message, by kind of sender.
 fn senders(report: &Report) -> Html {
     html! {
@@ -391,7 +395,7 @@ fn senders(report: &Report) -> Html {
                 <thead><tr>
                     <th scope="col">{ "A sending server that…" }</th>
                     <th scope="col">{ "Your mail" }</th>
-                    <th scope="col">{ "If an attacker strips STARTTLS" }</th>
+                    <th scope="col">{ STRIP }</th>
                 </tr></thead>
                 <tbody>
                 { for report.senders.iter().map(|r| {
@@ -400,10 +404,10 @@ fn senders(report: &Report) -> Html {
                     html! {
                         <tr data-sender={r.sender.id()}>
                             <th scope="row">{ present::sender(r.sender) }</th>
-                            <td><span class={classes!("pill", delivery.mood.id())} data-delivery={r.delivery.id()}>{ delivery.text }</span></td>
+                            <td data-label="Your mail"><span class={classes!("pill", delivery.mood.id())} data-delivery={r.delivery.id()}>{ delivery.text }</span></td>
                             { match strip {
-                                Some(strip) => html! { <td class={strip.mood.id()} data-attack={r.attack.id()}>{ strip.text }</td> },
-                                None => html! { <td class="info" data-attack={r.attack.id()}>{ "— (the attack changes nothing here)" }</td> },
+                                Some(strip) => html! { <td class={strip.mood.id()} data-attack={r.attack.id()} data-label={STRIP}>{ strip.text }</td> },
+                                None => html! { <td class="info" data-attack={r.attack.id()} data-label={STRIP}>{ "— (the attack changes nothing here)" }</td> },
                             } }
                         </tr>
                     }

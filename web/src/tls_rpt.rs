@@ -503,7 +503,8 @@ fn chart(organisation: &str, days: &[&str], rows: &[SummaryRow]) -> Html {
     }
 }
 
-/// A sender's days and policies, with each failure's type, place and count.
+/// A sender's days and policies, with each failure's type, place and count; `data-label`
+/// names the column where a phone stacks each row into a card (style.css).
 fn sender(organisation: &str, rows: &[SummaryRow]) -> Html {
     html! {
         <div class="sender" data-org={organisation.to_owned()}>
@@ -518,11 +519,11 @@ fn sender(organisation: &str, rows: &[SummaryRow]) -> Html {
                     <tbody>
                         { for rows.iter().filter(|r| r.organization == organisation).map(|r| html! {
                             <tr>
-                                <td>{ &r.day }</td>
-                                <td>{ r.policy_type.id().to_owned() }</td>
-                                <td class="num">{ r.successful }</td>
-                                <td class="num">{ r.failed }</td>
-                                <td>
+                                <td data-label="Day">{ &r.day }</td>
+                                <td data-label="Policy">{ r.policy_type.id().to_owned() }</td>
+                                <td class="num" data-label="Succeeded">{ r.successful }</td>
+                                <td class="num" data-label="Failed">{ r.failed }</td>
+                                <td data-label="Failures">
                                     { for r.failures.iter().map(|(host, ip, result, n)| {
                                         let at = match (host, ip) {
                                             (Some(h), Some(ip)) => format!(" at {h} [{ip}]"),

@@ -8,6 +8,9 @@
 //! limits on two more servers (a client's quota: 429; no free slot: 503) and the icon;
 //! `watch.mjs` follows the report's, the history's and the widget's links to the watch page
 //! and makes and ends a watch through its form.
+//! Then `phone.mjs` opens every scenario's report, the widget, the history and the report
+//! reader 390 px wide: nothing may stick out of the viewport, and axe stays clean; it
+//! photographs the scenarios of `SHOWN` at 1280 and 390 px for issue 22's closing note.
 //!
 //! Needs the web app built into `dist/` and `npm ci` run in tests/browser (scripts/test.sh
 //! does both).
@@ -28,6 +31,20 @@ const STS_GOOD: &str = "sts-enforce.test";
 const STS_BROKEN: &str = "sts-404.test";
 /// A domain with two stored checks and a change between them (its mail server stops).
 const HISTORY: &str = "rollover.test";
+
+/// The scenarios photographed on the desktop and the phone (`scenario-<name>.png`,
+/// `scenario-<name>-phone.png`): an enforced policy that misses an MX host, no STARTTLS, TLSA
+/// in front of a broken STARTTLS, a server that never answers, a good and a bad MX host,
+/// null MX and a TLSA mismatch.
+const SHOWN: &[&str] = &[
+    "sts-mx-not-listed",
+    "no-starttls",
+    "broken-handshake",
+    "private-target",
+    "two-mx",
+    "null-mx",
+    "tlsa-mismatch",
+];
 
 /// A domain the test never checks before the report reader does: its mail server offers no
 /// STARTTLS, as the senders' reports say.
@@ -136,9 +153,9 @@ async fn the_web_checker_in_chromium() {
         examples: examples.clone(),
         ..Config::default()
     };
-    // Every MTA-STS scenario is checked too: more checks than one client may start a minute.
+    // Every scenario is checked (e2e.mjs, phone.mjs) by one client within a minute or two.
     let limits = Limits {
-        per_client_per_minute: 100,
+        per_client_per_minute: 200,
         ..Limits::default()
     };
     // A history with a change: rollover.test checked, its mail server stopped, checked again.
@@ -213,17 +230,63 @@ async fn the_web_checker_in_chromium() {
         .env("MXTLS_BUSY_BASE", format!("http://{busy}"))
         .kill_on_drop(true)
         .output();
+    let started = std::time::Instant::now();
     let out = tokio::time::timeout(std::time::Duration::from_secs(240), out)
         .await
         .expect("the browser tests finish within 4 minutes")
         .expect("node runs (scripts/setup.sh installs it)");
+    let e2e_took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
+    println!("e2e.mjs took {:.1} s", e2e_took.as_secs_f64());
+    if !out.status.success() {
+        world.stop().await;
+        panic!("browser tests failed:\n{stdout}\n{stderr}");
+    }
+
+    // Every page on a phone: the scenarios e2e.mjs checked are opened from their snapshots.
+    // Its photographs are this run's, not an earlier run's left in the directory.
+    let photographed: Vec<String> = SHOWN
+        .iter()
+        .chain(&["widget", "tls-rpt"])
+        .flat_map(|name| {
+            [
+                format!("scenario-{name}.png"),
+                format!("scenario-{name}-phone.png"),
+            ]
+        })
+        .collect();
+    for file in &photographed {
+        let _ = std::fs::remove_file(shots.join(file));
+    }
+    let phone_table = world.dir.join("phone.json");
+    let table = serde_json::json!({ "domains": config.examples, "shown": SHOWN, "widget": GOOD });
+    std::fs::write(&phone_table, table.to_string()).expect("write");
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new("node")
+        .current_dir(&script_dir)
+        .arg("phone.mjs")
+        .arg(base.as_str())
+        .arg(&shots)
+        .arg(&phone_table)
+        .arg(HISTORY)
+        .arg(&reports)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), out)
+        .await
+        .expect("the phone tests finish within 3 minutes")
+        .expect("node runs");
+    let phone_took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    println!("phone.mjs took {:.1} s", phone_took.as_secs_f64());
     world.stop().await;
     assert!(
         out.status.success(),
-        "browser tests failed:\n{stdout}\n{stderr}"
+        "phone tests failed:\n{stdout}\n{stderr}"
     );
     for page in [
         "home",
@@ -244,5 +307,8 @@ async fn the_web_checker_in_chromium() {
             shots.join(format!("{page}.png")).exists(),
             "screenshot {page}"
         );
+    }
+    for file in &photographed {
+        assert!(shots.join(file).exists(), "screenshot {file}");
     }
 }
