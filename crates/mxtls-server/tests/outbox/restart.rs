@@ -183,6 +183,17 @@ async fn mail_waits_for_the_relay_and_a_restart_sends_no_second_first() {
         "the owed report is delivered after the restart: {:?}",
         second.notices(&later_watch).await
     );
+    // The receiver counts the post before the outbox has recorded its answer: wait for it.
+    assert!(
+        until(WITHIN, async || second
+            .notices(&later_watch)
+            .await
+            .first()
+            .is_some_and(|n| n.2 == "delivered"))
+        .await,
+        "the owed report is recorded as delivered: {:?}",
+        second.notices(&later_watch).await
+    );
     let later_hits = later.hits();
     let later_notices = second.notices(&later_watch).await;
     println!(
