@@ -240,7 +240,7 @@ fn check_as(addr: SocketAddr, domain: &str, client: &str) -> std::thread::JoinHa
 const TENANTS: usize = 50;
 const PER_WINDOW: usize = 20;
 const WINDOW: Duration = Duration::from_secs(2);
-const SKEW: Duration = Duration::from_millis(100);
+const SKEW: Duration = Duration::from_millis(250);
 
 /// 50 domains whose MX is one server, checked at once through two instances by two workers
 /// that share nothing but the store: the server sees at most the budget's sessions per
@@ -356,7 +356,9 @@ async fn the_session_budget_holds_across_the_cluster() {
     );
     // The budget counts sessions when it admits them, the server when it accepts them: the
     // two clocks differ by the scheduling of the worker between the two (milliseconds on an
-    // idle machine, more with 50 checks on 2 cores), so the window is read 100 ms short.
+    // idle machine, up to a few hundred with 50 checks on 2 cores beside a test build: 21 in a
+    // window read 100 ms short was seen once), so the window is read 250 ms short. A budget
+    // counted per worker or per instance would still show up to twice the limit.
     let mut busiest = 0;
     for (i, s) in seen.iter().enumerate() {
         let in_window = seen[i..]
