@@ -1221,7 +1221,7 @@ mod tests {
         for s in SCENARIOS {
             let name = s.domain();
             assert!(
-                ["dane", "mta-sts", "both", "none"].contains(&s.protection),
+                ["dane", "mta-sts", "both", "none", "unknown"].contains(&s.protection),
                 "{name}: protection {:?}",
                 s.protection
             );
