@@ -94,6 +94,25 @@ pub struct FirstFlight {
     /// ServerHelloDone arrived: the TLS ≤ 1.2 flight is complete.
     pub done: bool,
     pub alert: Option<Alert>,
+    /// A record other than handshake or alert followed (ChangeCipherSpec, encrypted data).
+    pub ended: bool,
+    /// Bytes that are no TLS record at all (a server answering in SMTP, or noise).
+    pub not_tls: bool,
+}
+
+impl FirstFlight {
+    /// Nothing more of interest can follow: ServerHelloDone, an alert, a HelloRetryRequest,
+    /// a TLS 1.3 ServerHello (the rest is encrypted) or a non-handshake record.
+    pub fn complete(&self) -> bool {
+        self.done
+            || self.alert.is_some()
+            || self.ended
+            || self.not_tls
+            || self
+                .hello
+                .as_ref()
+                .is_some_and(|h| h.retry || h.version >= TlsVersion::TLS13)
+    }
 }
 
 /// Decodes the records a server sent in answer to a ClientHello. Reads handshake records
@@ -103,8 +122,16 @@ pub fn parse_first_flight(bytes: &[u8]) -> FirstFlight {
     let mut flight = FirstFlight::default();
     let mut handshake = Vec::new();
     let mut rest = Reader(bytes);
-    while let (Some(kind), Some(_version), Some(len)) = (rest.u8(), rest.u16(), rest.u16()) {
-        let Some(body) = rest.take(usize::from(len)) else {
+    while let Some(kind) = rest.u8() {
+        if !(0x14..=0x17).contains(&kind) {
+            flight.not_tls = true;
+            break;
+        }
+        let Some(body) = rest
+            .u16()
+            .and_then(|_version| rest.u16())
+            .and_then(|len| rest.take(usize::from(len)))
+        else {
             break;
         };
         match kind {
@@ -118,7 +145,10 @@ pub fn parse_first_flight(bytes: &[u8]) -> FirstFlight {
                 }
                 break;
             }
-            _ => break,
+            _ => {
+                flight.ended = true;
+                break;
+            }
         }
     }
     read_messages(&handshake, &mut flight);
@@ -388,10 +418,8 @@ mod tests {
     #[test]
     fn hostile_bytes_decode_to_nothing_or_less() {
         assert_eq!(parse_first_flight(b""), FirstFlight::default());
-        assert_eq!(
-            parse_first_flight(b"454 4.7.0 TLS not available\r\n"),
-            FirstFlight::default()
-        );
+        let smtp = parse_first_flight(b"454 4.7.0 TLS not available\r\n");
+        assert!(smtp.not_tls && smtp.complete() && smtp.hello.is_none());
         let full = record(
             0x16,
             &hello(0x0303, [5; 32], 0x1301, &[(0x002b, vec![3, 4])]),
