@@ -486,6 +486,7 @@ impl Run {
                 sessions: Vec::new(),
                 probed_for: Some(host),
                 reused: None,
+                posture: None,
             };
         }
         // Over the address's budget, sessions seen there a moment ago (by another check, of
@@ -506,6 +507,7 @@ impl Run {
                                 gathered_at: recent.gathered_at,
                                 reason,
                             }),
+                            posture: recent.evidence.posture,
                         };
                     }
                 }
@@ -537,6 +539,7 @@ impl Run {
             sessions,
             probed_for: Some(host.clone()),
             reused: None,
+            posture: None,
         }
     }
 

@@ -4,26 +4,13 @@
 
 use std::time::Instant;
 
+pub use mxtls_core::evidence::FlightEnd;
 use mxtls_core::tls::parse_first_flight;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The most bytes of a first flight kept: a ServerHello with a long chain and a
 /// ServerKeyExchange fits many times over.
 pub const MAX_FLIGHT: usize = 64 * 1024;
-
-/// How reading the first flight ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlightEnd {
-    /// Everything a posture question needs arrived (see `FirstFlight::complete`).
-    Complete,
-    /// The server closed the connection (often its answer to a hello it will not take).
-    Closed,
-    /// [`MAX_FLIGHT`] bytes arrived without the flight completing.
-    Limit,
-    /// The deadline passed.
-    Deadline,
-}
 
 /// Writes `hello` and reads until the first flight is complete, the server closes, the
 /// byte limit or the deadline. The bytes read are returned in every case: they are the

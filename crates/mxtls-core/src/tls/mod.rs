@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 mod flight;
 mod suites;
 
-pub use flight::{Alert, FirstFlight, Hello, KeyExchange, SignatureScheme, parse_first_flight};
+pub use flight::{
+    Alert, FirstFlight, Hello, KeyExchange, RETRY_RANDOM, SignatureScheme, parse_first_flight,
+};
 pub use suites::{CipherSuite, SuiteClass};
 
 /// A TLS protocol version (`0x0304` is TLS 1.3).

@@ -164,6 +164,11 @@ impl CipherSuite {
             .collect()
     }
 
+    /// A 3DES suite: 64-bit blocks (Sweet32), classed phase-out, offered with the weak ones.
+    pub fn is_3des(self) -> bool {
+        named(&Self::NAMES, self).is_some_and(|n| n.contains("_3DES_"))
+    }
+
     /// A TLS 1.3 suite (no key exchange in its name).
     pub fn is_tls13(self) -> bool {
         self.0 >> 8 == 0x13
