@@ -50,7 +50,8 @@ pub enum PostQuantum {
     Preferred,
     /// It takes a hybrid key share when one is sent.
     Supported,
-    /// It answers a hybrid-only offer with a classical group, or speaks no TLS 1.3.
+    /// It answers a hybrid share with a retry for a classical group, or speaks no TLS 1.3:
+    /// senders get no hybrid exchange from it.
     None,
     /// Not asked, or not answered.
     Unknown,
@@ -106,12 +107,15 @@ impl Question {
                 groups: hybrid_first(),
                 key_shares: vec![X25519],
             },
-            // The hybrid group alone: a server that has it must take it; one that does not
-            // has no group in common and refuses.
+            // As a post-quantum sender offers it, but with the hybrid share only: a server
+            // that has the group takes the share; one without it (or that ranks it so low it
+            // spends a round trip to avoid it) asks for X25519 — either way senders get no
+            // hybrid exchange from it. A close here is a server that cannot take a large
+            // hello, though a classical group was offered too.
             Question::PostQuantumShare => HelloOffer {
                 max_version: TlsVersion::TLS13,
                 suites: tls13_suites(),
-                groups: vec![X25519MLKEM768],
+                groups: vec![X25519MLKEM768, X25519],
                 key_shares: vec![X25519MLKEM768],
             },
             Question::WeakSuites => below_13(TlsVersion::TLS12, weak_offer()),
@@ -284,9 +288,7 @@ pub fn judge(evidence: &PostureEvidence, main: Option<&TlsEvidence>) -> Posture 
         (Some(h), _) if h.key_share == Some(X25519MLKEM768) => PostQuantum::Preferred,
         (Some(h), _) if h.version < TlsVersion::TLS13 => PostQuantum::None,
         (_, Some(s)) if s.key_share == Some(X25519MLKEM768) && !s.retry => PostQuantum::Supported,
-        (Some(_), _) if share.is_some_and(|(_, f, _)| f.hello.is_some() || f.alert.is_some()) => {
-            PostQuantum::None
-        }
+        (Some(_), Some(_)) => PostQuantum::None,
         _ => PostQuantum::Unknown,
     };
     let drops_large_hello = pq_hello.is_some()

@@ -15,6 +15,10 @@ struct Server {
     server_order: bool,
     /// In the server's preference order.
     groups: Vec<NamedGroup>,
+    /// OpenSSL 3.5's way: the server's first group in common, with a retry if the sender
+    /// sent no share for it. Otherwise (OpenSSL ≤ 3.4, rustls) the sender's first share the
+    /// server has, a retry only when there is none.
+    strict_group_order: bool,
     drops_large_hello: bool,
 }
 
@@ -33,6 +37,7 @@ impl Server {
             .concat(),
             server_order: true,
             groups: vec![X25519MLKEM768, X25519, SECP256R1],
+            strict_group_order: true,
             drops_large_hello: false,
         }
     }
@@ -58,6 +63,7 @@ impl Server {
             suites,
             server_order: false,
             groups: vec![X25519, SECP256R1],
+            strict_group_order: false,
             drops_large_hello: false,
         }
     }
@@ -88,13 +94,18 @@ impl Server {
         if version < TlsVersion::TLS13 {
             return (hello(version, suite, None, false), FlightEnd::Complete);
         }
-        let group = self
+        let first_common = self
             .groups
             .iter()
             .find(|g| offer.groups.contains(g))
             .copied();
-        let Some(group) = group else {
+        let Some(first_common) = first_common else {
             return (alert(40), FlightEnd::Complete);
+        };
+        let shared = offer.key_shares.iter().find(|g| self.groups.contains(g));
+        let group = match shared {
+            Some(g) if !self.strict_group_order || *g == first_common => *g,
+            _ => first_common,
         };
         let retry = !offer.key_shares.contains(&group);
         (
@@ -270,6 +281,7 @@ fn server_order_is_read_against_a_tls_1_2_main_session() {
 fn a_hybrid_group_taken_but_not_preferred_is_supported() {
     let mut server = Server::modern();
     server.groups = vec![X25519, X25519MLKEM768];
+    server.strict_group_order = false;
     let (posture, asked) = run(&server);
     assert_eq!(posture.post_quantum, PostQuantum::Supported);
     assert!(asked.contains(&Question::PostQuantumShare), "{asked:?}");
