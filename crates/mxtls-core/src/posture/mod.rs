@@ -42,20 +42,7 @@ const MAIN_TLS12_ORDER: [CipherSuite; 6] = [
     CipherSuite(0xcca8),
 ];
 
-/// Whether the server negotiates post-quantum hybrid key exchange (X25519MLKEM768).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PostQuantum {
-    /// It asks for the hybrid group even when the sender sent a classical key share.
-    Preferred,
-    /// It takes a hybrid key share when one is sent.
-    Supported,
-    /// It answers a hybrid share with a retry for a classical group, or speaks no TLS 1.3:
-    /// senders get no hybrid exchange from it.
-    None,
-    /// Not asked, or not answered.
-    Unknown,
-}
+pub use crate::report::PostQuantum;
 
 /// What the posture sessions of one address showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +63,9 @@ pub struct Posture {
     pub compression: bool,
     /// The TLS ≤ 1.2 key exchange (group, or DHE prime size).
     pub key_exchange: Option<KeyExchange>,
+    /// That key exchange came with an anonymous suite: only senders that accept no
+    /// certificate meet it.
+    pub key_exchange_anonymous: bool,
     pub signature_scheme: Option<SignatureScheme>,
     /// The large (hybrid-share) hello was met with a close or silence while the small
     /// one was answered: senders that send such hellos by default cannot connect.
@@ -264,19 +254,33 @@ pub fn judge(evidence: &PostureEvidence, main: Option<&TlsEvidence>) -> Posture 
         }
         _ => None,
     };
-    // The TLS ≤ 1.2 details come from the server-order answer, else any TLS ≤ 1.2 answer.
-    let tls12 = [
+    // The TLS ≤ 1.2 details come from the server-order answer, else any TLS ≤ 1.2 answer —
+    // an authenticated suite's first: an anonymous one shows only what senders that accept
+    // no certificate get.
+    let tls12_answers: Vec<FirstFlight> = [
         Question::ServerOrder,
         Question::WeakSuites,
+        Question::WeakSuitesAgain,
         Question::OldVersions,
     ]
     .into_iter()
     .filter_map(|q| answer(done, q))
-    .find(|f| {
+    .filter(|f| {
         f.hello
             .as_ref()
             .is_some_and(|h| h.version <= TlsVersion::TLS12)
-    });
+    })
+    .collect();
+    let anonymous = |f: &FirstFlight| {
+        f.hello
+            .as_ref()
+            .is_some_and(|h| h.cipher_suite.class() == SuiteClass::Anonymous)
+    };
+    let tls12 = tls12_answers
+        .iter()
+        .find(|f| !anonymous(f))
+        .or(tls12_answers.first())
+        .cloned();
     let (pq, share) = (
         all.iter().find(|(q, _, _)| *q == Question::PostQuantum),
         all.iter()
@@ -316,6 +320,7 @@ pub fn judge(evidence: &PostureEvidence, main: Option<&TlsEvidence>) -> Posture 
             .filter_map(|(_, f, _)| f.hello.as_ref())
             .any(|h| h.compression != 0),
         key_exchange: tls12.as_ref().and_then(|f| f.key_exchange),
+        key_exchange_anonymous: tls12.as_ref().is_some_and(anonymous),
         signature_scheme: tls12.as_ref().and_then(|f| f.signature_scheme),
         drops_large_hello,
     }

@@ -38,6 +38,15 @@ impl TlsVersion {
         named(&Self::NAMES, self).unwrap_or_else(|| format!("0x{:04x}", self.0))
     }
 
+    /// The short form the posture report lists: `ssl3`, `tls1.0` … `tls1.3`.
+    pub fn short_name(self) -> String {
+        match self {
+            TlsVersion::SSL3 => "ssl3".into(),
+            TlsVersion(v @ 0x0301..=0x0304) => format!("tls1.{}", v - 0x0301),
+            other => other.name(),
+        }
+    }
+
     /// The version a name stands for (schema-1 evidence stored names; `TLSv1` is TLS 1.0).
     pub fn from_name(name: &str) -> Option<TlsVersion> {
         if name == "TLSv1" {
