@@ -110,9 +110,12 @@ impl Question {
             },
             Question::WeakSuites => below_13(TlsVersion::TLS12, weak_offer()),
             Question::WeakSuitesAgain => {
-                let taken = accepted_suites(done);
+                let found: Vec<_> = accepted_suites(done)
+                    .into_iter()
+                    .filter_map(weak_kind)
+                    .collect();
                 let mut suites = weak_offer();
-                suites.retain(|s| !taken.contains(s));
+                suites.retain(|s| weak_kind(*s).is_some_and(|k| !found.contains(&k)));
                 below_13(TlsVersion::TLS12, suites)
             }
             Question::OldVersions => below_13(TlsVersion::TLS11, legacy_offer()),
@@ -129,15 +132,40 @@ impl Question {
     }
 }
 
-/// Broken, anonymous and 3DES suites: what no sender should get.
+/// The kinds of weak suite, most harmful first: one answer per kind is what the report
+/// needs, so a follow-up leaves out the kind already found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeakKind {
+    Broken,
+    TripleDes,
+    Anonymous,
+}
+
+fn weak_kind(suite: CipherSuite) -> Option<WeakKind> {
+    match suite.class() {
+        SuiteClass::Insufficient => Some(WeakKind::Broken),
+        SuiteClass::Anonymous => Some(WeakKind::Anonymous),
+        _ if suite.is_3des() => Some(WeakKind::TripleDes),
+        _ => None,
+    }
+}
+
+/// Broken, 3DES and anonymous suites, in that order: what no sender should get. A server
+/// that follows the sender's order answers with the most harmful kind it has.
 fn weak_offer() -> Vec<CipherSuite> {
-    let mut suites = CipherSuite::of_classes(&[SuiteClass::Insufficient, SuiteClass::Anonymous]);
-    suites.extend(
-        CipherSuite::of_classes(&[SuiteClass::PhaseOut])
-            .into_iter()
-            .filter(|s| s.is_3des()),
-    );
-    suites
+    let all = CipherSuite::of_classes(&[
+        SuiteClass::Insufficient,
+        SuiteClass::PhaseOut,
+        SuiteClass::Anonymous,
+    ]);
+    [WeakKind::Broken, WeakKind::TripleDes, WeakKind::Anonymous]
+        .into_iter()
+        .flat_map(|kind| {
+            all.iter()
+                .copied()
+                .filter(move |s| weak_kind(*s) == Some(kind))
+        })
+        .collect()
 }
 
 /// Everything but TLS 1.3 suites and the broken ones: what a TLS ≤ 1.1 server can pick.
@@ -154,10 +182,7 @@ fn legacy_offer() -> Vec<CipherSuite> {
 }
 
 fn is_weak(suite: CipherSuite) -> bool {
-    matches!(
-        suite.class(),
-        SuiteClass::Insufficient | SuiteClass::Anonymous
-    ) || suite.is_3des()
+    weak_kind(suite).is_some()
 }
 
 fn flights(done: &[PostureSession]) -> Vec<(Question, FirstFlight, Option<FlightEnd>)> {
@@ -203,7 +228,7 @@ pub fn next(done: &[PostureSession], main: Option<&TlsEvidence>) -> Option<(Ques
         (Question::WeakSuites, true),
         (
             Question::WeakSuitesAgain,
-            weak_hello.is_some() && weak_offer().len() > 1,
+            weak_hello.is_some() && !Question::WeakSuitesAgain.offer(done).suites.is_empty(),
         ),
         (Question::OldVersions, true),
         (

@@ -256,10 +256,8 @@ fn debian_postfix_shows_old_versions_and_anonymous_suites_within_six() {
     let names: Vec<String> = posture.weak_suites.iter().map(|s| s.name()).collect();
     assert_eq!(
         names,
-        vec![
-            "TLS_DH_anon_WITH_AES_128_CBC_SHA",
-            "TLS_ECDH_anon_WITH_AES_128_CBC_SHA"
-        ]
+        // One of each kind: the follow-up looks for a kind not yet found.
+        vec!["TLS_DH_anon_WITH_AES_128_CBC_SHA"]
     );
     assert_eq!(posture.post_quantum, PostQuantum::None);
 }
