@@ -124,6 +124,19 @@ codes! {
     TlsRptClean => "tlsrpt-clean", "RFC 8460 §4";
     AddressEvidenceReused => "address-evidence-reused", "RFC 5321 §4.5.4";
     LookaheadIncomplete => "lookahead-incomplete", "RFC 4035 §5.3.1";
+    TlsOldVersionsAccepted => "tls-old-versions-accepted", "RFC 8996 §2";
+    TlsWeakSuites => "tls-weak-suites", "RFC 9325 §4.1";
+    TlsAnonymousSuites => "tls-anonymous-suites", "RFC 7435 §3";
+    TlsNoServerOrder => "tls-no-server-order", "RFC 9325 §4.2";
+    TlsNoTls13 => "tls-latest-version-missing", "RFC 9325 §3.1.1";
+    TlsNoExtendedMasterSecret => "tls-no-ems", "RFC 7627 §4";
+    TlsInsecureRenegotiation => "tls-insecure-renegotiation", "RFC 5746 §4";
+    TlsCompression => "tls-compression", "RFC 9325 §3.3";
+    TlsWeakKeyExchange => "tls-weak-key-exchange", "RFC 9325 §4.1";
+    TlsWeakSignatureHash => "tls-weak-signature-hash", "RFC 9155 §1";
+    TlsPostQuantum => "tls-post-quantum", "draft-ietf-tls-ecdhe-mlkem §3";
+    TlsLargeHelloDropped => "tls-large-hello-dropped", "RFC 8446 §4.1.2";
+    TlsPostureReused => "tls-posture-reused", "RFC 5321 §4.5.4";
 }
 
 impl std::fmt::Display for Code {

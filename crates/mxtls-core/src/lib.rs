@@ -19,6 +19,7 @@ pub mod findings;
 pub mod mta_sts;
 pub mod names;
 pub mod pkix;
+pub mod posture;
 pub mod present;
 pub mod progress;
 pub mod promises;

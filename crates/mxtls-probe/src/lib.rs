@@ -3,10 +3,12 @@
 
 pub mod budget;
 pub mod check;
+pub mod client_hello;
 pub mod clock;
 pub mod deadlines;
 pub mod dns;
 pub mod mta_sts;
+pub mod posture;
 pub mod progress;
 pub mod smtp;
 pub mod target;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mxtls_core::evidence::{
-    KeyTypeOffer, Party, Reply, SessionError, SessionStop, SmtpSession, Step, StepTiming,
-    TlsEvidence, TranscriptLine,
+    Bytes, HelloOffer, KeyTypeOffer, Party, PostureSession, Question, Reply, SessionError,
+    SessionStop, SmtpSession, Step, StepTiming, TlsEvidence, TranscriptLine,
 };
 use mxtls_core::names::DnsName;
 use rustls::pki_types::ServerName;
@@ -21,7 +21,9 @@ use tokio::io::{
 };
 use tokio::net::TcpStream;
 
+use crate::client_hello::{self, HelloSpec};
 use crate::deadlines::Deadlines;
+use crate::posture;
 use crate::tls::{Tap, client_config, tls_evidence};
 
 /// Size limits on what a server may send us.
@@ -106,7 +108,73 @@ pub async fn session(plan: &SessionPlan) -> SmtpSession {
     rec.session
 }
 
+/// One posture session: up to STARTTLS like any session, then the crafted hello for
+/// `question` and the server's first flight; the connection is closed without a
+/// handshake. The plan's key-type offer is not used.
+pub async fn posture_session(
+    plan: &SessionPlan,
+    question: Question,
+    offer: HelloOffer,
+) -> PostureSession {
+    let mut rec = Recorder {
+        session: SmtpSession::new(plan.port, plan.offer),
+        started: Instant::now(),
+        deadline: plan.deadline,
+    };
+    let mut result = PostureSession {
+        question,
+        offer,
+        flight: Bytes::default(),
+        end: None,
+        stopped: None,
+    };
+    // `end` and `stopped` both `None`: STARTTLS was not offered this time.
+    let Some(mut stream) = until_starttls(plan, &mut rec).await else {
+        result.stopped = rec.session.stopped;
+        return result;
+    };
+    plan.enter(Step::Handshake);
+    let spec = HelloSpec {
+        max_version: result.offer.max_version,
+        suites: result.offer.suites.clone(),
+        groups: result.offer.groups.clone(),
+        key_shares: result.offer.key_shares.clone(),
+        sni: Some(plan.sni.clone()),
+    };
+    let hello = match client_hello::encode(&spec) {
+        Ok(hello) => hello,
+        Err(e) => {
+            let message = e.to_string();
+            rec.stop(Step::Handshake, SessionError::Tls { message });
+            result.stopped = rec.session.stopped;
+            return result;
+        }
+    };
+    let deadline = Instant::now() + rec.budget(plan.deadlines.handshake);
+    match posture::first_flight(&mut stream, &hello, deadline).await {
+        Ok((bytes, end)) => {
+            result.flight = Bytes(bytes);
+            result.end = Some(end);
+        }
+        Err(e) => {
+            let message = e.to_string();
+            rec.stop(Step::Handshake, SessionError::Io { message });
+            result.stopped = rec.session.stopped;
+        }
+    }
+    result
+}
+
 async fn run(plan: &SessionPlan, rec: &mut Recorder) {
+    let Some(io) = until_starttls(plan, rec).await else {
+        return;
+    };
+    handshake(plan, rec, io).await;
+}
+
+/// Connect, greeting, EHLO and STARTTLS: the stream, ready for a ClientHello, or `None`
+/// when the session ended before (recorded in `rec`).
+async fn until_starttls(plan: &SessionPlan, rec: &mut Recorder) -> Option<TcpStream> {
     plan.enter(Step::Connect);
     let t = Instant::now();
     let addr = SocketAddr::new(plan.ip, plan.port);
@@ -114,8 +182,14 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
         match tokio::time::timeout(rec.budget(plan.deadlines.connect), TcpStream::connect(addr))
             .await
         {
-            Err(_) => return rec.stop(Step::Connect, SessionError::ConnectTimeout),
-            Ok(Err(e)) => return rec.stop(Step::Connect, connect_error(&e)),
+            Err(_) => {
+                rec.stop(Step::Connect, SessionError::ConnectTimeout);
+                return None;
+            }
+            Ok(Err(e)) => {
+                rec.stop(Step::Connect, connect_error(&e));
+                return None;
+            }
             Ok(Ok(s)) => s,
         };
     rec.timing(Step::Connect, t);
@@ -124,62 +198,63 @@ async fn run(plan: &SessionPlan, rec: &mut Recorder) {
     // Never speak before the greeting.
     plan.enter(Step::Banner);
     let t = Instant::now();
-    let Some(banner) = read_step(&mut io, rec, Step::Banner, plan.deadlines.banner).await else {
-        return;
-    };
+    let banner = read_step(&mut io, rec, Step::Banner, plan.deadlines.banner).await?;
     rec.timing(Step::Banner, t);
     let ok = banner.code == 220;
     rec.session.banner = Some(banner.clone());
     if !ok {
-        return rec.stop(Step::Banner, SessionError::Rejected { code: banner.code });
+        rec.stop(Step::Banner, SessionError::Rejected { code: banner.code });
+        return None;
     }
 
     plan.enter(Step::Ehlo);
 
-    let Some(ehlo) = command(
+    let ehlo = command(
         &mut io,
         rec,
         plan,
         Step::Ehlo,
         &format!("EHLO {}", plan.helo),
     )
-    .await
-    else {
-        return;
-    };
+    .await?;
     rec.session.ehlo = Some(ehlo.clone());
     if ehlo.code != 250 {
-        return rec.stop(Step::Ehlo, SessionError::Rejected { code: ehlo.code });
+        rec.stop(Step::Ehlo, SessionError::Rejected { code: ehlo.code });
+        return None;
     }
     if !mxtls_core::starttls::offers_starttls(&ehlo) {
         quit(&mut io, rec).await;
-        return;
+        return None;
     }
 
     plan.enter(Step::Starttls);
 
-    let Some(reply) = command(&mut io, rec, plan, Step::Starttls, "STARTTLS").await else {
-        return;
-    };
+    let reply = command(&mut io, rec, plan, Step::Starttls, "STARTTLS").await?;
     rec.session.starttls = Some(reply.clone());
     if reply.code != 220 {
         quit(&mut io, rec).await;
-        return rec.stop(Step::Starttls, SessionError::Rejected { code: reply.code });
+        rec.stop(Step::Starttls, SessionError::Rejected { code: reply.code });
+        return None;
     }
     // Anything already buffered after the 220 was sent before our ClientHello: cleartext.
     if !io.buffer().is_empty() {
         let text = cleartext(io.buffer());
-        return rec.stop(
+        rec.stop(
             Step::Handshake,
             SessionError::CleartextAfterStarttls { text },
         );
+        return None;
     }
+    Some(io.into_inner())
+}
 
+/// The TLS handshake on a stream after STARTTLS, then EHLO and QUIT inside TLS.
+async fn handshake(plan: &SessionPlan, rec: &mut Recorder, stream: TcpStream) {
     plan.enter(Step::Handshake);
     let t = Instant::now();
     // The first bytes the server sends are kept, so that its ServerHello can be read even
     // where rustls refuses it (a version below TLS 1.2).
-    let tap = Tap::new(io.into_inner());
+    let tap = Tap::new(stream);
     let server_bytes = tap.seen.clone();
     let config = match client_config(plan.offer) {
         Ok(c) => c,

@@ -253,6 +253,10 @@ struct ProbeArgs {
     /// Deadline for the whole check, in seconds (1–600).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
+    /// Also ask each address's TLS posture — versions, weak suites, server order,
+    /// post-quantum key exchange — in at most 6 more sessions per address, after the others.
+    #[arg(long)]
+    posture: bool,
 }
 
 impl ProbeArgs {
@@ -270,6 +274,7 @@ impl ProbeArgs {
                 .map(read_pem_certs)
                 .transpose()?
                 .unwrap_or_default(),
+            posture: self.posture,
             ..mxtls_probe::Config::default()
         })
     }

@@ -20,7 +20,8 @@ const CORE: Layers = &[
     (
         "rules per protocol",
         &[
-            "dns", "dnssec", "cert", "pkix", "tlsa", "dane", "starttls", "mta_sts", "tls_rpt",
+            "dns", "dnssec", "cert", "pkix", "tlsa", "dane", "starttls", "mta_sts", "posture",
+            "tls_rpt",
         ],
     ),
     ("presentation vocabulary", &["present"]),
@@ -36,7 +37,10 @@ const PROBE: Layers = &[
         "limits and seams",
         &["clock", "deadlines", "progress", "target", "budget"],
     ),
-    ("one protocol each", &["dns", "tls", "smtp", "mta_sts"]),
+    (
+        "one protocol each",
+        &["dns", "tls", "client_hello", "posture", "smtp", "mta_sts"],
+    ),
     ("the whole check", &["check"]),
 ];
 

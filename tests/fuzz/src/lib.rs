@@ -197,9 +197,14 @@ pub fn certificate(data: &[u8]) {
     let _ = mxtls_core::pkix::verify_chain(&[Bytes(data.to_vec())], &anchors, NOW);
 }
 
-/// The first bytes a server sends after STARTTLS, read for its ServerHello.
+/// The first bytes a server sends after STARTTLS, read for its ServerHello and as the whole
+/// first flight of a posture session; the two readers must agree on the hello.
 pub fn server_hello(data: &[u8]) {
-    let _ = mxtls_core::tls::parse_server_hello(data);
+    let hello = mxtls_core::tls::parse_server_hello(data);
+    let flight = mxtls_core::tls::parse_first_flight(data);
+    if let (Some(a), Some(b)) = (hello, flight.hello) {
+        assert_eq!((a.version, a.cipher_suite), (b.version, b.cipher_suite));
+    }
 }
 
 /// TXT strings: the input split at 0xff bytes (a byte no TXT record here contains).

@@ -163,6 +163,8 @@ pub struct PostfixFiles<'a> {
     pub key_pem: &'a str,
     pub chain_pem: &'a str,
     pub hostname: &'a str,
+    /// Lines appended to main.cf (a scenario's TLS settings).
+    pub main_cf_tail: &'a str,
 }
 
 /// Starts a real Postfix listening only on `ip:port`, configured so that
@@ -195,9 +197,11 @@ pub fn postfix(
          smtpd_banner = $myhostname ESMTP mxtls test world (Postfix)\n\
          smtpd_tls_security_level = may\n\
          smtpd_tls_chain_files = {tls}\n\
-         smtpd_tls_loglevel = 1\n",
+         smtpd_tls_loglevel = 1\n\
+         {tail}",
         base = main_cf_base(dir, files.hostname),
         tls = tls.display(),
+        tail = files.main_cf_tail,
     );
     std::fs::write(conf.join("main.cf"), main_cf)?;
     std::fs::write(conf.join("master.cf"), master_cf(ip, port, ""))?;

@@ -148,7 +148,8 @@ impl World {
         let sessions = std::sync::Arc::new(smtp::SessionLog::default());
         let mut smtp_handles: Vec<tokio::task::AbortHandle> = Vec::new();
         let mut next_ip = 1u8;
-        let mut postfix_leaf = None;
+        // Each Postfix host: its leaf, name, main.cf tail and address.
+        let mut postfixes: Vec<(pki::Leaf, String, &'static str, Ipv4Addr)> = Vec::new();
         for scenario in SCENARIOS {
             let domain = scenario.domain();
             let mut body = String::new();
@@ -183,7 +184,9 @@ impl World {
                         previous.as_ref().map(|(a, _)| *a).unwrap_or(ip(1, 250))
                     }
                     (_, true) => ip(1, 250),
-                    (Behaviour::Postfix, _) => ip(2, 1),
+                    (Behaviour::Postfix | Behaviour::PostfixWith(_), _) => {
+                        ip(2, postfixes.len() as u8 + 1)
+                    }
                     _ => {
                         let a = ip(1, next_ip);
                         next_ip += 1;
@@ -251,13 +254,18 @@ impl World {
 
                 match host.behaviour {
                     Behaviour::Silent => {}
-                    Behaviour::Postfix => postfix_leaf = Some((leaf, fqdn.clone())),
+                    Behaviour::Postfix => postfixes.push((leaf, fqdn.clone(), "", v4)),
+                    Behaviour::PostfixWith(tail) => postfixes.push((leaf, fqdn.clone(), tail, v4)),
                     behaviour => {
                         let server = smtp::Server {
                             hostname: fqdn.clone(),
                             behaviour,
                             banner_delay: options.banner_delay,
-                            tls: Some(smtp::tls_config(&leaf, rsa.as_ref())?),
+                            tls: Some(if behaviour == Behaviour::PostQuantum {
+                                smtp::post_quantum_config(&leaf)?
+                            } else {
+                                smtp::tls_config(&leaf, rsa.as_ref())?
+                            }),
                             log: sessions.clone(),
                         };
                         // A split host's second address presents another key.
@@ -352,19 +360,32 @@ impl World {
         daemons::wait_for_dns(resolver, Duration::from_secs(10))
             .map_err(|e| with_log(e, &unbound_log))?;
 
-        if options.postfix
-            && let Some((leaf, hostname)) = &postfix_leaf
-        {
+        // The first instance in `postfix/` (its log is the one `logs` shows), the others in
+        // `postfix-<n>/`; all started, then each waited for.
+        let mut starting = Vec::new();
+        for (n, (leaf, hostname, tail, address)) in postfixes.iter().enumerate() {
+            if !options.postfix {
+                break;
+            }
             let files = daemons::PostfixFiles {
                 key_pem: &leaf.key_pem,
                 chain_pem: &leaf.chain_pem,
                 hostname,
+                main_cf_tail: tail,
+            };
+            let name = if n == 0 {
+                "postfix".to_owned()
+            } else {
+                format!("postfix-{}", n + 1)
             };
             let (postfix, log) =
-                daemons::postfix(&dir.join("postfix"), ip(2, 1), options.smtp_port, &files)?;
+                daemons::postfix(&dir.join(name), *address, options.smtp_port, &files)?;
             daemons.push(postfix);
+            starting.push((*address, log));
+        }
+        for (address, log) in starting {
             wait_for_tcp(
-                SocketAddr::new(IpAddr::V4(ip(2, 1)), options.smtp_port),
+                SocketAddr::new(IpAddr::V4(address), options.smtp_port),
                 Duration::from_secs(15),
             )
             .await

@@ -74,6 +74,15 @@ pub enum Behaviour {
     Delayed(u64),
     /// The real Postfix of the world serves this host.
     Postfix,
+    /// Another real Postfix, whose main.cf ends with these lines (its TLS posture: versions,
+    /// suites, order).
+    PostfixWith(&'static str),
+    /// TLS 1.3 with X25519MLKEM768 first (rustls on aws-lc-rs: Debian's OpenSSL 3.0 has no
+    /// hybrid group), TLS 1.2 beside it.
+    PostQuantum,
+    /// Closes the connection when the client's first TLS record is over 1024 bytes (a
+    /// middlebox that cannot take a post-quantum hello); smaller hellos are served normally.
+    DropsLargeHello,
     /// Nothing listens at the address.
     Silent,
 }
@@ -181,6 +190,37 @@ pub struct Scenario {
     pub tls_rpt: Option<&'static str>,
     /// Phrases the text report must contain (e.g. why a policy fetch failed).
     pub says: &'static [&'static str],
+    /// What `check --posture` must find at the scenario's (only) address.
+    pub posture: Option<PosturePin>,
+}
+
+/// Postfix set as an audit asks: TLS 1.2 and up, no anonymous suites, its own order.
+const POSTFIX_MODERN: &str = "smtpd_tls_protocols = >=TLSv1.2\n\
+     smtpd_tls_mandatory_protocols = >=TLSv1.2\n\
+     smtpd_tls_exclude_ciphers = aNULL\n\
+     tls_preempt_cipherlist = yes\n";
+/// Postfix as an old configuration has it: TLS 1.0 and every suite Debian's OpenSSL 3.0
+/// still has, NULL encryption included (it has no 3DES, RC4 or DES left).
+const POSTFIX_LEGACY: &str = "smtpd_tls_protocols = >=TLSv1\n\
+     smtpd_tls_ciphers = low\n\
+     tls_low_cipherlist = ALL:eNULL:@SECLEVEL=0\n";
+/// Postfix limited to TLS 1.2, the sender choosing the suite (Postfix's default order).
+const POSTFIX_TLS12: &str = "smtpd_tls_protocols = >=TLSv1.2, <=TLSv1.2\n\
+     tls_preempt_cipherlist = no\n";
+
+/// A scenario's TLS posture, as `check --posture` must report it.
+#[derive(Debug, Clone, Copy)]
+pub struct PosturePin {
+    /// `addresses[].posture.versions`.
+    pub versions: &'static [&'static str],
+    /// The weak suites' kinds present (`anonymous`, `3des`, `broken`), in that order.
+    pub weak: &'static [&'static str],
+    pub server_order: Option<bool>,
+    /// `preferred`, `supported`, `none` or `unknown`.
+    pub post_quantum: &'static str,
+    pub drops_large_hello: bool,
+    /// Exactly the posture findings (`tls-…` codes of the posture) the report has.
+    pub codes: &'static [&'static str],
 }
 
 /// The defaults of the fields most scenarios leave alone.
@@ -198,6 +238,7 @@ const PLAIN: Scenario = Scenario {
     sts: None,
     tls_rpt: None,
     says: &[],
+    posture: None,
 };
 
 /// What [`PLAIN`] leaves in `protection`: every scenario must say (a test checks it).
@@ -802,6 +843,158 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "dane",
         exit: 0,
         why: "RFC 7672 §3.1.1: a real Postfix presenting the key its 3 1 1 record names",
+        posture: Some(PosturePin {
+            versions: &["tls1.0", "tls1.1", "tls1.2", "tls1.3"],
+            weak: &["anonymous"],
+            server_order: None,
+            post_quantum: "none",
+            drops_large_hello: false,
+            codes: &[
+                "tls-old-versions-accepted",
+                "tls-anonymous-suites",
+                "tls-post-quantum",
+            ],
+        }),
+        ..PLAIN
+    },
+    Scenario {
+        name: "posture-modern",
+        summary: "a real Postfix set to TLS 1.2+, no anonymous suites, its own suite order",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::PostfixWith(POSTFIX_MODERN), C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 9325 §4: what an audit asks of a mail server's TLS; only post-quantum is missing on OpenSSL 3.0",
+        posture: Some(PosturePin {
+            versions: &["tls1.2", "tls1.3"],
+            weak: &[],
+            server_order: None,
+            post_quantum: "none",
+            drops_large_hello: false,
+            codes: &["tls-post-quantum"],
+        }),
+        ..PLAIN
+    },
+    Scenario {
+        name: "posture-legacy",
+        summary: "a real Postfix that takes TLS 1.0, NULL-encryption and anonymous suites (security level 0)",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::PostfixWith(POSTFIX_LEGACY), C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 8996 §2, RFC 9325 §4.1: old versions and broken suites; current senders still get TLS 1.3",
+        posture: Some(PosturePin {
+            versions: &["tls1.0", "tls1.1", "tls1.2", "tls1.3"],
+            weak: &["anonymous", "broken"],
+            server_order: None,
+            post_quantum: "none",
+            drops_large_hello: false,
+            codes: &[
+                "tls-old-versions-accepted",
+                "tls-weak-suites",
+                "tls-anonymous-suites",
+                "tls-post-quantum",
+            ],
+        }),
+        ..PLAIN
+    },
+    Scenario {
+        name: "posture-tls12",
+        summary: "a real Postfix with TLS 1.2 only, the sender choosing the suite",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::PostfixWith(POSTFIX_TLS12), C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 9325 §3.1.1, §4.2: no TLS 1.3 (so no post-quantum) and no server suite order",
+        posture: Some(PosturePin {
+            versions: &["tls1.2"],
+            weak: &["anonymous"],
+            server_order: Some(false),
+            post_quantum: "none",
+            drops_large_hello: false,
+            codes: &[
+                "tls-anonymous-suites",
+                "tls-no-server-order",
+                "tls-latest-version-missing",
+                "tls-post-quantum",
+            ],
+        }),
+        ..PLAIN
+    },
+    Scenario {
+        name: "posture-pq",
+        summary: "TLS 1.3 preferring X25519MLKEM768 (rustls on aws-lc-rs)",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::PostQuantum, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "draft-ietf-tls-ecdhe-mlkem: hybrid key exchange asked for even when the sender sent a classical share",
+        posture: Some(PosturePin {
+            versions: &["tls1.2", "tls1.3"],
+            weak: &[],
+            server_order: None,
+            post_quantum: "preferred",
+            drops_large_hello: false,
+            codes: &["tls-post-quantum"],
+        }),
+        ..PLAIN
+    },
+    Scenario {
+        name: "posture-large-hello",
+        summary: "a path that drops ClientHellos over 1 KB (a post-quantum key share)",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host("mx", B::DropsLargeHello, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 8446 §4.1.2: a hello with a hybrid key share is about 1.3 KB; a path that drops it fails post-quantum senders",
+        posture: Some(PosturePin {
+            versions: &["tls1.2", "tls1.3"],
+            weak: &[],
+            server_order: None,
+            post_quantum: "unknown",
+            drops_large_hello: true,
+            codes: &["tls-large-hello-dropped"],
+        }),
         ..PLAIN
     },
     Scenario {

@@ -109,6 +109,29 @@ fn certified(leaf: &Leaf) -> Result<Arc<CertifiedKey>, Error> {
     Ok(Arc::new(CertifiedKey::from_der(chain, key, &provider)?))
 }
 
+/// A TLS configuration presenting `leaf` with X25519MLKEM768 first among its groups
+/// (aws-lc-rs: ring has no ML-KEM).
+pub fn post_quantum_config(leaf: &Leaf) -> Result<Arc<ServerConfig>, Error> {
+    use rustls::crypto::aws_lc_rs::{self, kx_group};
+    let provider = rustls::crypto::CryptoProvider {
+        kx_groups: vec![
+            kx_group::X25519MLKEM768,
+            kx_group::X25519,
+            kx_group::SECP256R1,
+        ],
+        ..aws_lc_rs::default_provider()
+    };
+    let resolver = ByKeyType {
+        ecdsa: certified(leaf)?,
+        rsa: None,
+    };
+    let config = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    Ok(Arc::new(config))
+}
+
 /// A TLS configuration presenting `ecdsa` (and `rsa`, for dual-key servers).
 pub fn tls_config(ecdsa: &Leaf, rsa: Option<&Leaf>) -> Result<Arc<ServerConfig>, Error> {
     let resolver = ByKeyType {
@@ -184,6 +207,12 @@ async fn session(stream: tokio::net::TcpStream, server: Server) -> std::io::Resu
                 return Ok(());
             };
             let stream = io.into_inner();
+            if server.behaviour == Behaviour::DropsLargeHello
+                && first_record_len(&stream).await > 1024
+            {
+                // A path that cannot take a large hello: the connection just ends.
+                return Ok(());
+            }
             let tls_stream = TlsAcceptor::from(tls.clone()).accept(stream).await?;
             let mut io = BufReader::new(tls_stream);
             converse(&mut io, &server, true).await.map(|_| ())
@@ -252,10 +281,31 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The length of the client's first TLS record, peeked (0 if it does not come in time).
+async fn first_record_len(stream: &tokio::net::TcpStream) -> usize {
+    let mut header = [0u8; 5];
+    let peeked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.peek(&mut header).await {
+                Ok(5) => return true,
+                Ok(0) | Err(_) => return false,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    match peeked {
+        Ok(true) => usize::from(u16::from_be_bytes([header[3], header[4]])),
+        _ => 0,
+    }
+}
+
 fn offers_starttls(b: Behaviour) -> bool {
     matches!(
         b,
         Behaviour::Normal
+            | Behaviour::PostQuantum
+            | Behaviour::DropsLargeHello
             | Behaviour::SlowBanner
             | Behaviour::Delayed(_)
             | Behaviour::Starttls454

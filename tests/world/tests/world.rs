@@ -288,7 +288,7 @@ async fn world_behaves_as_documented() {
                         seen.banner_after >= BANNER_DELAY && seen.chain.len() == 2,
                         format!("{tag}: banner after {:?}", seen.banner_after),
                     ),
-                    Behaviour::Postfix => check(
+                    Behaviour::Postfix | Behaviour::PostfixWith(_) => check(
                         seen.banner
                             .as_deref()
                             .is_some_and(|b| b.contains("Postfix"))
@@ -299,7 +299,9 @@ async fn world_behaves_as_documented() {
                             seen.chain.len()
                         ),
                     ),
-                    Behaviour::Normal => {
+                    // The probe's hello is small and classical: these serve it like any server
+                    // (the posture tests ask them the rest).
+                    Behaviour::Normal | Behaviour::PostQuantum | Behaviour::DropsLargeHello => {
                         let want = if host.certs == Certs::LeafOnly { 1 } else { 2 };
                         check(
                             seen.chain.len() == want,

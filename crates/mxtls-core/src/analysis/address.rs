@@ -25,6 +25,7 @@ impl Judge<'_> {
             tls: Verdict::Inconclusive,
             chains: Vec::new(),
             starttls_offered: None,
+            posture: None,
         };
         if let TargetDecision::Refused { reason } = &a.target {
             report.tls = Verdict::Refused;

@@ -69,7 +69,8 @@ impl<'e> Judge<'e> {
         let mut addresses = Vec::new();
         let mut chains_seen: Vec<(IpAddr, ChainReport)> = Vec::new();
         for a in &h.addresses {
-            let (report, chains) = self.address(h, a, &dane);
+            let (mut report, chains) = self.address(h, a, &dane);
+            report.posture = self.posture(h, a);
             chains_seen.extend(chains.into_iter().map(|c| (a.ip, c)));
             addresses.push(report);
         }

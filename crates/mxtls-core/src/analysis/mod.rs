@@ -21,6 +21,7 @@ mod horizon;
 mod host;
 mod mta_sts;
 mod mta_sts_policy;
+mod posture;
 mod sender_reports;
 mod senders;
 mod summary;

@@ -244,6 +244,7 @@ mod tests {
                     tls: *v,
                     chains: Vec::new(),
                     starttls_offered: Some(*v != Verdict::NoStarttls),
+                    posture: None,
                 })
                 .collect(),
         }

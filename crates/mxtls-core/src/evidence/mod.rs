@@ -15,11 +15,13 @@ use crate::names::DnsName;
 
 mod dns;
 mod mta_sts;
+mod posture;
 mod schema;
 mod smtp;
 
 pub use dns::{CnameLink, DnsAnswer, DnsOutcome, DnssecState, Record};
 pub use mta_sts::{FetchFailure, MtaStsEvidence, PolicyFetch};
+pub use posture::{FlightEnd, HelloOffer, PostureEvidence, PostureSession, Question};
 pub use schema::migrate_v1;
 pub use smtp::{
     KeyTypeOffer, Party, Reply, SessionError, SessionStop, SmtpSession, Step, StepTiming,
@@ -257,6 +259,10 @@ pub struct AddressEvidence {
     /// domains share a mail server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused: Option<ReusedSessions>,
+    /// The posture sessions (versions, weak suites, server order, post-quantum): crafted
+    /// hellos answered by a first flight. Absent in evidence from before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posture: Option<PostureEvidence>,
 }
 
 /// Where reused sessions of an address come from.

@@ -141,6 +141,39 @@ pub fn why(code: Code) -> &'static str {
         TlsaRolloverRisk => {
             "The next routine certificate renewal will no longer match your TLSA records, and DANE senders will queue mail."
         }
+        TlsOldVersionsAccepted => {
+            "Old TLS versions help only senders that speak nothing newer; audits flag them."
+        }
+        TlsWeakSuites => {
+            "A sender that offers only broken suites gets encryption that can be broken."
+        }
+        TlsAnonymousSuites => {
+            "Anonymous suites encrypt without a certificate: only senders that check none use them."
+        }
+        TlsNoServerOrder => "When the sender picks the suite, an old sender may pick a weak one.",
+        TlsNoTls13 => {
+            "TLS 1.3 is faster, stronger and the only version with post-quantum key exchange."
+        }
+        TlsNoExtendedMasterSecret => {
+            "Without it a TLS 1.2 session's keys can be tied to another connection."
+        }
+        TlsInsecureRenegotiation => {
+            "An attacker on the path can splice data in front of a sender's session."
+        }
+        TlsCompression => "Compressed TLS leaks what it carries (CRIME).",
+        TlsWeakKeyExchange => "Small Diffie-Hellman groups can be broken by well-funded attackers.",
+        TlsWeakSignatureHash => {
+            "SHA-1 and MD5 signatures are deprecated: collisions make them forgeable."
+        }
+        TlsPostQuantum => {
+            "Hybrid key exchange keeps recorded mail safe from future quantum computers."
+        }
+        TlsLargeHelloDropped => {
+            "Senders whose hello is dropped cannot use TLS: cleartext or a wait."
+        }
+        TlsPostureReused => {
+            "Versions and suites change rarely: they are shown from a recent check."
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod dane;
 mod diff;
 mod horizon;
 mod mta_sts;
+mod posture;
 mod senders;
 
 pub use certs::{CertFacts, KeyKind, PathError};
@@ -25,6 +26,7 @@ pub use horizon::{
     DEFAULT_CERT_DAYS, DEFAULT_RRSIG_DAYS, Horizon, days_until, in_days, renewal_date,
 };
 pub use mta_sts::{FetchState, Mode, MtaStsReport, Policy, StsHost, StsTxt};
+pub use posture::{PostQuantum, PostureReport, PostureReuse};
 pub use senders::{Attack, Delivery, Protection, Sender, SenderOutcome};
 
 /// The TLS verdict for one address (or one chain of it): what a sender gets there.
@@ -258,6 +260,9 @@ pub struct AddressReport {
     pub chains: Vec<ChainReport>,
     /// Whether STARTTLS was advertised in cleartext EHLO.
     pub starttls_offered: Option<bool>,
+    /// What the posture sessions showed (absent where none were run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posture: Option<PostureReport>,
 }
 
 /// The judgement of one presented chain.

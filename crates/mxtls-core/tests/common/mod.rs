@@ -423,6 +423,7 @@ impl Host {
                     },
                     probed_for: None,
                     reused: None,
+                    posture: None,
                 })
                 .collect(),
         }

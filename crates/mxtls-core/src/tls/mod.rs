@@ -5,6 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
+mod flight;
+mod suites;
+
+pub use flight::{
+    Alert, FirstFlight, Hello, KeyExchange, RETRY_RANDOM, SignatureScheme, parse_first_flight,
+};
+pub use suites::{CipherSuite, SuiteClass};
+
 /// A TLS protocol version (`0x0304` is TLS 1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -30,6 +38,15 @@ impl TlsVersion {
         named(&Self::NAMES, self).unwrap_or_else(|| format!("0x{:04x}", self.0))
     }
 
+    /// The short form the posture report lists: `ssl3`, `tls1.0` … `tls1.3`.
+    pub fn short_name(self) -> String {
+        match self {
+            TlsVersion::SSL3 => "ssl3".into(),
+            TlsVersion(v @ 0x0301..=0x0304) => format!("tls1.{}", v - 0x0301),
+            other => other.name(),
+        }
+    }
+
     /// The version a name stands for (schema-1 evidence stored names; `TLSv1` is TLS 1.0).
     pub fn from_name(name: &str) -> Option<TlsVersion> {
         if name == "TLSv1" {
@@ -42,65 +59,6 @@ impl TlsVersion {
     /// most current senders.
     pub fn is_deprecated(self) -> bool {
         self < TlsVersion::TLS12
-    }
-}
-
-/// A cipher suite (`0x1302` is TLS_AES_256_GCM_SHA384).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CipherSuite(pub u16);
-
-impl CipherSuite {
-    /// IANA names of the suites mail servers negotiate, old ones included.
-    const NAMES: [(CipherSuite, &'static str); 24] = [
-        (CipherSuite(0x1301), "TLS_AES_128_GCM_SHA256"),
-        (CipherSuite(0x1302), "TLS_AES_256_GCM_SHA384"),
-        (CipherSuite(0x1303), "TLS_CHACHA20_POLY1305_SHA256"),
-        (
-            CipherSuite(0xc02b),
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        ),
-        (
-            CipherSuite(0xc02c),
-            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        ),
-        (CipherSuite(0xc02f), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
-        (CipherSuite(0xc030), "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
-        (
-            CipherSuite(0xcca8),
-            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        ),
-        (
-            CipherSuite(0xcca9),
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        ),
-        (CipherSuite(0x009e), "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"),
-        (CipherSuite(0x009f), "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384"),
-        (CipherSuite(0xc009), "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"),
-        (CipherSuite(0xc00a), "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA"),
-        (CipherSuite(0xc013), "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"),
-        (CipherSuite(0xc014), "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"),
-        (CipherSuite(0x0033), "TLS_DHE_RSA_WITH_AES_128_CBC_SHA"),
-        (CipherSuite(0x0039), "TLS_DHE_RSA_WITH_AES_256_CBC_SHA"),
-        (CipherSuite(0x002f), "TLS_RSA_WITH_AES_128_CBC_SHA"),
-        (CipherSuite(0x0035), "TLS_RSA_WITH_AES_256_CBC_SHA"),
-        (CipherSuite(0x009c), "TLS_RSA_WITH_AES_128_GCM_SHA256"),
-        (CipherSuite(0x009d), "TLS_RSA_WITH_AES_256_GCM_SHA384"),
-        (CipherSuite(0x000a), "TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
-        (CipherSuite(0x0005), "TLS_RSA_WITH_RC4_128_SHA"),
-        (CipherSuite(0x0004), "TLS_RSA_WITH_RC4_128_MD5"),
-    ];
-
-    /// The IANA name, or the code point in hex.
-    pub fn name(self) -> String {
-        named(&Self::NAMES, self).unwrap_or_else(|| format!("0x{:04x}", self.0))
-    }
-
-    /// The suite a name stands for: IANA names, and rustls's `TLS13_…` spelling of the TLS
-    /// 1.3 suites that schema-1 evidence stored.
-    pub fn from_name(name: &str) -> Option<CipherSuite> {
-        let iana = name.replacen("TLS13_", "TLS_", 1);
-        by_name(&Self::NAMES, &iana)
     }
 }
 
@@ -132,14 +90,14 @@ impl NamedGroup {
     }
 }
 
-fn named<T: PartialEq + Copy>(table: &[(T, &'static str)], t: T) -> Option<String> {
+pub(crate) fn named<T: PartialEq + Copy>(table: &[(T, &'static str)], t: T) -> Option<String> {
     table
         .iter()
         .find(|(v, _)| *v == t)
         .map(|(_, n)| (*n).to_owned())
 }
 
-fn by_name<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
+pub(crate) fn by_name<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
     table.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
 }
 

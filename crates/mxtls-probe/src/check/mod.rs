@@ -26,6 +26,8 @@ use crate::progress::{Event, Sink, emit};
 use crate::smtp::{self, SessionPlan};
 use crate::target;
 
+mod posture;
+
 /// Caps that keep one check bounded whatever DNS says.
 pub const MAX_MX_HOSTS: usize = 10;
 pub const MAX_ADDRESSES_PER_HOST: usize = 8;
@@ -73,6 +75,10 @@ pub struct Config {
     /// How old reused sessions may be (`--target-reuse`; zero: never reused). The server,
     /// which has the store, turns it into `reuse`.
     pub reuse_max_age: Duration,
+    /// Run the posture sessions (versions, weak suites, server order, post-quantum) after
+    /// the verdict-bearing ones: at most `mxtls_core::posture::MAX_SESSIONS` more per
+    /// address.
+    pub posture: bool,
 }
 
 impl Default for Config {
@@ -91,6 +97,7 @@ impl Default for Config {
             vantage: None,
             reuse: None,
             reuse_max_age: Duration::ZERO,
+            posture: false,
         }
     }
 }
@@ -486,6 +493,7 @@ impl Run {
                 sessions: Vec::new(),
                 probed_for: Some(host),
                 reused: None,
+                posture: None,
             };
         }
         // Over the address's budget, sessions seen there a moment ago (by another check, of
@@ -506,6 +514,7 @@ impl Run {
                                 gathered_at: recent.gathered_at,
                                 reason,
                             }),
+                            posture: recent.evidence.posture,
                         };
                     }
                 }
@@ -531,12 +540,15 @@ impl Run {
             Some(_) => sessions.push(rsa_only),
             None => {}
         }
+        let main = sessions.first().and_then(|s| s.tls.as_ref());
+        let posture = self.posture(&sni, ip, main).await;
         AddressEvidence {
             ip,
             target: TargetDecision::Allowed,
             sessions,
             probed_for: Some(host.clone()),
             reused: None,
+            posture,
         }
     }
 
