@@ -51,7 +51,7 @@ pub fn oracle(der: &[u8]) -> Option<Reading> {
         return None;
     }
     let spki = &x509.tbs_certificate.subject_pki;
-    let key_kind = match spki.algorithm.algorithm.to_id_string().as_str() {
+    let key_kind = match dotted(spki.algorithm.algorithm.as_bytes()).as_str() {
         "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => KeyKind::Rsa,
         "1.2.840.10045.2.1" => KeyKind::Ecdsa,
         "1.3.101.112" => KeyKind::Ed25519,
@@ -99,7 +99,7 @@ pub fn oracle(der: &[u8]) -> Option<Reading> {
         not_after,
         key: key_kind,
         key_bits: u32::try_from(key_bits).unwrap_or(u32::MAX),
-        signature_algorithm: signature_name(&x509.signature_algorithm.algorithm.to_id_string()),
+        signature_algorithm: signature_name(&dotted(x509.signature_algorithm.algorithm.as_bytes())),
         is_ca: x509.is_ca(),
     };
     Some(Reading {
@@ -126,6 +126,29 @@ pub fn agree(der: &[u8]) -> bool {
     }
 }
 
+/// An OID's contents in dotted form. Not x509-parser's `to_id_string`: asn1-rs 0.7 takes the
+/// first two arcs from the first byte alone, so an OID whose first subidentifier takes more
+/// than one byte (2.48 and up, such as 2.999) reads wrong there (`82 86 48` as 3.10.840, not
+/// 2.33528).
+fn dotted(content: &[u8]) -> String {
+    let mut arcs: Vec<u128> = Vec::new();
+    let mut value: u128 = 0;
+    for &b in content {
+        value = (value << 7) | u128::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (value / 40).min(2);
+                arcs.extend([first, value - first * 40]);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        }
+    }
+    let text: Vec<String> = arcs.iter().map(u128::to_string).collect();
+    text.join(".")
+}
+
 /// The core's `name_text` as it was written over x509-parser's names.
 fn name_text(name: &X509Name<'_>) -> String {
     use x509_parser::der_parser::asn1_rs::Tag;
@@ -134,7 +157,7 @@ fn name_text(name: &X509Name<'_>) -> String {
         .map(|rdn| {
             rdn.iter()
                 .map(|attr| {
-                    let oid = attr.attr_type().to_id_string();
+                    let oid = dotted(attr.attr_type().as_bytes());
                     let key = match oid.as_str() {
                         "2.5.4.3" => "CN",
                         "2.5.4.6" => "C",
