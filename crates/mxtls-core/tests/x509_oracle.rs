@@ -227,3 +227,53 @@ fn names_read_as_x509_parser_writes_them() {
         assert_eq!(mxtls_core::cert::name_text(ours.subject_raw()), theirs);
     }
 }
+
+/// Where x509-parser was lenient the DER reader refuses: trailing bytes, a repeated or
+/// malformed subject alternative name (x509-parser read no DNS names from it and matched the
+/// CN instead). Every truncation of a certificate is refused, none panics.
+#[test]
+fn what_the_reader_refuses() {
+    use mxtls_core::cert::ParsedCert;
+    let key = generate(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let with = |content: Vec<Vec<u8>>| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        for c in content {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 17], c));
+        }
+        params.self_signed(&key).expect("signs").der().to_vec()
+    };
+    // SEQUENCE { [2] "mx.example" }, and one whose name is not UTF-8.
+    let san = b"\x30\x0c\x82\x0amx.example".to_vec();
+    let good = with(vec![san.clone()]);
+    same(&good, "one SAN");
+
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert_eq!(
+        ParsedCert::parse(&trailing).err().as_deref(),
+        Some("certificate has trailing bytes")
+    );
+    for (der, why) in [
+        (with(vec![san.clone(), san]), "extension repeated"),
+        (
+            with(vec![b"\x30\x03\x82\x01\xff".to_vec()]),
+            "SAN not UTF-8",
+        ),
+        (
+            with(vec![b"\x30\x03\x82\x05a".to_vec()]),
+            "length past the end",
+        ),
+    ] {
+        assert!(x509_oracle::oracle(&der).is_some(), "x509-parser reads it");
+        let err = ParsedCert::parse(&der).err().expect("refused");
+        assert!(err.ends_with(why), "{err}");
+    }
+    for len in 0..good.len() {
+        assert!(
+            ParsedCert::parse(&good[..len]).is_err(),
+            "truncated at {len}"
+        );
+    }
+}
