@@ -150,7 +150,7 @@ fn judge_ta(
             Selector::Full => pkix::anchor_from_cert(&record.cert_data),
             Selector::Spki => {
                 let top = parsed.iter().rev().flatten().next().unwrap_or(ee);
-                pkix::anchor_from_spki(top.x509.issuer().as_raw(), &record.cert_data)
+                pkix::anchor_from_spki(top.issuer_raw(), &record.cert_data)
             }
             _ => None,
         };

@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod api;
 pub mod cert;
 pub mod dane;
+pub mod der;
 pub mod dns;
 pub mod dnssec;
 pub mod evidence;

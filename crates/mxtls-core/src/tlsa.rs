@@ -76,8 +76,7 @@ pub fn classify(record: &TLSA) -> Result<(), Unusable> {
 
 /// Whether `data` is exactly one DER SubjectPublicKeyInfo.
 fn spki_parses(data: &[u8]) -> bool {
-    use x509_parser::prelude::FromDer;
-    matches!(x509_parser::x509::SubjectPublicKeyInfo::from_der(data), Ok((rest, _)) if rest.is_empty())
+    crate::cert::spki_parses(data)
 }
 
 /// The bytes a record with this selector and matching type would carry for `cert`.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 type Layers = &'static [(&'static str, &'static [&'static str])];
 
 const CORE: Layers = &[
-    ("names and wire concepts", &["names", "tls"]),
+    ("names and wire concepts", &["names", "tls", "der"]),
     (
         "evidence and the wire contract",
         &["evidence", "progress", "api", "route"],

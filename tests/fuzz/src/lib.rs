@@ -22,6 +22,8 @@ pub use policy_http::policy_http;
 pub use report_diff::report_diff;
 mod server;
 pub use server::{atom_feed, forwarded, watch_target};
+// The core's DER reader against x509-parser (also the core's tests/x509_oracle.rs).
+pub mod x509_oracle;
 
 /// A target's body: arbitrary bytes in, no panic, no hang.
 pub type Body = fn(&[u8]);
@@ -178,8 +180,10 @@ pub fn dns_message(data: &[u8]) {
 }
 
 /// A certificate as a server presents it: the facts the report shows, name matching, the
-/// TLSA data a record would hold, and PKIX validation as the end of a one-certificate chain.
+/// TLSA data a record would hold, and PKIX validation as the end of a one-certificate chain;
+/// where x509-parser reads it too, every fact as x509-parser reads it.
 pub fn certificate(data: &[u8]) {
+    x509_oracle::agree(data);
     let Ok(cert) = mxtls_core::cert::ParsedCert::parse(data) else {
         return;
     };
