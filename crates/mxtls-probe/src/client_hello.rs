@@ -104,9 +104,12 @@ pub fn encode(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
         .iter()
         .flat_map(|s| s.to_be_bytes())
         .collect();
-    let mut data = Vec::new();
-    push_vec16(&mut data, &schemes);
-    push_ext(&mut exts, ext::SIGNATURE_ALGORITHMS, &data);
+    // RFC 5246 §7.4.1.4.1: not offered by a client that offers nothing from TLS 1.2 on.
+    if spec.max_version >= TlsVersion::TLS12 {
+        let mut data = Vec::new();
+        push_vec16(&mut data, &schemes);
+        push_ext(&mut exts, ext::SIGNATURE_ALGORITHMS, &data);
+    }
     push_ext(&mut exts, ext::EXTENDED_MASTER_SECRET, &[]);
     push_ext(&mut exts, ext::RENEGOTIATION_INFO, &[0]);
     if tls13 {

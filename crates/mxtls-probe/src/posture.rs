@@ -27,6 +27,7 @@ pub async fn first_flight<S: AsyncRead + AsyncWrite + Unpin>(
         Err(_) => return Ok((Vec::new(), FlightEnd::Deadline)),
     }
     let mut bytes = Vec::new();
+    let mut decoded = 0;
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         let room = MAX_FLIGHT - bytes.len();
@@ -46,10 +47,36 @@ pub async fn first_flight<S: AsyncRead + AsyncWrite + Unpin>(
             Err(e) if closed(&e) => return Ok((bytes, FlightEnd::Closed)),
             Err(e) => return Err(e),
         }
-        if parse_first_flight(&bytes).complete() {
-            return Ok((bytes, FlightEnd::Complete));
+        // Decoded again only when a record has completed: a server that trickles bytes
+        // costs one decoding per record, not per byte.
+        let records = complete_records(&bytes);
+        if records > decoded {
+            decoded = records;
+            if parse_first_flight(&bytes).complete() {
+                return Ok((bytes, FlightEnd::Complete));
+            }
         }
     }
+}
+
+/// How many whole TLS records `bytes` holds (or 1 for bytes that are no TLS at all, which
+/// the decoder ends on at once).
+fn complete_records(bytes: &[u8]) -> usize {
+    let mut rest = bytes;
+    let mut n = 0;
+    while let [kind, _, _, hi, lo, body @ ..] = rest {
+        if !(0x14..=0x17).contains(kind) {
+            return n + 1;
+        }
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        let Some(after) = body.get(len..) else { break };
+        rest = after;
+        n += 1;
+    }
+    if n == 0 && rest.first().is_some_and(|k| !(0x14..=0x17).contains(k)) {
+        return 1;
+    }
+    n
 }
 
 fn closed(e: &std::io::Error) -> bool {

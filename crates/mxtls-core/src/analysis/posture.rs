@@ -74,7 +74,7 @@ impl Judge<'_> {
             self.push(
                 finding(Code::TlsOldVersionsAccepted, Severity::Notice, format!("{host} also accepts {}", and_list(&old)))
                     .explain("Current senders negotiate TLS 1.2 or 1.3 here and cannot be pushed lower (TLS 1.3's downgrade protection); only senders that speak nothing newer use the old versions — still better for them than cleartext, but RFC 8996 deprecates them and audits flag them.")
-                    .fix("Postfix: smtpd_tls_protocols = >=TLSv1.2 and smtpd_tls_mandatory_protocols = >=TLSv1.2. Exim (OpenSSL): openssl_options = +no_tlsv1 +no_tlsv1_1. Exchange: disable TLS 1.0 and 1.1 in Windows (SCHANNEL), as Microsoft's Exchange TLS guidance describes."),
+                    .fix("Postfix: smtpd_tls_protocols = >=TLSv1.2 and smtpd_tls_mandatory_protocols = >=TLSv1.2. Exim (`exim -bV` names its TLS library): with GnuTLS (Debian, Ubuntu) add -VERS-TLS1.0:-VERS-TLS1.1 to tls_require_ciphers (e.g. NORMAL:-VERS-TLS1.0:-VERS-TLS1.1); with OpenSSL add +no_tlsv1 +no_tlsv1_1 to openssl_options. Exchange: disable TLS 1.0 and 1.1 in Windows (SCHANNEL), as Microsoft's Exchange TLS guidance describes."),
             );
         }
         let broken: Vec<String> = p
@@ -86,8 +86,8 @@ impl Judge<'_> {
         if !broken.is_empty() {
             self.push(
                 finding(Code::TlsWeakSuites, Severity::Warning, format!("{host} accepts cipher suites no sender should use: {}", broken.join(", ")))
-                    .explain("A sender that offers only such suites (old software, or an attacker's own connection) gets encryption that can be broken or weakened (RC4, 3DES, NULL, export grade). Current senders offer better suites and get them.")
-                    .fix("Postfix: smtpd_tls_exclude_ciphers = eNULL, EXPORT, RC4, DES, 3DES, MD5. Exim (OpenSSL): tls_require_ciphers = HIGH:!aNULL:!eNULL:!3DES:!RC4:!MD5 (keep aNULL if you want it, see the anonymous suites). Exchange: remove them from Windows' cipher suite order (Disable-TlsCipherSuite)."),
+                    .explain("A sender that offers only such suites (old software) gets encryption that can be broken, or none (RC4, 3DES, NULL, export grade). Current senders offer better suites and get them.")
+                    .fix("Postfix: add eNULL, EXPORT, RC4, DES, 3DES, MD5 to smtpd_tls_exclude_ciphers (one line: it is a list). Exim with GnuTLS (Debian, Ubuntu): NORMAL in tls_require_ciphers has none of them — remove what was added; with OpenSSL: tls_require_ciphers = HIGH:!eNULL:!3DES:!RC4:!MD5. Exchange: remove them from Windows' cipher suite order (Disable-TlsCipherSuite)."),
             );
         }
         if p.weak_suites
@@ -97,21 +97,21 @@ impl Judge<'_> {
             self.push(
                 finding(Code::TlsAnonymousSuites, Severity::Notice, format!("{host} accepts anonymous cipher suites"))
                     .explain("Anonymous suites encrypt without a certificate. Senders that check certificates (DANE, MTA-STS) never offer them; opportunistic senders that do not check certificates may, and lose nothing by it against a certificate they would not have checked. Postfix enables them on purpose for that reason.")
-                    .fix("Nothing needs to change. To list none: Postfix: smtpd_tls_exclude_ciphers = aNULL; Exim: add !aNULL to tls_require_ciphers; Exchange: offers none."),
+                    .fix("Nothing needs to change. To list none: Postfix: add aNULL to smtpd_tls_exclude_ciphers (beside what is there); Exim with OpenSSL: add !aNULL to tls_require_ciphers (GnuTLS's NORMAL has no anonymous suites); Exchange offers none."),
             );
         }
         if p.server_order == Some(false) {
             self.push(
                 finding(Code::TlsNoServerOrder, Severity::Notice, format!("{host} lets the sender choose the TLS 1.2 cipher suite"))
                     .explain("With TLS 1.2 the sender's order decides: an old sender that lists a weaker suite first gets it, though the server has better ones.")
-                    .fix("Postfix: tls_preempt_cipherlist = yes. Exim (OpenSSL): openssl_options = +cipher_server_preference. Exchange: Windows uses its own order (set it with Group Policy's SSL Cipher Suite Order)."),
+                    .fix("Postfix: tls_preempt_cipherlist = yes. Exim with GnuTLS: add %SERVER_PRECEDENCE to tls_require_ciphers; with OpenSSL: add +cipher_server_preference to openssl_options. Exchange: Windows uses its own order (set it with Group Policy's SSL Cipher Suite Order)."),
             );
         }
         if modern && !p.versions.contains(&TlsVersion::TLS13) {
             self.push(
                 finding(Code::TlsNoTls13, Severity::Notice, format!("{host} does not offer TLS 1.3"))
                     .explain("TLS 1.3 is what current senders prefer: a faster handshake, only strong suites, downgrade protection, and the only version with post-quantum key exchange.")
-                    .fix("Postfix and Exim: build against OpenSSL 1.1.1 or later (any current distribution). Exchange: Exchange Server SE on Windows Server 2022 or later."),
+                    .fix("Postfix and Exim: a current distribution (OpenSSL 1.1.1 or GnuTLS 3.6.5 and later). Exchange: Exchange 2019 CU15 or Exchange Server SE on Windows Server 2022 or later."),
             );
         }
         if p.extended_master_secret == Some(false) {
@@ -123,9 +123,9 @@ impl Judge<'_> {
         }
         if p.secure_renegotiation == Some(false) {
             self.push(
-                finding(Code::TlsInsecureRenegotiation, Severity::Warning, format!("{host} does not support secure renegotiation"))
-                    .explain("A server without RFC 5746 lets an attacker on the path splice its own data in front of a sender's session.")
-                    .fix("Update the TLS library (OpenSSL 0.9.8m and later, current Windows); Postfix: tls_ssl_options = NO_RENEGOTIATION turns renegotiation off altogether."),
+                finding(Code::TlsInsecureRenegotiation, Severity::Warning, format!("{host} does not signal secure renegotiation (RFC 5746)"))
+                    .explain("A TLS stack that does not answer renegotiation_info predates RFC 5746 (2010): if it also accepts renegotiation, an attacker on the path can splice data in front of a sender's session.")
+                    .fix("Upgrade or replace the TLS stack: every OpenSSL since 0.9.8m, GnuTLS since 2.10 and current Windows signal it."),
             );
         }
         if p.compression {
@@ -168,14 +168,14 @@ impl Judge<'_> {
             PostQuantum::None => self.push(
                 finding(Code::TlsPostQuantum, Severity::Notice, format!("{host} does not offer post-quantum key exchange"))
                     .explain("Mail encrypted with classical key exchange could be recorded now and decrypted once large quantum computers exist (harvest now, decrypt later). Hybrid X25519MLKEM768 closes that; it is not a fault today.")
-                    .fix("Postfix and Exim: OpenSSL 3.5 or later (Debian 13, Ubuntu 25.10) negotiates X25519MLKEM768 by default. Exchange: not available yet."),
+                    .fix("Postfix 3.10 and later on OpenSSL 3.5 (Debian 13): set tls_eecdh_auto_curves and tls_ffdhe_auto_groups empty, so that OpenSSL's default groups, X25519MLKEM768 first, apply. Exim on OpenSSL 3.5 negotiates it by default; on GnuTLS, from 3.8.9 with the hybrid group in its priority string. Exchange: not available yet."),
             ),
             PostQuantum::Unknown => {}
         }
         if p.drops_large_hello {
             self.push(
                 finding(Code::TlsLargeHelloDropped, Severity::Warning, format!("{host} closes the connection on a hello with a post-quantum key share"))
-                    .explain("Senders on OpenSSL 3.5 and later send such a hello (about 1.3 KB) by default. Where it is dropped their handshake fails: most then send in cleartext, DANE and MTA-STS senders wait.")
+                    .explain("Senders that offer post-quantum key exchange send such a hello (about 1.3 KB): Exim on OpenSSL 3.5, Go and rustls do by default. Where it is dropped their handshake fails: most then send in cleartext, DANE and MTA-STS senders wait.")
                     .fix("Find what limits the hello's size on the way (a firewall or load balancer inspecting SMTP, an old TLS stack) and update or bypass it."),
             );
         }

@@ -74,8 +74,8 @@ pub struct Posture {
 
 impl Question {
     /// The hello that asks it. `done` are the sessions so far (follow-ups leave out what
-    /// was already accepted).
-    fn offer(self, done: &[PostureSession]) -> HelloOffer {
+    /// was already found); `main` the main session's TLS where known.
+    fn offer(self, done: &[PostureSession], main: Option<&TlsEvidence>) -> HelloOffer {
         let classical = vec![X25519, SECP256R1, SECP384R1];
         let hybrid_first = || [vec![X25519MLKEM768], classical.clone()].concat();
         let tls13_suites = || {
@@ -105,27 +105,41 @@ impl Question {
             Question::PostQuantumShare => HelloOffer {
                 max_version: TlsVersion::TLS13,
                 suites: tls13_suites(),
-                groups: vec![X25519MLKEM768, X25519],
+                groups: hybrid_first(),
                 key_shares: vec![X25519MLKEM768],
             },
             Question::WeakSuites => below_13(TlsVersion::TLS12, weak_offer()),
+            // A server that follows the sender's order took the first kind it has: only the
+            // kinds after it are left to ask. Otherwise every kind not yet found.
             Question::WeakSuitesAgain => {
                 let found: Vec<_> = accepted_suites(done)
                     .into_iter()
                     .filter_map(weak_kind)
                     .collect();
+                let sender_order = server_order(done, main) == Some(false);
+                let last_found = found.iter().max().copied();
                 let mut suites = weak_offer();
-                suites.retain(|s| weak_kind(*s).is_some_and(|k| !found.contains(&k)));
+                suites.retain(|s| {
+                    weak_kind(*s).is_some_and(|k| {
+                        !found.contains(&k) && (!sender_order || Some(k) > last_found)
+                    })
+                });
                 below_13(TlsVersion::TLS12, suites)
             }
             Question::OldVersions => below_13(TlsVersion::TLS11, legacy_offer()),
             Question::OldVersionsAgain => below_13(TlsVersion::TLS10, legacy_offer()),
+            // Against a TLS 1.2 main session: its own suites, reversed. Otherwise SHA-1 CBC
+            // suites first, then the main session's AEAD ones: a server that takes CBC
+            // follows the sender (none prefers SHA-1 CBC over GCM of its own accord).
             Question::ServerOrder => {
                 let mut suites: Vec<_> = MAIN_TLS12_ORDER.iter().rev().copied().collect();
-                suites.extend(CipherSuite::of_classes(&[
-                    SuiteClass::Sufficient,
-                    SuiteClass::CbcSha1,
-                ]));
+                if main.is_none_or(|m| m.version != Some(TlsVersion::TLS12)) {
+                    suites = CipherSuite::of_classes(&[SuiteClass::CbcSha1])
+                        .into_iter()
+                        .filter(|s| s.name().starts_with("TLS_ECDHE_"))
+                        .chain(MAIN_TLS12_ORDER)
+                        .collect();
+                }
                 below_13(TlsVersion::TLS12, suites)
             }
         }
@@ -134,7 +148,7 @@ impl Question {
 
 /// The kinds of weak suite, most harmful first: one answer per kind is what the report
 /// needs, so a follow-up leaves out the kind already found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum WeakKind {
     Broken,
     TripleDes,
@@ -207,9 +221,9 @@ fn accepted_suites(done: &[PostureSession]) -> Vec<CipherSuite> {
 }
 
 /// The next question and its hello, or `None` when the posture is complete. `main` is the
-/// TLS of the address's main session where it is known: when it spoke TLS 1.3 and another
-/// answer already showed TLS 1.2, the server-order question (which can only be read
-/// against a TLS 1.2 main session) is not asked.
+/// TLS of the address's main session where it is known. The four questions first, then the
+/// follow-ups their answers call for, most telling first: TLS 1.0 behind TLS 1.1, the weak
+/// kinds not yet found, the hybrid share.
 pub fn next(done: &[PostureSession], main: Option<&TlsEvidence>) -> Option<(Question, HelloOffer)> {
     if done.len() >= MAX_SESSIONS {
         return None;
@@ -218,35 +232,56 @@ pub fn next(done: &[PostureSession], main: Option<&TlsEvidence>) -> Option<(Ques
     let hello = |q| answer(done, q).and_then(|f| f.hello);
     let weak_hello = hello(Question::WeakSuites).filter(|h| is_weak(h.cipher_suite));
     let pq = hello(Question::PostQuantum);
-    let tls12_seen = flights(done)
+    let wanted = |q: Question| match q {
+        Question::WeakSuitesAgain => weak_hello.is_some() && !q.offer(done, main).suites.is_empty(),
+        Question::OldVersionsAgain => {
+            hello(Question::OldVersions).is_some_and(|h| h.version == TlsVersion::TLS11)
+        }
+        Question::PostQuantumShare => pq
+            .as_ref()
+            .is_some_and(|h| h.version >= TlsVersion::TLS13 && h.key_share != Some(X25519MLKEM768)),
+        _ => true,
+    };
+    [
+        Question::PostQuantum,
+        Question::WeakSuites,
+        Question::OldVersions,
+        Question::ServerOrder,
+        Question::OldVersionsAgain,
+        Question::WeakSuitesAgain,
+        Question::PostQuantumShare,
+    ]
+    .into_iter()
+    .find(|q| !asked(*q) && wanted(*q))
+    .map(|q| (q, q.offer(done, main)))
+}
+
+/// Whether the server imposes its own TLS 1.2 suite order, from the server-order answer:
+/// against a TLS 1.2 main session, the same choice from the reversed list means it does;
+/// otherwise a SHA-1 CBC suite taken first means it does not, and an AEAD one means it
+/// does only where another answer showed it has such CBC suites.
+fn server_order(done: &[PostureSession], main: Option<&TlsEvidence>) -> Option<bool> {
+    let session = done.iter().find(|s| s.question == Question::ServerOrder)?;
+    let chosen = parse_first_flight(session.flight.as_ref())
+        .hello
+        .filter(|h| !h.retry)?
+        .cipher_suite;
+    let cbc_first = session
+        .offer
+        .suites
+        .first()
+        .is_some_and(|s| s.class() == SuiteClass::CbcSha1);
+    if !cbc_first {
+        let main_suite = main.and_then(|m| m.cipher_suite)?;
+        return Some(chosen == main_suite);
+    }
+    if chosen.class() == SuiteClass::CbcSha1 {
+        return Some(false);
+    }
+    let has_cbc = accepted_suites(done)
         .iter()
-        .filter_map(|(_, f, _)| f.hello.as_ref())
-        .any(|h| h.version == TlsVersion::TLS12);
-    let main_tls13 = main.is_some_and(|t| t.version == Some(TlsVersion::TLS13));
-    let wanted = [
-        (Question::PostQuantum, true),
-        (Question::WeakSuites, true),
-        (
-            Question::WeakSuitesAgain,
-            weak_hello.is_some() && !Question::WeakSuitesAgain.offer(done).suites.is_empty(),
-        ),
-        (Question::OldVersions, true),
-        (
-            Question::OldVersionsAgain,
-            hello(Question::OldVersions).is_some_and(|h| h.version == TlsVersion::TLS11),
-        ),
-        (
-            Question::PostQuantumShare,
-            pq.is_some_and(|h| {
-                h.version >= TlsVersion::TLS13 && h.key_share != Some(X25519MLKEM768)
-            }),
-        ),
-        (Question::ServerOrder, !(main_tls13 && tls12_seen)),
-    ];
-    wanted
-        .into_iter()
-        .find(|(q, wanted)| *wanted && !asked(*q))
-        .map(|(q, _)| (q, q.offer(done)))
+        .any(|s| s.class() == SuiteClass::CbcSha1);
+    has_cbc.then_some(true)
 }
 
 /// Reads the posture from its sessions and the main session's TLS.
@@ -258,6 +293,7 @@ pub fn judge(evidence: &PostureEvidence, main: Option<&TlsEvidence>) -> Posture 
         .filter_map(|(_, f, _)| f.hello.as_ref())
         .map(|h| h.version)
         .chain(main.and_then(|t| t.version))
+        .filter(|v| (TlsVersion::SSL3..=TlsVersion::TLS13).contains(v))
         .collect();
     versions.sort();
     versions.dedup();
@@ -267,18 +303,7 @@ pub fn judge(evidence: &PostureEvidence, main: Option<&TlsEvidence>) -> Posture 
             weak_suites.push(suite);
         }
     }
-    let order = answer(done, Question::ServerOrder).and_then(|f| f.hello);
-    let server_order = match (main, &order) {
-        (Some(m), Some(o)) if m.version == Some(TlsVersion::TLS12) && !o.retry => {
-            let first = Question::ServerOrder.offer(done).suites.first().copied();
-            match m.cipher_suite {
-                Some(chosen) if chosen == o.cipher_suite => Some(first != Some(chosen)),
-                Some(_) => Some(false),
-                None => None,
-            }
-        }
-        _ => None,
-    };
+    let server_order = server_order(done, main);
     // The TLS ≤ 1.2 details come from the server-order answer, else any TLS ≤ 1.2 answer —
     // an authenticated suite's first: an anonymous one shows only what senders that accept
     // no certificate get.
@@ -322,9 +347,7 @@ pub fn judge(evidence: &PostureEvidence, main: Option<&TlsEvidence>) -> Posture 
     };
     let drops_large_hello = pq_hello.is_some()
         && share.is_some_and(|(_, f, end)| {
-            f.hello.is_none()
-                && f.alert.is_none()
-                && matches!(end, Some(FlightEnd::Closed | FlightEnd::Deadline))
+            f.hello.is_none() && f.alert.is_none() && *end == Some(FlightEnd::Closed)
         });
     Posture {
         versions,

@@ -260,6 +260,8 @@ fn debian_postfix_shows_old_versions_and_anonymous_suites_within_six() {
         vec!["TLS_DH_anon_WITH_AES_128_CBC_SHA"]
     );
     assert_eq!(posture.post_quantum, PostQuantum::None);
+    // It took the SHA-1 CBC suite listed first: the sender's order.
+    assert_eq!(posture.server_order, Some(false));
 }
 
 #[test]

@@ -136,12 +136,18 @@ pub fn parse_first_flight(bytes: &[u8]) -> FirstFlight {
         };
         match kind {
             0x16 => handshake.extend_from_slice(body),
+            // A warning before the hello (unrecognized_name, 112, from some stacks) is not
+            // a refusal: read on. A fatal alert, close_notify or user_canceled ends it.
             0x15 => {
                 if let [level, description, ..] = body {
-                    flight.alert = Some(Alert {
+                    let alert = Alert {
                         fatal: *level == 2,
                         description: *description,
-                    });
+                    };
+                    if !alert.fatal && ![0, 90].contains(description) {
+                        continue;
+                    }
+                    flight.alert = Some(alert);
                 }
                 break;
             }
@@ -400,6 +406,17 @@ mod tests {
         assert_eq!(f.key_exchange, Some(KeyExchange::Dhe { prime_bits: 1024 }));
         assert_eq!(f.signature_scheme, None);
         assert!(!f.done);
+    }
+
+    #[test]
+    fn a_warning_before_the_hello_is_read_past() {
+        let mut bytes = record(0x15, &[1, 112]);
+        bytes.extend(record(
+            0x16,
+            &hello(0x0303, [5; 32], 0x1301, &[(0x002b, vec![3, 4])]),
+        ));
+        let f = parse_first_flight(&bytes);
+        assert!(f.hello.is_some() && f.alert.is_none());
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub enum SuiteClass {
     /// No authentication at all: what opportunistic senders, which do not check
     /// certificates, may use anyway.
     Anonymous,
-    /// Broken: NULL encryption, export grade, RC4, single DES, RC2, IDEA or MD5.
+    /// Broken or outside the guidelines: NULL encryption, export grade, RC4, single DES, RC2,
+    /// IDEA, MD5, Camellia, SEED or DSA keys.
     Insufficient,
     /// A code point without a name here.
     Unknown,
@@ -192,8 +193,10 @@ impl CipherSuite {
         else {
             return SuiteClass::Unknown;
         };
-        let broken = ["NULL", "RC4", "RC2", "IDEA", "_40_"];
+        // NCSC-NL lists AES and ChaCha20 only: Camellia, SEED and DSA keys fall outside.
+        let broken = ["NULL", "RC4", "RC2", "IDEA", "_40_", "CAMELLIA", "SEED"];
         if kx.contains("EXPORT")
+            || kx.contains("DSS")
             || broken.iter().any(|b| cipher.contains(b))
             || cipher.starts_with("DES_")
             || cipher.ends_with("MD5")

@@ -509,12 +509,17 @@ impl Run {
                             target: TargetDecision::Allowed,
                             sessions: recent.evidence.sessions,
                             probed_for: recent.evidence.probed_for.or(Some(recent.host)),
+                            posture: posture::reused(
+                                recent.evidence.posture,
+                                &recent.snapshot,
+                                recent.gathered_at,
+                                &reason,
+                            ),
                             reused: Some(mxtls_core::evidence::ReusedSessions {
                                 snapshot: recent.snapshot,
                                 gathered_at: recent.gathered_at,
                                 reason,
                             }),
-                            posture: recent.evidence.posture,
                         };
                     }
                 }

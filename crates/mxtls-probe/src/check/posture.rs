@@ -85,3 +85,21 @@ fn outcome_of_stop(stop: Option<&SessionStop>) -> Outcome {
         _ => Outcome::Served,
     }
 }
+
+/// A reused address's posture, said to be reused (unless it already was, from further back).
+pub(super) fn reused(
+    posture: Option<PostureEvidence>,
+    snapshot: &str,
+    gathered_at: mxtls_core::UnixTime,
+    reason: &str,
+) -> Option<PostureEvidence> {
+    posture.map(|mut p| {
+        p.reused
+            .get_or_insert(mxtls_core::evidence::ReusedSessions {
+                snapshot: snapshot.to_owned(),
+                gathered_at,
+                reason: reason.to_owned(),
+            });
+        p
+    })
+}
