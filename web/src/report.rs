@@ -98,7 +98,7 @@ pub fn report_body(props: &ReportProps) -> Html {
                 if report.mx.is_empty() {
                     <p>{ "No MX hosts to check." }</p>
                 }
-                { for report.mx.iter().map(|mx| host(mx, &props.evidence)) }
+                { for report.mx.iter().map(|mx| host(report, mx, &props.evidence)) }
             </section>
             if let Some(sts) = &report.mta_sts { { mta_sts(sts) } }
             if !glossary.is_empty() {
@@ -213,7 +213,10 @@ fn grid(report: &Report) -> Html {
                 { for rows.iter().map(|r| html! {
                     <tr data-ip={r.ip.to_string()}>
                         <th scope="row">{ r.host.to_string() }</th><td class="ip" data-label="Address">{ r.ip.to_string() }</td><td data-label="Key">{ r.key.unwrap_or("—") }</td>
-                        { cell("STARTTLS", &r.starttls) }{ cell("TLS", &r.tls) }{ cell("DANE", &r.dane) }{ cell("PKIX", &r.pkix) }{ cell("MTA-STS", &r.mta_sts) }
+                        { cell("STARTTLS", &r.starttls) }
+                        <td class={r.tls.mood.id()} data-label="TLS">{ r.tls.text.clone() }
+                            if let Some(p) = &r.posture { <span class={classes!("posture", p.mood.id())}>{ p.text.clone() }</span> }
+                        </td>{ cell("DANE", &r.dane) }{ cell("PKIX", &r.pkix) }{ cell("MTA-STS", &r.mta_sts) }
                     </tr>
                 }) }
                 </tbody>
@@ -223,7 +226,7 @@ fn grid(report: &Report) -> Html {
     }
 }
 
-fn host(mx: &MxReport, evidence: &Evidence) -> Html {
+fn host(report: &Report, mx: &MxReport, evidence: &Evidence) -> Html {
     let title = match mx.preference {
         Some(p) => format!("{} (preference {p})", mx.host),
         None => format!("{} (implicit MX: the domain itself)", mx.host),
@@ -259,7 +262,7 @@ fn host(mx: &MxReport, evidence: &Evidence) -> Html {
             }
             { for mx.addresses.iter().map(|a| {
                 let ev = host_ev.and_then(|h| h.addresses.iter().find(|x| x.ip == a.ip));
-                address(a, ev, mx)
+                address(report, a, ev, mx)
             }) }
         </article>
     }
@@ -281,7 +284,12 @@ fn verdict_pill(v: mxtls_core::Verdict) -> Html {
     html! { <span class={classes!("pill", w.mood.id())} data-verdict={v.id()}>{ w.text }</span> }
 }
 
-fn address(a: &AddressReport, ev: Option<&AddressEvidence>, mx: &MxReport) -> Html {
+fn address(
+    report: &Report,
+    a: &AddressReport,
+    ev: Option<&AddressEvidence>,
+    mx: &MxReport,
+) -> Html {
     let starttls = present::starttls_offered(a.starttls_offered);
     html! {
         <section class="address" aria-label={format!("{} address {}", mx.host, a.ip)}>
@@ -291,6 +299,7 @@ fn address(a: &AddressReport, ev: Option<&AddressEvidence>, mx: &MxReport) -> Ht
             </h4>
             if let Some(starttls) = starttls { <p class="muted">{ starttls }</p> }
             { for a.chains.iter().map(|c| chain(c, mx)) }
+            { posture(report, a) }
             if let Some(ev) = ev { { transcript(ev) } }
         </section>
     }
@@ -353,6 +362,22 @@ fn chain(c: &ChainReport, mx: &MxReport) -> Html {
                 </ol>
             </details>
         </div>
+    }
+}
+
+/// What the posture sessions showed: versions, suites, order, key exchange.
+fn posture(report: &Report, a: &AddressReport) -> Html {
+    let facts = present::posture_facts(report, a);
+    if facts.is_empty() {
+        return html! {};
+    }
+    html! {
+        <details class="posture">
+            <summary>{ "TLS posture: versions, suites, key exchange" }</summary>
+            <dl class="facts">
+                { for facts.iter().map(|f| html! { <><dt>{ f.label }</dt><dd>{ pill(&f.value) }</dd></> }) }
+            </dl>
+        </details>
     }
 }
 

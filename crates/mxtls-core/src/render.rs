@@ -4,11 +4,11 @@
 
 use std::fmt::Write;
 
-use crate::findings::Severity;
+use crate::findings::{Code, Severity, Subject};
 use crate::present::{self, Mood};
 use crate::report::{
-    AddressReport, ChainReport, FindingGroup, MtaStsReport, MxReport, Report, SenderOutcome,
-    Verdict,
+    AddressReport, ChainReport, FindingGroup, MtaStsReport, MxReport, PostQuantum, PostureReport,
+    Report, SenderOutcome, Verdict,
 };
 
 /// Renders `report` as plain text, with ANSI colour when `colour` is true, in the order a
@@ -62,7 +62,7 @@ pub fn text(report: &Report, colour: bool) -> String {
     }
     for mx in &report.mx {
         let _ = writeln!(out);
-        host(&mut out, &p, mx);
+        host(&mut out, &p, report, mx);
     }
     if let Some(sts) = &report.mta_sts {
         let _ = writeln!(out);
@@ -140,17 +140,36 @@ fn grid(out: &mut String, p: &Paint, rows: &[present::GridRow]) {
         .max()
         .unwrap_or(7)
         .max(7);
+    // The posture column is there only when posture sessions were run.
+    let posture = rows.iter().any(|r| r.posture.is_some());
+    let sts_w = if posture { 13 } else { 0 };
     let _ = writeln!(
         out,
-        "  {:<host_w$}  {:<ip_w$}  {:<7} {:<10} {:<9} {:<12} {:<11} MTA-STS",
-        "host", "address", "key", "STARTTLS", "TLS", "DANE", "PKIX"
+        "  {:<host_w$}  {:<ip_w$}  {:<7} {:<10} {:<9} {:<12} {:<11} {}",
+        "host",
+        "address",
+        "key",
+        "STARTTLS",
+        "TLS",
+        "DANE",
+        "PKIX",
+        if posture {
+            "MTA-STS       posture"
+        } else {
+            "MTA-STS"
+        }
     );
     for r in rows {
         let cell =
             |w: &present::Words, width: usize| p.paint(w.mood, &format!("{:<width$}", w.text));
+        let posture = r
+            .posture
+            .as_ref()
+            .map(|w| format!(" {}", cell(w, 0)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {:<host_w$}  {:<ip_w$}  {:<7} {} {} {} {} {}",
+            "  {:<host_w$}  {:<ip_w$}  {:<7} {} {} {} {} {}{posture}",
             r.host.as_str(),
             r.ip.to_string(),
             r.key.unwrap_or("—"),
@@ -158,12 +177,12 @@ fn grid(out: &mut String, p: &Paint, rows: &[present::GridRow]) {
             cell(&r.tls, 9),
             cell(&r.dane, 12),
             cell(&r.pkix, 11),
-            cell(&r.mta_sts, 0)
+            cell(&r.mta_sts, sts_w)
         );
     }
 }
 
-fn host(out: &mut String, p: &Paint, mx: &MxReport) {
+fn host(out: &mut String, p: &Paint, report: &Report, mx: &MxReport) {
     let pref = mx
         .preference
         .map(|n| format!("MX {n}"))
@@ -198,11 +217,11 @@ fn host(out: &mut String, p: &Paint, mx: &MxReport) {
         );
     }
     for a in &mx.addresses {
-        address(out, p, a);
+        address(out, p, report, a);
     }
 }
 
-fn address(out: &mut String, p: &Paint, a: &AddressReport) {
+fn address(out: &mut String, p: &Paint, report: &Report, a: &AddressReport) {
     let v = present::verdict(a.tls);
     let _ = writeln!(
         out,
@@ -212,6 +231,18 @@ fn address(out: &mut String, p: &Paint, a: &AddressReport) {
     );
     for c in &a.chains {
         chain(out, p, c);
+    }
+    let facts = present::posture_facts(report, a);
+    if !facts.is_empty() {
+        let _ = writeln!(out, "    TLS posture:");
+    }
+    for f in facts {
+        let _ = writeln!(
+            out,
+            "      {:<26} {}",
+            format!("{}:", f.label),
+            p.paint(f.value.mood, &f.value.text)
+        );
     }
 }
 
@@ -310,6 +341,43 @@ pub fn nagios(report: &Report, seconds: f64) -> String {
         .min()
         .map(|d| format!(" cert_days={d}"))
         .unwrap_or_default();
+    // Posture counts, where posture sessions were run: addresses that accept a version
+    // below TLS 1.2, that take a weak (not anonymous) suite, that negotiate post-quantum.
+    let postures: Vec<&PostureReport> = addresses
+        .iter()
+        .filter_map(|a| a.posture.as_ref())
+        .collect();
+    let posture = if postures.is_empty() {
+        String::new()
+    } else {
+        let old = postures
+            .iter()
+            .filter(|p| {
+                p.versions
+                    .iter()
+                    .any(|v| matches!(v.as_str(), "ssl3" | "tls1.0" | "tls1.1"))
+            })
+            .count();
+        let weak = addresses
+            .iter()
+            .filter(|a| {
+                report.findings.iter().any(|f| {
+                    f.code == Code::TlsWeakSuites
+                        && matches!(&f.subject, Subject::Address { ip, .. } if *ip == a.ip)
+                })
+            })
+            .count();
+        let pq = postures
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.post_quantum,
+                    PostQuantum::Preferred | PostQuantum::Supported
+                )
+            })
+            .count();
+        format!(" old_tls={old};;;0 weak_suites={weak};;;0 post_quantum={pq};;;0")
+    };
     let text = format!(
         "{}: {}{first}",
         report.domain,
@@ -317,7 +385,7 @@ pub fn nagios(report: &Report, seconds: f64) -> String {
     )
     .replace(['|', '\n'], " ");
     format!(
-        "MXTLS {} - {text} | time={seconds:.3}s;;;0 mx={};;;0 addresses={};;;0 authenticated={authenticated};;;0 errors={} warnings={}{cert_days}",
+        "MXTLS {} - {text} | time={seconds:.3}s;;;0 mx={};;;0 addresses={};;;0 authenticated={authenticated};;;0 errors={} warnings={}{cert_days}{posture}",
         state.label(),
         report.mx.len(),
         addresses.len(),

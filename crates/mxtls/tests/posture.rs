@@ -97,6 +97,74 @@ fn oracle(addr: SocketAddr) -> (Vec<&'static str>, Vec<&'static str>) {
     (versions, weak)
 }
 
+/// The same report as text and as a `--nagios` line (`mxtls analyse` on the JSON): the text
+/// lists the posture under the address and in the grid's posture column, the plugin line
+/// counts it, each as the JSON says.
+fn views_agree(json: &[u8], ip: &str, pin: &PosturePin, fail: &mut impl FnMut(String)) {
+    let path = std::env::temp_dir().join(format!("mxtls-posture-{}.json", std::process::id()));
+    std::fs::write(&path, json).expect("the report written");
+    let analyse = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mxtls"));
+        cmd.arg("analyse")
+            .arg(&path)
+            .args(extra)
+            .env("NO_COLOR", "1");
+        let out =
+            output_within(&mut cmd, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = analyse(&[]);
+    let number = |v: &str| v.trim_start_matches("tls").to_owned();
+    let range = match (pin.versions.first(), pin.versions.last()) {
+        (Some(lo), Some(hi)) if lo == hi => format!("accepts {} only", number(lo)),
+        (Some(lo), Some(hi)) => format!("accepts {}–{}", number(lo), number(hi)),
+        _ => "versions not seen".to_owned(),
+    };
+    let names: Vec<String> = pin
+        .versions
+        .iter()
+        .map(|v| format!("TLS {}", number(v)))
+        .collect();
+    let versions_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Versions accepted:"));
+    match versions_line {
+        Some(l) if l.ends_with(&names.join(", ")) => {}
+        other => fail(format!("text lists versions as {other:?}, not {names:?}")),
+    }
+    // The grid's row: indented, with the address and a posture column.
+    let glance = text.lines().find(|l| {
+        l.starts_with("  ")
+            && l.contains(ip)
+            && (l.contains(" accepts ") || l.contains("versions not seen"))
+    });
+    match glance {
+        Some(l) if l.contains(&range) => {}
+        other => fail(format!(
+            "the grid's posture column says {other:?}, not {range:?}"
+        )),
+    }
+    let pq = matches!(pin.post_quantum, "preferred" | "supported");
+    if glance.is_some_and(|l| l.split(" · ").any(|part| part.trim_end() == "PQ") != pq) {
+        fail(format!(
+            "the grid's posture column and post-quantum {} disagree",
+            pin.post_quantum
+        ));
+    }
+    let nagios = analyse(&["--nagios"]);
+    let old = pin
+        .versions
+        .iter()
+        .any(|v| matches!(*v, "ssl3" | "tls1.0" | "tls1.1"));
+    for (name, value) in [("old_tls", old), ("post_quantum", pq)] {
+        let want = format!(" {name}={};;;0", u8::from(value));
+        if !nagios.contains(&want) {
+            fail(format!("--nagios lacks {want:?}: {nagios}"));
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn every_posture_scenario_reports_its_pinned_posture() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -167,6 +235,12 @@ fn every_posture_scenario_reports_its_pinned_posture() {
         if codes != want {
             fail(format!("posture findings {codes:?}, pinned {want:?}"));
         }
+        views_agree(
+            &out.stdout,
+            address["ip"].as_str().unwrap_or("?"),
+            pin,
+            &mut fail,
+        );
         // The verdict is the scenario's own: posture notices never turn it.
         if report["summary"]["status"]["state"] != "protected" {
             fail(format!("status {}", report["summary"]["status"]));

@@ -19,6 +19,8 @@ pub struct GridRow {
     pub key: Option<&'static str>,
     pub starttls: Words,
     pub tls: Words,
+    /// The address's TLS posture in a few words, where posture sessions were run.
+    pub posture: Option<Words>,
     pub dane: Words,
     pub pkix: Words,
     pub mta_sts: Words,
@@ -83,6 +85,7 @@ fn row(report: &Report, mx: &MxReport, a: &AddressReport, c: Option<&ChainReport
         key: c.map(|c| c.key.name()),
         starttls,
         tls,
+        posture: super::posture_glance(report, a),
         dane,
         pkix,
         mta_sts,

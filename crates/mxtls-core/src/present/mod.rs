@@ -8,11 +8,13 @@
 
 mod count;
 mod grid;
+mod posture;
 mod progress;
 mod why;
 
 pub use count::{age, count, count_of};
 pub use grid::{GridRow, grid};
+pub use posture::{PostureFact, posture_facts, posture_glance};
 pub use progress::{
     lookup_line, lookup_outcome, progress_line, session_line, session_state, waited,
 };
