@@ -193,6 +193,10 @@ async fn until_starttls(plan: &SessionPlan, rec: &mut Recorder) -> Option<TcpStr
             Ok(Ok(s)) => s,
         };
     rec.timing(Step::Connect, t);
+    // Every write is a whole command or TLS flight that its answer waits for: none may wait
+    // for the acknowledgement of the one before (Nagle), which a server delays by up to 40
+    // ms. rustls writes ChangeCipherSpec and Finished apart, then our EHLO.
+    let _ = stream.set_nodelay(true);
     let mut io = BufReader::new(stream);
 
     // Never speak before the greeting.
