@@ -193,6 +193,10 @@ async fn until_starttls(plan: &SessionPlan, rec: &mut Recorder) -> Option<TcpStr
             Ok(Ok(s)) => s,
         };
     rec.timing(Step::Connect, t);
+    // Every write is a whole command or TLS flight that its answer waits for: none may wait
+    // for the acknowledgement of the one before (Nagle), which a server delays by up to 40
+    // ms. rustls writes ChangeCipherSpec and Finished apart, then our EHLO.
+    let _ = stream.set_nodelay(true);
     let mut io = BufReader::new(stream);
 
     // Never speak before the greeting.
@@ -331,19 +335,53 @@ async fn handshake(plan: &SessionPlan, rec: &mut Recorder, stream: TcpStream) {
     quit(&mut io, rec).await;
 }
 
-async fn quit<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, rec: &mut Recorder) {
+/// The TCP socket under a session's stream, cleartext or TLS.
+trait Socket {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::client::TlsStream<Tap<TcpStream>> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0.get_ref()
+    }
+}
+
+/// Asks the kernel to acknowledge at once what arrives while we wait for a reply, instead of
+/// holding the ACK up to 40 ms for a write of ours to carry it (Linux does so on a connection
+/// that looks interactive). A TLS 1.3 server writes its session tickets after our Finished,
+/// then the EHLO reply; a server that leaves Nagle on (Postfix's smtpd) holds the reply until
+/// the tickets are acknowledged. Said after each command is written: writing re-enters the
+/// interactive mode, and Linux forgets the setting as it goes.
+fn acknowledge_promptly(socket: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = socket.set_quickack(true);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
+}
+
+async fn quit<S: AsyncRead + AsyncWrite + Socket + Unpin>(
+    io: &mut BufReader<S>,
+    rec: &mut Recorder,
+) {
     // QUIT is a courtesy: its failure is not evidence of anything.
     let budget = rec.budget(Duration::from_secs(5));
     rec.line(Party::Client, "QUIT");
     let _ = tokio::time::timeout(budget, async {
         io.get_mut().write_all(b"QUIT\r\n").await?;
+        acknowledge_promptly(io.get_ref().socket());
         let mut line = Vec::new();
         io.take(MAX_LINE as u64).read_until(b'\n', &mut line).await
     })
     .await;
 }
 
-async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+async fn command<S: AsyncRead + AsyncWrite + Socket + Unpin>(
     io: &mut BufReader<S>,
     rec: &mut Recorder,
     plan: &SessionPlan,
@@ -372,6 +410,7 @@ async fn command<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Ok(Ok(())) => {}
     }
+    acknowledge_promptly(io.get_ref().socket());
     let reply = read_step(
         io,
         rec,

@@ -61,6 +61,11 @@ impl<S> Tap<S> {
             seen: Arc::new(std::sync::Mutex::new(Vec::new())),
         }
     }
+
+    /// The stream read from.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {

@@ -208,6 +208,11 @@ const POSTFIX_LEGACY: &str = "smtpd_tls_protocols = >=TLSv1\n\
 const POSTFIX_TLS12: &str = "smtpd_tls_protocols = >=TLSv1.2, <=TLSv1.2\n\
      tls_preempt_cipherlist = no\n";
 
+/// Postfix that greets after 2 s, as a greet pause does (the `sleep` restriction before
+/// the banner: client restrictions run at connect time when rejects are not delayed).
+const POSTFIX_GREET_2S: &str = "smtpd_client_restrictions = sleep 2\n\
+     smtpd_delay_reject = no\n";
+
 /// A scenario's TLS posture, as `check --posture` must report it.
 #[derive(Debug, Clone, Copy)]
 pub struct PosturePin {
@@ -1036,6 +1041,57 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "dane",
         exit: 0,
         why: "RFC 7672 §3.1.1: every host authenticates; the latency benchmark's domain",
+        ..PLAIN
+    },
+    Scenario {
+        name: "slow-one",
+        summary: "one MX: a real Postfix that greets after 2 s (the latency benchmark's peer)",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[host(
+            "mx",
+            B::PostfixWith(POSTFIX_GREET_2S),
+            C::Ecdsa,
+            T::Ee,
+        )],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 5321 §4.5.3.2: a greeting after 2 s is normal; the check takes about as long as that one session",
+        ..PLAIN
+    },
+    Scenario {
+        name: "slow-multi",
+        summary: "3 MX, 5 addresses: a real Postfix that greets after 2 s, the others after 1.5 s",
+        signing: Signing::Signed,
+        mx: Mx::Hosts,
+        hosts: &[
+            host("mx1", B::PostfixWith(POSTFIX_GREET_2S), C::Ecdsa, T::Ee),
+            Host {
+                two_addresses: true,
+                ..host("mx2", B::Delayed(1500), C::Ecdsa, T::Ee)
+            },
+            Host {
+                two_addresses: true,
+                ..host("mx3", B::Delayed(1500), C::Ecdsa, T::Ee)
+            },
+        ],
+        verdicts: &["verified", "verified", "verified", "verified", "verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 7672 §3.1.1: every host authenticates; the check takes about as long as its slowest session",
         ..PLAIN
     },
     Scenario {
