@@ -11,8 +11,10 @@
 //!
 //! The world runs as a child process on its own loopback block.
 
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
+#[path = "common/child_world.rs"]
+mod child_world;
+
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -127,38 +129,19 @@ fn main() {
         .unwrap_or(7)
         .max(1);
     mxtls_world::raise_open_files();
-    let mut world = Command::new(env!("CARGO_BIN_EXE_mxtls-world"))
-        .args([
-            "--net",
-            &NET.to_string(),
-            "--smtp-port",
-            &PORT.to_string(),
-            "--https-port",
-            &HTTPS_PORT.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start mxtls-world");
-    let mut resolver = None;
-    let mut anchor = None;
-    for line in BufReader::new(world.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-    {
-        let value = line.split_whitespace().last().map(str::to_owned);
-        if line.starts_with("resolver") {
-            resolver = value.and_then(|v| v.parse::<SocketAddr>().ok());
-        } else if line.starts_with("trust anchor") {
-            anchor = value;
-        } else if line.starts_with("stop with") {
-            break;
-        }
-    }
-    let (Some(resolver), Some(anchor)) = (resolver, anchor) else {
-        eprintln!("the world did not start");
-        let _ = world.kill();
-        let _ = world.wait();
+    let Some(child_world::ChildWorld {
+        process: mut world,
+        resolver,
+        anchor,
+    }) = child_world::start(&[
+        "--net",
+        &NET.to_string(),
+        "--smtp-port",
+        &PORT.to_string(),
+        "--https-port",
+        &HTTPS_PORT.to_string(),
+    ])
+    else {
         return;
     };
     let finger_config = std::env::temp_dir().join(format!("mxtls-peer-{}", std::process::id()));

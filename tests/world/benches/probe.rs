@@ -8,9 +8,10 @@
 //!
 //! The world runs as a child process so that its memory is not counted.
 
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
+#[path = "common/child_world.rs"]
+mod child_world;
+
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use mxtls_core::evidence::KeyTypeOffer;
@@ -45,40 +46,18 @@ fn plan(ip: IpAddr, sni: &str, offer: KeyTypeOffer) -> SessionPlan {
 
 fn main() {
     mxtls_world::raise_open_files();
-    let mut world = Command::new(env!("CARGO_BIN_EXE_mxtls-world"))
-        .args([
-            "--net",
-            &NET.to_string(),
-            "--smtp-port",
-            &PORT.to_string(),
-            "--no-postfix",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start mxtls-world");
-    let mut resolver = None;
-    let mut anchor = None;
-    let mut roots = None;
-    for line in BufReader::new(world.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-    {
-        let value = line.split_whitespace().last().map(str::to_owned);
-        if line.starts_with("resolver") {
-            resolver = value.and_then(|v| v.parse::<SocketAddr>().ok());
-        } else if line.starts_with("trust anchor") {
-            anchor = value;
-        } else if line.starts_with("pkix root") {
-            roots = value;
-        } else if line.starts_with("stop with") {
-            break;
-        }
-    }
-    let (Some(resolver), Some(anchor), Some(_roots)) = (resolver, anchor, roots) else {
-        eprintln!("the world did not start");
-        let _ = world.kill();
-        let _ = world.wait();
+    let Some(child_world::ChildWorld {
+        process: mut world,
+        resolver,
+        anchor,
+    }) = child_world::start(&[
+        "--net",
+        &NET.to_string(),
+        "--smtp-port",
+        &PORT.to_string(),
+        "--no-postfix",
+    ])
+    else {
         return;
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
