@@ -205,6 +205,14 @@ pub struct Recent {
 pub trait RecentEvidence: Send + Sync + std::fmt::Debug {
     /// The newest sessions with `ip` that are young enough to reuse.
     fn recent(&self, ip: IpAddr) -> Pin<Box<dyn Future<Output = Option<Recent>> + Send + '_>>;
+
+    /// The newest address evidence with `ip` that holds a posture (of any age the store
+    /// keeps): the check decides whether it is young enough, or the only posture it can
+    /// give (`check::PostureConfig`).
+    fn posture(&self, ip: IpAddr) -> Pin<Box<dyn Future<Output = Option<Recent>> + Send + '_>> {
+        let _ = ip;
+        Box::pin(async { None })
+    }
 }
 
 /// Waits for a permit for `ip` until `deadline`, calling `waiting` when it starts to wait

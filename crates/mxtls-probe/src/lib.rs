@@ -14,5 +14,5 @@ pub mod smtp;
 pub mod target;
 pub mod tls;
 
-pub use check::{Config, check};
+pub use check::{Config, PostureConfig, check};
 pub use deadlines::Deadlines;

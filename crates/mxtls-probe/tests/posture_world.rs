@@ -47,7 +47,10 @@ async fn debian_postfix_posture_agrees_with_openssl() {
         https_port: world.https_port,
         extra_pkix_roots: vec![world.root_ca_der.clone()],
         timeout: Duration::from_secs(30),
-        posture: true,
+        posture: mxtls_probe::PostureConfig {
+            ask: true,
+            ..Default::default()
+        },
         ..mxtls_probe::Config::default()
     };
     let domain = mxtls_core::names::parse_user_domain(&running.domain).expect("a domain");

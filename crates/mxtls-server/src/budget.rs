@@ -160,12 +160,17 @@ impl TargetBudget for StoreBudget {
     }
 }
 
-/// Recent sessions from the store, for checks over an address's budget
-/// (`mxtls_probe::budget::RecentEvidence`): at most `max_age` old.
+/// Recent sessions from the store (`mxtls_probe::budget::RecentEvidence`): for checks over
+/// an address's budget, at most `max_age` old (zero: none); and an address's last posture,
+/// at most [`POSTURE_KEPT`] old (the check decides whether it is young enough).
 pub struct StoreRecent {
     pub store: Arc<Store>,
     pub max_age: Duration,
 }
+
+/// How far back an address's last posture is looked for: one older than this says too
+/// little about the server today, even when the budget leaves nothing else to show.
+pub const POSTURE_KEPT: Duration = Duration::from_secs(30 * 86_400);
 
 impl std::fmt::Debug for StoreRecent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -181,9 +186,26 @@ impl mxtls_probe::budget::RecentEvidence for StoreRecent {
         ip: IpAddr,
     ) -> Pin<Box<dyn Future<Output = Option<mxtls_probe::budget::Recent>> + Send + '_>> {
         Box::pin(async move {
+            if self.max_age.is_zero() {
+                return None;
+            }
             let not_before = now_ms() / 1000 - self.max_age.as_secs() as i64;
             self.store
                 .recent_sessions(ip, not_before)
+                .await
+                .ok()
+                .flatten()
+        })
+    }
+
+    fn posture(
+        &self,
+        ip: IpAddr,
+    ) -> Pin<Box<dyn Future<Output = Option<mxtls_probe::budget::Recent>> + Send + '_>> {
+        Box::pin(async move {
+            let not_before = now_ms() / 1000 - POSTURE_KEPT.as_secs() as i64;
+            self.store
+                .recent_posture(ip, not_before)
                 .await
                 .ok()
                 .flatten()

@@ -384,7 +384,7 @@ pub async fn work_with(
         worker.target_sessions,
         worker.target_window,
     )));
-    if !probe.reuse_max_age.is_zero() {
+    if !probe.reuse_max_age.is_zero() || probe.posture.ask {
         probe.reuse = Some(Arc::new(crate::budget::StoreRecent {
             store: store.clone(),
             max_age: probe.reuse_max_age,

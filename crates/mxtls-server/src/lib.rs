@@ -400,7 +400,7 @@ impl Server {
         eprintln!("mxtls: store: {} ({})", store.engine(), redact(&config.db));
         let mut probe = config.probe.clone();
         let store = Arc::new(store);
-        if !probe.reuse_max_age.is_zero() {
+        if !probe.reuse_max_age.is_zero() || probe.posture.ask {
             probe.reuse = Some(Arc::new(budget::StoreRecent {
                 store: store.clone(),
                 max_age: probe.reuse_max_age,

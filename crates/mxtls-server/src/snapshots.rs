@@ -125,35 +125,68 @@ impl Store {
         ip: std::net::IpAddr,
         not_before: i64,
     ) -> Result<Option<mxtls_probe::budget::Recent>> {
-        let Some(row) = self
-            .query_opt(
+        self.recent_address(ip, not_before, 1, |_| true).await
+    }
+
+    /// The newest sessions with `ip` that hold a whole posture, from a check that finished at
+    /// `not_before` or later (among the address's last few checks: one without a posture is
+    /// usually followed by one with it).
+    pub async fn recent_posture(
+        &self,
+        ip: std::net::IpAddr,
+        not_before: i64,
+    ) -> Result<Option<mxtls_probe::budget::Recent>> {
+        self.recent_address(ip, not_before, 8, |a| {
+            a.posture
+                .as_ref()
+                .is_some_and(|p| !p.sessions.is_empty() && p.skipped.is_none())
+        })
+        .await
+    }
+
+    /// The newest of `ip`'s last `among` checks since `not_before` whose address evidence
+    /// passes `wanted`.
+    async fn recent_address(
+        &self,
+        ip: std::net::IpAddr,
+        not_before: i64,
+        among: i64,
+        wanted: impl Fn(&mxtls_core::evidence::AddressEvidence) -> bool,
+    ) -> Result<Option<mxtls_probe::budget::Recent>> {
+        let rows = self
+            .query(
                 "SELECT snapshot FROM address_sessions WHERE ip = ?1 AND finished_at >= ?2
-                 ORDER BY finished_at DESC LIMIT 1",
-                params![ip.to_string(), not_before],
+                 ORDER BY finished_at DESC LIMIT ?3",
+                params![ip.to_string(), not_before, among],
             )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let Some(id) = SnapshotId::parse(&row.text("snapshot")?) else {
-            return Ok(None);
-        };
-        let Some(snap) = self.get(&id).await? else {
-            return Ok(None);
-        };
-        let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
-            .map_err(|e| StoreError::failed(format!("snapshot {}: {e}", id.as_str())))?;
-        Ok(evidence.hosts.iter().find_map(|h| {
-            h.addresses
-                .iter()
-                .find(|a| a.ip == ip && a.reused.is_none() && !a.sessions.is_empty())
-                .map(|a| mxtls_probe::budget::Recent {
-                    evidence: a.clone(),
-                    host: h.name.clone(),
-                    snapshot: id.as_str().to_owned(),
-                    gathered_at: evidence.probe.finished_at,
-                })
-        }))
+            .await?;
+        for row in rows {
+            let Some(id) = SnapshotId::parse(&row.text("snapshot")?) else {
+                continue;
+            };
+            let Some(snap) = self.get(&id).await? else {
+                continue;
+            };
+            let evidence = Evidence::from_json(&String::from_utf8_lossy(&snap.evidence))
+                .map_err(|e| StoreError::failed(format!("snapshot {}: {e}", id.as_str())))?;
+            let found = evidence.hosts.iter().find_map(|h| {
+                h.addresses
+                    .iter()
+                    .find(|a| {
+                        a.ip == ip && a.reused.is_none() && !a.sessions.is_empty() && wanted(a)
+                    })
+                    .map(|a| mxtls_probe::budget::Recent {
+                        evidence: a.clone(),
+                        host: h.name.clone(),
+                        snapshot: id.as_str().to_owned(),
+                        gathered_at: evidence.probe.finished_at,
+                    })
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     pub async fn get(&self, id: &SnapshotId) -> Result<Option<Snapshot>> {

@@ -45,7 +45,16 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn serve(world: &World, db: &str, log: &std::path::Path) -> (Proc, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut cmd = common::mxtls_at(world, &["serve", "--db", db, "--allow-private-targets"]);
+    let mut cmd = common::mxtls_at(
+        world,
+        &[
+            "serve",
+            "--db",
+            db,
+            "--allow-private-targets",
+            "--posture=false",
+        ],
+    );
     cmd.args(["--trusted-proxy", "127.0.0.1/32", "--target-sessions", "60"])
         .arg("--listen")
         .arg(listen.to_string())

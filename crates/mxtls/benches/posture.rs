@@ -54,7 +54,10 @@ fn probe_config(world: &World, posture: bool) -> mxtls_probe::Config {
         https_port: world.https_port,
         extra_pkix_roots: vec![world.root_ca_der.clone()],
         timeout: Duration::from_secs(60),
-        posture,
+        posture: mxtls_probe::PostureConfig {
+            ask: posture,
+            ..Default::default()
+        },
         ..mxtls_probe::Config::default()
     }
 }

@@ -214,6 +214,11 @@ struct ClusterArgs {
     /// says so, with their age); 0: always wait (0–86400).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     target_reuse: u64,
+    /// Reuse an address's TLS posture from a stored check at most this many seconds old
+    /// instead of asking again (posture changes rarely; a server that now answers the main
+    /// session with another version or suite is asked afresh); 0: always ask (0–2592000).
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
+    posture_reuse: u64,
     /// The window of `--target-sessions`, in seconds (1–3600; tests shorten it).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     target_window: u64,
@@ -253,14 +258,16 @@ struct ProbeArgs {
     /// Deadline for the whole check, in seconds (1–600).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
-    /// Also ask each address's TLS posture — versions, weak suites, server order,
-    /// post-quantum key exchange — in at most 6 more sessions per address, after the others.
-    #[arg(long)]
-    posture: bool,
+    /// Ask each address's TLS posture — versions, weak suites, server order, post-quantum
+    /// key exchange — in at most 6 more sessions per address, after the others: on in
+    /// `serve` and `worker` (`--posture=false` turns it off), off in `check` (`--posture`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    posture: Option<bool>,
 }
 
 impl ProbeArgs {
-    fn config(self) -> Result<mxtls_probe::Config, String> {
+    /// The probe's configuration; `posture` unless `--posture` said otherwise.
+    fn config(self, posture: bool) -> Result<mxtls_probe::Config, String> {
         Ok(mxtls_probe::Config {
             resolver: self.resolver.as_deref().map(parse_resolver).transpose()?,
             trust_anchor: self.trust_anchor,
@@ -274,7 +281,10 @@ impl ProbeArgs {
                 .map(read_pem_certs)
                 .transpose()?
                 .unwrap_or_default(),
-            posture: self.posture,
+            posture: mxtls_probe::PostureConfig {
+                ask: self.posture.unwrap_or(posture),
+                ..Default::default()
+            },
             ..mxtls_probe::Config::default()
         })
     }
@@ -311,7 +321,7 @@ fn main() -> ExitCode {
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
-            match probe.config() {
+            match probe.config(false) {
                 Ok(config) => check(&domain, &config, &output),
                 Err(e) => fail(&e),
             }
@@ -340,10 +350,12 @@ fn main() -> ExitCode {
             cluster: cluster_args,
             probe,
         } => {
-            let mut probe = match probe.config() {
+            let mut probe = match probe.config(true) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
+            probe.posture.reuse_max_age =
+                std::time::Duration::from_secs(cluster_args.posture_reuse);
             probe.budget = Some(std::sync::Arc::new(mxtls_probe::budget::LocalBudget::new(
                 target_sessions as usize,
                 std::time::Duration::from_secs(cluster_args.target_window),
@@ -401,10 +413,11 @@ fn main() -> ExitCode {
             if !mxtls_server::store::is_postgres_url(&db) {
                 return fail("a worker needs the cluster's PostgreSQL store (--db postgres://…)");
             }
-            let mut probe = match probe.config() {
+            let mut probe = match probe.config(true) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
+            probe.posture.reuse_max_age = std::time::Duration::from_secs(cluster.posture_reuse);
             // The worker counts sessions in the store (cluster::work sets the budget).
             probe.vantage = cluster.vantage.clone();
             probe.reuse_max_age = std::time::Duration::from_secs(cluster.target_reuse);
@@ -605,7 +618,7 @@ fn tls_rpt(
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
-            let config = match probe.config() {
+            let config = match probe.config(false) {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };

@@ -26,7 +26,14 @@ fn serve(world: &World, db: &str, port: u16, log: &std::path::Path) -> (Proc, So
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let mut cmd = common::mxtls_at(
         world,
-        &["serve", "--db", db, "--no-probe", "--allow-private-targets"],
+        &[
+            "serve",
+            "--db",
+            db,
+            "--no-probe",
+            "--allow-private-targets",
+            "--posture=false",
+        ],
     );
     cmd.arg("--listen")
         .arg(listen.to_string())
@@ -40,6 +47,7 @@ fn worker(world: &World, db: &str, vantage: &str, log: &std::path::Path) -> Proc
         world,
         &[
             "worker",
+            "--posture=false",
             "--db",
             db,
             "--vantage",
@@ -293,6 +301,7 @@ async fn the_session_budget_holds_across_the_cluster() {
                 &world,
                 &[
                     "worker",
+                    "--posture=false",
                     "--db",
                     &db,
                     "--vantage",
@@ -407,7 +416,16 @@ async fn a_check_over_the_budget_reuses_recent_sessions() {
     std::fs::create_dir_all(&logs).expect("logs");
     let db = world.dir.join("reuse.sqlite").display().to_string();
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut cmd = common::mxtls_at(&world, &["serve", "--db", &db, "--allow-private-targets"]);
+    let mut cmd = common::mxtls_at(
+        &world,
+        &[
+            "serve",
+            "--db",
+            &db,
+            "--allow-private-targets",
+            "--posture=false",
+        ],
+    );
     cmd.args([
         "--trusted-proxy",
         "127.0.0.1/32",

@@ -32,7 +32,14 @@ fn serve(world: &World, db: &str, log: &std::path::Path) -> (Proc, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut cmd = common::mxtls_at(
         world,
-        &["serve", "--db", db, "--no-probe", "--allow-private-targets"],
+        &[
+            "serve",
+            "--db",
+            db,
+            "--no-probe",
+            "--allow-private-targets",
+            "--posture=false",
+        ],
     );
     cmd.args(["--trusted-proxy", "127.0.0.0/8", "--listen"])
         .arg(listen.to_string())
@@ -48,6 +55,7 @@ fn serve(world: &World, db: &str, log: &std::path::Path) -> (Proc, SocketAddr) {
 fn worker(world: &World, db: &str, args: &[&str], log: &std::path::Path) -> Proc {
     let mut all = vec![
         "worker",
+        "--posture=false",
         "--db",
         db,
         "--allow-private-targets",

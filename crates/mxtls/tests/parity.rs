@@ -131,7 +131,7 @@ fn by_server(addr: SocketAddr, domain: &str, client: &str) -> Result<Value, Stri
 /// `mxtls serve` on a free loopback port with the world's flags.
 fn serve(world: &World, args: &[&str], log: &std::path::Path) -> (Proc, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut all = vec!["serve"];
+    let mut all = vec!["serve", "--posture=false"];
     all.extend_from_slice(args);
     let mut cmd = common::mxtls_at(world, &all);
     cmd.args(["--allow-private-targets", "--target-reuse", "0"])
@@ -173,6 +173,7 @@ async fn the_cli_the_hub_and_a_cluster_worker_gather_the_same_evidence() {
                 &world,
                 &[
                     "worker",
+                    "--posture=false",
                     "--db",
                     &db,
                     "--target-reuse",

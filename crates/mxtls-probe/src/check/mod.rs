@@ -27,6 +27,7 @@ use crate::smtp::{self, SessionPlan};
 use crate::target;
 
 mod posture;
+pub use posture::PostureConfig;
 
 /// Caps that keep one check bounded whatever DNS says.
 pub const MAX_MX_HOSTS: usize = 10;
@@ -75,10 +76,9 @@ pub struct Config {
     /// How old reused sessions may be (`--target-reuse`; zero: never reused). The server,
     /// which has the store, turns it into `reuse`.
     pub reuse_max_age: Duration,
-    /// Run the posture sessions (versions, weak suites, server order, post-quantum) after
-    /// the verdict-bearing ones: at most `mxtls_core::posture::MAX_SESSIONS` more per
-    /// address.
-    pub posture: bool,
+    /// Whether posture is asked (after the verdict-bearing sessions, at most
+    /// `mxtls_core::posture::MAX_SESSIONS` more per address) and how long one is reused.
+    pub posture: posture::PostureConfig,
 }
 
 impl Default for Config {
@@ -97,7 +97,7 @@ impl Default for Config {
             vantage: None,
             reuse: None,
             reuse_max_age: Duration::ZERO,
-            posture: false,
+            posture: posture::PostureConfig::default(),
         }
     }
 }
