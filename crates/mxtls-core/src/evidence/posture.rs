@@ -83,4 +83,8 @@ pub struct PostureEvidence {
     /// failed), in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// How long the posture sessions took, from the first one's permit to the last one's
+    /// end (none when reused): what the posture added after the verdict-bearing sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
 }

@@ -68,6 +68,7 @@ impl Run {
             let why = "posture changes rarely, and this server answers as it did then";
             return from_last(last, why);
         }
+        let started = Instant::now();
         while let Some((question, offer)) =
             mxtls_core::posture::next(&evidence.sessions, Some(main))
         {
@@ -123,6 +124,7 @@ impl Run {
                 break;
             }
         }
+        evidence.elapsed_ms = Some(crate::clock::elapsed_ms(started));
         Some(evidence)
     }
 }
