@@ -137,6 +137,11 @@ codes! {
     TlsPostQuantum => "tls-post-quantum", "draft-ietf-tls-ecdhe-mlkem §3";
     TlsLargeHelloDropped => "tls-large-hello-dropped", "RFC 8446 §4.1.2";
     TlsPostureReused => "tls-posture-reused", "RFC 5321 §4.5.4";
+    DnssecAlgorithmSha1 => "dnssec-algorithm-sha1", "RFC 9905";
+    DnssecAlgorithmBroken => "dnssec-algorithm-broken", "RFC 8624 §3.1";
+    DsDigestSha1Only => "ds-digest-sha1-only", "RFC 8624 §3.3";
+    DnssecDenialIterations => "dnssec-denial-iterations", "RFC 9276 §3.1";
+    DnssecDenialOptOut => "dnssec-denial-opt-out", "RFC 5155 §6";
 }
 
 impl std::fmt::Display for Code {
@@ -275,7 +280,7 @@ mod tests {
             assert!(
                 code.as_str()
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '-')
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             );
             let json = serde_json::to_string(code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

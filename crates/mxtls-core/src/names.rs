@@ -36,6 +36,17 @@ impl DnsName {
         self.0 == "."
     }
 
+    /// The name one label up (`None` for the root).
+    pub fn parent(&self) -> Option<DnsName> {
+        if self.is_root() {
+            return None;
+        }
+        Some(match self.0.split_once('.') {
+            Some((_, rest)) => DnsName(rest.to_owned()),
+            None => DnsName(".".to_owned()),
+        })
+    }
+
     /// `_25._tcp.<self>`: where the TLSA records of an SMTP server on port 25 live.
     pub fn tlsa_owner(&self, port: u16) -> DnsName {
         DnsName(format!("_{port}._tcp.{}", self.0))
@@ -201,6 +212,7 @@ impl RecordType {
     pub const RRSIG: RecordType = RecordType(hickory_proto::rr::RecordType::RRSIG);
     pub const DNSKEY: RecordType = RecordType(hickory_proto::rr::RecordType::DNSKEY);
     pub const DS: RecordType = RecordType(hickory_proto::rr::RecordType::DS);
+    pub const NSEC3: RecordType = RecordType(hickory_proto::rr::RecordType::NSEC3);
 }
 
 impl TryFrom<String> for RecordType {

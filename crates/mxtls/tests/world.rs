@@ -289,6 +289,40 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
         problems.push("a refused address was connected to".into());
     }
 
+    // The SHA-256 DS the ds-sha1 fix asks for is the one ldns computes from the zone's key.
+    let (_, report, _) =
+        tokio::task::block_in_place(|| check(&world, "ds-sha1.test", &["--allow-private-targets"]));
+    let fix: Vec<String> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["code"] == "ds-digest-sha1-only")
+        .flat_map(|f| f["fix"]["records"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(normalise))
+        .collect();
+    let keys = std::fs::read_dir(world.dir.join("zones"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.starts_with("Kds-sha1.test.") && n.ends_with(".key"))
+        });
+    let oracle: Vec<String> = keys
+        .map(|key| {
+            let out = run(Command::new("ldns-key2ds").args(["-n", "-2"]).arg(key));
+            // ldns prints the TTL; the fix leaves it to the parent.
+            let text = String::from_utf8_lossy(&out.stdout).replace("\t3600\t", " ");
+            normalise(text.trim())
+        })
+        .collect();
+    if fix.is_empty() || fix != oracle {
+        problems.push(format!(
+            "ds-sha1: the fix's DS {fix:?}, ldns-key2ds {oracle:?}"
+        ));
+    }
+
     // Bad input: a clear one-line error and exit 2.
     let out = run(Command::new(env!("CARGO_BIN_EXE_mxtls")).args(["check", "not a domain!"]));
     if out.status.code() != Some(2)

@@ -28,6 +28,14 @@ pub enum Signing {
     Rsa,
     /// Signed with ECDSA P-384/SHA-384 (algorithm 14).
     P384,
+    /// Signed with RSASHA1-NSEC3-SHA1 (algorithm 7), NSEC3 without extra iterations, a
+    /// SHA-256 DS: valid to Debian's validators, insecure to those that refuse SHA-1.
+    Sha1,
+    /// Signed with ECDSA P-256; the DS in `test.` has only a SHA-1 digest (type 1).
+    Sha1Ds,
+    /// Signed with ECDSA P-256, NSEC3 denials with 200 iterations and a salt: more than
+    /// Unbound (150) and hickory (100) compute, so they take its denials as insecure.
+    ManyIterations,
 }
 
 /// Days from now that an [`Certs::Expiring`] leaf is valid from and until.
@@ -1145,6 +1153,60 @@ pub const SCENARIOS: &[Scenario] = &[
         ..PLAIN
     },
     Scenario {
+        name: "alg-sha1",
+        summary: "the zone is signed with RSASHA1-NSEC3-SHA1 (algorithm 7), DANE-EE",
+        signing: Signing::Sha1,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "dnssec-algorithm-sha1",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 9905: SHA-1 algorithms are deprecated for signing; validators that refuse SHA-1 (RHEL 9) treat the zone as insecure, so DANE works only where SHA-1 is still accepted",
+        ..PLAIN
+    },
+    Scenario {
+        name: "ds-sha1",
+        summary: "the parent's DS for the zone has only a SHA-1 digest, DANE-EE",
+        signing: Signing::Sha1Ds,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "ds-digest-sha1-only",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 8624 §3.3: a SHA-1-only DS cannot be followed by validators that refuse SHA-1; the SHA-256 DS to add is in the fix",
+        ..PLAIN
+    },
+    Scenario {
+        name: "nsec3-iterations",
+        summary: "NSEC3 denials with 200 iterations and a salt, DANE-EE",
+        signing: Signing::ManyIterations,
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "dnssec-denial-iterations",
+            "mta-sts-missing",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 9276 §3.1: iterations must be 0; above 150 Unbound, BIND and Knot take the denials as insecure, so a forged \"no TLSA\" would pass",
+        ..PLAIN
+    },
+    Scenario {
         name: "tlsa-many",
         summary: "21 TLSA records (1.7 KB): the answer needs TCP; the last one matches",
         hosts: &[host("mx", B::Normal, C::Ecdsa, T::Many)],
@@ -1441,6 +1503,9 @@ pub fn markdown() -> String {
             Signing::Expiring => "signed, signatures expiring in 2 days",
             Signing::Rsa => "signed (RSA/SHA-256, alg 8)",
             Signing::P384 => "signed (ECDSA P-384, alg 14)",
+            Signing::Sha1 => "signed (RSASHA1-NSEC3-SHA1, alg 7)",
+            Signing::Sha1Ds => "signed, SHA-1 DS only",
+            Signing::ManyIterations => "signed, NSEC3 with 200 iterations",
         };
         let verdicts = if s.verdicts.is_empty() {
             "none judged".to_owned()

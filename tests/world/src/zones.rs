@@ -89,22 +89,42 @@ fn stamp(offset: i64) -> String {
     )
 }
 
-fn sign(dir: &Path, origin: &str, text: &str, key: &Path) -> Result<PathBuf, Error> {
-    sign_for(dir, origin, text, key, (-3600, 30 * 86_400))
+/// The DS of a key with digest type `digest` (1 SHA-1, 2 SHA-256), by `ldns-key2ds`.
+fn ds_with(key_base: &Path, digest: u8) -> Result<String, Error> {
+    let key = PathBuf::from(format!("{}.key", key_base.display()));
+    run(Command::new("ldns-key2ds")
+        .args(["-n", &format!("-{digest}")])
+        .arg(&key))
 }
 
-/// Signs with signatures valid from `window.0` to `window.1` seconds from now.
+fn sign(dir: &Path, origin: &str, text: &str, key: &Path) -> Result<PathBuf, Error> {
+    sign_for(dir, origin, text, key, (-3600, 30 * 86_400), None)
+}
+
+/// NSEC3 parameters for `ldns-signzone`: iterations and salt (hex, `-` for none).
+type Nsec3 = (u16, &'static str);
+
+/// Signs with signatures valid from `window.0` to `window.1` seconds from now, with NSEC3
+/// denial where `nsec3` says so (else NSEC).
 fn sign_for(
     dir: &Path,
     origin: &str,
     text: &str,
     key: &Path,
     window: (i64, i64),
+    nsec3: Option<Nsec3>,
 ) -> Result<PathBuf, Error> {
     let file = dir.join(format!("{}zone", origin.replace('.', "_")));
     std::fs::write(&file, text)?;
     let signed = file.with_extension("signed");
-    run(Command::new("ldns-signzone")
+    let mut cmd = Command::new("ldns-signzone");
+    if let Some((iterations, salt)) = nsec3 {
+        cmd.args(["-n", "-t", &iterations.to_string()]);
+        if salt != "-" {
+            cmd.args(["-s", salt]);
+        }
+    }
+    run(cmd
         .arg("-i")
         .arg(stamp(window.0))
         .arg("-e")
@@ -139,10 +159,14 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
             | Signing::Expired
             | Signing::Expiring
             | Signing::Rsa
-            | Signing::P384 => {
+            | Signing::P384
+            | Signing::Sha1
+            | Signing::Sha1Ds
+            | Signing::ManyIterations => {
                 let key = match zone.signing {
                     Signing::Rsa => keygen_with(dir, &zone.origin, "RSASHA256")?,
                     Signing::P384 => keygen_with(dir, &zone.origin, "ECDSAP384SHA384")?,
+                    Signing::Sha1 => keygen_with(dir, &zone.origin, "RSASHA1-NSEC3-SHA1")?,
                     _ => keygen(dir, &zone.origin)?,
                 };
                 let window = match zone.signing {
@@ -150,11 +174,17 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
                     Signing::Expiring => (-28 * 86_400, 2 * 86_400),
                     _ => (-3600, 30 * 86_400),
                 };
-                let signed = sign_for(dir, &zone.origin, &text, &key, window)?;
-                let ds = if zone.signing == Signing::BadDs {
-                    ds_of(&keygen(dir, &zone.origin)?)?
-                } else {
-                    ds_of(&key)?
+                let nsec3 = match zone.signing {
+                    Signing::Sha1 => Some((0, "-")),
+                    Signing::ManyIterations => Some((200, "a1b2c3d4")),
+                    _ => None,
+                };
+                let signed = sign_for(dir, &zone.origin, &text, &key, window, nsec3)?;
+                let ds = match zone.signing {
+                    Signing::BadDs => ds_of(&keygen(dir, &zone.origin)?)?,
+                    Signing::Sha1 => ds_with(&key, 2)?,
+                    Signing::Sha1Ds => ds_with(&key, 1)?,
+                    _ => ds_of(&key)?,
                 };
                 let _ = writeln!(test_zone, "{ds}");
                 match zone.signing {

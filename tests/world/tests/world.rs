@@ -154,6 +154,9 @@ async fn world_behaves_as_documented() {
             | Signing::BogusA
             | Signing::Rsa
             | Signing::P384
+            | Signing::Sha1
+            | Signing::Sha1Ds
+            | Signing::ManyIterations
             | Signing::Expiring => check(
                 status == "NOERROR" && ad,
                 format!("{}: MX should validate, got {status} ad={ad}", s.domain),
@@ -194,7 +197,11 @@ async fn world_behaves_as_documented() {
         format!("the wildcard TLSA should answer and validate, got {status} ad={ad}"),
     );
     // The algorithm scenarios are signed with the algorithm they name.
-    for (zone, alg) in [("alg-rsa.test", "8"), ("alg-p384.test", "14")] {
+    for (zone, alg) in [
+        ("alg-rsa.test", "8"),
+        ("alg-p384.test", "14"),
+        ("alg-sha1.test", "7"),
+    ] {
         let mut cmd = Command::new("dig");
         cmd.args(["+short", "+time=3", "+tries=2", "-p"])
             .arg(world.resolver.port().to_string())
@@ -210,6 +217,33 @@ async fn world_behaves_as_documented() {
             format!("{zone}: DNSKEY algorithm {alg}, got {text}"),
         );
     }
+    // The hygiene scenarios, as an independent resolver sees them: a SHA-1-only DS, and
+    // NSEC3 denials Unbound will not compute (insecure, no AD) while the MX validates.
+    let dig_text = |args: &[&str]| {
+        let mut cmd = Command::new("dig");
+        cmd.args(["+time=3", "+tries=2", "-p"])
+            .arg(world.resolver.port().to_string())
+            .arg(format!("@{}", world.resolver.ip()))
+            .args(args);
+        let out = output_within(&mut cmd, Duration::from_secs(20)).expect("dig");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ds = dig_text(&["+short", "ds-sha1.test", "DS"]);
+    check(
+        !ds.is_empty() && ds.lines().all(|l| l.split_whitespace().nth(2) == Some("1")),
+        format!("ds-sha1.test: only SHA-1 DS records, got {ds}"),
+    );
+    let (status, ad) = dig(&world, "_mta-sts.nsec3-iterations.test", "TXT");
+    check(
+        status == "NXDOMAIN" && !ad,
+        format!("200 NSEC3 iterations: an insecure NXDOMAIN, got {status} ad={ad}"),
+    );
+    let denial = dig_text(&["+dnssec", "_mta-sts.nsec3-iterations.test", "TXT"]);
+    check(
+        denial.contains("NSEC3\t1 0 200 A1B2C3D4") || denial.contains("NSEC3 1 0 200 A1B2C3D4"),
+        format!("the denial carries NSEC3 with 200 iterations:\n{denial}"),
+    );
+
     // The big TLSA RRset does not fit a 1232-byte UDP answer: truncated, so TCP is needed.
     let mut cmd = Command::new("dig");
     cmd.args([

@@ -191,8 +191,12 @@ impl<'e> Judge<'e> {
             dane.status = DaneStatus::Failed;
             return dane;
         }
+        // The addresses a sender connects to must be secure; a family without addresses
+        // (an insecure NODATA, e.g. behind NSEC3 iterations validators will not compute)
+        // gives it none to connect to, and Postfix applies DANE per address.
         let addresses_secure = address_answers
             .iter()
+            .filter(|a| a.outcome == DnsOutcome::Data)
             .all(|a| dns::overall_dnssec(a).is_secure());
         if !mx.dnssec.is_secure() || !addresses_secure {
             if tlsa_present {

@@ -19,6 +19,7 @@ mod diff;
 mod domain;
 mod horizon;
 mod host;
+mod hygiene;
 mod mta_sts;
 mod mta_sts_policy;
 mod posture;
@@ -70,6 +71,7 @@ pub fn analyse_over(
         degraded: evidence.resolver.rrsigs == RrsigSupport::Absent,
     };
     cx.resolver();
+    cx.hygiene();
     let mx = cx.mx();
     let hosts: Vec<MxReport> = evidence.hosts.iter().map(|h| cx.host(h, &mx)).collect();
     cx.limits();

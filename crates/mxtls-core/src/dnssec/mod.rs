@@ -8,6 +8,8 @@
 //! analysis needs no DNSSEC crypto (the browser build stays small); the validation itself is
 //! the probe's, in hickory.
 
+pub mod hygiene;
+
 use sha2::{Digest, Sha256, Sha384};
 
 use crate::evidence::{DnsAnswer, Record, UnixTime};

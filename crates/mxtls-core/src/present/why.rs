@@ -174,6 +174,21 @@ pub fn why(code: Code) -> &'static str {
         TlsPostureReused => {
             "Versions and suites change rarely: they are shown from a recent check."
         }
+        DnssecAlgorithmSha1 => {
+            "Validators that refuse SHA-1 see the zone as unsigned: DANE stops for their senders."
+        }
+        DnssecAlgorithmBroken => {
+            "No validator accepts this algorithm: the zone counts as unsigned everywhere."
+        }
+        DsDigestSha1Only => {
+            "Validators that refuse SHA-1 cannot follow the delegation: the zone is unsigned to them."
+        }
+        DnssecDenialIterations => {
+            "Validators skip costly NSEC3 proofs: a forged \"no TLSA\" answer would pass."
+        }
+        DnssecDenialOptOut => {
+            "An opt-out span proves less than a plain denial: validators call the answer insecure."
+        }
     }
 }
 
