@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::rdata::{CNAME, MX, TLSA, TXT};
+use hickory_proto::rr::rdata::{CNAME, MX, NS, TLSA, TXT};
 use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::binary::{BinDecoder, BinEncodable};
 
@@ -47,6 +47,7 @@ pub fn decode(record: &Record) -> Result<RData, String> {
             )))
         }
         T::CNAME => Ok(RData::CNAME(CNAME(name(data)?))),
+        T::NS => Ok(RData::NS(NS(name(data)?))),
         T::TLSA => match data {
             [usage, selector, matching, association @ ..] => Ok(RData::TLSA(TLSA::new(
                 (*usage).into(),
@@ -105,6 +106,17 @@ pub fn mx_targets(answer: &DnsAnswer) -> Vec<Result<MxTarget, String>> {
         }),
         _ => None,
     })
+}
+
+/// The server names of an NS answer.
+pub fn ns_names(answer: &DnsAnswer) -> Vec<DnsName> {
+    typed(answer, |rdata| match rdata {
+        RData::NS(NS(name)) => Some(DnsName::from_hickory(&name)),
+        _ => None,
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The addresses of an A or AAAA answer.

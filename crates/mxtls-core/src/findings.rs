@@ -142,6 +142,11 @@ codes! {
     DsDigestSha1Only => "ds-digest-sha1-only", "RFC 8624 §3.3";
     DnssecDenialIterations => "dnssec-denial-iterations", "RFC 9276 §3.1";
     DnssecDenialOptOut => "dnssec-denial-opt-out", "RFC 5155 §6";
+    NsNoAnswer => "ns-no-answer", "RFC 1034 §4.1";
+    NsNotAuthoritative => "ns-not-authoritative", "RFC 1034 §4.1";
+    NsSerialBehind => "ns-serial-behind", "RFC 1996 §1";
+    NsRecordsDiffer => "ns-records-differ", "RFC 7672 §2.2";
+    NsSignaturesExpireFirst => "ns-signatures-expire-first", "RFC 4035 §5.3.1";
 }
 
 impl std::fmt::Display for Code {

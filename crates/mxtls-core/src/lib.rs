@@ -10,6 +10,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod authoritative;
 pub mod cert;
 pub mod dane;
 pub mod der;

@@ -212,6 +212,8 @@ impl RecordType {
     pub const RRSIG: RecordType = RecordType(hickory_proto::rr::RecordType::RRSIG);
     pub const DNSKEY: RecordType = RecordType(hickory_proto::rr::RecordType::DNSKEY);
     pub const DS: RecordType = RecordType(hickory_proto::rr::RecordType::DS);
+    pub const NS: RecordType = RecordType(hickory_proto::rr::RecordType::NS);
+    pub const SOA: RecordType = RecordType(hickory_proto::rr::RecordType::SOA);
     pub const NSEC3: RecordType = RecordType(hickory_proto::rr::RecordType::NSEC3);
 }
 

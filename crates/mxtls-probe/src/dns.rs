@@ -22,6 +22,15 @@ use mxtls_core::evidence::{
 };
 use mxtls_core::names::{DnsName, RecordType};
 
+/// The system resolver: the first `nameserver` line of /etc/resolv.conf.
+pub fn system_resolver() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .find_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+}
+
 /// CNAMEs followed before giving up (the design's CNAME depth limit).
 pub const MAX_CNAME_DEPTH: usize = 8;
 
@@ -474,7 +483,7 @@ fn weakest(a: DnssecState, b: DnssecState) -> DnssecState {
     a.weakest(&b).clone()
 }
 
-fn to_record(r: &HRecord) -> Record {
+pub(crate) fn to_record(r: &HRecord) -> Record {
     let name = DnsName::from_hickory(&r.name);
     mxtls_core::dns::encode(&name, r.ttl, &r.data)
 }

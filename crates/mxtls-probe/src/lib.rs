@@ -8,6 +8,7 @@ pub mod clock;
 pub mod deadlines;
 pub mod dns;
 pub mod mta_sts;
+pub mod nameservers;
 pub mod posture;
 pub mod progress;
 pub mod smtp;

@@ -20,7 +20,16 @@ const CORE: Layers = &[
     (
         "rules per protocol",
         &[
-            "dns", "dnssec", "cert", "pkix", "tlsa", "dane", "starttls", "mta_sts", "posture",
+            "dns",
+            "dnssec",
+            "authoritative",
+            "cert",
+            "pkix",
+            "tlsa",
+            "dane",
+            "starttls",
+            "mta_sts",
+            "posture",
             "tls_rpt",
         ],
     ),
@@ -39,7 +48,15 @@ const PROBE: Layers = &[
     ),
     (
         "one protocol each",
-        &["dns", "tls", "client_hello", "posture", "smtp", "mta_sts"],
+        &[
+            "dns",
+            "nameservers",
+            "tls",
+            "client_hello",
+            "posture",
+            "smtp",
+            "mta_sts",
+        ],
     ),
     ("the whole check", &["check"]),
 ];

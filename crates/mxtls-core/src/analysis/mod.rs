@@ -22,6 +22,7 @@ mod host;
 mod hygiene;
 mod mta_sts;
 mod mta_sts_policy;
+mod nameservers;
 mod posture;
 mod sender_reports;
 mod senders;
@@ -72,6 +73,7 @@ pub fn analyse_over(
     };
     cx.resolver();
     cx.hygiene();
+    cx.nameservers(horizon);
     let mx = cx.mx();
     let hosts: Vec<MxReport> = evidence.hosts.iter().map(|h| cx.host(h, &mx)).collect();
     cx.limits();

@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::DnsName;
 
+mod authoritative;
 mod dns;
 mod mta_sts;
 mod posture;
 mod schema;
 mod smtp;
 
+pub use authoritative::{DirectAnswer, ServerAnswers, ZoneServers};
 pub use dns::{CnameLink, DnsAnswer, DnsOutcome, DnssecState, Record};
 pub use mta_sts::{FetchFailure, MtaStsEvidence, PolicyFetch};
 pub use posture::{FlightEnd, HelloOffer, PostureEvidence, PostureSession, Question};
@@ -112,6 +114,10 @@ pub struct Evidence {
     /// why (an expired signature, a DS that names no key, data changed after signing).
     #[serde(default)]
     pub dnssec_chain: Vec<DnsAnswer>,
+    /// Every authoritative server of the domain's zone and of each MX host's zone, asked
+    /// directly: what senders whose resolver picks that server see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authoritative: Vec<ZoneServers>,
 }
 
 impl Evidence {

@@ -186,6 +186,19 @@ pub fn why(code: Code) -> &'static str {
         DnssecDenialIterations => {
             "Validators skip costly NSEC3 proofs: a forged \"no TLSA\" answer would pass."
         }
+        NsNoAnswer => {
+            "Resolvers that pick a silent server wait, then try another: slow, and fragile."
+        }
+        NsNotAuthoritative => "A server that does not serve the zone sends resolvers elsewhere.",
+        NsSerialBehind => {
+            "Senders whose resolver asks the stale server see old records, intermittently."
+        }
+        NsRecordsDiffer => {
+            "Senders see different records depending on which server answers: mail fails now and then."
+        }
+        NsSignaturesExpireFirst => {
+            "When one server's signatures run out, its answers turn bogus and senders defer."
+        }
         DnssecDenialOptOut => {
             "An opt-out span proves less than a plain denial: validators call the answer insecure."
         }

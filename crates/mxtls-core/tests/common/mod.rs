@@ -495,6 +495,7 @@ impl Scenario {
                 allow_private_targets: true,
             },
             dnssec_chain: Vec::new(),
+            authoritative: Vec::new(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::progress::{Event, Sink, emit};
 use crate::smtp::{self, SessionPlan};
 use crate::target;
 
+mod nameservers;
 mod posture;
 pub use posture::PostureConfig;
 
@@ -102,15 +103,6 @@ impl Default for Config {
     }
 }
 
-/// The system resolver: the first `nameserver` line of /etc/resolv.conf.
-pub fn system_resolver() -> Option<SocketAddr> {
-    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .find_map(|a| a.trim().parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-}
-
 /// A host after its lookups: the addresses to probe, and the SNI its sessions send.
 struct HostPlan {
     evidence: HostEvidence,
@@ -134,7 +126,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
     let deadline = Instant::now() + timeout;
     let upstream = config
         .resolver
-        .or_else(system_resolver)
+        .or_else(crate::dns::system_resolver)
         .ok_or_else(|| SetupError("no resolver: give --resolver".into()))?;
     let dns = Dns::connect_with(
         upstream,
@@ -232,6 +224,9 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         };
         (txt, rpt, fetch)
     };
+    // Every authoritative server of the zones on the path, beside the sessions.
+    let host_names: Vec<DnsName> = targets.iter().map(|(n, _)| n.clone()).collect();
+    let authoritative = run.nameservers(domain, &host_names);
     let sessions = async {
         let plans = join_all(targets.into_iter().map(|(name, origin)| {
             let run = run.clone();
@@ -240,7 +235,8 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         .await;
         run.clone().sessions(plans).await
     };
-    let (hosts, (mta_sts_txt, tls_rpt, policy)) = tokio::join!(sessions, policy);
+    let (hosts, (mta_sts_txt, tls_rpt, policy), authoritative) =
+        tokio::join!(sessions, policy, authoritative);
     let mut host_evidence = Vec::new();
     for (h, mut l) in hosts {
         host_evidence.push(h);
@@ -294,6 +290,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
             allow_private_targets: config.allow_private_targets,
         },
         dnssec_chain,
+        authoritative,
     })
 }
 
