@@ -119,7 +119,10 @@ pub fn unbound(
          pidfile: \"{d}/unbound.pid\"\n  logfile: \"{d}/unbound.log\"\n  use-syslog: no\n  \
          verbosity: 1\n  val-log-level: 2\n  root-hints: \"{hints}\"\n  trust-anchor-file: \"{ta}\"\n  \
          module-config: \"validator iterator\"\n  cache-max-ttl: 30\n  cache-max-negative-ttl: 5\n  \
-         num-threads: 1\n  so-reuseport: no\n  local-zone: \"test.\" nodefault\nremote-control:\n  control-enable: no\n",
+         num-threads: 1\n  so-reuseport: no\n  local-zone: \"test.\" nodefault\n  \
+         do-not-query-address: {stale}\n  do-not-query-address: {silent}\nremote-control:\n  control-enable: no\n",
+        stale = with_last(ip, crate::scenarios::STALE_NS),
+        silent = with_last(ip, crate::scenarios::SILENT_NS),
         d = dir.display(),
         hints = hints.display(),
         ta = trust_anchor.display()
@@ -134,6 +137,12 @@ pub fn unbound(
         )?,
         log,
     ))
+}
+
+/// `ip` with its last octet replaced.
+fn with_last(ip: Ipv4Addr, last: u8) -> Ipv4Addr {
+    let [a, b, c, _] = ip.octets();
+    Ipv4Addr::new(a, b, c, last)
 }
 
 /// Waits until a DNS server at `addr` answers a query for `. SOA`.

@@ -328,6 +328,7 @@ impl World {
                 body,
                 signing: scenario.signing,
                 first_host,
+                secondary: scenario.secondary,
             });
             running.push(Running {
                 scenario,
@@ -343,6 +344,7 @@ impl World {
                 body: "@ IN MX 10 mx.dane-ee.test.\n".into(),
                 signing: scenarios::Signing::Signed,
                 first_host: "mx.dane-ee.test.".into(),
+                secondary: scenarios::Secondary::None,
             });
         }
         let zone_dir = dir.join("zones");
@@ -353,6 +355,21 @@ impl World {
         let authoritative = SocketAddr::new(IpAddr::V4(ip(0, 2)), 53);
         daemons::wait_for_dns(authoritative, Duration::from_secs(10))
             .map_err(|e| with_log(e, &nsd_log))?;
+        // The stale secondary serves its old copies; the silent one takes queries and never
+        // answers. Unbound never asks either (`do-not-query-address`).
+        if !signed.stale.is_empty() {
+            let stale_dir = zone_dir.join("stale");
+            let ip = ip(0, scenarios::STALE_NS);
+            let (nsd, log) = daemons::nsd(&stale_dir, ip, &signed.stale)?;
+            daemons.push(nsd);
+            daemons::wait_for_dns(SocketAddr::new(IpAddr::V4(ip), 53), Duration::from_secs(10))
+                .map_err(|e| with_log(e, &log))?;
+        }
+        let silent = tokio::net::UdpSocket::bind((ip(0, scenarios::SILENT_NS), 53)).await?;
+        servers.0.push(tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while silent.recv_from(&mut buf).await.is_ok() {}
+        }));
         let (unbound, unbound_log) =
             daemons::unbound(&dir, ip(0, 1), ip(0, 2), &signed.trust_anchor)?;
         daemons.push(unbound);

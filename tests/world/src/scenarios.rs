@@ -200,7 +200,27 @@ pub struct Scenario {
     pub says: &'static [&'static str],
     /// What `check --posture` must find at the scenario's (only) address.
     pub posture: Option<PosturePin>,
+    /// A second name server for the zone, beside the world's NSD.
+    pub secondary: Secondary,
 }
+
+/// A second authoritative server for a scenario's zone, listed in the zone's own NS RRset
+/// (not in the delegation, and never asked by the world's Unbound: `do-not-query-address`),
+/// so only the probe's direct questions meet it — as the senders whose resolver picks it do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secondary {
+    /// None: the world's NSD alone.
+    None,
+    /// `ns-b.test` ([`STALE_NS`]): an old copy of the zone — serial 1 where the primary has 2,
+    /// no TLSA records, signatures that expire in 2 days.
+    Stale,
+    /// `ns-c.test` ([`SILENT_NS`]): an address that takes queries and never answers.
+    Silent,
+}
+
+/// The last octet (in the world's `.0.` block) of the stale secondary and the silent server.
+pub const STALE_NS: u8 = 3;
+pub const SILENT_NS: u8 = 4;
 
 /// Postfix set as an audit asks: TLS 1.2 and up, no anonymous suites, its own order.
 const POSTFIX_MODERN: &str = "smtpd_tls_protocols = >=TLSv1.2\n\
@@ -252,6 +272,7 @@ const PLAIN: Scenario = Scenario {
     tls_rpt: None,
     says: &[],
     posture: None,
+    secondary: Secondary::None,
 };
 
 /// What [`PLAIN`] leaves in `protection`: every scenario must say (a test checks it).
@@ -1204,6 +1225,44 @@ pub const SCENARIOS: &[Scenario] = &[
         protection: "dane",
         exit: 0,
         why: "RFC 9276 §3.1: iterations must be 0; above 150 Unbound, BIND and Knot take the denials as insecure, so a forged \"no TLSA\" would pass",
+        ..PLAIN
+    },
+    Scenario {
+        name: "ns-stale",
+        summary: "a second name server serves an old copy: serial behind, no TLSA, signatures expiring in 2 days",
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        secondary: Secondary::Stale,
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "ns-records-differ",
+            "ns-serial-behind",
+            "ns-signatures-expire-first",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 1996, RFC 7672 §2.2: senders whose resolver asks the stale server find no TLSA records (a signed denial: DANE off for them) and, in 2 days, bogus answers",
+        ..PLAIN
+    },
+    Scenario {
+        name: "ns-silent",
+        summary: "a second name server that never answers",
+        hosts: &[host("mx", B::Normal, C::Ecdsa, T::Ee)],
+        secondary: Secondary::Silent,
+        verdicts: &["verified"],
+        codes: &[
+            "dane-verified",
+            "mta-sts-missing",
+            "ns-no-answer",
+            "tlsa-no-rollover",
+            "tlsrpt-missing",
+        ],
+        protection: "dane",
+        exit: 0,
+        why: "RFC 1034 §4.1: resolvers that pick the silent server time out and try the other; slower, not broken",
         ..PLAIN
     },
     Scenario {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::pki::Error;
-use crate::scenarios::Signing;
+use crate::scenarios::{Secondary, Signing};
 
 /// A zone to be written (and maybe signed).
 pub struct Zone {
@@ -21,6 +21,7 @@ pub struct Zone {
     pub signing: Signing,
     /// The absolute name (trailing dot) of the zone's first mail host, for `BogusA`.
     pub first_host: String,
+    pub secondary: Secondary,
 }
 
 /// The signed zone files and the root's trust anchor.
@@ -29,6 +30,8 @@ pub struct Signed {
     pub files: Vec<(String, PathBuf)>,
     /// The root's DS record(s), as unbound's `trust-anchor-file` takes them.
     pub trust_anchor: PathBuf,
+    /// `(origin, file)` for the stale secondary's NSD: old copies of the zones that have one.
+    pub stale: Vec<(String, PathBuf)>,
 }
 
 fn run(cmd: &mut Command) -> Result<String, Error> {
@@ -66,11 +69,18 @@ fn ds_of(key_base: &Path) -> Result<String, Error> {
 }
 
 fn header(origin: &str, ns_ip: Ipv4Addr) -> String {
+    header_with(origin, ns_ip, 1)
+}
+
+fn header_with(origin: &str, ns_ip: Ipv4Addr, serial: u32) -> String {
     let mut z = format!(
-        "$ORIGIN {origin}\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300\n@ IN NS ns.test.\n"
+        "$ORIGIN {origin}\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. {serial} 3600 600 86400 300\n@ IN NS ns.test.\n"
     );
     if origin == "test." {
+        let [a, b, c, _] = ns_ip.octets();
         let _ = writeln!(z, "ns IN A {ns_ip}");
+        let _ = writeln!(z, "ns-b IN A {a}.{b}.{c}.{}", crate::scenarios::STALE_NS);
+        let _ = writeln!(z, "ns-c IN A {a}.{b}.{c}.{}", crate::scenarios::SILENT_NS);
     }
     z
 }
@@ -140,11 +150,22 @@ fn sign_for(
 pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Error> {
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
+    let mut stale = Vec::new();
     let mut test_zone = header("test.", ns_ip);
     for zone in zones {
         let label = zone.origin.trim_end_matches(".test.");
         let _ = writeln!(test_zone, "{label} IN NS ns.test.");
-        let text = format!("{}{}", header(&zone.origin, ns_ip), zone.body);
+        // A zone with a secondary lists it, and the primary's copy is the newer (serial 2).
+        let (serial, extra_ns) = match zone.secondary {
+            Secondary::None => (1, ""),
+            Secondary::Stale => (2, "@ IN NS ns-b.test.\n"),
+            Secondary::Silent => (1, "@ IN NS ns-c.test.\n"),
+        };
+        let text = format!(
+            "{}{extra_ns}{}",
+            header_with(&zone.origin, ns_ip, serial),
+            zone.body
+        );
         let path = match zone.signing {
             Signing::Unsigned => {
                 let p = dir.join(format!("{}zone", zone.origin.replace('.', "_")));
@@ -180,6 +201,21 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
                     _ => None,
                 };
                 let signed = sign_for(dir, &zone.origin, &text, &key, window, nsec3)?;
+                if zone.secondary == Secondary::Stale {
+                    // The copy the secondary kept: before the TLSA records were added, signed
+                    // 28 days ago, its signatures about to run out.
+                    let old: String =
+                        format!("{}{extra_ns}{}", header(&zone.origin, ns_ip), zone.body)
+                            .lines()
+                            .filter(|l| !l.contains(" TLSA "))
+                            .map(|l| format!("{l}\n"))
+                            .collect();
+                    let stale_dir = dir.join("stale");
+                    std::fs::create_dir_all(&stale_dir)?;
+                    let window = (-28 * 86_400, 2 * 86_400);
+                    let file = sign_for(&stale_dir, &zone.origin, &old, &key, window, None)?;
+                    stale.push((zone.origin.clone(), file));
+                }
                 let ds = match zone.signing {
                     Signing::BadDs => ds_of(&keygen(dir, &zone.origin)?)?,
                     Signing::Sha1 => ds_with(&key, 2)?,
@@ -216,6 +252,7 @@ pub fn build(dir: &Path, ns_ip: Ipv4Addr, zones: &[Zone]) -> Result<Signed, Erro
     Ok(Signed {
         files,
         trust_anchor,
+        stale,
     })
 }
 

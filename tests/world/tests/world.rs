@@ -244,6 +244,53 @@ async fn world_behaves_as_documented() {
         format!("the denial carries NSEC3 with 200 iterations:\n{denial}"),
     );
 
+    // The second name servers, asked directly (dig +norec): the stale one serves serial 1
+    // and no TLSA where the primary serves serial 2 and the record; the silent one answers
+    // nothing.
+    let at = |last: u8| {
+        let [a, b, c, _] = match world.resolver.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets(),
+            std::net::IpAddr::V6(_) => [0; 4],
+        };
+        format!("@{a}.{b}.{c}.{last}")
+    };
+    let norec = |server: &str, name: &str, rtype: &str| {
+        let mut cmd = Command::new("dig");
+        cmd.args(["+norec", "+time=1", "+tries=1", server, name, rtype]);
+        let out = output_within(&mut cmd, Duration::from_secs(20)).expect("dig");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let serial = |text: &str| {
+        text.lines()
+            .find(|l| !l.starts_with(';') && l.contains("\tSOA\t"))
+            .and_then(|l| l.split_whitespace().nth(6).map(str::to_owned))
+    };
+    let primary = at(2);
+    let stale = at(mxtls_world::scenarios::STALE_NS);
+    check(
+        serial(&norec(&primary, "ns-stale.test", "SOA")).as_deref() == Some("2")
+            && serial(&norec(&stale, "ns-stale.test", "SOA")).as_deref() == Some("1"),
+        "ns-stale: serial 2 on the primary, 1 on the stale secondary".into(),
+    );
+    let tlsa = "_25._tcp.mx.ns-stale.test";
+    let (on_primary, on_stale) = (norec(&primary, tlsa, "TLSA"), norec(&stale, tlsa, "TLSA"));
+    check(
+        on_primary.contains("status: NOERROR")
+            && on_primary.contains("\tTLSA\t3 1 1")
+            && on_stale.contains("status: NXDOMAIN")
+            && on_stale.contains("flags: qr aa"),
+        format!("ns-stale TLSA: primary\n{on_primary}\nstale\n{on_stale}"),
+    );
+    let silent = norec(
+        &at(mxtls_world::scenarios::SILENT_NS),
+        "ns-silent.test",
+        "SOA",
+    );
+    check(
+        silent.contains("timed out") || silent.contains("no servers could be reached"),
+        format!("the silent name server answers nothing:\n{silent}"),
+    );
+
     // The big TLSA RRset does not fit a 1232-byte UDP answer: truncated, so TCP is needed.
     let mut cmd = Command::new("dig");
     cmd.args([

@@ -88,6 +88,7 @@ impl Judge<'_> {
                 missing,
                 extra,
                 rcode,
+                none,
             } => {
                 let what = match (rcode, missing, extra) {
                     (Some(3), _, _) => "says the name does not exist".to_owned(),
@@ -97,11 +98,17 @@ impl Judge<'_> {
                     (None, m, e) => format!("lacks {m} records the others serve and has {e} others"),
                 };
                 let (severity, hurt) = match *qtype {
+                    // A proof that there are none turns DANE off for those senders (mail
+                    // still flows, unauthenticated); other records may match nothing.
+                    t if t == RecordType::TLSA && *none => (
+                        Severity::Warning,
+                        "DANE senders whose resolver asks it are told there are no TLSA \
+                         records and fall back to unauthenticated TLS",
+                    ),
                     t if t == RecordType::TLSA => (
                         Severity::Error,
-                        "DANE senders whose resolver asks it see other TLSA records: they defer \
-                         mail when those match nothing, or fall back to unauthenticated TLS \
-                         when it proves there are none",
+                        "DANE senders whose resolver asks it see other TLSA records and defer \
+                         mail when those match nothing",
                     ),
                     t if t == RecordType::MX => (
                         Severity::Error,

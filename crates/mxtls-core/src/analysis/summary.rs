@@ -174,14 +174,15 @@ pub(super) fn summarise(
             "Mail to {domain} is encrypted but not authenticated: an attacker on the path can intercept it or strip STARTTLS."
         ),
     };
-    // A good answer with a warning below it says so in the same line (and takes its colour).
+    // A good answer with a problem below it says so in the same line (and takes its
+    // colour): the first one, which is also the first fix.
     if matches!(
         status,
         Status::Protected {
             authenticated: true,
             ..
         }
-    ) && let Some(w) = cause(&[Severity::Warning])
+    ) && let Some(w) = cause(&problems)
     {
         headline.push_str(&format!(" Needs attention: {w}."));
     }
