@@ -3,7 +3,6 @@
 //! (RFC 1982), and when each server's signatures run out. Zonemaster flags TTL and order
 //! differences as errors; they change nothing for a sender, so they are not differences here.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::evidence::{DirectAnswer, UnixTime, ZoneServers};
@@ -50,19 +49,21 @@ pub struct ServerDifference {
 }
 
 /// What a server answered to one question, as compared: the response code and the RRset.
-type View = (u16, BTreeSet<Vec<u8>>);
+type View = (u16, Vec<Vec<u8>>);
 
 fn view(a: &DirectAnswer) -> Option<View> {
     let rcode = a.rcode?;
     if a.error.is_some() {
         return None;
     }
-    let set = a
+    let mut set: Vec<Vec<u8>> = a
         .records
         .iter()
         .filter(|r| r.rtype == a.qtype && r.name == a.qname)
         .map(|r| r.rdata.0.clone())
         .collect();
+    set.sort_unstable();
+    set.dedup();
     Some((rcode, set))
 }
 
@@ -186,7 +187,8 @@ pub fn compare(zone: &ZoneServers, now: UnixTime, horizon: i64) -> Vec<ServerDif
                 .collect()
         })
         .unwrap_or_default();
-    let mut first: std::collections::BTreeMap<usize, Difference> = Default::default();
+    // Each server's earliest expiry, once.
+    let mut first: Vec<(usize, Difference)> = Vec::new();
     for (qname, qtype) in questions.iter().filter(|(_, t)| *t != RecordType::SOA) {
         let answer_of = |s: &crate::evidence::ServerAnswers| -> Option<DirectAnswer> {
             s.answers
@@ -211,8 +213,8 @@ pub fn compare(zone: &ZoneServers, now: UnixTime, horizon: i64) -> Vec<ServerDif
                 Difference::Records {
                     qname: qname.clone(),
                     qtype: *qtype,
-                    missing: reference.1.difference(&v.1).count(),
-                    extra: v.1.difference(&reference.1).count(),
+                    missing: reference.1.iter().filter(|r| !v.1.contains(r)).count(),
+                    extra: v.1.iter().filter(|r| !reference.1.contains(r)).count(),
                     rcode: (v.0 != reference.0).then_some(v.0),
                     none: v.1.is_empty(),
                 },
@@ -228,23 +230,26 @@ pub fn compare(zone: &ZoneServers, now: UnixTime, horizon: i64) -> Vec<ServerDif
             continue;
         };
         for (i, at) in &expiries {
-            let sooner = first.get(i).is_none_or(|d| match d {
+            let earlier = first.iter().position(|(j, _)| j == i);
+            let sooner = earlier.is_none_or(|k| match &first[k].1 {
                 Difference::ExpiresFirst { at: was, .. } => at < was,
                 _ => false,
             });
             if at.0 - now.0 <= horizon && latest.0 - at.0 >= 86_400 && sooner {
-                first.insert(
-                    *i,
-                    Difference::ExpiresFirst {
-                        qname: qname.clone(),
-                        qtype: *qtype,
-                        at: *at,
-                        others: latest,
-                    },
-                );
+                let d = Difference::ExpiresFirst {
+                    qname: qname.clone(),
+                    qtype: *qtype,
+                    at: *at,
+                    others: latest,
+                };
+                match earlier {
+                    Some(k) => first[k].1 = d,
+                    None => first.push((*i, d)),
+                }
             }
         }
     }
+    first.sort_by_key(|(i, _)| *i);
     for (i, d) in first {
         push(serving[i], d);
     }

@@ -5,8 +5,6 @@
 //! silently stops protecting mail from every sender there. These rules read only what the
 //! probe recorded (`Evidence::dnssec_chain` and the answers' wire), never a clock.
 
-use std::collections::BTreeSet;
-
 use super::{Dnskey, Ds, dnskey, ds, message_records};
 use crate::evidence::{DnsAnswer, DnsOutcome};
 use crate::names::{DnsName, RecordType};
@@ -72,9 +70,9 @@ pub struct ZoneSigning {
     pub zone: DnsName,
     /// The algorithms validators may use: those of the parent's DS records, or, for the
     /// root (no DS), of its keys.
-    pub algorithms: BTreeSet<u8>,
+    pub algorithms: Vec<u8>,
     /// The digest types of the parent's DS records (empty for the root).
-    pub digests: BTreeSet<u8>,
+    pub digests: Vec<u8>,
     pub ds: Vec<Ds>,
     pub keys: Vec<Dnskey>,
 }
@@ -105,16 +103,21 @@ pub fn zones(chain: &[DnsAnswer]) -> Vec<ZoneSigning> {
             .filter(|r| r.rtype == RecordType::DS)
             .filter_map(|r| ds(&r.rdata.0))
             .collect();
-        let algorithms: BTreeSet<u8> = if zone.is_root() {
+        let mut algorithms: Vec<u8> = if zone.is_root() {
             keys.iter().map(|k| k.algorithm).collect()
         } else if ds.is_empty() {
             continue;
         } else {
             ds.iter().map(|d| d.algorithm).collect()
         };
+        algorithms.sort_unstable();
+        algorithms.dedup();
+        let mut digests: Vec<u8> = ds.iter().map(|d| d.digest_type).collect();
+        digests.sort_unstable();
+        digests.dedup();
         out.push(ZoneSigning {
             zone: zone.clone(),
-            digests: ds.iter().map(|d| d.digest_type).collect(),
+            digests,
             algorithms,
             ds,
             keys,
