@@ -394,6 +394,7 @@ mod tests {
         ZoneServers {
             zone: name("example.org"),
             for_names: vec![name("example.org")],
+            delegations: Vec::new(),
             ns: Vec::new(),
             servers,
             skipped: Vec::new(),

@@ -43,6 +43,7 @@ pub fn text(report: &Report, colour: bool) -> String {
         let _ = writeln!(out);
         grid(&mut out, &p, &rows);
     }
+    nameservers(&mut out, &p, report);
     if !report.senders.is_empty() {
         let _ = writeln!(out);
         senders(&mut out, &p, &report.senders);
@@ -179,6 +180,55 @@ fn grid(out: &mut String, p: &Paint, rows: &[present::GridRow]) {
             cell(&r.pkix, 11),
             cell(&r.mta_sts, sts_w)
         );
+    }
+}
+
+/// The authoritative servers: one line per zone whose servers agree, a table otherwise.
+fn nameservers(out: &mut String, p: &Paint, report: &Report) {
+    if report.nameservers.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", p.bold("Name servers"));
+    for z in &report.nameservers {
+        let n = present::count_of(z.servers.len(), "server", "servers");
+        if z.agree {
+            let serial = z
+                .servers
+                .first()
+                .and_then(|s| s.serial)
+                .map(|s| format!(", serial {s}"))
+                .unwrap_or_default();
+            let verb = if z.servers.len() == 1 { "" } else { " agree" };
+            let _ = writeln!(out, "  {}: {n}{verb}{serial}", z.zone);
+            continue;
+        }
+        let _ = writeln!(out, "  {}: {n} disagree", z.zone);
+        let name_w = z
+            .servers
+            .iter()
+            .map(|s| s.name.as_str().len())
+            .max()
+            .unwrap_or(4);
+        let ip_w = z
+            .servers
+            .iter()
+            .map(|s| s.ip.to_string().len())
+            .max()
+            .unwrap_or(7);
+        for s in &z.servers {
+            let serial = s.serial.map(|n| format!("serial {n}")).unwrap_or_default();
+            let state = if s.differs.is_empty() {
+                p.paint(Mood::Good, "agrees")
+            } else {
+                p.paint(Mood::Warn, &s.differs.join("; "))
+            };
+            let _ = writeln!(
+                out,
+                "    {:<name_w$}  {:<ip_w$}  {serial:<12}  {state}",
+                s.name.as_str(),
+                s.ip.to_string()
+            );
+        }
     }
 }
 

@@ -323,6 +323,25 @@ async fn every_scenario_gives_its_documented_verdicts_and_findings() {
         ));
     }
 
+    // The name servers in the text report: a table where they disagree, one line where not.
+    let text = tokio::task::block_in_place(|| report_text(&world, "ns-stale.test"));
+    let line = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
+    if !(line(&["ns-stale.test: 2 servers disagree"])
+        && line(&["ns.test ", "serial 2", "agrees"])
+        && line(&[
+            "ns-b.test",
+            "serial 1",
+            "serial 1, newest 2",
+            "TLSA: no such name",
+        ]))
+    {
+        problems.push(format!("ns-stale: the name server table\n{text}"));
+    }
+    let text = tokio::task::block_in_place(|| report_text(&world, "dane-ee.test"));
+    if !text.contains("dane-ee.test: 1 server, serial 1") || text.contains("disagree") {
+        problems.push(format!("dane-ee: one name server, folded\n{text}"));
+    }
+
     // Bad input: a clear one-line error and exit 2.
     let out = run(Command::new(env!("CARGO_BIN_EXE_mxtls")).args(["check", "not a domain!"]));
     if out.status.code() != Some(2)

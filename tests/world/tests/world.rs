@@ -244,6 +244,46 @@ async fn world_behaves_as_documented() {
         format!("the denial carries NSEC3 with 200 iterations:\n{denial}"),
     );
 
+    // delv (BIND's validator, an oracle beside Unbound and hickory): SHA-1 algorithms and a
+    // SHA-1-only DS still validate on Debian; denials with 200 NSEC3 iterations are unsigned.
+    let anchors = world.dir.join("delv-anchors.conf");
+    let ds = std::fs::read_to_string(&world.trust_anchor).expect("the root DS");
+    let fields: Vec<&str> = ds.split_whitespace().collect();
+    std::fs::write(
+        &anchors,
+        format!(
+            "trust-anchors {{ . static-ds {} {} {} \"{}\"; }};\n",
+            fields[3], fields[4], fields[5], fields[6]
+        ),
+    )
+    .expect("delv's anchors");
+    let delv = |name: &str, rtype: &str| {
+        let mut cmd = Command::new("delv");
+        cmd.arg(format!("@{}", world.resolver.ip()))
+            .arg("-a")
+            .arg(&anchors)
+            .args(["+root=.", name, rtype]);
+        let out = output_within(&mut cmd, Duration::from_secs(30)).expect("delv");
+        // delv writes its verdict on stderr, the records on stdout.
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    };
+    for zone in ["alg-sha1.test", "ds-sha1.test", "nsec3-iterations.test"] {
+        let said = delv(zone, "MX");
+        check(
+            said.contains("; fully validated"),
+            format!("delv: {zone} MX validates:\n{said}"),
+        );
+    }
+    let said = delv("_mta-sts.nsec3-iterations.test", "TXT");
+    check(
+        said.contains("negative response, unsigned answer"),
+        format!("delv: 200 iterations make the denial unsigned:\n{said}"),
+    );
+
     // The second name servers, asked directly (dig +norec): the stale one serves serial 1
     // and no TLSA where the primary serves serial 2 and the record; the silent one answers
     // nothing.

@@ -78,10 +78,12 @@ pub fn analyse_over(
     // budget (these two cost 11.6 KB brotli). The CLI, the server's API, badge and Nagios
     // mode judge them; the web report lacks them until room is found (issue 24 continues).
     #[cfg(not(target_arch = "wasm32"))]
-    {
+    let nameservers = {
         cx.hygiene();
-        cx.nameservers(horizon);
-    }
+        cx.nameservers(horizon)
+    };
+    #[cfg(target_arch = "wasm32")]
+    let nameservers = Vec::new();
     let mx = cx.mx();
     let hosts: Vec<MxReport> = evidence.hosts.iter().map(|h| cx.host(h, &mx)).collect();
     cx.limits();
@@ -134,6 +136,7 @@ pub fn analyse_over(
         groups,
         first,
         horizon,
+        nameservers,
     }
 }
 

@@ -6,23 +6,29 @@
 
 use super::Judge;
 use crate::authoritative::{self, Difference, ServerDifference};
+use crate::evidence::{UnixTime, ZoneServers};
 use crate::findings::{Code, Finding, Severity, Subject};
 use crate::names::RecordType;
-use crate::report::Horizon;
+use crate::report::{Horizon, NameserverRow, NameserverZone};
 
 impl Judge<'_> {
-    pub(super) fn nameservers(&mut self, horizon: Horizon) {
+    /// The findings of every server that differs, and each zone's table.
+    pub(super) fn nameservers(&mut self, horizon: Horizon) -> Vec<NameserverZone> {
         let ahead = match horizon {
             Horizon::Defaults => i64::from(crate::report::DEFAULT_RRSIG_DAYS) * 86_400,
             Horizon::Days { days } => i64::from(days) * 86_400,
         };
+        let mut tables = Vec::new();
         for zone in &self.ev.authoritative {
             let servers = zone.servers.len();
-            for d in authoritative::compare(zone, self.now, ahead) {
-                let f = self.server_finding(&d, servers);
+            let differences = authoritative::compare(zone, self.now, ahead);
+            for d in &differences {
+                let f = self.server_finding(d, servers);
                 self.push(f);
             }
+            tables.push(table(zone, &differences, self.now));
         }
+        tables
     }
 
     fn server_finding(&self, d: &ServerDifference, servers: usize) -> Finding {
@@ -161,6 +167,56 @@ impl Judge<'_> {
                 d.server,
                 at
             )),
+        }
+    }
+}
+
+/// `zone`'s servers as a table: each one's serial and what sets it apart.
+fn table(zone: &ZoneServers, differences: &[ServerDifference], now: UnixTime) -> NameserverZone {
+    let servers: Vec<NameserverRow> = zone
+        .servers
+        .iter()
+        .map(|s| NameserverRow {
+            name: s.name.clone(),
+            ip: s.ip,
+            serial: s
+                .answers
+                .iter()
+                .find(|a| a.qtype == RecordType::SOA)
+                .and_then(authoritative::serial),
+            differs: differences
+                .iter()
+                .filter(|d| d.ip == s.ip && d.server == s.name)
+                .map(|d| in_words(&d.difference, now))
+                .collect(),
+        })
+        .collect();
+    NameserverZone {
+        zone: zone.zone.clone(),
+        agree: differences.is_empty(),
+        servers,
+    }
+}
+
+fn in_words(d: &Difference, now: UnixTime) -> String {
+    match d {
+        Difference::NoAnswer { why } => format!("no answer ({why})"),
+        Difference::NotAuthoritative { rcode } => format!("not authoritative (code {rcode})"),
+        Difference::SerialBehind { serial, newest } => format!("serial {serial}, newest {newest}"),
+        Difference::Records {
+            qname,
+            qtype,
+            missing,
+            extra,
+            rcode,
+            ..
+        } => match rcode {
+            Some(3) => format!("{qname} {qtype}: no such name"),
+            Some(c) => format!("{qname} {qtype}: code {c}"),
+            None => format!("{qname} {qtype}: {missing} missing, {extra} extra"),
+        },
+        Difference::ExpiresFirst { at, .. } => {
+            format!("signatures expire {}", crate::report::in_days(now, *at))
         }
     }
 }

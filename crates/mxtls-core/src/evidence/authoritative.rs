@@ -16,6 +16,9 @@ pub struct ZoneServers {
     /// The names on the path whose zone this is (the domain, MX hosts).
     #[serde(default)]
     pub for_names: Vec<DnsName>,
+    /// Child zones on the path whose DS records these servers (of the parent) were asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegations: Vec<DnsName>,
     /// The zone's NS RRset, as the resolver answered it.
     #[serde(default)]
     pub ns: Vec<DnsName>,

@@ -16,6 +16,7 @@ mod dane;
 mod diff;
 mod horizon;
 mod mta_sts;
+mod nameservers;
 mod posture;
 mod senders;
 
@@ -26,6 +27,7 @@ pub use horizon::{
     DEFAULT_CERT_DAYS, DEFAULT_RRSIG_DAYS, Horizon, days_until, in_days, renewal_date,
 };
 pub use mta_sts::{FetchState, Mode, MtaStsReport, Policy, StsHost, StsTxt};
+pub use nameservers::{NameserverRow, NameserverZone};
 pub use posture::{PostQuantum, PostureReport, PostureReuse};
 pub use senders::{Attack, Delivery, Protection, Sender, SenderOutcome};
 
@@ -133,6 +135,9 @@ pub struct Report {
     /// How far ahead the judgement looked for what stops working.
     #[serde(default)]
     pub horizon: Horizon,
+    /// Every authoritative server of the zones on the path, compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<NameserverZone>,
 }
 
 impl Report {

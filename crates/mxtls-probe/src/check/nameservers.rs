@@ -13,8 +13,8 @@ use mxtls_core::names::{DnsName, RecordType};
 use super::Run;
 use crate::target;
 
-/// Zones compared: the domain's and those of the first MX hosts.
-const MAX_ZONES: usize = 4;
+/// Zones compared: the domain's, those of the first MX hosts, and their parents (for DS).
+const MAX_ZONES: usize = 6;
 /// NS names followed per zone.
 const MAX_NS: usize = 6;
 /// Server addresses asked per zone (IPv4 and IPv6 of every NS name, up to this many).
@@ -37,16 +37,23 @@ impl Run {
         let mut zones: Vec<ZoneServers> = Vec::new();
         for (name, zone) in names.iter().zip(zones_of) {
             let Some(zone) = zone else { continue };
-            if let Some(z) = zones.iter_mut().find(|z| z.zone == zone) {
+            if let Some(z) = entry(&mut zones, &zone) {
                 z.for_names.push((*name).clone());
-            } else if zones.len() < MAX_ZONES {
-                zones.push(ZoneServers {
-                    zone,
-                    for_names: vec![(*name).clone()],
-                    ns: Vec::new(),
-                    servers: Vec::new(),
-                    skipped: Vec::new(),
-                });
+            }
+        }
+        // The parents' servers are asked for the DS of each zone (a secondary of the parent
+        // that missed a DS change breaks the chain of trust for its resolvers).
+        let children: Vec<DnsName> = zones.iter().map(|z| z.zone.clone()).collect();
+        let parents = join_all(
+            children
+                .iter()
+                .filter_map(|c| c.parent())
+                .map(|p| async move { self.zone_of(&p).await }),
+        )
+        .await;
+        for (child, parent) in children.iter().filter(|c| !c.is_root()).zip(parents) {
+            if let Some(z) = parent.and_then(|p| entry(&mut zones, &p)) {
+                z.delegations.push(child.clone());
             }
         }
         join_all(zones.into_iter().map(|z| self.zone_servers(domain, z))).await
@@ -116,8 +123,28 @@ impl Run {
     }
 }
 
+/// `zone`'s entry in `zones`, made if there is room.
+fn entry<'z>(zones: &'z mut Vec<ZoneServers>, zone: &DnsName) -> Option<&'z mut ZoneServers> {
+    if let Some(at) = zones.iter().position(|z| &z.zone == zone) {
+        return zones.get_mut(at);
+    }
+    if zones.len() >= MAX_ZONES {
+        return None;
+    }
+    zones.push(ZoneServers {
+        zone: zone.clone(),
+        for_names: Vec::new(),
+        delegations: Vec::new(),
+        ns: Vec::new(),
+        servers: Vec::new(),
+        skipped: Vec::new(),
+    });
+    zones.last_mut()
+}
+
 /// What every server of `zone` is asked, in order: SOA and DNSKEY at the apex, the MX RRset
-/// where the domain is in this zone, and the TLSA names of the hosts in it.
+/// where the domain is in this zone, the TLSA names of the hosts in it, and the DS of the
+/// child zones on the path.
 fn questions(domain: &DnsName, zone: &ZoneServers) -> Vec<(DnsName, RecordType)> {
     let mut q = vec![
         (zone.zone.clone(), RecordType::SOA),
@@ -129,6 +156,9 @@ fn questions(domain: &DnsName, zone: &ZoneServers) -> Vec<(DnsName, RecordType)>
         } else {
             q.push((name.tlsa_owner(25), RecordType::TLSA));
         }
+    }
+    for child in &zone.delegations {
+        q.push((child.clone(), RecordType::DS));
     }
     q
 }
