@@ -67,7 +67,11 @@ fn a_server_falling_behind_is_a_change_the_watch_reports() {
     let after = with_servers(vec![server("192.0.2.1", 8), server("192.0.2.2", 7)]);
     let behind = finding(&after, Code::NsSerialBehind);
     assert!(behind.title.contains("192.0.2.2"), "{}", behind.title);
-    assert!(behind.title.contains("serial 7, newest 8"), "{}", behind.title);
+    assert!(
+        behind.title.contains("serial 7, newest 8"),
+        "{}",
+        behind.title
+    );
     let table = &after.nameservers[0];
     assert!(!table.agree);
     assert_eq!(table.servers[1].differs, ["serial 7, newest 8"]);

@@ -75,7 +75,10 @@ impl Run {
 
     async fn zone_servers(&self, domain: &DnsName, mut zone: ZoneServers) -> ZoneServers {
         let ns = self.lookup(&zone.zone, RecordType::NS).await;
+        // An RRset is a set: in one order, so that every path records the same evidence.
         zone.ns = mxtls_core::dns::ns_names(&ns);
+        zone.ns.sort();
+        zone.ns.dedup();
         if zone.ns.len() > MAX_NS {
             zone.skipped.push(format!(
                 "{} NS names; the first {MAX_NS} were asked",
@@ -88,19 +91,28 @@ impl Run {
                 .map(move |t| async move { (n.clone(), self.lookup(n, t).await) })
         }))
         .await;
+        // In one order (name, then address), whatever order the resolver gave them in.
+        let mut found: Vec<(DnsName, IpAddr)> = lookups
+            .iter()
+            .flat_map(|(name, answer)| {
+                mxtls_core::dns::addresses(answer)
+                    .into_iter()
+                    .map(move |ip| (name.clone(), ip))
+            })
+            .collect();
+        found.sort();
+        found.dedup();
         let mut addresses: Vec<(DnsName, IpAddr)> = Vec::new();
-        for (name, answer) in &lookups {
-            for ip in mxtls_core::dns::addresses(answer) {
-                if !self.config.allow_private_targets
-                    && let Err(why) = target::check(ip)
-                {
-                    zone.skipped.push(format!("{name} ({ip}): {why}"));
-                } else if addresses.len() < MAX_ADDRESSES {
-                    addresses.push((name.clone(), ip));
-                } else {
-                    zone.skipped
-                        .push(format!("{name} ({ip}): over {MAX_ADDRESSES} addresses"));
-                }
+        for (name, ip) in found {
+            if !self.config.allow_private_targets
+                && let Err(why) = target::check(ip)
+            {
+                zone.skipped.push(format!("{name} ({ip}): {why}"));
+            } else if addresses.len() < MAX_ADDRESSES {
+                addresses.push((name, ip));
+            } else {
+                zone.skipped
+                    .push(format!("{name} ({ip}): over {MAX_ADDRESSES} addresses"));
             }
         }
         let questions = questions(domain, &zone);
