@@ -12,8 +12,10 @@ use crate::names::RecordType;
 /// Where validators stop computing NSEC3 iterations (above the number, denials are
 /// insecure to them), lowest first.
 const ITERATION_LIMITS: &[(u16, &str)] = &[
-    (50, "PowerDNS Recursor 5"),
-    (100, "hickory-dns (this probe's validator)"),
+    (
+        100,
+        "systemd-resolved and hickory-dns (this probe's validator)",
+    ),
     (
         hygiene::VALIDATOR_ITERATION_LIMIT,
         "BIND, Unbound and Knot Resolver",
