@@ -139,7 +139,7 @@ impl Store {
         self.recent_address(ip, not_before, 8, |a| {
             a.posture
                 .as_ref()
-                .is_some_and(|p| !p.sessions.is_empty() && p.skipped.is_none())
+                .is_some_and(mxtls_core::evidence::PostureEvidence::is_whole)
         })
         .await
     }

@@ -14,10 +14,7 @@ use crate::report::{Horizon, NameserverRow, NameserverZone};
 impl Judge<'_> {
     /// The findings of every server that differs, and each zone's table.
     pub(super) fn nameservers(&mut self, horizon: Horizon) -> Vec<NameserverZone> {
-        let ahead = match horizon {
-            Horizon::Defaults => i64::from(crate::report::DEFAULT_RRSIG_DAYS) * 86_400,
-            Horizon::Days { days } => i64::from(days) * 86_400,
-        };
+        let ahead = i64::from(horizon.rrsig_days()) * 86_400;
         let mut tables = Vec::new();
         for zone in &self.ev.authoritative {
             let servers = zone.servers.len();

@@ -88,3 +88,11 @@ pub struct PostureEvidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
 }
+
+impl PostureEvidence {
+    /// Whether the posture was asked to its end (not skipped or cut short): only such a
+    /// posture stands in for a later one.
+    pub fn is_whole(&self) -> bool {
+        !self.sessions.is_empty() && self.skipped.is_none()
+    }
+}

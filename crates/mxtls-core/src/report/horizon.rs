@@ -58,6 +58,15 @@ impl Horizon {
         }
     }
 
+    /// The days ahead within which a signature that runs out counts (by default, also only
+    /// under a quarter of its validity: see [`Horizon::rrsig_expiring`]).
+    pub fn rrsig_days(self) -> u32 {
+        match self {
+            Horizon::Defaults => DEFAULT_RRSIG_DAYS,
+            Horizon::Days { days } => days,
+        }
+    }
+
     /// Whether a signature valid from `inception` to `expiration` counts as expiring at
     /// `now` (one already expired is not "expiring": it is bogus today).
     pub fn rrsig_expiring(self, inception: UnixTime, expiration: UnixTime, now: UnixTime) -> bool {

@@ -146,7 +146,7 @@ fn has_posture(last: &Recent) -> bool {
     last.evidence
         .posture
         .as_ref()
-        .is_some_and(|p| !p.sessions.is_empty() && p.skipped.is_none())
+        .is_some_and(PostureEvidence::is_whole)
 }
 
 /// Seconds since `last`'s posture was asked (in the check it was first asked in).
