@@ -18,13 +18,36 @@ impl DnsName {
         Ok(Self::from_hickory(&name))
     }
 
+    /// The canonical form of a hickory name: its labels lower-cased and written as hickory's
+    /// `to_ascii` writes them (`\c` for a printable byte a host name cannot hold, `\DDD` in
+    /// octal for the rest). Written here rather than called: hickory's writer unwraps a
+    /// `ProtoError`, whose `Debug` prints names through its Unicode printer, and that alone
+    /// carries the IDNA tables into the browser's first load.
     pub fn from_hickory(name: &Name) -> DnsName {
-        let ascii = name.to_lowercase().to_ascii();
-        let trimmed = ascii.strip_suffix('.').unwrap_or(&ascii);
-        DnsName(if trimmed.is_empty() {
+        let mut text = String::with_capacity(name.len());
+        for (i, label) in name.iter().enumerate() {
+            if i > 0 {
+                text.push('.');
+            }
+            for (j, &byte) in label.iter().enumerate() {
+                let c = char::from(byte.to_ascii_lowercase());
+                let first = j == 0;
+                match c {
+                    'a'..='z' | '0'..='9' | '_' => text.push(c),
+                    '-' if !first => text.push(c),
+                    '*' if first => text.push(c),
+                    '\x21'..='\x7e' => {
+                        text.push('\\');
+                        text.push(c);
+                    }
+                    _ => text.push_str(&format!("\\{byte:03o}")),
+                }
+            }
+        }
+        DnsName(if text.is_empty() {
             ".".to_owned()
         } else {
-            trimmed.to_owned()
+            text
         })
     }
 
@@ -258,6 +281,27 @@ pub fn policy_url(domain: &DnsName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Our writer and hickory's agree on every byte a label can hold, first or later.
+    #[test]
+    fn names_are_written_as_hickory_writes_them() {
+        let mut labels: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b]).collect();
+        labels.extend((0u8..=255).map(|b| vec![b'a', b, b'-', b'Z']));
+        labels.push(b"*".to_vec());
+        labels.push(b"-x".to_vec());
+        labels.push(b"xn--bcher-kva".to_vec());
+        for label in labels {
+            let name = Name::from_labels([label.as_slice(), b"Example", b"ORG"]).unwrap();
+            let theirs = name.to_lowercase().to_ascii();
+            let ours = DnsName::from_hickory(&name);
+            assert_eq!(
+                ours.as_str(),
+                theirs.trim_end_matches('.'),
+                "label {label:?}"
+            );
+        }
+        assert_eq!(DnsName::from_hickory(&Name::root()).as_str(), ".");
+    }
 
     #[test]
     fn names_are_canonical() {

@@ -19,11 +19,9 @@ mod diff;
 mod domain;
 mod horizon;
 mod host;
-#[cfg(not(target_arch = "wasm32"))]
 mod hygiene;
 mod mta_sts;
 mod mta_sts_policy;
-#[cfg(not(target_arch = "wasm32"))]
 mod nameservers;
 mod posture;
 mod sender_reports;
@@ -74,16 +72,8 @@ pub fn analyse_over(
         degraded: evidence.resolver.rrsigs == RrsigSupport::Absent,
     };
     cx.resolver();
-    // Not in the browser yet: the home page's first load has no room left under its 350 KB
-    // budget (these two cost 11.6 KB brotli). The CLI, the server's API, badge and Nagios
-    // mode judge them; the web report lacks them until room is found (issue 24 continues).
-    #[cfg(not(target_arch = "wasm32"))]
-    let nameservers = {
-        cx.hygiene();
-        cx.nameservers(horizon)
-    };
-    #[cfg(target_arch = "wasm32")]
-    let nameservers = Vec::new();
+    cx.hygiene();
+    let nameservers = cx.nameservers(horizon);
     let mx = cx.mx();
     let hosts: Vec<MxReport> = evidence.hosts.iter().map(|h| cx.host(h, &mx)).collect();
     cx.limits();
