@@ -6,7 +6,10 @@
 //   node phone.mjs BASE_URL SCREENSHOT_DIR PHONE_TABLE HISTORY REPORTS
 //
 // PHONE_TABLE is a JSON file: {"domains": [every world scenario's domain], "shown": [the
-// scenarios photographed for the issue's closing note], "widget": a domain for the widget}.
+// scenarios photographed for the issue's closing note], "widget": a domain for the widget,
+// "split": [the scenarios whose name servers disagree]}. Every report's name-server section
+// must show a table (and an amber or red glance under the grid) exactly for "split", folded
+// lines for the rest; ns-stale's table is pinned row by row.
 // Each domain's report is opened from its latest snapshot (/r/<id>) where e2e.mjs already
 // checked it, else checked (/check/<domain>) by two pages at a time, as one client may.
 // HISTORY and REPORTS are e2e.mjs's: a domain with stored checks, and TLS-RPT report files.
@@ -47,6 +50,54 @@ async function shot(page, name) {
 
 /// Every page's failed assertion, reported together at the end.
 const failures = [];
+
+/// The name servers of a report: a table exactly where the world says they disagree, each
+/// zone's line coloured like its findings; the stale secondary of ns-stale row by row.
+const nsSeen = { tables: [], folded: 0, none: 0 };
+async function nameServers(page, domain) {
+  const split = table.split.includes(domain);
+  const tables = await page.locator("#ns-h ~ div.ns-zone h3").allTextContents();
+  const folded = await page.locator("#ns-h ~ details.ns-zone:not([open]) summary").allTextContents();
+  const glance = page.locator(".ns-glance");
+  if ((await glance.count()) === 0) {
+    // No name servers were asked (no zone found): then there is no section either.
+    assert.ok(!split, `${domain}: its name servers disagree, but the report shows none`);
+    assert.equal(await page.locator("#ns-h").count(), 0, `${domain}: a name-server section without a glance`);
+    nsSeen.none += 1;
+    return;
+  }
+  const glanceText = (await glance.textContent()) ?? "";
+  const glanceClass = (await glance.getAttribute("class")) ?? "";
+  if (split) {
+    assert.ok(tables.length > 0, `${domain}: its name servers disagree, but no table is shown`);
+    assert.match(glanceText, new RegExp(`^Name servers disagree for .*${domain.replaceAll(".", "\\.")}`), `${domain}: the glance`);
+    assert.match(glanceClass, /\b(warn|bad)\b/, `${domain}: the glance's colour`);
+  } else {
+    assert.deepEqual(tables, [], `${domain}: a name-server table where the servers agree`);
+    assert.ok(folded.length > 0, `${domain}: no folded name-server line`);
+    assert.match(glanceText, /^Name servers agree: the same answers from every server of \d+ zones?$/, `${domain}: the glance`);
+    assert.match(glanceClass, /\bgood\b/, `${domain}: the glance's colour`);
+  }
+  if (tables.length > 0) nsSeen.tables.push(domain); else nsSeen.folded += 1;
+  if (domain !== "ns-stale.test") return;
+  // tests/world: ns-b.test (127.53.x.3) serves serial 1 without the TLSA records; ns.test serial 2.
+  assert.deepEqual(tables, ["ns-stale.test: 1 of 2 servers disagree"], "ns-stale: the zone's line");
+  assert.deepEqual(folded, ["test: 1 server, serial 1"], "ns-stale: the parent folds");
+  const zone = page.locator("div.ns-zone");
+  assert.match((await zone.locator("h3").getAttribute("class")) ?? "", /\bwarn\b/, "ns-stale: amber, as its warnings");
+  const rows = await zone.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => ({
+    name: tr.querySelector("th").textContent,
+    serial: tr.querySelector("td[data-label=Serial]").textContent,
+    answers: tr.querySelector("td[data-label=Answers]").textContent,
+    mood: tr.querySelector("td[data-label=Answers]").className,
+  })));
+  assert.equal(rows.length, 2, "ns-stale: two servers");
+  assert.deepEqual(rows.map((r) => [r.name, r.serial, r.mood]), [["ns-b.test", "1", "warn"], ["ns.test", "2", "good"]], "ns-stale: the rows");
+  for (const part of ["serial 1, newest 2", "_25._tcp.mx.ns-stale.test TLSA: no such name", "signatures expire in"]) {
+    assert.ok(rows[0].answers.includes(part), `ns-stale: ns-b.test's row lacks "${part}": ${rows[0].answers}`);
+  }
+  assert.equal(rows[1].answers, "agrees", "ns-stale: ns.test agrees");
+}
 
 /// Widths between the phone and the desktop, where the page must fit too: tablets, and both
 /// sides of 960 px, where style.css's tables turn into cards.
@@ -112,6 +163,12 @@ try {
         opened.checked += 1;
       }
       await page.locator("#headline").waitFor({ timeout: 60_000 });
+      try {
+        await nameServers(page, domain);
+      } catch (e) {
+        if (!(e instanceof assert.AssertionError)) throw e;
+        failures.push(e.message);
+      }
       const name = domain.replace(/\.test$/, "");
       await onPhone(page, `report of ${domain}`, table.shown.includes(name) ? name : null);
     }
@@ -120,6 +177,8 @@ try {
   await Promise.all([worker(), worker()]);
   console.log(`${table.domains.length} reports on a phone: ${opened.snapshot} from snapshots (/r/), ${opened.checked} checked`);
   assert.ok(opened.snapshot > 0, "shared links (/r/) were among the pages");
+  console.log(`name servers: a table for ${nsSeen.tables.sort().join(", ")}; folded in ${nsSeen.folded} reports, absent from ${nsSeen.none}`);
+  assert.deepEqual(nsSeen.tables.sort(), [...table.split].sort(), "the reports with a name-server table");
 
   const page = await open();
   // The home page.

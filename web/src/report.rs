@@ -100,6 +100,7 @@ pub fn report_body(props: &ReportProps) -> Html {
                 }
                 { for report.mx.iter().map(|mx| host(report, mx, &props.evidence)) }
             </section>
+            { nameservers(report) }
             if let Some(sts) = &report.mta_sts { { mta_sts(sts) } }
             if !glossary.is_empty() {
                 <section aria-labelledby="glossary-h">
@@ -194,8 +195,14 @@ fn record_line(record: &str) -> Html {
 /// Every address at a glance, one row per presented key.
 fn grid(report: &Report) -> Html {
     let rows = present::grid(report);
+    let ns = present::nameserver_glance(report).map(|ns| {
+        html! {
+            <p class={classes!("ns-glance", ns.mood.id())}><a href="#ns-h">{ ns.text }</a></p>
+        }
+    });
     if rows.is_empty() {
-        return html! {};
+        // No address to show; the name servers' line still belongs at a glance.
+        return html! { if let Some(ns) = ns { <section aria-label="At a glance">{ ns }</section> } };
     }
     // `data-label` names the column where a phone stacks each row into a card (style.css).
     let cell = |label: &'static str, w: &Words| html! { <td class={w.mood.id()} data-label={label}>{ w.text.clone() }</td> };
@@ -222,6 +229,51 @@ fn grid(report: &Report) -> Html {
                 </tbody>
             </table>
             </div>
+            { ns.unwrap_or_default() }
+        </section>
+    }
+}
+
+/// The authoritative servers of each zone: folded to its line where they agree, a table
+/// with what sets each server apart where they do not.
+fn nameservers(report: &Report) -> Html {
+    if report.nameservers.is_empty() {
+        return html! {};
+    }
+    html! {
+        <section aria-labelledby="ns-h">
+            <h2 id="ns-h">{ "Name servers" }</h2>
+            { for report.nameservers.iter().map(|z| {
+                let line = present::zone_line(report, z);
+                let table = html! {
+                    <div class="scroll">
+                    <table class="ns" data-zone={z.zone.to_string()}>
+                        <thead><tr>
+                            <th scope="col">{ "Server" }</th><th scope="col">{ "Address" }</th>
+                            <th scope="col">{ "Serial" }</th><th scope="col">{ "Answers" }</th>
+                        </tr></thead>
+                        <tbody>
+                        { for z.servers.iter().map(|s| {
+                            let state = present::row_state(report, z, s);
+                            html! {
+                                <tr data-ip={s.ip.to_string()}>
+                                    <th scope="row">{ s.name.to_string() }</th>
+                                    <td class="ip" data-label="Address">{ s.ip.to_string() }</td>
+                                    <td data-label="Serial">{ s.serial.map(|n| n.to_string()).unwrap_or_else(|| "—".into()) }</td>
+                                    <td class={state.mood.id()} data-label="Answers">{ state.text }</td>
+                                </tr>
+                            }
+                        }) }
+                        </tbody>
+                    </table>
+                    </div>
+                };
+                if z.agree {
+                    html! { <details class="ns-zone"><summary class={line.mood.id()}>{ line.text }</summary>{ table }</details> }
+                } else {
+                    html! { <div class="ns-zone"><h3 class={line.mood.id()}>{ line.text }</h3>{ table }</div> }
+                }
+            }) }
         </section>
     }
 }

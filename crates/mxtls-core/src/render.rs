@@ -190,19 +190,12 @@ fn nameservers(out: &mut String, p: &Paint, report: &Report) {
     }
     let _ = writeln!(out, "\n{}", p.bold("Name servers"));
     for z in &report.nameservers {
-        let n = present::count_of(z.servers.len(), "server", "servers");
+        let line = present::zone_line(report, z);
         if z.agree {
-            let serial = z
-                .servers
-                .first()
-                .and_then(|s| s.serial)
-                .map(|s| format!(", serial {s}"))
-                .unwrap_or_default();
-            let verb = if z.servers.len() == 1 { "" } else { " agree" };
-            let _ = writeln!(out, "  {}: {n}{verb}{serial}", z.zone);
+            let _ = writeln!(out, "  {}", line.text);
             continue;
         }
-        let _ = writeln!(out, "  {}: {n} disagree", z.zone);
+        let _ = writeln!(out, "  {}", p.paint(line.mood, &line.text));
         let name_w = z
             .servers
             .iter()
@@ -217,11 +210,8 @@ fn nameservers(out: &mut String, p: &Paint, report: &Report) {
             .unwrap_or(7);
         for s in &z.servers {
             let serial = s.serial.map(|n| format!("serial {n}")).unwrap_or_default();
-            let state = if s.differs.is_empty() {
-                p.paint(Mood::Good, "agrees")
-            } else {
-                p.paint(Mood::Warn, &s.differs.join("; "))
-            };
+            let state = present::row_state(report, z, s);
+            let state = p.paint(state.mood, &state.text);
             let _ = writeln!(
                 out,
                 "    {:<name_w$}  {:<ip_w$}  {serial:<12}  {state}",

@@ -81,3 +81,48 @@ fn a_server_falling_behind_is_a_change_the_watch_reports() {
     assert_eq!(added, [Code::NsSerialBehind]);
     assert!(change.removed.is_empty());
 }
+
+/// The zone's line and the glance under the grid take the colour of the zone's worst `ns-`
+/// finding: calm where the servers agree, amber for a server one serial behind (a warning).
+#[test]
+fn the_words_are_as_calm_or_as_loud_as_the_findings() {
+    use mxtls_core::present::{Mood, nameserver_glance, row_state, zone_line};
+    let agree = with_servers(vec![server("192.0.2.1", 7), server("192.0.2.2", 7)]);
+    let line = zone_line(&agree, &agree.nameservers[0]);
+    assert_eq!(line.text, "example.org: 2 servers agree, serial 7");
+    assert_eq!(line.mood, Mood::Good);
+    let glance = nameserver_glance(&agree).expect("a glance");
+    assert_eq!(
+        (glance.text.as_str(), glance.mood),
+        (
+            "Name servers agree: the same answers from every server of 1 zone",
+            Mood::Good
+        )
+    );
+
+    let behind = with_servers(vec![server("192.0.2.1", 8), server("192.0.2.2", 7)]);
+    let severity = finding(&behind, Code::NsSerialBehind).severity;
+    assert_eq!(severity, mxtls_core::Severity::Warning);
+    let line = zone_line(&behind, &behind.nameservers[0]);
+    assert_eq!(
+        (line.text.as_str(), line.mood),
+        ("example.org: 1 of 2 servers disagree", Mood::Warn)
+    );
+    let glance = nameserver_glance(&behind).expect("a glance");
+    assert_eq!(
+        (glance.text.as_str(), glance.mood),
+        ("Name servers disagree for example.org", Mood::Warn)
+    );
+    let zone = &behind.nameservers[0];
+    let rows: Vec<_> = zone
+        .servers
+        .iter()
+        .map(|s| row_state(&behind, zone, s))
+        .collect();
+    assert_eq!(
+        rows.iter()
+            .map(|w| (w.text.as_str(), w.mood))
+            .collect::<Vec<_>>(),
+        [("agrees", Mood::Good), ("serial 7, newest 8", Mood::Warn)]
+    );
+}

@@ -261,7 +261,16 @@ async fn the_web_checker_in_chromium() {
         let _ = std::fs::remove_file(shots.join(file));
     }
     let phone_table = world.dir.join("phone.json");
-    let table = serde_json::json!({ "domains": config.examples, "shown": SHOWN, "widget": GOOD });
+    // The scenarios whose name servers disagree: those the world pins an `ns-` finding for.
+    let split: Vec<&str> = world
+        .scenarios
+        .iter()
+        .filter(|s| s.scenario.codes.iter().any(|c| c.starts_with("ns-")))
+        .map(|s| s.domain.as_str())
+        .collect();
+    let table = serde_json::json!({
+        "domains": config.examples, "shown": SHOWN, "widget": GOOD, "split": split,
+    });
     std::fs::write(&phone_table, table.to_string()).expect("write");
     let started = std::time::Instant::now();
     let out = tokio::process::Command::new("node")

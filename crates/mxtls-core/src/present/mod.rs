@@ -8,12 +8,14 @@
 
 mod count;
 mod grid;
+mod nameservers;
 mod posture;
 mod progress;
 mod why;
 
 pub use count::{age, count, count_of};
 pub use grid::{GridRow, grid};
+pub use nameservers::{nameserver_glance, row_state, zone_line};
 pub use posture::{PostureFact, posture_facts, posture_glance};
 pub use progress::{
     lookup_line, lookup_outcome, progress_line, session_line, session_state, waited,
