@@ -51,7 +51,8 @@ pub(crate) fn frame(
             <footer class="muted">
                 { note }
                 <a href={link.0}>{ link.1 }</a>{ " · " }
-                <a href="/api/openapi.json">{ "API" }</a>
+                <a href="/api/openapi.json">{ "API" }</a>{ " · " }
+                <a href="/about/probe">{ "Who probes your server" }</a>
             </footer>
         </>
     }

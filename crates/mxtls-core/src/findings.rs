@@ -81,6 +81,7 @@ codes! {
     SmtpUnreachable => "smtp-unreachable", "RFC 5321 §5.1";
     SmtpInconclusive => "smtp-inconclusive", "RFC 5321 §3.1";
     AddressRefused => "address-refused", "RFC 6890";
+    AddressOptedOut => "address-opted-out", "RFC 5321 §3.1";
     CertExpired => "cert-expired", "RFC 5280 §4.1.2.5";
     CertNameMismatch => "cert-name-mismatch", "RFC 6125 §6";
     CertUntrusted => "cert-untrusted", "RFC 5280 §6";

@@ -22,6 +22,8 @@ use mxtls_core::evidence::{
 };
 use mxtls_core::names::{DnsName, RecordType};
 
+use crate::identity::SourceAddrs;
+
 /// The system resolver: the first `nameserver` line of /etc/resolv.conf.
 pub fn system_resolver() -> Option<SocketAddr> {
     let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
@@ -83,6 +85,8 @@ impl<H: DnsHandle> DnsHandle for CheckingDisabled<H> {
 #[derive(Clone)]
 struct Connection {
     upstream: SocketAddr,
+    /// The probe's source address for the upstream's family (`--source-ipv4/6`).
+    bind: Option<SocketAddr>,
     query_timeout: Duration,
     link: Arc<tokio::sync::Mutex<Link>>,
 }
@@ -96,10 +100,15 @@ struct Link {
 }
 
 impl Connection {
-    async fn open(upstream: SocketAddr, query_timeout: Duration) -> Result<Connection, SetupError> {
-        let link = tcp_client(upstream, query_timeout, 0).await?;
+    async fn open(
+        upstream: SocketAddr,
+        bind: Option<SocketAddr>,
+        query_timeout: Duration,
+    ) -> Result<Connection, SetupError> {
+        let link = tcp_client(upstream, bind, query_timeout, 0).await?;
         Ok(Connection {
             upstream,
+            bind,
             query_timeout,
             link: Arc::new(tokio::sync::Mutex::new(link)),
         })
@@ -114,9 +123,14 @@ impl Connection {
         let mut link = self.link.lock().await;
         if link.carrier.is_finished() || dead == Some(link.generation) {
             link.carrier.abort();
-            *link = tcp_client(self.upstream, self.query_timeout, link.generation + 1)
-                .await
-                .map_err(|e| NetError::from(e.0))?;
+            *link = tcp_client(
+                self.upstream,
+                self.bind,
+                self.query_timeout,
+                link.generation + 1,
+            )
+            .await
+            .map_err(|e| NetError::from(e.0))?;
         }
         Ok((link.client.clone(), link.generation))
     }
@@ -201,13 +215,24 @@ impl Dns {
         anchor_file: Option<&Path>,
         query_timeout: Duration,
     ) -> Result<Dns, SetupError> {
-        let plain = tcp_client(upstream, query_timeout, 0).await?.client;
+        Dns::connect_from(upstream, anchor_file, query_timeout, SourceAddrs::default()).await
+    }
+
+    /// [`Dns::connect_with`] from the probe's source address for the upstream's family.
+    pub async fn connect_from(
+        upstream: SocketAddr,
+        anchor_file: Option<&Path>,
+        query_timeout: Duration,
+        source: SourceAddrs,
+    ) -> Result<Dns, SetupError> {
+        let bind = source.for_peer(upstream.ip());
+        let plain = tcp_client(upstream, bind, query_timeout, 0).await?.client;
         let anchors = match anchor_file {
             None => TrustAnchors::default(),
             Some(path) => load_anchors(path, &plain, query_timeout).await?,
         };
         let validating = DnssecDnsHandle::with_trust_anchor(
-            CheckingDisabled(Connection::open(upstream, query_timeout).await?),
+            CheckingDisabled(Connection::open(upstream, bind, query_timeout).await?),
             Arc::new(anchors),
         );
         Ok(Dns {
@@ -331,12 +356,13 @@ pub fn timed_out(name: &DnsName, rtype: RecordType, why: &str) -> DnsAnswer {
 
 async fn tcp_client(
     upstream: SocketAddr,
+    bind: Option<SocketAddr>,
     query_timeout: Duration,
     generation: u64,
 ) -> Result<Link, SetupError> {
     let (connect, handle) = TcpClientStream::new(
         upstream,
-        None,
+        bind,
         Some(query_timeout),
         TokioRuntimeProvider::default(),
     );

@@ -19,7 +19,6 @@ use mxtls_core::mta_sts::MAX_POLICY_BYTES;
 use mxtls_core::names::DnsName;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::target;
 use crate::tls::{client_config, tls_evidence};
@@ -34,6 +33,8 @@ pub struct Plan {
     pub host: DnsName,
     pub port: u16,
     pub allow_private_targets: bool,
+    /// Where the connection leaves from.
+    pub source: crate::identity::SourceAddrs,
     /// The whole check's deadline.
     pub deadline: Instant,
     /// The fetch's own limit, connection to last byte ([`crate::Deadlines::policy_fetch`]).
@@ -84,7 +85,7 @@ async fn run(
             });
             continue;
         }
-        match TcpStream::connect(SocketAddr::new(ip, plan.port)).await {
+        match plan.source.connect(SocketAddr::new(ip, plan.port)).await {
             Ok(s) => {
                 record.address = Some(ip);
                 stream = Some(s);

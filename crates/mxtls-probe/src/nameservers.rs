@@ -3,7 +3,7 @@
 //! truncated (RFC 7766). What the server says is recorded, never judged; a server that does
 //! not answer is evidence too.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -11,7 +11,8 @@ use hickory_proto::rr::Name;
 use mxtls_core::evidence::{Bytes, DirectAnswer};
 use mxtls_core::names::{DnsName, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+
+use crate::identity::SourceAddrs;
 
 /// The largest response read over TCP (the DNS maximum).
 const MAX_TCP_MESSAGE: usize = 65_535;
@@ -19,12 +20,13 @@ const MAX_TCP_MESSAGE: usize = 65_535;
 /// before giving up.
 const MAX_STRAY_DATAGRAMS: usize = 8;
 
-/// Asks `server` for `name`/`rtype`, within `limit`.
+/// Asks `server` for `name`/`rtype` from `source`, within `limit`.
 pub async fn ask(
     server: SocketAddr,
     name: &DnsName,
     rtype: RecordType,
     limit: Duration,
+    source: SourceAddrs,
 ) -> DirectAnswer {
     let started = Instant::now();
     let mut answer = DirectAnswer {
@@ -37,7 +39,7 @@ pub async fn ask(
         error: None,
         elapsed_ms: None,
     };
-    let result = tokio::time::timeout(limit, exchange(server, name, rtype)).await;
+    let result = tokio::time::timeout(limit, exchange(server, name, rtype, source)).await;
     match result {
         Ok(Ok(wire)) => fill(&mut answer, wire),
         Ok(Err(e)) => answer.error = Some(e),
@@ -71,13 +73,11 @@ async fn exchange(
     server: SocketAddr,
     name: &DnsName,
     rtype: RecordType,
+    source: SourceAddrs,
 ) -> Result<Vec<u8>, String> {
     let (id, bytes) = query(name, rtype)?;
-    let local: SocketAddr = match server.ip() {
-        IpAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local)
+    let socket = source
+        .udp(server.ip())
         .await
         .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     socket
@@ -100,7 +100,7 @@ async fn exchange(
         }
         // TC (RFC 1035 §4.1.1): the whole answer needs TCP.
         if reply[2] & 0x02 != 0 {
-            return over_tcp(server, &bytes).await;
+            return over_tcp(server, &bytes, source).await;
         }
         return Ok(reply.to_vec());
     }
@@ -109,8 +109,13 @@ async fn exchange(
     ))
 }
 
-async fn over_tcp(server: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
-    let mut stream = TcpStream::connect(server)
+async fn over_tcp(
+    server: SocketAddr,
+    query: &[u8],
+    source: SourceAddrs,
+) -> Result<Vec<u8>, String> {
+    let mut stream = source
+        .connect(server)
         .await
         .map_err(|e| format!("cannot connect to {server} over TCP: {e}"))?;
     let _ = stream.set_nodelay(true);
@@ -154,7 +159,9 @@ mod tests {
 
     /// A UDP "server" that answers with `reply(query)`.
     async fn server(reply: fn(&[u8]) -> Option<Vec<u8>>) -> SocketAddr {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = socket.local_addr().expect("addr");
         tokio::spawn(async move {
             let mut buf = [0u8; 1500];
@@ -174,7 +181,14 @@ mod tests {
     #[tokio::test]
     async fn a_silent_server_is_evidence_not_a_hang() {
         let addr = server(|_| None).await;
-        let a = ask(addr, &name(), RecordType::MX, Duration::from_millis(300)).await;
+        let a = ask(
+            addr,
+            &name(),
+            RecordType::MX,
+            Duration::from_millis(300),
+            SourceAddrs::default(),
+        )
+        .await;
         assert!(
             a.error.as_deref().is_some_and(|e| e.contains("no answer")),
             "{a:?}"
@@ -194,7 +208,14 @@ mod tests {
             Some(r)
         })
         .await;
-        let a = ask(addr, &name(), RecordType::MX, Duration::from_secs(2)).await;
+        let a = ask(
+            addr,
+            &name(),
+            RecordType::MX,
+            Duration::from_secs(2),
+            SourceAddrs::default(),
+        )
+        .await;
         assert!(
             a.error.as_deref().is_some_and(|e| e.contains("malformed")),
             "{a:?}"

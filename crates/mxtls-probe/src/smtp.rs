@@ -45,6 +45,8 @@ pub struct SessionPlan {
     pub offer: KeyTypeOffer,
     /// Our EHLO name.
     pub helo: String,
+    /// Where the connection leaves from.
+    pub source: crate::identity::SourceAddrs,
     /// The whole check's deadline.
     pub deadline: Instant,
     /// Each step's own limit.
@@ -178,20 +180,22 @@ async fn until_starttls(plan: &SessionPlan, rec: &mut Recorder) -> Option<TcpStr
     plan.enter(Step::Connect);
     let t = Instant::now();
     let addr = SocketAddr::new(plan.ip, plan.port);
-    let stream =
-        match tokio::time::timeout(rec.budget(plan.deadlines.connect), TcpStream::connect(addr))
-            .await
-        {
-            Err(_) => {
-                rec.stop(Step::Connect, SessionError::ConnectTimeout);
-                return None;
-            }
-            Ok(Err(e)) => {
-                rec.stop(Step::Connect, connect_error(&e));
-                return None;
-            }
-            Ok(Ok(s)) => s,
-        };
+    let stream = match tokio::time::timeout(
+        rec.budget(plan.deadlines.connect),
+        plan.source.connect(addr),
+    )
+    .await
+    {
+        Err(_) => {
+            rec.stop(Step::Connect, SessionError::ConnectTimeout);
+            return None;
+        }
+        Ok(Err(e)) => {
+            rec.stop(Step::Connect, connect_error(&e));
+            return None;
+        }
+        Ok(Ok(s)) => s,
+    };
     rec.timing(Step::Connect, t);
     // Every write is a whole command or TLS flight that its answer waits for: none may wait
     // for the acknowledgement of the one before (Nagle), which a server delays by up to 40

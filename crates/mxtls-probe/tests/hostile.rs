@@ -44,6 +44,7 @@ async fn session_with(addr: SocketAddr, deadline: Duration, deadlines: Deadlines
         sni: DnsName::parse("mx.hostile.test").expect("name"),
         offer: KeyTypeOffer::Any,
         helo: "probe.mxtls.test".into(),
+        source: Default::default(),
         deadline: Instant::now() + deadline,
         deadlines,
         on_step: None,

@@ -99,6 +99,7 @@ fn plan(port: u16) -> mta_sts::Plan {
         host: name("mta-sts.stalled.test"),
         port,
         allow_private_targets: true,
+        source: Default::default(),
         deadline: Instant::now() + Duration::from_secs(60),
         limit: STEP,
     }

@@ -79,6 +79,13 @@ pub async fn check(
                 .into_response();
         }
         Err(Refused::Limit(r)) => r,
+        Err(Refused::ShuttingDown) => {
+            return retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                30,
+                "this checker is restarting and takes no new checks",
+            );
+        }
         Err(Refused::Unavailable(e)) => {
             eprintln!("mxtls: starting a check of {domain}: {e}");
             return retry_after(

@@ -390,6 +390,11 @@ pub async fn work_with(
             max_age: probe.reuse_max_age,
         }));
     }
+    // So is the opt-out list: the store's, beside this worker's own file.
+    probe.never_probe = Some(Arc::new(crate::never_probe::SharedOptOut::new(
+        store.clone(),
+        probe.never_probe.take(),
+    )));
     let mut notes = store.postgres().map(|pg| pg.listen(CHANNEL));
     let slots = Arc::new(tokio::sync::Semaphore::new(worker.concurrency));
     let run = async {
@@ -425,6 +430,19 @@ pub async fn work_with(
     tokio::select! {
         _ = run => {}
         _ = stop => {}
+    }
+    // Stopped: nothing more is claimed; the jobs running finish, each within its check's
+    // deadline (and their snapshots are stored) before this returns.
+    let grace = probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) + Duration::from_secs(15);
+    let all = u32::try_from(worker.concurrency).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "mxtls: worker {}: stopped with jobs unfinished (past the grace)",
+            worker.name
+        );
     }
 }
 

@@ -118,15 +118,33 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes. A connection over a cap is
-/// closed at once, before anything is read from it.
+/// The connections still open once [`serve`] stopped accepting: what a graceful stop waits
+/// for (a stream delivering a check's last events), within a bound.
+pub struct Open {
+    all: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Open {
+    /// Waits until every connection has closed, or `within` has passed; whether they did.
+    pub async fn closed(&self, within: Duration) -> bool {
+        let max = u32::try_from(self.max).unwrap_or(u32::MAX);
+        tokio::time::timeout(within, self.all.acquire_many(max))
+            .await
+            .is_ok_and(|p| p.is_ok())
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and
+/// returns what is still open. A connection over a cap is closed at once, before anything
+/// is read from it.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     proxies: TrustedProxies,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Open> {
     let all = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = Arc::new(PerClient::default());
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -147,7 +165,12 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                return Ok(Open {
+                    all,
+                    max: limits.max_connections,
+                });
+            }
         };
         let Ok(permit) = all.clone().try_acquire_owned() else {
             continue; // dropping the stream closes it

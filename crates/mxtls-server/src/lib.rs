@@ -31,6 +31,7 @@
 //! and mail delivery), `history` (history API, Atom feed), `tls_reports` (TLS-RPT reports
 //! received), `metrics`.
 
+pub mod about;
 pub mod api;
 pub mod budget;
 pub mod checks;
@@ -44,6 +45,7 @@ pub mod health;
 pub mod history;
 pub mod ids;
 pub mod metrics;
+pub mod never_probe;
 pub mod notify;
 mod outage;
 pub mod runner;
@@ -104,6 +106,8 @@ pub struct Config {
     pub cluster: ClusterMode,
     /// How the server protects the servers it probes, and itself.
     pub limits: Limits,
+    /// What `/about/probe` tells postmasters: the contact and the per-address budget.
+    pub operator: about::Operator,
 }
 
 impl Default for Config {
@@ -128,6 +132,7 @@ impl Default for Config {
             metrics_from: Vec::new(),
             cluster: ClusterMode::Single,
             limits: Limits::default(),
+            operator: about::Operator::default(),
         }
     }
 }
@@ -198,6 +203,8 @@ pub struct App {
     pub runner: runner::Runner,
     /// `/healthz`'s last look at the store.
     pub health: health::Health,
+    /// What `/about/probe` says besides the probe's own settings.
+    pub operator: about::Operator,
 }
 
 impl App {
@@ -239,6 +246,7 @@ impl App {
             metrics_from: Vec::new(),
             runner,
             health: health::Health::default(),
+            operator: about::Operator::default(),
         }
     }
 }
@@ -265,6 +273,7 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
     .layer(compressed());
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/about/probe", get(about::probe_page))
         .route("/api/check/{domain}", get(api::check))
         .route(
             "/api/snapshots/{id}",
@@ -390,6 +399,13 @@ pub struct Server {
     app: Arc<App>,
     web: Arc<webapp::WebApp>,
     watcher: bool,
+    /// This instance's worker of a cluster: told to stop, and awaited, on shutdown.
+    worker: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    /// How long a stop waits for running checks (the check timeout and a margin).
+    grace: Duration,
 }
 
 impl Server {
@@ -413,10 +429,12 @@ impl Server {
         app.delivery = config.delivery.clone();
         app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
         app.metrics_from = config.metrics_from.clone();
+        app.operator = config.operator.clone();
         app.public_url = config
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.listen));
+        let mut worker_task = None;
         if let ClusterMode::Cluster { probe, worker } = &config.cluster {
             // A job is followed for as long as three attempts of a check may take.
             let follow = config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) * 3
@@ -425,17 +443,33 @@ impl Server {
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             app.runner = runner::Runner::cluster(cluster, app.limits.clone(), app.metrics.clone());
+            // This instance's opt-out file is the cluster's, whether or not it probes.
+            if config.probe.never_probe.is_some() {
+                let shared = never_probe::SharedOptOut::new(
+                    app.store.clone(),
+                    config.probe.never_probe.clone(),
+                );
+                tokio::spawn(never_probe::publish_forever(Arc::new(shared)));
+            }
             if *probe {
                 let (store, probe) = (app.store.clone(), config.probe.clone());
                 let worker = worker.clone();
                 eprintln!("mxtls: probing jobs here as worker {}", worker.name);
-                tokio::spawn(cluster::work(store, probe, worker, std::future::pending()));
+                let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+                let stop = async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                };
+                worker_task = Some((
+                    stop_tx,
+                    tokio::spawn(cluster::work(store, probe, worker, stop)),
+                ));
             } else {
                 eprintln!("mxtls: --no-probe: jobs are probed by `mxtls worker` processes");
             }
         }
         let mut server = Server::with_app(&config, Arc::new(app));
         server.watcher = true;
+        server.worker = worker_task;
         Ok(server)
     }
 
@@ -445,10 +479,14 @@ impl Server {
         if let Some(why) = &web.missing {
             eprintln!("mxtls: warning: {why}");
         }
+        let grace =
+            config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) + Duration::from_secs(15);
         Server {
             app,
             web,
             watcher: false,
+            worker: None,
+            grace,
         }
     }
 
@@ -473,8 +511,36 @@ impl Server {
             self.app.limits.connections.clone(),
             self.app.proxies.clone(),
         );
+        let app = self.app.clone();
         let router = router_with(self.web, self.app);
-        connections::serve(listener, router, limits, proxies, shutdown).await
+        let open = connections::serve(listener, router, limits, proxies, shutdown).await?;
+        // Stopping: no new checks; those running finish within the grace, and their
+        // listeners get the last events; then the store is flushed.
+        app.runner.close();
+        let until = tokio::time::Instant::now() + self.grace;
+        eprintln!(
+            "mxtls: stopping: no new checks; waiting up to {} s for {} running here",
+            self.grace.as_secs(),
+            app.runner.running_here()
+        );
+        if let Some((stop, task)) = self.worker {
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout_at(until, task).await;
+        }
+        while app.runner.running_here() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = app.runner.running_here();
+        open.closed(Duration::from_secs(2)).await;
+        if let Err(e) = app.store.flush().await {
+            eprintln!("mxtls: flushing the store: {e}");
+        }
+        if left > 0 {
+            eprintln!("mxtls: stopped with {left} checks unfinished (past the grace)");
+        } else {
+            eprintln!("mxtls: stopped");
+        }
+        Ok(())
     }
 }
 
@@ -483,9 +549,22 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let listen = config.listen;
     let server = Server::build(config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    server
-        .run(listener, async {
+    server.run(listener, stop_signal()).await
+}
+
+/// SIGTERM (a service manager, a container runtime) or SIGINT (Ctrl-C): the signal to stop
+/// gracefully.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        }
+    }
 }

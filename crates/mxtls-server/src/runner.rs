@@ -47,6 +47,8 @@ pub enum Refused {
     /// The back-end could not be asked (the cluster's store failed): say so, do not blame
     /// the client.
     Unavailable(String),
+    /// The server is stopping (SIGTERM): running checks finish, new ones go elsewhere.
+    ShuttingDown,
 }
 
 /// Checks running now and room for more, as `/metrics` reports them.
@@ -74,6 +76,8 @@ enum Backend {
 pub struct Runner {
     backend: Backend,
     metrics: Arc<Metrics>,
+    /// Set once the server stops taking checks ([`Runner::close`]).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// The key under which scheduled checks are merged with others in the hub and the cluster.
@@ -96,6 +100,7 @@ impl Runner {
                 store,
             },
             metrics,
+            closing: Default::default(),
         }
     }
 
@@ -104,6 +109,7 @@ impl Runner {
         Runner {
             backend: Backend::Cluster { cluster, limits },
             metrics,
+            closing: Default::default(),
         }
     }
 
@@ -115,8 +121,26 @@ impl Runner {
         }
     }
 
+    /// Stops taking checks: every later [`Runner::check`] is refused as
+    /// [`Refused::ShuttingDown`]; those running go on.
+    pub fn close(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Checks this process is probing now (the hub's; a cluster's workers count their own).
+    pub fn running_here(&self) -> usize {
+        match &self.backend {
+            Backend::Hub { checks, .. } => checks.running(),
+            Backend::Cluster { .. } => 0,
+        }
+    }
+
     /// Joins the running check of `domain`, or starts one if `asker` may.
     pub async fn check(&self, domain: DnsName, asker: Asker) -> Result<Frames, Refused> {
+        if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Refused::ShuttingDown);
+        }
         match &self.backend {
             Backend::Hub {
                 checks,

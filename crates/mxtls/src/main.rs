@@ -20,8 +20,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod probe_flags;
 use mxtls_core::pkix::RootSet;
 use mxtls_core::{Evidence, Horizon, Report, UnixTime, analyse, analyse_over, render};
+use probe_flags::{ClusterArgs, ProbeArgs};
 
 #[derive(Parser)]
 #[command(
@@ -122,6 +125,10 @@ enum Command {
         /// `mxtls worker` processes.
         #[arg(long)]
         no_probe: bool,
+        /// How postmasters reach the operator to opt a host out (a mail address or a URL),
+        /// shown on /about/probe.
+        #[arg(long, value_name = "MAIL|URL")]
+        operator_contact: Option<String>,
         #[command(flatten)]
         cluster: ClusterArgs,
         #[command(flatten)]
@@ -196,100 +203,6 @@ impl OutputArgs {
     }
 }
 
-/// How a process of a cluster probes: shared by `serve` and `worker`.
-#[derive(clap::Args)]
-struct ClusterArgs {
-    /// Where this process probes from, recorded in the evidence (e.g. `eu-west`).
-    #[arg(long, value_name = "NAME")]
-    vantage: Option<String>,
-    /// Checks probed at once by this process (1–64).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
-    jobs: u64,
-    /// Seconds a claimed job stays this process's without renewal (renewed every third):
-    /// how soon a job whose worker died is taken again (3–600).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=600))]
-    lease: u64,
-    /// When a check would exceed an address's session budget, use that address's sessions
-    /// from a stored check at most this many seconds old instead of waiting (the report
-    /// says so, with their age); 0: always wait (0–86400).
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    target_reuse: u64,
-    /// Reuse an address's TLS posture from a stored check at most this many seconds old
-    /// instead of asking again (posture changes rarely; a server that now answers the main
-    /// session with another version or suite is asked afresh); 0: always ask (0–2592000).
-    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
-    posture_reuse: u64,
-    /// The window of `--target-sessions`, in seconds (1–3600; tests shorten it).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    target_window: u64,
-}
-
-impl ClusterArgs {
-    fn worker(&self, target_sessions: u64) -> mxtls_server::cluster::WorkerConfig {
-        let mut w = mxtls_server::cluster::WorkerConfig::new(self.jobs as usize);
-        w.lease = std::time::Duration::from_secs(self.lease);
-        w.target_sessions = target_sessions as usize;
-        w.target_window = std::time::Duration::from_secs(self.target_window);
-        w
-    }
-}
-
-/// How checks reach the network: shared by `check` and `serve`.
-#[derive(clap::Args)]
-struct ProbeArgs {
-    /// Upstream resolver, IP or IP:PORT (default: the system's).
-    #[arg(long)]
-    resolver: Option<String>,
-    /// Root trust anchor: DNSKEY or DS records for `.` (default: the IANA root keys).
-    #[arg(long)]
-    trust_anchor: Option<PathBuf>,
-    /// Connect to non-public addresses (test worlds only).
-    #[arg(long)]
-    allow_private_targets: bool,
-    /// Extra PKIX roots (PEM certificates), e.g. a test world's CA.
-    #[arg(long)]
-    pkix_roots: Option<PathBuf>,
-    /// SMTP port (tests only; mail uses 25).
-    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..))]
-    smtp_port: u16,
-    /// HTTPS port of the MTA-STS policy host (tests only; senders use 443).
-    #[arg(long, default_value_t = 443, value_parser = clap::value_parser!(u16).range(1..))]
-    https_port: u16,
-    /// Deadline for the whole check, in seconds (1–600).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
-    timeout: u64,
-    /// Ask each address's TLS posture — versions, weak suites, server order, post-quantum
-    /// key exchange — in at most 6 more sessions per address, after the others: on in
-    /// `serve` and `worker` (`--posture=false` turns it off), off in `check` (`--posture`).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    posture: Option<bool>,
-}
-
-impl ProbeArgs {
-    /// The probe's configuration; `posture` unless `--posture` said otherwise.
-    fn config(self, posture: bool) -> Result<mxtls_probe::Config, String> {
-        Ok(mxtls_probe::Config {
-            resolver: self.resolver.as_deref().map(parse_resolver).transpose()?,
-            trust_anchor: self.trust_anchor,
-            allow_private_targets: self.allow_private_targets,
-            smtp_port: self.smtp_port,
-            https_port: self.https_port,
-            timeout: std::time::Duration::from_secs(self.timeout),
-            extra_pkix_roots: self
-                .pkix_roots
-                .as_deref()
-                .map(read_pem_certs)
-                .transpose()?
-                .unwrap_or_default(),
-            posture: mxtls_probe::PostureConfig {
-                ask: self.posture.unwrap_or(posture),
-                ..Default::default()
-            },
-            ..mxtls_probe::Config::default()
-        })
-    }
-}
-
 /// Exit statuses promised by the design.
 const EXIT_ERRORS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -321,7 +234,7 @@ fn main() -> ExitCode {
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
-            match probe.config(false) {
+            match probe.config(false, false) {
                 Ok(config) => check(&domain, &config, &output),
                 Err(e) => fail(&e),
             }
@@ -347,10 +260,11 @@ fn main() -> ExitCode {
             metrics_from,
             target_sessions,
             no_probe,
+            operator_contact,
             cluster: cluster_args,
             probe,
         } => {
-            let mut probe = match probe.config(true) {
+            let mut probe = match probe.config(true, true) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
@@ -398,6 +312,11 @@ fn main() -> ExitCode {
                 metrics_from,
                 cluster,
                 limits: mxtls_server::Limits::default(),
+                operator: mxtls_server::about::Operator {
+                    contact: operator_contact,
+                    target_sessions,
+                    target_window: std::time::Duration::from_secs(cluster_args.target_window),
+                },
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -413,7 +332,7 @@ fn main() -> ExitCode {
             if !mxtls_server::store::is_postgres_url(&db) {
                 return fail("a worker needs the cluster's PostgreSQL store (--db postgres://…)");
             }
-            let mut probe = match probe.config(true) {
+            let mut probe = match probe.config(true, true) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
@@ -429,9 +348,7 @@ fn main() -> ExitCode {
             match runtime.block_on(async {
                 let store = mxtls_server::snapshots::Store::connect(&db).await?;
                 eprintln!("mxtls: worker {} probing the cluster's jobs", worker.name);
-                let stop = async {
-                    let _ = tokio::signal::ctrl_c().await;
-                };
+                let stop = mxtls_server::stop_signal();
                 mxtls_server::cluster::work(std::sync::Arc::new(store), probe, worker, stop).await;
                 Ok::<(), mxtls_server::store::StoreError>(())
             }) {
@@ -440,28 +357,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
-    text.parse::<std::net::SocketAddr>()
-        .or_else(|_| {
-            text.parse::<std::net::IpAddr>()
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-        })
-        .map_err(|_| format!("--resolver {text:?} is not IP or IP:PORT"))
-}
-
-fn read_pem_certs(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
-    use rustls_pki_types::pem::PemObject;
-    let certs: Result<Vec<Vec<u8>>, _> = rustls_pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .map(|c| c.map(|c| c.to_vec()))
-        .collect();
-    let certs = certs.map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", path.display()));
-    }
-    Ok(certs)
 }
 
 fn check(
@@ -618,7 +513,7 @@ fn tls_rpt(
                 Ok(d) => d,
                 Err(e) => return fail(&e),
             };
-            let config = match probe.config(false) {
+            let config = match probe.config(false, false) {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };

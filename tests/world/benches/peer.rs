@@ -33,6 +33,7 @@ fn plan(ip: IpAddr, sni: &DnsName, offer: KeyTypeOffer) -> SessionPlan {
         sni: sni.clone(),
         offer,
         helo: "bench.mxtls.test".into(),
+        source: Default::default(),
         deadline: Instant::now() + Duration::from_secs(60),
         deadlines: mxtls_probe::Deadlines::default(),
         on_step: None,

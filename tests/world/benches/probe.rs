@@ -38,6 +38,7 @@ fn plan(ip: IpAddr, sni: &str, offer: KeyTypeOffer) -> SessionPlan {
         sni: DnsName::parse(sni).expect("name"),
         offer,
         helo: "bench.mxtls.test".into(),
+        source: Default::default(),
         deadline: Instant::now() + Duration::from_secs(60),
         deadlines: mxtls_probe::Deadlines::default(),
         on_step: None,

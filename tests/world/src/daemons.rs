@@ -194,6 +194,8 @@ pub fn postfix(
     let tls = dir.join("etc/tls.pem");
     std::fs::write(&tls, format!("{}{}", files.key_pem, files.chain_pem))?;
     let nothing = "error:5.7.1 the mxtls test world delivers nothing";
+    // Each EHLO is logged (`info: EHLO from …; helo=<name>`): tests read who the probe said
+    // it was.
     let main_cf = format!(
         "{base}\
          mynetworks =\n\
@@ -207,6 +209,8 @@ pub fn postfix(
          smtpd_tls_security_level = may\n\
          smtpd_tls_chain_files = {tls}\n\
          smtpd_tls_loglevel = 1\n\
+         smtpd_delay_reject = no\n\
+         smtpd_helo_restrictions = check_helo_access static:{{INFO ehlo}}\n\
          {tail}",
         base = main_cf_base(dir, files.hostname),
         tls = tls.display(),

@@ -36,6 +36,15 @@ impl Judge<'_> {
             );
             return (report, Vec::new());
         }
+        if let TargetDecision::OptedOut { entry } = &a.target {
+            report.tls = Verdict::OptedOut;
+            self.push(
+                Finding::new(Code::AddressOptedOut, Severity::Notice, subject, format!("{} was not tested: the operator of this checker was asked not to test this host", a.ip))
+                    .explain(format!("{} ({}) is on this checker's opt-out list (entry \"{entry}\"): its postmaster asked the operator not to test it, so the probe did not connect. Nothing is known here about its STARTTLS, certificates or DANE; it is not counted against the domain.", h.name, a.ip))
+                    .fix("Test it from a checker you run yourself (`mxtls check` in a terminal), or ask this checker's operator to take it off the list (see /about/probe)."),
+            );
+            return (report, Vec::new());
+        }
         if let Some(r) = &a.reused {
             let age = (self.now.0 - r.gathered_at.0).max(0);
             self.push(

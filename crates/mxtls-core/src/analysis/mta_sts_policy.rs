@@ -92,7 +92,7 @@ pub(super) fn mx_pkix_valid(mx: &crate::report::MxReport) -> Option<bool> {
         .filter(|a| {
             !matches!(
                 a.tls,
-                Verdict::Unreachable | Verdict::Inconclusive | Verdict::Refused
+                Verdict::Unreachable | Verdict::Inconclusive | Verdict::Refused | Verdict::OptedOut
             )
         })
         .collect();

@@ -163,7 +163,7 @@ fn attempt(
         // After a failed handshake, opportunistic senders retry in cleartext.
         Verdict::NoStarttls | Verdict::TlsFailed => Try::Delivers(Cleartext),
         Verdict::Unreachable | Verdict::Broken => Try::Untested,
-        Verdict::Inconclusive | Verdict::Refused => Try::Unknown,
+        Verdict::Inconclusive | Verdict::Refused | Verdict::OptedOut => Try::Unknown,
     };
     // An enforcing sender never delivers to a host its policy does not list, whatever the
     // host's server does (RFC 8461 §4.1): that is known without testing it.
@@ -174,7 +174,7 @@ fn attempt(
         return Try::Fails;
     }
     match v {
-        Verdict::Inconclusive | Verdict::Refused => return Try::Unknown,
+        Verdict::Inconclusive | Verdict::Refused | Verdict::OptedOut => return Try::Unknown,
         Verdict::Unreachable | Verdict::Broken => return Try::Untested,
         _ => {}
     }

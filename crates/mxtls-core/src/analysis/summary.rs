@@ -48,7 +48,11 @@ pub(super) fn summarise(
         .filter(|v| {
             !matches!(
                 v,
-                Verdict::Unreachable | Verdict::Broken | Verdict::Inconclusive | Verdict::Refused
+                Verdict::Unreachable
+                    | Verdict::Broken
+                    | Verdict::Inconclusive
+                    | Verdict::Refused
+                    | Verdict::OptedOut
             )
         })
         .collect();
@@ -332,6 +336,8 @@ fn untested_why(hosts: &[MxReport]) -> String {
     let all = |v: Verdict| !verdicts.is_empty() && verdicts.iter().all(|x| *x == v);
     if verdicts.is_empty() {
         "no MX host has an address the probe could use".to_owned()
+    } else if all(Verdict::OptedOut) {
+        "the operator of this checker was asked not to test these mail servers".to_owned()
     } else if all(Verdict::Refused) {
         "every address is one the probe does not connect to (not a public address)".to_owned()
     } else if all(Verdict::Unreachable) {

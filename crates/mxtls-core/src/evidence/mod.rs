@@ -183,6 +183,13 @@ pub struct ProbeInfo {
     /// what a server saw depends on who connected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vantage: Option<String>,
+    /// The EHLO name the probe gave (`--ehlo`): receivers judge a client by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ehlo: Option<String>,
+    /// The source addresses the probe connected from (`--source-ipv4/6`); empty: the
+    /// kernel chose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<std::net::IpAddr>,
 }
 
 /// Settings that change how evidence is judged, recorded with it so that a snapshot is judged
@@ -290,6 +297,11 @@ pub enum TargetDecision {
     /// Not a global unicast address (loopback, private, documentation…): not connected.
     Refused {
         reason: String,
+    },
+    /// On the operator's opt-out list (`--never-probe`): not connected. `entry` is the
+    /// list's line that covers the host or address.
+    OptedOut {
+        entry: String,
     },
 }
 

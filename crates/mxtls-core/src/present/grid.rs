@@ -112,7 +112,11 @@ fn sts_cell(sts: Option<&MtaStsReport>, mx: &MxReport, a: &AddressReport) -> Wor
     }
     if matches!(
         a.tls,
-        Verdict::Unreachable | Verdict::Broken | Verdict::Inconclusive | Verdict::Refused
+        Verdict::Unreachable
+            | Verdict::Broken
+            | Verdict::Inconclusive
+            | Verdict::Refused
+            | Verdict::OptedOut
     ) {
         return not_seen();
     }

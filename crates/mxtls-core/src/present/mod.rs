@@ -83,6 +83,7 @@ pub fn verdict(v: Verdict) -> Words {
         Verdict::Broken => words("no working SMTP", Mood::Bad),
         Verdict::Inconclusive => words("inconclusive", Mood::Warn),
         Verdict::Refused => words("not probed (not a public address)", Mood::Warn),
+        Verdict::OptedOut => words("not tested (its postmaster opted out)", Mood::Unknown),
     }
 }
 
@@ -571,6 +572,7 @@ mod tests {
             Verdict::Unreachable,
             Verdict::Inconclusive,
             Verdict::Refused,
+            Verdict::OptedOut,
         ] {
             assert_eq!(v.id(), serde_id(v));
         }

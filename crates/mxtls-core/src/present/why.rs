@@ -56,6 +56,9 @@ pub fn why(code: Code) -> &'static str {
         AddressRefused => {
             "Addresses that are not public cannot be reached by senders on the internet."
         }
+        AddressOptedOut => {
+            "Its postmaster asked this checker not to test it: nothing here is known about it."
+        }
         CertExpired => "Senders that check certificates refuse an expired one.",
         CertNameMismatch => "Senders that check names refuse a certificate for another host.",
         CertUntrusted => "Senders that require a public CA (MTA-STS) refuse this certificate.",

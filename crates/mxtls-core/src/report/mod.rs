@@ -54,6 +54,9 @@ pub enum Verdict {
     Inconclusive,
     /// Not connected: the address is not public (target policy).
     Refused,
+    /// Not connected: its postmaster asked the operator of this checker not to test it
+    /// (`--never-probe`). Says nothing about the server.
+    OptedOut,
 }
 
 impl Verdict {
@@ -69,6 +72,7 @@ impl Verdict {
             Verdict::Broken => "broken",
             Verdict::Inconclusive => "inconclusive",
             Verdict::Refused => "refused",
+            Verdict::OptedOut => "opted-out",
         }
     }
 }

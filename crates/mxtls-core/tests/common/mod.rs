@@ -479,6 +479,8 @@ impl Scenario {
                 started_at: NOW,
                 finished_at: NOW,
                 vantage: None,
+                ehlo: None,
+                source: Vec::new(),
             },
             domain: name(&self.domain),
             resolver: ResolverEvidence {

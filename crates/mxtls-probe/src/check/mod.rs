@@ -24,9 +24,9 @@ use crate::deadlines::Deadlines;
 use crate::dns::{Dns, SetupError};
 use crate::progress::{Event, Sink, emit};
 use crate::smtp::{self, SessionPlan};
-use crate::target;
 
 mod nameservers;
+mod policy;
 mod posture;
 pub use posture::PostureConfig;
 
@@ -62,8 +62,12 @@ pub struct Config {
     pub timeout: Duration,
     /// Extra PKIX roots (DER), recorded in the evidence for the core.
     pub extra_pkix_roots: Vec<Vec<u8>>,
-    /// Our EHLO name.
+    /// Our EHLO name (`--ehlo`; [`crate::identity::machine_name`] by default).
     pub helo: String,
+    /// Where every SMTP, HTTPS and DNS connection leaves from (`--source-ipv4/6`).
+    pub source: crate::identity::SourceAddrs,
+    /// The hosts and addresses never connected to (`--never-probe`).
+    pub never_probe: Option<Arc<dyn crate::never_probe::OptOut>>,
     /// Each step's own limit.
     pub deadlines: Deadlines,
     /// When a session to an address may start (`None`: at once). `mxtls serve` shares one
@@ -92,7 +96,9 @@ impl Default for Config {
             https_port: 443,
             timeout: Duration::from_secs(60),
             extra_pkix_roots: Vec::new(),
-            helo: "mxtls.invalid".into(),
+            helo: crate::identity::machine_name().unwrap_or_else(|| "mxtls.invalid".into()),
+            source: crate::identity::SourceAddrs::default(),
+            never_probe: None,
             deadlines: Deadlines::default(),
             budget: None,
             vantage: None,
@@ -128,10 +134,11 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
         .resolver
         .or_else(crate::dns::system_resolver)
         .ok_or_else(|| SetupError("no resolver: give --resolver".into()))?;
-    let dns = Dns::connect_with(
+    let dns = Dns::connect_from(
         upstream,
         config.trust_anchor.as_deref(),
         config.deadlines.dns_query,
+        config.source,
     )
     .await?;
     let run = Arc::new(Run {
@@ -215,6 +222,7 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
                 host: policy_host.clone(),
                 port: config.https_port,
                 allow_private_targets: config.allow_private_targets,
+                source: config.source,
                 deadline,
                 limit: config.deadlines.policy_fetch,
             };
@@ -271,6 +279,8 @@ pub async fn check(domain: &DnsName, config: &Config, sink: Sink) -> Result<Evid
             started_at,
             finished_at: crate::clock::unix_now(),
             vantage: config.vantage.clone(),
+            ehlo: Some(config.helo.clone()),
+            source: config.source.list(),
         },
         domain: domain.clone(),
         resolver: ResolverEvidence {
@@ -471,27 +481,8 @@ impl Run {
     }
 
     async fn address(self: Arc<Self>, host: DnsName, sni: DnsName, ip: IpAddr) -> AddressEvidence {
-        if !self.config.allow_private_targets
-            && let Err(reason) = target::check(ip)
-        {
-            emit(
-                &self.sink,
-                Event::Refused {
-                    host: host.clone(),
-                    ip,
-                    reason: reason.into(),
-                },
-            );
-            return AddressEvidence {
-                ip,
-                target: TargetDecision::Refused {
-                    reason: reason.into(),
-                },
-                sessions: Vec::new(),
-                probed_for: Some(host),
-                reused: None,
-                posture: None,
-            };
+        if let Some(untested) = self.untested(&host, ip).await {
+            return untested;
         }
         // Over the address's budget, sessions seen there a moment ago (by another check, of
         // another domain on the same server, say) are used instead of waiting.
@@ -612,6 +603,7 @@ impl Run {
             sni: sni.clone(),
             offer,
             helo: self.config.helo.clone(),
+            source: self.config.source,
             deadline: self.deadline,
             deadlines: self.config.deadlines,
             on_step: Some(step_hook(

@@ -117,6 +117,7 @@ impl Run {
         }
         let questions = questions(domain, &zone);
         let limit = self.config.deadlines.dns_query.min(ANSWER_LIMIT);
+        let source = self.config.source;
         zone.servers = join_all(addresses.into_iter().map(|(name, ip)| {
             let questions = &questions;
             async move {
@@ -124,7 +125,7 @@ impl Run {
                 let answers = join_all(
                     questions
                         .iter()
-                        .map(|(n, t)| crate::nameservers::ask(server, n, *t, limit)),
+                        .map(|(n, t)| crate::nameservers::ask(server, n, *t, limit, source)),
                 )
                 .await;
                 ServerAnswers { name, ip, answers }

@@ -109,6 +109,7 @@ impl Run {
                 sni: sni.clone(),
                 offer: KeyTypeOffer::Any,
                 helo: self.config.helo.clone(),
+                source: self.config.source,
                 deadline: self.deadline,
                 deadlines: self.config.deadlines,
                 on_step: None,

@@ -393,6 +393,15 @@ pub const MIGRATIONS: &[Migration] = &[
              RETURN QUERY SELECT 'start'::TEXT, 0::BIGINT, 0::BIGINT;
          END $$;",
     },
+    // 8: the operator's opt-out list (`never_probe`), as the text of its file, shared by
+    // every process of a cluster; one row (id 1).
+    both(
+        "CREATE TABLE IF NOT EXISTS never_probe (
+             id BIGINT PRIMARY KEY,
+             list TEXT NOT NULL,
+             updated_at BIGINT NOT NULL
+         );",
+    ),
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
@@ -452,6 +461,19 @@ impl Store {
         match self.engine {
             Engine::Sqlite(_) => "BLOB",
             Engine::Postgres(_) => "BYTEA",
+        }
+    }
+
+    /// Writes everything committed into the main database file (SQLite: the write-ahead
+    /// log checkpointed and emptied), so that a stopped server leaves one complete file to
+    /// copy or back up. PostgreSQL commits are durable already.
+    pub async fn flush(&self) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite(_) => self
+                .query("PRAGMA wal_checkpoint(TRUNCATE)", Vec::new())
+                .await
+                .map(|_| ()),
+            Engine::Postgres(_) => Ok(()),
         }
     }
 
