@@ -61,12 +61,16 @@ pub async fn check(
             evidence,
             reused: true,
         }));
-        let event = Ok::<_, Infallible>(sse_event(&Frame {
+        let frame = Frame {
             name: answer.name(),
             data: answer.data(),
-        }));
+        };
+        let client = app.proxies.client(peer.ip(), &headers).to_string();
+        log_check(domain.as_str(), &client, &frame);
+        let event = Ok::<_, Infallible>(sse_event(&frame));
         return Sse::new(futures_util::stream::once(async move { event })).into_response();
     }
+    let client_ip = app.proxies.client(peer.ip(), &headers).to_string();
     let client = ClientKey::of(app.proxies.client(peer.ip(), &headers));
     let refused = match app
         .runner
@@ -74,9 +78,13 @@ pub async fn check(
         .await
     {
         Ok(frames) => {
-            return Sse::new(frames.map(|f| Ok::<_, Infallible>(sse_event(&f))))
-                .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
-                .into_response();
+            let name = domain.to_string();
+            return Sse::new(frames.map(move |f| {
+                log_check(&name, &client_ip, &f);
+                Ok::<_, Infallible>(sse_event(&f))
+            }))
+            .keep_alive(KeepAlive::new().interval(STREAM_KEEP_ALIVE))
+            .into_response();
         }
         Err(Refused::Limit(r)) => r,
         Err(Refused::ShuttingDown) => {
@@ -87,7 +95,7 @@ pub async fn check(
             );
         }
         Err(Refused::Unavailable(e)) => {
-            eprintln!("mxtls: starting a check of {domain}: {e}");
+            crate::say!("starting a check of {domain}: {e}");
             return retry_after(
                 StatusCode::SERVICE_UNAVAILABLE,
                 5,
@@ -124,6 +132,46 @@ pub async fn check(
 }
 
 /// One event of the check stream, named and serialised by the shared contract.
+/// The log's line for a check's end as one client saw it: the snapshot (the check's id),
+/// the domain, the client and the outcome. Progress frames are not logged.
+fn log_check(domain: &str, client: &str, frame: &Frame) {
+    use mxtls_core::api::StreamEventName as N;
+    let (msg, outcome, id) = match frame.name {
+        N::Progress => return,
+        N::Evidence => {
+            let id = frame
+                .data
+                .split_once("\"snapshot\":\"")
+                .and_then(|(_, rest)| rest.split('"').next())
+                .unwrap_or("");
+            let outcome = if frame.data.contains("\"reused\":true") {
+                "reused"
+            } else {
+                "evidence"
+            };
+            ("check done", outcome.to_owned(), id.to_owned())
+        }
+        N::Error => (
+            "check failed",
+            format!(
+                "error: {}",
+                frame.data.chars().take(200).collect::<String>()
+            ),
+            String::new(),
+        ),
+    };
+    crate::log::event(
+        "info",
+        msg,
+        &[
+            ("check", &id),
+            ("domain", domain),
+            ("client", client),
+            ("outcome", &outcome),
+        ],
+    );
+}
+
 fn sse_event(frame: &Frame) -> Event {
     Event::default()
         .event(frame.name.as_str())

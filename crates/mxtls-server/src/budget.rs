@@ -154,7 +154,7 @@ impl TargetBudget for StoreBudget {
                 Outcome::Other => Ok(()),
             };
             if let Err(e) = recorded {
-                eprintln!("mxtls: the cluster's back-off of {ip} was not updated: {e}");
+                crate::say!("the cluster's back-off of {ip} was not updated: {e}");
             }
         });
     }
@@ -228,7 +228,7 @@ async fn end_session(store: Arc<Store>, id: String, ended_at: i64) {
         match ended {
             Ok(_) => return,
             Err(e) if tokio::time::Instant::now() + pause > give_up => {
-                eprintln!("mxtls: the end of session {id} was not recorded: {e}");
+                crate::say!("the end of session {id} was not recorded: {e}");
                 return;
             }
             Err(_) => {

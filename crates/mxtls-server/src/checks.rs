@@ -295,7 +295,7 @@ impl Checks {
                 Ok(Err(setup)) => Some(error(&setup)),
                 Err(e) if e.is_panic() => {
                     let why = panic_message(e.into_panic());
-                    eprintln!("mxtls: BUG: the check of {} panicked: {why}", job.domain);
+                    crate::say!("BUG: the check of {} panicked: {why}", job.domain);
                     Some(error(
                         "the check failed on an internal error (a bug; it has been logged)",
                     ))
@@ -362,7 +362,7 @@ async fn store(store: &Arc<Store>, evidence: Evidence) -> StreamEvent {
             reused: false,
         })),
         Err(e) => {
-            eprintln!("mxtls: the store failed: {e}");
+            crate::say!("the store failed: {e}");
             error("the snapshot store failed")
         }
     }

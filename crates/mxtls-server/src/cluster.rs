@@ -157,7 +157,7 @@ impl Cluster {
                             .elapsed()
                             >= STORE_OUTAGE =>
                     {
-                        eprintln!("mxtls: following job {job}: {e}");
+                        crate::say!("following job {job}: {e}");
                         let _ = tx.send(error("the checker's store failed"));
                         true
                     }
@@ -415,7 +415,7 @@ pub async fn work_with(
                 Ok(None) => drop(slot),
                 Err(e) => {
                     drop(slot);
-                    eprintln!("mxtls: worker {}: claiming a job: {e}", worker.name);
+                    crate::say!("worker {}: claiming a job: {e}", worker.name);
                 }
             }
             // Nothing to do: wait to be told of a queued job, or poll.
@@ -439,8 +439,8 @@ pub async fn work_with(
         .await
         .is_err()
     {
-        eprintln!(
-            "mxtls: worker {}: stopped with jobs unfinished (past the grace)",
+        crate::say!(
+            "worker {}: stopped with jobs unfinished (past the grace)",
             worker.name
         );
     }
@@ -464,11 +464,11 @@ async fn finish(store: &Store, claim: &Claim, outcome: std::result::Result<Evide
         Err(why) => fail(store, claim, &why).await,
     };
     match ended {
-        Ok(false) => eprintln!(
-            "mxtls: worker {worker}: job {id} (attempt {attempt}) is no longer this worker's; its result was not written"
+        Ok(false) => crate::say!(
+            "worker {worker}: job {id} (attempt {attempt}) is no longer this worker's; its result was not written"
         ),
         Ok(true) => {}
-        Err(e) => eprintln!("mxtls: worker {worker}: job {id}: {e}"),
+        Err(e) => crate::say!("worker {worker}: job {id}: {e}"),
     }
     let _ = announce(store, id).await;
 }
@@ -496,9 +496,10 @@ async fn hold(store: &Store, claim: &Claim, lease: Duration) {
             Ok(false) => return,
             Ok(true) => last_renewed = tokio::time::Instant::now(),
             Err(e) if last_renewed.elapsed() >= lease => {
-                eprintln!(
-                    "mxtls: worker {}: job {}: the lease could not be renewed for {lease:?}: {e}",
-                    claim.worker, claim.id
+                crate::say!(
+                    "worker {}: job {}: the lease could not be renewed for {lease:?}: {e}",
+                    claim.worker,
+                    claim.id
                 );
                 return;
             }
@@ -543,9 +544,10 @@ async fn run_job(
                     })
                     .await;
                 if let Err(e) = written {
-                    eprintln!(
-                        "mxtls: worker {}: job {}: an event was not written: {e}",
-                        claim.worker, claim.id
+                    crate::say!(
+                        "worker {}: job {}: an event was not written: {e}",
+                        claim.worker,
+                        claim.id
                     );
                 }
                 if rx.is_empty() {
@@ -563,15 +565,15 @@ async fn run_job(
             Ok(Err(e)) => Err(e),
             Err(e) if e.is_panic() => {
                 let why = crate::checks::panic_message(e.into_panic());
-                eprintln!("mxtls: BUG: the check of {} panicked: {why}", claim.domain);
+                crate::say!("BUG: the check of {} panicked: {why}", claim.domain);
                 Err("the check failed on an internal error (a bug; it has been logged)".into())
             }
             Err(_) => Err("the check was cancelled".into()),
         },
         () = hold(store, claim, worker.lease) => {
             abort.abort();
-            eprintln!(
-                "mxtls: worker {}: job {} (attempt {}) was taken over; its probe stopped",
+            crate::say!(
+                "worker {}: job {} (attempt {}) was taken over; its probe stopped",
                 claim.worker, claim.id, claim.attempt
             );
             let _ = writer.await;

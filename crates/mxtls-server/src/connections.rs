@@ -160,7 +160,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before accept: wait a
                     // moment instead of spinning, and go on.
-                    eprintln!("mxtls: accept failed: {e}");
+                    crate::say!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -44,6 +44,7 @@ pub mod headers;
 pub mod health;
 pub mod history;
 pub mod ids;
+pub mod log;
 pub mod metrics;
 pub mod never_probe;
 pub mod notify;
@@ -413,7 +414,7 @@ impl Server {
         let store = Store::connect(&config.db).await.map_err(|e| {
             std::io::Error::other(format!("the store ({}): {e}", redact(&config.db)))
         })?;
-        eprintln!("mxtls: store: {} ({})", store.engine(), redact(&config.db));
+        crate::say!("store: {} ({})", store.engine(), redact(&config.db));
         let mut probe = config.probe.clone();
         let store = Arc::new(store);
         if !probe.reuse_max_age.is_zero() || probe.posture.ask {
@@ -454,7 +455,7 @@ impl Server {
             if *probe {
                 let (store, probe) = (app.store.clone(), config.probe.clone());
                 let worker = worker.clone();
-                eprintln!("mxtls: probing jobs here as worker {}", worker.name);
+                crate::say!("probing jobs here as worker {}", worker.name);
                 let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
                 let stop = async move {
                     let _ = stop_rx.wait_for(|stop| *stop).await;
@@ -464,7 +465,7 @@ impl Server {
                     tokio::spawn(cluster::work(store, probe, worker, stop)),
                 ));
             } else {
-                eprintln!("mxtls: --no-probe: jobs are probed by `mxtls worker` processes");
+                crate::say!("--no-probe: jobs are probed by `mxtls worker` processes");
             }
         }
         let mut server = Server::with_app(&config, Arc::new(app));
@@ -477,7 +478,7 @@ impl Server {
     pub fn with_app(config: &Config, app: Arc<App>) -> Server {
         let web = Arc::new(webapp::WebApp::load(&config.web_dir));
         if let Some(why) = &web.missing {
-            eprintln!("mxtls: warning: {why}");
+            crate::say!("warning: {why}");
         }
         let grace =
             config.probe.timeout.min(mxtls_probe::check::MAX_TIMEOUT) + Duration::from_secs(15);
@@ -503,8 +504,8 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let _watching = self.watcher.then(|| start_watcher(&self.app));
-        eprintln!(
-            "mxtls: {}",
+        crate::say!(
+            "{}",
             connections::describe(listener.local_addr()?, &self.app.limits.connections)
         );
         let (limits, proxies) = (
@@ -518,8 +519,8 @@ impl Server {
         // listeners get the last events; then the store is flushed.
         app.runner.close();
         let until = tokio::time::Instant::now() + self.grace;
-        eprintln!(
-            "mxtls: stopping: no new checks; waiting up to {} s for {} running here",
+        crate::say!(
+            "stopping: no new checks; waiting up to {} s for {} running here",
             self.grace.as_secs(),
             app.runner.running_here()
         );
@@ -533,12 +534,12 @@ impl Server {
         let left = app.runner.running_here();
         open.closed(Duration::from_secs(2)).await;
         if let Err(e) = app.store.flush().await {
-            eprintln!("mxtls: flushing the store: {e}");
+            crate::say!("flushing the store: {e}");
         }
         if left > 0 {
-            eprintln!("mxtls: stopped with {left} checks unfinished (past the grace)");
+            crate::say!("stopped with {left} checks unfinished (past the grace)");
         } else {
-            eprintln!("mxtls: stopped");
+            crate::say!("stopped");
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ impl SharedOptOut {
                         c.published = Some(local.text().to_owned());
                     }
                 }
-                Err(e) => eprintln!("mxtls: --never-probe: not shared with the cluster: {e}"),
+                Err(e) => crate::say!("--never-probe: not shared with the cluster: {e}"),
             }
         }
         let read = self
@@ -81,11 +81,11 @@ impl SharedOptOut {
             Ok(Some(row)) => match row.text("list").map(|t| NeverProbe::parse(&t)) {
                 Ok(Ok(list)) => Arc::new(list),
                 Ok(Err(e)) => {
-                    eprintln!("mxtls: the cluster's never-probe list does not parse: {e}");
+                    crate::say!("the cluster's never-probe list does not parse: {e}");
                     list
                 }
                 Err(e) => {
-                    eprintln!("mxtls: the cluster's never-probe list: {e}");
+                    crate::say!("the cluster's never-probe list: {e}");
                     list
                 }
             },

@@ -345,9 +345,10 @@ async fn notify(app: &Arc<App>, r: &AggregateReport, failed: u64, watches: &[Wat
         })
         .await;
         if let Err(e) = sent {
-            eprintln!(
-                "mxtls: watch {} ({}): report notification not queued: {e}",
-                w.id, w.domain
+            crate::say!(
+                "watch {} ({}): report notification not queued: {e}",
+                w.id,
+                w.domain
             );
         }
     }

@@ -67,7 +67,7 @@ impl WebApp {
         let mut skipped = Vec::new();
         app.read_dir(dir, "", &mut skipped);
         for path in &skipped {
-            eprintln!("mxtls: warning: not serving {path}: a symlink, or not a regular file");
+            crate::say!("warning: not serving {path}: a symlink, or not a regular file");
         }
         let svg = app
             .files

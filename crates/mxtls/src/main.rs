@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod probe_flags;
+mod settings;
 use mxtls_core::pkix::RootSet;
 use mxtls_core::{Evidence, Horizon, Report, UnixTime, analyse, analyse_over, render};
 use probe_flags::{ClusterArgs, ProbeArgs};
@@ -35,6 +36,9 @@ use probe_flags::{ClusterArgs, ProbeArgs};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A TOML file of settings (see `settings`): a flag or an `MXTLS_…` variable overrides it.
+    #[arg(long, global = true, value_name = "FILE", env = "MXTLS_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 // Parsed once per process: the size of its largest variant (`serve`'s flags) costs nothing.
@@ -129,10 +133,21 @@ enum Command {
         /// shown on /about/probe.
         #[arg(long, value_name = "MAIL|URL")]
         operator_contact: Option<String>,
+        /// Print the effective settings (flag > environment > file > default, secrets
+        /// masked) and exit.
+        #[arg(long)]
+        print_config: bool,
         #[command(flatten)]
         cluster: ClusterArgs,
         #[command(flatten)]
         probe: ProbeArgs,
+    },
+    /// Bring the store's schema up to this version's (what `serve` and `worker` do when they
+    /// start), ahead of a rolling upgrade: run it once, then restart the instances one by one.
+    Migrate {
+        /// The store: a SQLite file or a PostgreSQL URL, as `serve --db`.
+        #[arg(long, value_name = "PATH|URL", default_value = "mxtls.sqlite")]
+        db: String,
     },
     /// Run the checks of a cluster: jobs queued by `mxtls serve` instances in the shared
     /// PostgreSQL store, probed here (`--vantage` names where, in the evidence).
@@ -211,8 +226,22 @@ const EXIT_NOT_TESTED: u8 = 3;
 fn main() -> ExitCode {
     // A monitoring plugin reports bad usage as UNKNOWN (3), never as CRITICAL (2).
     let plugin = std::env::args().any(|a| a == "--nagios");
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = settings::with_env(Cli::command());
+    let from_file = match settings::apply_file(&cmd, std::env::args_os().collect()) {
+        Ok(f) => f,
+        Err(e) if plugin => return unknown(&e),
+        Err(e) => {
+            eprintln!("mxtls: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let parsed = cmd
+        .clone()
+        .try_get_matches_from(&from_file.args)
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if plugin && e.use_stderr() => {
             return unknown(&e.kind().to_string());
         }
@@ -221,6 +250,17 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    if let Command::Serve {
+        print_config: true, ..
+    } = &cli.command
+        && let (Some(sub), Some(m)) = (
+            cmd.find_subcommand("serve"),
+            matches.subcommand_matches("serve"),
+        )
+    {
+        print!("{}", settings::print(sub, m, &from_file.given));
+        return ExitCode::SUCCESS;
+    }
     match cli.command {
         Command::Check {
             domain,
@@ -261,6 +301,7 @@ fn main() -> ExitCode {
             target_sessions,
             no_probe,
             operator_contact,
+            print_config: _,
             cluster: cluster_args,
             probe,
         } => {
@@ -270,6 +311,7 @@ fn main() -> ExitCode {
             };
             probe.posture.reuse_max_age =
                 std::time::Duration::from_secs(cluster_args.posture_reuse);
+            mxtls_server::log::set_format(cluster_args.log_format);
             probe.budget = Some(std::sync::Arc::new(mxtls_probe::budget::LocalBudget::new(
                 target_sessions as usize,
                 std::time::Duration::from_secs(cluster_args.target_window),
@@ -323,6 +365,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("cannot serve on {listen}: {e}")),
             }
         }
+        Command::Migrate { db } => migrate(&db),
         Command::Worker {
             db,
             target_sessions,
@@ -337,6 +380,7 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e),
             };
             probe.posture.reuse_max_age = std::time::Duration::from_secs(cluster.posture_reuse);
+            mxtls_server::log::set_format(cluster.log_format);
             // The worker counts sessions in the store (cluster::work sets the budget).
             probe.vantage = cluster.vantage.clone();
             probe.reuse_max_age = std::time::Duration::from_secs(cluster.target_reuse);
@@ -584,4 +628,25 @@ fn to_json(report: &Report, evidence: &Evidence, watch_url: Option<&str>) -> Str
         watch_url,
     })
     .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// `mxtls migrate`: the store opened (which applies what is missing) and its version said.
+fn migrate(db: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let known = mxtls_server::store::MIGRATIONS.len();
+    match runtime.block_on(async {
+        let store = mxtls_server::snapshots::Store::connect(db).await?;
+        let version = store.schema_version().await?;
+        store.flush().await?;
+        Ok::<_, mxtls_server::store::StoreError>((store.engine(), version))
+    }) {
+        Ok((engine, version)) => {
+            println!("mxtls: the store ({engine}) is at schema version {version} of {known}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("the store: {e}")),
+    }
 }

@@ -30,6 +30,10 @@ pub struct ClusterArgs {
     /// The window of `--target-sessions`, in seconds (1–3600; tests shorten it).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub target_window: u64,
+    /// How the log is written to standard error: `text`, or `json` (one object per line:
+    /// time, level, msg, and a check's check, domain, client and outcome).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: mxtls_server::log::Format,
 }
 
 impl ClusterArgs {

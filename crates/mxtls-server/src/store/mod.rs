@@ -464,6 +464,15 @@ impl Store {
         }
     }
 
+    /// The schema version the store is at (the number of [`MIGRATIONS`] applied).
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.number(
+            "SELECT COALESCE(MAX(version), 0) FROM mxtls_schema",
+            Vec::new(),
+        )
+        .await
+    }
+
     /// Writes everything committed into the main database file (SQLite: the write-ahead
     /// log checkpointed and emptied), so that a stopped server leaves one complete file to
     /// copy or back up. PostgreSQL commits are durable already.

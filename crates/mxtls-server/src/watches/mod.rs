@@ -436,8 +436,8 @@ async fn recheck(app: &Arc<App>, domain: &str) {
     let answer = match answer {
         Ok(a) => a,
         Err(why) => {
-            eprintln!(
-                "mxtls: watched {domain}: the re-check gave no evidence ({why}); trying again later"
+            crate::say!(
+                "watched {domain}: the re-check gave no evidence ({why}); trying again later"
             );
             None
         }
@@ -465,7 +465,7 @@ async fn recheck(app: &Arc<App>, domain: &str) {
             match notice(app, &w, &report, &diff, &answer.snapshot, first) {
                 Ok(n) => Some(n),
                 Err(e) => {
-                    eprintln!("mxtls: watch {} ({}): no notice: {e}", w.id, w.domain);
+                    crate::say!("watch {} ({}): no notice: {e}", w.id, w.domain);
                     None
                 }
             }
@@ -479,13 +479,15 @@ async fn recheck(app: &Arc<App>, domain: &str) {
             .await
         {
             Ok(true) => {}
-            Ok(false) => eprintln!(
-                "mxtls: watch {} ({}): another instance recorded a check first; this one is dropped",
-                w.id, w.domain
+            Ok(false) => crate::say!(
+                "watch {} ({}): another instance recorded a check first; this one is dropped",
+                w.id,
+                w.domain
             ),
-            Err(e) => eprintln!(
-                "mxtls: watch {} ({}): the check was not recorded: {e}",
-                w.id, w.domain
+            Err(e) => crate::say!(
+                "watch {} ({}): the check was not recorded: {e}",
+                w.id,
+                w.domain
             ),
         }
     }

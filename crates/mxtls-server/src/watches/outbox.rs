@@ -415,9 +415,11 @@ async fn attempt(app: &App, me: &str, d: Due) {
             if f.permanent || now - d.created_at >= app.watch.give_up_after.as_millis() as i64 =>
         {
             app.metrics.notice_given_up();
-            eprintln!(
-                "mxtls: watch {} ({}): notice {} given up after {attempts} attempts: {f}",
-                d.watch, d.domain, d.key
+            crate::say!(
+                "watch {} ({}): notice {} given up after {attempts} attempts: {f}",
+                d.watch,
+                d.domain,
+                d.key
             );
             ("given_up", now, Some(f.why.as_str()))
         }
@@ -433,7 +435,7 @@ async fn attempt(app: &App, me: &str, d: Due) {
         .await
     {
         // The claim runs out and the row is tried again: at least once, never lost.
-        eprintln!("mxtls: notice {}: the outcome was not stored: {e}", d.key);
+        crate::say!("notice {}: the outcome was not stored: {e}", d.key);
     }
 }
 
