@@ -83,8 +83,8 @@ pub fn apply_file(cmd: &Command, args: Vec<OsString>) -> Result<FromFile, String
         .ok_or_else(|| format!("no command {sub_name}"))?;
     let table = read(&path)?;
     // A section's value wins over the top's for its command: it is applied first.
-    let (mut sectioned, mut top): (Vec<(String, toml::Value)>, Vec<(String, toml::Value)>) =
-        (Vec::new(), Vec::new());
+    let mut sectioned: Vec<(String, toml::Value)> = Vec::new();
+    let mut top: Vec<(String, toml::Value)> = Vec::new();
     for (key, value) in &table {
         match value {
             toml::Value::Table(section) => {
