@@ -28,7 +28,7 @@ need_apt() {
 # browser tests; NSD, Unbound, ldns, dig and Postfix make the test world (tests/world);
 # openssl and brotli are the tests' independent oracles (digests, the bundle budget;
 # openssl s_client also for the TLS posture), sslscan and testssl.sh the posture benchmark's
-# peers;
+# peers; systemd-analyze (systemd) and caddy check the deployment files of deploy/;
 # PostgreSQL's server is the cluster store the tests start in temporary directories.
 # Postfix is preseeded to "No configuration" so that Debian's own instance is never set up
 # or started: the world runs its own, on its own loopback address.
@@ -37,7 +37,7 @@ if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q "ok installed"; 
 fi
 need_apt clang ca-certificates openssl brotli chromium chromium-driver \
     nsd unbound ldnsutils bind9-dnsutils postfix iproute2 procps bc postgresql \
-    sslscan testssl.sh
+    sslscan testssl.sh systemd caddy
 command -v npm >/dev/null || need_apt nodejs npm
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || {

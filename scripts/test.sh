@@ -21,6 +21,9 @@ build_web
 step "first-load budget: what the home page loads, brotli, at most 350 KB"
 cargo test -p mxtls-server --locked --test bundle -- --nocapture
 
+step "deployment files: systemd unit, settings, Containerfile (built where podman can run), Caddyfile"
+cargo test -p mxtls --locked --test deploy -- --nocapture
+
 step "mxtls-core in headless Chromium (wasm-bindgen-test)"
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

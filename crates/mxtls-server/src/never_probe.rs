@@ -14,7 +14,7 @@ use mxtls_probe::never_probe::{NeverProbe, OptOut};
 
 use crate::clock::now_ms;
 use crate::params;
-use crate::snapshots::Store;
+use crate::store::Store;
 
 /// How long the store's list is used before it is read again.
 pub const REFRESH: Duration = Duration::from_secs(2);

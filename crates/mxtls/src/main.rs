@@ -142,6 +142,12 @@ enum Command {
         #[command(flatten)]
         probe: ProbeArgs,
     },
+    /// Exit 0 if the server at `--listen` answers `/healthz` with 200 within 5 s, else 1: a
+    /// container's health check, without curl in the image.
+    Healthcheck {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Bring the store's schema up to this version's (what `serve` and `worker` do when they
     /// start), ahead of a rolling upgrade: run it once, then restart the instances one by one.
     Migrate {
@@ -366,6 +372,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Migrate { db } => migrate(&db),
+        Command::Healthcheck { listen } => healthcheck(listen),
         Command::Worker {
             db,
             target_sessions,
@@ -648,5 +655,36 @@ fn migrate(db: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&format!("the store: {e}")),
+    }
+}
+
+/// `mxtls healthcheck`: `GET /healthz` on `listen`, 200 or not, within 5 s.
+fn healthcheck(listen: std::net::SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    let limit = std::time::Duration::from_secs(5);
+    let answer = (|| -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&listen, limit)?;
+        s.set_read_timeout(Some(limit))?;
+        s.set_write_timeout(Some(limit))?;
+        s.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {listen}\r\n\r\n").as_bytes())?;
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    })();
+    match answer {
+        Ok(head) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => {
+            ExitCode::SUCCESS
+        }
+        Ok(head) => {
+            eprintln!(
+                "mxtls: {listen}/healthz: {}",
+                head.lines().next().unwrap_or("")
+            );
+            ExitCode::from(EXIT_ERRORS)
+        }
+        Err(e) => {
+            eprintln!("mxtls: {listen}/healthz: {e}");
+            ExitCode::from(EXIT_ERRORS)
+        }
     }
 }

@@ -44,7 +44,15 @@ const CORE: Layers = &[
 const PROBE: Layers = &[
     (
         "limits and seams",
-        &["clock", "deadlines", "progress", "target", "budget"],
+        &[
+            "clock",
+            "deadlines",
+            "progress",
+            "target",
+            "budget",
+            "identity",
+            "never_probe",
+        ],
     ),
     (
         "one protocol each",
@@ -62,8 +70,9 @@ const PROBE: Layers = &[
 ];
 
 const SERVER: Layers = &[
-    ("clocks and keys", &["clock", "ids"]),
+    ("clocks and keys", &["clock", "ids", "log"]),
     ("the store", &["store", "snapshots", "outage"]),
+    ("the operator's policy", &["never_probe"]),
     (
         "who asks, and how it is answered",
         &[
@@ -79,7 +88,14 @@ const SERVER: Layers = &[
     ("running checks", &["checks", "budget", "cluster", "runner"]),
     (
         "the endpoints",
-        &["api", "health", "watches", "history", "tls_reports"],
+        &[
+            "api",
+            "health",
+            "watches",
+            "history",
+            "tls_reports",
+            "about",
+        ],
     ),
 ];
 
