@@ -23,6 +23,16 @@ mod common;
 use common::{Proc, free_port, healthy, spawn};
 
 fn serve(world: &World, db: &str, port: u16, log: &std::path::Path) -> (Proc, SocketAddr) {
+    serve_with(world, db, port, log, &[])
+}
+
+fn serve_with(
+    world: &World,
+    db: &str,
+    port: u16,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> (Proc, SocketAddr) {
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let mut cmd = common::mxtls_at(
         world,
@@ -38,7 +48,8 @@ fn serve(world: &World, db: &str, port: u16, log: &std::path::Path) -> (Proc, So
     cmd.arg("--listen")
         .arg(listen.to_string())
         .arg("--web-dir")
-        .arg(world.dir.join("no-web-app"));
+        .arg(world.dir.join("no-web-app"))
+        .args(extra);
     (spawn(cmd, log), listen)
 }
 
@@ -123,7 +134,17 @@ async fn two_instances_and_workers_share_jobs_and_survive_a_killed_worker() {
     let db = pg.database("cluster").expect("database");
     let logs = world.dir.join("cluster-logs");
     std::fs::create_dir_all(&logs).expect("logs");
-    let (_a, a) = serve(&world, &db, free_port(), &logs.join("a.log"));
+    // Only instance A has the opt-out list; it reaches the workers through the store.
+    let list = logs.join("never-probe");
+    std::fs::write(&list, "mx.dane-ta.test\n").expect("write");
+    let list_arg = list.display().to_string();
+    let (_a, a) = serve_with(
+        &world,
+        &db,
+        free_port(),
+        &logs.join("a.log"),
+        &["--never-probe", &list_arg],
+    );
     let (_b, b) = serve(&world, &db, free_port(), &logs.join("b.log"));
     healthy(a, &logs.join("a.log"));
     healthy(b, &logs.join("b.log"));
@@ -161,6 +182,24 @@ async fn two_instances_and_workers_share_jobs_and_survive_a_killed_worker() {
     assert_eq!(again["snapshot"], e1["snapshot"]);
     assert_eq!(again["reused"], true);
     assert_eq!(job_rows(&store, "dane-ee.test").await.len(), 1);
+
+    // The opt-out list of instance A holds for the worker (which has none) and a check
+    // through B: never connected to, and said so.
+    let opted_ip: std::net::IpAddr = world
+        .scenarios
+        .iter()
+        .find(|s| s.domain == "dane-ta.test")
+        .and_then(|s| s.hosts.first())
+        .map(|(_, ips)| ips[0])
+        .expect("dane-ta.test's address");
+    let (_, opted) = events(&check(b, "dane-ta.test").join().expect("B, opted out"));
+    let address = &opted["evidence"]["hosts"][0]["addresses"][0];
+    assert_eq!(address["target"]["decision"], "opted-out", "{address}");
+    assert_eq!(address["target"]["entry"], "mx.dane-ta.test", "{address}");
+    assert!(
+        world.sessions.at(opted_ip).is_empty(),
+        "the opted-out host was connected to"
+    );
 
     // kill -9 of the worker while it waits for slow-banner.test's greeting (2.5 s).
     let mut w1 = w1;
