@@ -1,6 +1,7 @@
 //! The operator's opt-out list (`--never-probe FILE`): mail hosts a postmaster asked the
-//! operator of this checker not to test. The probe never connects to a listed host or
-//! address; the report says why that host was not tested, so that nobody mistakes it for a
+//! operator of this checker not to test. The probe never opens an SMTP session with a listed
+//! host or address (DNS lookups and the MTA-STS fetch are not mail-server sessions and go
+//! on); the report says why that host was not tested, so that nobody mistakes it for a
 //! server that did not answer.
 //!
 //! One entry per line, `#` starts a comment:

@@ -110,7 +110,7 @@ pub async fn probe_page(
          <h2>Opting out</h2>\
          <p>A postmaster who does not want a host tested from here asks {contact}. The \
          operator keeps a list of such hosts (names, zones, addresses or address blocks); \
-         the probe never connects to them, and the report of any domain that uses them \
+         the probe never opens an SMTP session with them, and the report of any domain that uses them \
          says: \u{201c}the operator of this checker was asked not to test this \
          host\u{201d}.{opted_out}</p>",
         ehlo = esc(&probe.helo),

@@ -73,10 +73,15 @@ impl SharedOptOut {
                 Err(e) => crate::say!("--never-probe: not shared with the cluster: {e}"),
             }
         }
-        let read = self
-            .store
-            .query_opt("SELECT list FROM never_probe WHERE id = 1", Vec::new())
-            .await;
+        // Time-boxed: a store that does not answer must not hold a check's session up; the
+        // last list read stays in force meanwhile.
+        let read = tokio::time::timeout(
+            REFRESH,
+            self.store
+                .query_opt("SELECT list FROM never_probe WHERE id = 1", Vec::new()),
+        )
+        .await
+        .unwrap_or_else(|_| Err(crate::store::StoreError::failed("no answer in time")));
         let list = match read {
             Ok(Some(row)) => match row.text("list").map(|t| NeverProbe::parse(&t)) {
                 Ok(Ok(list)) => Arc::new(list),

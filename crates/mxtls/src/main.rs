@@ -93,7 +93,7 @@ enum Command {
         #[arg(long, value_name = "PATH|URL", default_value = "mxtls.sqlite")]
         db: String,
         /// A domain the home page offers as an example (repeatable).
-        #[arg(long = "example", value_name = "DOMAIN")]
+        #[arg(long = "example", value_name = "DOMAIN", value_delimiter = ',')]
         examples: Vec<String>,
         /// Reverse proxies (address blocks, e.g. 10.0.0.0/8 or ::1) whose `Forwarded` /
         /// `X-Forwarded-For` headers name the client; from anyone else they are ignored.

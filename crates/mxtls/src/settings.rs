@@ -256,7 +256,7 @@ fn mask(long: &str, value: &str) -> String {
     {
         return "***".into();
     }
-    match (value.find("://"), value.rfind('@')) {
+    let value = match (value.find("://"), value.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &value[scheme + 3..at];
             match userinfo.split_once(':') {
@@ -265,6 +265,20 @@ fn mask(long: &str, value: &str) -> String {
             }
         }
         _ => value.to_owned(),
+    };
+    // A password in a URL's query (`?password=…`, libpq's form) too.
+    match value.split_once('?') {
+        Some((base, query)) => {
+            let parts: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", parts.join("&"))
+        }
+        None => value,
     }
 }
 
@@ -279,6 +293,10 @@ mod tests {
             "postgres://mxtls:***@db.example/mxtls"
         );
         assert_eq!(mask("db", "mxtls.sqlite"), "mxtls.sqlite");
+        assert_eq!(
+            mask("db", "postgres://u@db/x?sslmode=require&password=hunter2"),
+            "postgres://u@db/x?sslmode=require&password=***"
+        );
         assert_eq!(mask("api-token", "abc"), "***");
         assert_eq!(env_name("target-sessions"), "MXTLS_TARGET_SESSIONS");
     }

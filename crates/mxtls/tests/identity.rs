@@ -161,6 +161,39 @@ async fn the_probe_is_who_it_says_and_leaves_opted_out_hosts_alone() {
                 entry
             );
         }
+
+        // Two MX hosts on one server: opting out the second keeps the probe away from the
+        // address the first shares with it.
+        let shared = world
+            .scenarios
+            .iter()
+            .find(|s| s.domain == "shared-address.test")
+            .and_then(|s| s.hosts.first())
+            .map(|(_, ips)| ips[0])
+            .expect("shared-address.test's address");
+        let list = world.dir.join("never-probe");
+        std::fs::write(&list, "mx2.shared-address.test\n").expect("write");
+        let seen = world.sessions.at(shared).len();
+        let mut cmd = common::mxtls_at(&world, &["check", "shared-address.test", "--json"]);
+        cmd.arg("--allow-private-targets")
+            .arg("--never-probe")
+            .arg(&list);
+        let out =
+            output_within(&mut cmd, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{e}"));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(
+            world.sessions.at(shared).len(),
+            seen,
+            "the shared server was connected to"
+        );
+        let verdicts: Vec<&serde_json::Value> = json["mx"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m["addresses"].as_array().into_iter().flatten())
+            .map(|a| &a["tls"])
+            .collect();
+        assert_eq!(verdicts, ["opted-out", "opted-out"], "{}", json["mx"]);
     });
     world.stop().await;
 }

@@ -459,7 +459,14 @@ impl Run {
         }
         let probed = join_all(first.iter().map(|&(ip, i)| {
             let (name, sni) = (plans[i].evidence.name.clone(), plans[i].sni.clone());
-            self.clone().address(name, sni, ip)
+            // Every host that names the address: an opt-out of any of them keeps the probe
+            // away from the server they share.
+            let named: Vec<DnsName> = plans
+                .iter()
+                .filter(|p| p.ips.contains(&ip))
+                .map(|p| p.evidence.name.clone())
+                .collect();
+            self.clone().address(name, sni, ip, named)
         }))
         .await;
         plans
@@ -480,8 +487,14 @@ impl Run {
             .collect()
     }
 
-    async fn address(self: Arc<Self>, host: DnsName, sni: DnsName, ip: IpAddr) -> AddressEvidence {
-        if let Some(untested) = self.untested(&host, ip).await {
+    async fn address(
+        self: Arc<Self>,
+        host: DnsName,
+        sni: DnsName,
+        ip: IpAddr,
+        named: Vec<DnsName>,
+    ) -> AddressEvidence {
+        if let Some(untested) = self.untested(&host, &named, ip).await {
             return untested;
         }
         // Over the address's budget, sessions seen there a moment ago (by another check, of

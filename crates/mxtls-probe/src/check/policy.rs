@@ -14,15 +14,23 @@ use crate::target;
 
 impl Run {
     /// The evidence of an address not to connect to, with the reason; `None`: go ahead.
+    /// `host` probes it; `named` are all the MX hosts that name it (an opt-out of any covers
+    /// the server they share).
     pub(super) async fn untested(
         self: &Arc<Self>,
         host: &DnsName,
+        named: &[DnsName],
         ip: IpAddr,
     ) -> Option<AddressEvidence> {
-        let opted_out = match &self.config.never_probe {
-            Some(list) => list.opted_out(host, ip).await,
-            None => None,
-        };
+        let mut opted_out = None;
+        if let Some(list) = &self.config.never_probe {
+            for name in std::iter::once(host).chain(named) {
+                opted_out = list.opted_out(name, ip).await;
+                if opted_out.is_some() {
+                    break;
+                }
+            }
+        }
         let (target, reason) = if let Some(entry) = opted_out {
             (
                 TargetDecision::OptedOut { entry },
