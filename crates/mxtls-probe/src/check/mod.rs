@@ -459,8 +459,7 @@ impl Run {
         }
         let probed = join_all(first.iter().map(|&(ip, i)| {
             let (name, sni) = (plans[i].evidence.name.clone(), plans[i].sni.clone());
-            // Every host that names the address: an opt-out of any of them keeps the probe
-            // away from the server they share.
+            // Every host naming the address: an opt-out of any covers the server they share.
             let named: Vec<DnsName> = plans
                 .iter()
                 .filter(|p| p.ips.contains(&ip))
