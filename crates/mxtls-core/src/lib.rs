@@ -28,6 +28,7 @@ pub mod promises;
 pub mod render;
 pub mod report;
 pub mod route;
+pub mod sender_test;
 pub mod starttls;
 pub mod tls;
 pub mod tls_rpt;

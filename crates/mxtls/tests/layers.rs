@@ -31,6 +31,7 @@ const CORE: Layers = &[
             "mta_sts",
             "posture",
             "tls_rpt",
+            "sender_test",
         ],
     ),
     ("presentation vocabulary", &["present"]),
