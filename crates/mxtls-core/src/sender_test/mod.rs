@@ -9,6 +9,8 @@
 //! `MAIL FROM` checked the certificate (or its DANE records) and refused it; one that came back
 //! later deferred; one that delivered over cleartext after a failed STARTTLS fell back.
 
+pub mod dialogue;
+
 use crate::evidence::UnixTime;
 use crate::names::DnsName;
 
