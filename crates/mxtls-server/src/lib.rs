@@ -377,9 +377,11 @@ pub fn start_watcher(app: &Arc<App>) -> [tokio::task::AbortHandle; 2] {
     ]
 }
 
-/// `db` with any password in a URL replaced by `***`, for logs.
-fn redact(db: &str) -> String {
-    match (db.find("://"), db.rfind('@')) {
+/// `db` with any password in a URL replaced by `***` — in the userinfo
+/// (`postgres://user:pw@host`) and in the query (`?password=pw`, libpq's form) — for logs
+/// and `mxtls serve --print-config`.
+pub fn redact(db: &str) -> String {
+    let db = match (db.find("://"), db.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &db[scheme + 3..at];
             match userinfo.split_once(':') {
@@ -388,6 +390,19 @@ fn redact(db: &str) -> String {
             }
         }
         _ => db.to_owned(),
+    };
+    match db.split_once('?') {
+        Some((base, query)) => {
+            let parts: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", parts.join("&"))
+        }
+        None => db,
     }
 }
 

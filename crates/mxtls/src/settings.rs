@@ -248,7 +248,8 @@ fn quote(v: &str) -> String {
     }
 }
 
-/// A value with its secret hidden: a URL's password, anything named like a secret.
+/// A value with its secret hidden: a URL's password (as the server's logs hide it), anything
+/// named like a secret.
 fn mask(long: &str, value: &str) -> String {
     if ["secret", "token", "password", "key"]
         .iter()
@@ -256,30 +257,7 @@ fn mask(long: &str, value: &str) -> String {
     {
         return "***".into();
     }
-    let value = match (value.find("://"), value.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &value[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &value[..scheme + 3], &value[at..]),
-                None => value.to_owned(),
-            }
-        }
-        _ => value.to_owned(),
-    };
-    // A password in a URL's query (`?password=…`, libpq's form) too.
-    match value.split_once('?') {
-        Some((base, query)) => {
-            let parts: Vec<String> = query
-                .split('&')
-                .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => p.to_owned(),
-                })
-                .collect();
-            format!("{base}?{}", parts.join("&"))
-        }
-        None => value,
-    }
+    mxtls_server::redact(value)
 }
 
 #[cfg(test)]
