@@ -10,18 +10,27 @@
 //! later deferred; one that delivered over cleartext after a failed STARTTLS fell back.
 
 pub mod dialogue;
+pub mod published;
+pub mod view;
+pub mod zone;
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::evidence::UnixTime;
 use crate::names::DnsName;
 
-/// One test domain's behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One test domain's behaviour; on the wire, its [`Case::label`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Case {
     /// Signed, TLSA records that match the receiver's key: the control for DANE.
     DaneValid,
     /// Signed, TLSA records that match nothing: a DANE sender must not deliver.
     DaneMismatch,
     /// Signed, no TLSA records: opportunistic TLS for everyone.
+    #[serde(rename = "dnssec-no-tlsa")]
     SignedNoTlsa,
     /// MTA-STS `enforce` and a certificate valid for the MX host: the control for MTA-STS.
     StsEnforce,
@@ -32,7 +41,7 @@ pub enum Case {
     /// STARTTLS stripped from the EHLO reply (`XXXXXXXA`), TLSA records published: a DANE
     /// sender must not deliver in cleartext.
     StarttlsStripped,
-    /// No STARTTLS at all, unsigned: the control for cleartext.
+    /// No STARTTLS at all, no TLSA records: the control for cleartext.
     NoStarttls,
 }
 
@@ -89,6 +98,23 @@ impl Case {
         DnsName::parse(&format!("{}.{}", self.label(), zone)).unwrap_or_else(|_| zone.clone())
     }
 
+    /// The test domain's MX host: `mx-LABEL.ZONE`, one label under the zone, so that one
+    /// certificate for `*.ZONE` serves every receiver — except `sts-wrong-name`, whose host
+    /// `mx.sts-wrong-name.ZONE` is two labels down, where that wildcard does not reach: its
+    /// certificate is for another name without a second certificate.
+    pub fn mx_host(self, zone: &DnsName) -> DnsName {
+        let name = match self {
+            Case::StsWrongName => format!("mx.{}.{zone}", self.label()),
+            _ => format!("mx-{}.{zone}", self.label()),
+        };
+        DnsName::parse(&name).unwrap_or_else(|_| zone.clone())
+    }
+
+    /// The case whose MX host is `host`.
+    pub fn of_mx_host(host: &DnsName, zone: &DnsName) -> Option<Case> {
+        Case::ALL.into_iter().find(|c| &c.mx_host(zone) == host)
+    }
+
     pub fn receiver(self) -> Receiver {
         match self {
             Case::StarttlsBroken => Receiver::FailAfterStarttls,
@@ -112,33 +138,62 @@ impl Case {
     }
 }
 
-/// What the sender negotiated in one connection's TLS handshake.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What the sender negotiated in one connection's TLS handshake (names as IANA writes them).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TlsSeen {
     pub version: String,
     pub cipher: String,
+    /// The key exchange group (`X25519MLKEM768` is post-quantum); empty if unknown.
+    #[serde(default)]
     pub group: String,
-    /// The SNI it sent, if any (DANE senders send the MX host name).
+    /// The SNI it sent, if any (DANE and MTA-STS senders must send the MX host name).
+    #[serde(default)]
     pub sni: Option<String>,
 }
 
-/// One SMTP connection from the sender to a test domain's receiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl TlsSeen {
+    /// Whether the key exchange resists a quantum computer (a hybrid with ML-KEM).
+    pub fn post_quantum(&self) -> bool {
+        self.group.to_ascii_uppercase().contains("MLKEM")
+    }
+}
+
+/// One SMTP connection from a sender to a test domain's receiver, as the receiver recorded
+/// it. The wire form of the sender test: the server stores and sends these, the page and the
+/// CLI [`judge`] them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
+    /// The test domain it reached (by the receiver's address).
+    pub case: Case,
     pub at: UnixTime,
+    /// Where it came from: how connections without a recipient (refused, deferred) are
+    /// matched to a test ([`view::attribute`]).
+    pub source: IpAddr,
+    /// The name the sender gave in EHLO/HELO (the last one), bounded.
+    #[serde(default)]
+    pub ehlo: Option<String>,
     /// The sender said STARTTLS.
     pub starttls: bool,
     /// The handshake completed, and what it negotiated.
+    #[serde(default)]
     pub tls: Option<TlsSeen>,
+    /// The TLS alert the sender sent to break the handshake off (`bad_certificate`): it
+    /// refused the certificate during the handshake.
+    #[serde(default)]
+    pub alert: Option<String>,
     /// The message was accepted (250 after DATA) in this connection.
     pub delivered: bool,
+    /// The test token of the recipient it named, when it named a live one.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 impl Connection {
-    /// The sender completed the handshake and left without a message: it checked the
-    /// certificate or its DANE records, and refused them.
+    /// The sender refused the certificate: it broke the handshake off with an alert, or
+    /// completed it and left without a message (it checked the certificate or its DANE
+    /// records after the handshake).
     fn refused_after_handshake(&self) -> bool {
-        self.tls.is_some() && !self.delivered
+        (self.tls.is_some() || self.alert.is_some()) && !self.delivered
     }
 }
 
@@ -266,8 +321,12 @@ pub fn judge(
             None => waiting("connected, no handshake yet"),
         },
         Case::StarttlsBroken => match delivered {
+            Some(_) if !connections.iter().any(|c| c.starttls) => verdict(
+                Outcome::Bad,
+                "never tried STARTTLS: delivered in cleartext although it was offered",
+            ),
             Some(_) => verdict(Outcome::Bad, "falls back to cleartext when STARTTLS breaks"),
-            None if tries > 1 => verdict(
+            None if tries > 1 || !listening => verdict(
                 Outcome::Good,
                 &format!("defers when STARTTLS breaks ({})", attempts(tries)),
             ),
@@ -324,10 +383,15 @@ mod tests {
 
     fn conn(starttls: bool, tls: Option<TlsSeen>, delivered: bool) -> Connection {
         Connection {
+            case: Case::DaneValid,
             at: NOW,
+            source: IpAddr::from([192, 0, 2, 1]),
+            ehlo: None,
             starttls,
             tls,
+            alert: None,
             delivered,
+            token: None,
         }
     }
 

@@ -1,0 +1,186 @@
+//! A sender test as the server sends it and the page and the CLI read it: the test's token,
+//! window and the connections matched to it.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Case, CaseVerdict, Connection, judge};
+use crate::evidence::UnixTime;
+use crate::names::DnsName;
+
+/// One test: what `GET /api/sender-tests/{token}` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderTest {
+    pub token: String,
+    /// The zone the test domains live under.
+    pub zone: DnsName,
+    pub started: UnixTime,
+    /// Until when the receivers listen for this test (a deferring sender comes back).
+    pub until: UnixTime,
+    /// The server's clock when it answered: verdicts are judged at this time, not at the
+    /// reader's (whose clock may be off).
+    pub now: UnixTime,
+    /// The connections matched to this test ([`attribute`]), oldest first.
+    pub connections: Vec<Connection>,
+    /// What the server found wrong with the published test domains before the test: a test
+    /// zone that is itself broken must not blame the sender. Empty when all is as it must be.
+    #[serde(default)]
+    pub published: Vec<super::published::Problem>,
+}
+
+impl SenderTest {
+    /// The addresses to send one message to: `TOKEN@` every test domain.
+    pub fn addresses(&self) -> Vec<(Case, String)> {
+        Case::ALL
+            .into_iter()
+            .map(|c| (c, format!("{}@{}", self.token, c.domain(&self.zone))))
+            .collect()
+    }
+
+    /// Each test domain's verdict as of the server's `now`.
+    pub fn verdicts(&self) -> Vec<CaseVerdict> {
+        Case::ALL
+            .into_iter()
+            .map(|case| {
+                let seen: Vec<Connection> = self
+                    .connections
+                    .iter()
+                    .filter(|c| c.case == case)
+                    .cloned()
+                    .collect();
+                judge(case, &seen, self.now, self.until)
+            })
+            .collect()
+    }
+
+    /// Whether the receivers still listen for this test.
+    pub fn listening(&self) -> bool {
+        self.now.0 < self.until.0
+    }
+}
+
+/// The connections of the test `token` (started at `started`, listening until `until`)
+/// among `all`: those that named its token, and those that named none (a sender that refused
+/// a certificate or deferred never says RCPT) from the networks its named ones came from —
+/// the same /24 (IPv4) or /64 (IPv6), since large senders leave from many addresses —
+/// within its window. Two tests from one network at once share those unnamed connections;
+/// the page says that a shared sender network makes them ambiguous.
+pub fn attribute(
+    token: &str,
+    started: UnixTime,
+    until: UnixTime,
+    all: &[Connection],
+) -> Vec<Connection> {
+    let networks: Vec<Network> = all
+        .iter()
+        .filter(|c| c.token.as_deref() == Some(token))
+        .map(|c| Network::of(c.source))
+        .collect();
+    let mut mine: Vec<Connection> = all
+        .iter()
+        .filter(|c| match &c.token {
+            Some(t) => t == token,
+            None => {
+                c.at.0 >= started.0
+                    && c.at.0 <= until.0
+                    && networks.contains(&Network::of(c.source))
+            }
+        })
+        .cloned()
+        .collect();
+    mine.sort_by_key(|c| c.at);
+    mine
+}
+
+/// A sender's network: its address's /24 or /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Network {
+    V4([u8; 3]),
+    V6([u8; 8]),
+}
+
+impl Network {
+    fn of(ip: IpAddr) -> Network {
+        match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                Network::V4([o[0], o[1], o[2]])
+            }
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Network::of(IpAddr::V4(v4)),
+                None => {
+                    let o = v6.octets();
+                    Network::V6([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
+                }
+            },
+        }
+    }
+}
+
+/// A fresh token from 16 random bytes (the caller's randomness: the core has none): 26
+/// lower-case base32 characters, a valid local part that nobody guesses.
+pub fn token(random: [u8; 16]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bits: u128 = u128::from_be_bytes(random);
+    let mut out = String::with_capacity(26);
+    for _ in 0..26 {
+        out.push(ALPHABET[(bits & 31) as usize] as char);
+        bits >>= 5;
+    }
+    out
+}
+
+/// Whether `s` has the form of a token (what the receiver and the API accept).
+pub fn is_token(s: &str) -> bool {
+    s.len() == 26
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(case: Case, at: i64, source: [u8; 4], token: Option<&str>) -> Connection {
+        Connection {
+            case,
+            at: UnixTime(at),
+            source: IpAddr::from(source),
+            ehlo: None,
+            starttls: true,
+            tls: None,
+            alert: None,
+            delivered: token.is_some(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn unnamed_connections_follow_the_networks_a_token_came_from() {
+        let all = vec![
+            conn(Case::DaneValid, 100, [192, 0, 2, 10], Some("tok")),
+            // The same sender's network refusing the mismatch: ours.
+            conn(Case::DaneMismatch, 101, [192, 0, 2, 11], None),
+            // Another network: someone else's.
+            conn(Case::DaneMismatch, 102, [198, 51, 100, 1], None),
+            // Our network, but before the test started: not ours.
+            conn(Case::StarttlsBroken, 10, [192, 0, 2, 10], None),
+            // Another token's delivery from our network: never ours.
+            conn(Case::NoStarttls, 103, [192, 0, 2, 10], Some("other")),
+        ];
+        let mine = attribute("tok", UnixTime(50), UnixTime(500), &all);
+        let at: Vec<i64> = mine.iter().map(|c| c.at.0).collect();
+        assert_eq!(at, vec![100, 101]);
+        // A token with no named connection has no unnamed ones either.
+        assert!(attribute("none", UnixTime(0), UnixTime(500), &all).is_empty());
+    }
+
+    #[test]
+    fn tokens_are_local_parts_of_their_own_form() {
+        let t = token([0xA5; 16]);
+        assert!(is_token(&t), "{t}");
+        assert_ne!(t, token([0x5A; 16]));
+        assert!(!is_token("short") && !is_token(&"A".repeat(26)));
+    }
+}
