@@ -18,6 +18,9 @@ pub enum Route {
     /// The TLS-RPT report reader: reports judged in the browser against the latest check.
     /// Its own bundle (`dist/tls-rpt/`), so the home page does not load the report reader.
     TlsRpt,
+    /// The sender test: `None` offers to start one, `Some(token)` shows the test's live
+    /// results. A token has the form the server gives (`sender_test::view::token`).
+    SendTest(Option<String>),
     NotFound,
 }
 
@@ -37,6 +40,8 @@ impl Route {
             ("widget", Some(d)) => Route::Widget(d),
             ("d", Some(d)) => Route::History(d),
             ("tls-rpt", None) if rest.is_none() => Route::TlsRpt,
+            ("send-test", None) if rest.is_none() => Route::SendTest(None),
+            ("send-test", Some(t)) if is_token(&t) => Route::SendTest(Some(t)),
             _ => Route::NotFound,
         }
     }
@@ -50,8 +55,20 @@ impl Route {
             Route::Widget(d) => format!("/widget/{}", percent_encode(d)),
             Route::History(d) => format!("/d/{}", percent_encode(d)),
             Route::TlsRpt => "/tls-rpt".to_owned(),
+            Route::SendTest(None) => "/send-test".to_owned(),
+            Route::SendTest(Some(t)) => format!("/send-test/{}", percent_encode(t)),
         }
     }
+}
+
+/// Whether `s` has the form of a sender test's token: 26 characters of `a`–`z` and `2`–`7`.
+/// The same rule as `sender_test::view::is_token`, written out here because `route` sits
+/// in a lower layer than `sender_test` and may not use it (ARCHITECTURE.md, the core's
+/// layers); a unit test below holds the two to the same answers.
+fn is_token(s: &str) -> bool {
+    s.len() == 26
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
 }
 
 /// Decodes `%XX` escapes; invalid escapes and invalid UTF-8 are kept as they are, so a
@@ -102,6 +119,9 @@ mod tests {
             Route::Widget("mail.example".into()),
             Route::History("mail.example".into()),
             Route::TlsRpt,
+            Route::SendTest(None),
+            Route::SendTest(Some("abcdefghijklmnopqrstuvwxyz".into())),
+            Route::SendTest(Some("a234567bcdefghijklmnopqrst".into())),
         ] {
             assert_eq!(Route::parse(&route.path()), route);
         }
@@ -129,5 +149,66 @@ mod tests {
         // A broken escape is kept, not dropped.
         assert_eq!(percent_decode("a%zzb%"), "a%zzb%");
         assert_eq!(percent_decode("%ff"), "%ff");
+    }
+
+    #[test]
+    fn sender_tests_take_only_a_token() {
+        let token = crate::sender_test::view::token([0x5A; 16]);
+        assert_eq!(
+            Route::parse(&format!("/send-test/{token}")),
+            Route::SendTest(Some(token.clone()))
+        );
+        assert_eq!(
+            Route::SendTest(Some(token.clone())).path(),
+            format!("/send-test/{token}")
+        );
+        assert_eq!(Route::parse("/send-test"), Route::SendTest(None));
+        assert_eq!(Route::parse("/send-test/"), Route::SendTest(None));
+        assert_eq!(
+            Route::parse(&format!("/send-test/{token}/")),
+            Route::SendTest(Some(token.clone()))
+        );
+        for bad in [
+            "/send-test/short",
+            // Upper case, `0`, `1`, `8`, `9` are not in the alphabet.
+            "/send-test/ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "/send-test/abcdefghijklmnopqrstuvwxy0",
+            "/send-test/abcdefghijklmnopqrstuvwxy8",
+            "/send-test/abcdefghijklmnopqrstuvwxyza",
+            "/send-test/abcdefghijklmnopqrstuvwxyz/x",
+            "/send-test/%2e%2e",
+            "/send-test/..",
+            "/send-tests",
+        ] {
+            assert_eq!(Route::parse(bad), Route::NotFound, "{bad}");
+        }
+        // An escaped token is still only a token once decoded.
+        assert_eq!(
+            Route::parse("/send-test/%61bcdefghijklmnopqrstuvwxyz"),
+            Route::SendTest(Some("abcdefghijklmnopqrstuvwxyz".into()))
+        );
+    }
+
+    /// The inline rule is the sender test's own.
+    #[test]
+    fn the_token_form_is_the_sender_tests() {
+        use crate::sender_test::view;
+        let mut samples = vec![
+            String::new(),
+            "a".repeat(25),
+            "a".repeat(26),
+            "a".repeat(27),
+            "2".repeat(26),
+            "7".repeat(26),
+            "8".repeat(26),
+            "1".repeat(26),
+            "Z".repeat(26),
+            format!("{}é", "a".repeat(24)),
+            format!("{}-", "a".repeat(25)),
+        ];
+        samples.extend((0u8..=255).map(|b| view::token([b; 16])));
+        for s in samples {
+            assert_eq!(is_token(&s), view::is_token(&s), "{s:?}");
+        }
     }
 }

@@ -50,6 +50,7 @@ pub mod never_probe;
 pub mod notify;
 mod outage;
 pub mod runner;
+pub mod sender_test;
 pub mod snapshots;
 pub mod store;
 pub mod tls_reports;
@@ -109,6 +110,8 @@ pub struct Config {
     pub limits: Limits,
     /// What `/about/probe` tells postmasters: the contact and the per-address budget.
     pub operator: about::Operator,
+    /// The sender test's receivers and zone (`--sender-test ZONE`), if this instance runs it.
+    pub sender_test: Option<sender_test::Settings>,
 }
 
 impl Default for Config {
@@ -134,6 +137,7 @@ impl Default for Config {
             cluster: ClusterMode::Single,
             limits: Limits::default(),
             operator: about::Operator::default(),
+            sender_test: None,
         }
     }
 }
@@ -206,6 +210,8 @@ pub struct App {
     pub health: health::Health,
     /// What `/about/probe` says besides the probe's own settings.
     pub operator: about::Operator,
+    /// The sender test, where this instance runs it.
+    pub sender_test: Option<Arc<sender_test::SenderTests>>,
 }
 
 impl App {
@@ -248,6 +254,7 @@ impl App {
             runner,
             health: health::Health::default(),
             operator: about::Operator::default(),
+            sender_test: None,
         }
     }
 }
@@ -319,6 +326,11 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
             "/d/{domain}/watch",
             get(watches::page::show).post(watches::page::submit),
         )
+        .route(
+            "/api/sender-tests",
+            axum::routing::post(sender_test::api::start),
+        )
+        .route("/api/sender-tests/{token}", get(sender_test::api::show))
         .route("/metrics", get(metrics_text))
         .route(
             "/tlsrpt/{domain}",
@@ -422,6 +434,14 @@ pub struct Server {
     )>,
     /// How long a stop waits for running checks (the check timeout and a margin).
     grace: Duration,
+    /// The sender test's receivers, bound at build time, served while the server runs.
+    receivers: Option<Receivers>,
+}
+
+/// The sender test's listeners and TLS, ready to serve.
+struct Receivers {
+    listeners: Vec<(mxtls_core::sender_test::Case, tokio::net::TcpListener)>,
+    tls: Arc<rustls::ServerConfig>,
 }
 
 impl Server {
@@ -446,6 +466,28 @@ impl Server {
         app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
         app.metrics_from = config.metrics_from.clone();
         app.operator = config.operator.clone();
+        let mut receivers = None;
+        if let Some(settings) = &config.sender_test {
+            let tls = sender_test::receiver::tls_config(settings).map_err(std::io::Error::other)?;
+            let listeners = sender_test::receiver::bind(settings).await?;
+            crate::say!(
+                "sender test: {} test domains under {}, receivers on {}",
+                listeners.len(),
+                settings.zone,
+                settings
+                    .listen
+                    .iter()
+                    .map(|(_, a)| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            app.sender_test = Some(Arc::new(sender_test::SenderTests::new(
+                settings.clone(),
+                app.store.clone(),
+                config.probe.clone(),
+            )));
+            receivers = Some(Receivers { listeners, tls });
+        }
         app.public_url = config
             .public_url
             .clone()
@@ -486,6 +528,7 @@ impl Server {
         let mut server = Server::with_app(&config, Arc::new(app));
         server.watcher = true;
         server.worker = worker_task;
+        server.receivers = receivers;
         Ok(server)
     }
 
@@ -503,6 +546,7 @@ impl Server {
             watcher: false,
             worker: None,
             grace,
+            receivers: None,
         }
     }
 
@@ -519,6 +563,18 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let _watching = self.watcher.then(|| start_watcher(&self.app));
+        // The receivers stop with the server (the handle aborts them when dropped).
+        let _receiving = match (self.receivers, self.app.sender_test.clone()) {
+            (Some(r), Some(tests)) => {
+                Some(AbortOnDrop(tokio::spawn(sender_test::receiver::serve(
+                    tests,
+                    r.listeners,
+                    r.tls,
+                    self.app.limits.connections.clone(),
+                ))))
+            }
+            _ => None,
+        };
         crate::say!(
             "{}",
             connections::describe(listener.local_addr()?, &self.app.limits.connections)
@@ -557,6 +613,15 @@ impl Server {
             crate::say!("stopped");
         }
         Ok(())
+    }
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

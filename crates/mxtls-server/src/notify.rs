@@ -298,24 +298,99 @@ async fn post_inner(
         .header("idempotency-key", key)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    if hook.https {
+    let (status, location, _) = exchange(hook, tcp, request, 64 * 1024).await?;
+    Ok((status, location))
+}
+
+/// `GET url` (http or https, the platform's roots; no target policy: the caller names a
+/// server it chose, as `mxtls sender-test --watch --server URL` does): the status and at most
+/// `max` bytes of the body, within `limit`.
+pub async fn get(
+    url: &str,
+    max: usize,
+    limit: std::time::Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    call(http::Method::GET, url, String::new(), max, limit).await
+}
+
+/// `POST url` with a JSON `body`, as [`get`].
+pub async fn post(
+    url: &str,
+    body: String,
+    max: usize,
+    limit: std::time::Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    call(http::Method::POST, url, body, max, limit).await
+}
+
+async fn call(
+    method: http::Method,
+    url: &str,
+    body: String,
+    max: usize,
+    limit: std::time::Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    let target = Webhook::parse(url)?;
+    let run = async {
+        let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| format!("could not connect to {}: {e}", target.host))?;
+        let path = target
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        let host_header = target
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, host_header)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("mxtls/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let (status, _, body) = exchange(&target, tcp, request, max).await?;
+        Ok((status, body))
+    };
+    tokio::time::timeout(limit, run)
+        .await
+        .map_err(|_| format!("{url} did not answer within {limit:?}"))?
+}
+
+/// One request on `tcp` (in TLS for https): status, `Location`, at most `max` body bytes.
+async fn exchange(
+    target: &Webhook,
+    tcp: tokio::net::TcpStream,
+    request: http::Request<Full<Bytes>>,
+    max: usize,
+) -> Result<(u16, Option<String>, Vec<u8>), String> {
+    if target.https {
         let config = tls_config();
-        let name = rustls_pki_types::ServerName::try_from(hook.host.clone())
-            .map_err(|e| format!("{}: {e}", hook.host))?;
+        let name = rustls_pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|e| format!("{}: {e}", target.host))?;
         let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS with {}: {e}", hook.host))?;
-        send(hyper_util::rt::TokioIo::new(tls), request).await
+            .map_err(|e| format!("TLS with {}: {e}", target.host))?;
+        send(hyper_util::rt::TokioIo::new(tls), request, max).await
     } else {
-        send(hyper_util::rt::TokioIo::new(tcp), request).await
+        send(hyper_util::rt::TokioIo::new(tcp), request, max).await
     }
 }
 
 async fn send<IO>(
     io: IO,
     request: http::Request<Full<Bytes>>,
-) -> Result<(u16, Option<String>), String>
+    max: usize,
+) -> Result<(u16, Option<String>, Vec<u8>), String>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -336,11 +411,13 @@ where
                 .and_then(|l| l.to_str().ok())
                 .filter(|l| l.len() <= MAX_TARGET)
                 .map(str::to_owned);
-            // Read (and drop) a bounded body so the connection ends cleanly.
-            let _ = http_body_util::Limited::new(r.into_body(), 64 * 1024)
+            // A bounded body (read whole, so the connection ends cleanly).
+            let body = http_body_util::Limited::new(r.into_body(), max)
                 .collect()
-                .await;
-            Ok((status, location))
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            Ok((status, location, body))
         }
         Err(e) => Err(e),
     };

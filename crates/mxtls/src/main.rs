@@ -22,6 +22,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod probe_flags;
+mod sender_test;
+mod service;
 mod settings;
 use mxtls_core::pkix::RootSet;
 use mxtls_core::{Evidence, Horizon, Report, UnixTime, analyse, analyse_over, render};
@@ -138,9 +140,16 @@ enum Command {
         #[arg(long)]
         print_config: bool,
         #[command(flatten)]
+        sender_test: sender_test::ServeArgs,
+        #[command(flatten)]
         cluster: ClusterArgs,
         #[command(flatten)]
         probe: ProbeArgs,
+    },
+    /// The sender test: what to publish for its zone, and a test's verdicts.
+    SenderTest {
+        #[command(subcommand)]
+        command: sender_test::Command,
     },
     /// Exit 0 if the server at `--listen` answers `/healthz` with 200 within 5 s, else 1: a
     /// container's health check, without curl in the image.
@@ -225,7 +234,7 @@ impl OutputArgs {
 }
 
 /// Exit statuses promised by the design.
-const EXIT_ERRORS: u8 = 1;
+pub(crate) const EXIT_ERRORS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NOT_TESTED: u8 = 3;
 
@@ -308,9 +317,14 @@ fn main() -> ExitCode {
             no_probe,
             operator_contact,
             print_config: _,
+            sender_test,
             cluster: cluster_args,
             probe,
         } => {
+            let sender_test = match sender_test.settings() {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
             let mut probe = match probe.config(true, true) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
@@ -365,14 +379,16 @@ fn main() -> ExitCode {
                     target_sessions,
                     target_window: std::time::Duration::from_secs(cluster_args.target_window),
                 },
+                sender_test,
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("cannot serve on {listen}: {e}")),
             }
         }
-        Command::Migrate { db } => migrate(&db),
-        Command::Healthcheck { listen } => healthcheck(listen),
+        Command::Migrate { db } => service::migrate(&db),
+        Command::Healthcheck { listen } => service::healthcheck(listen),
+        Command::SenderTest { command } => sender_test::run(command),
         Command::Worker {
             db,
             target_sessions,
@@ -445,7 +461,7 @@ fn check(
     print_report(&evidence, evidence.probe.finished_at, output, Some(took))
 }
 
-fn fail(message: &str) -> ExitCode {
+pub(crate) fn fail(message: &str) -> ExitCode {
     eprintln!("mxtls: {message}");
     ExitCode::from(EXIT_USAGE)
 }
@@ -635,56 +651,4 @@ fn to_json(report: &Report, evidence: &Evidence, watch_url: Option<&str>) -> Str
         watch_url,
     })
     .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-}
-
-/// `mxtls migrate`: the store opened (which applies what is missing) and its version said.
-fn migrate(db: &str) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let known = mxtls_server::store::MIGRATIONS.len();
-    match runtime.block_on(async {
-        let store = mxtls_server::snapshots::Store::connect(db).await?;
-        let version = store.schema_version().await?;
-        store.flush().await?;
-        Ok::<_, mxtls_server::store::StoreError>((store.engine(), version))
-    }) {
-        Ok((engine, version)) => {
-            println!("mxtls: the store ({engine}) is at schema version {version} of {known}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&format!("the store: {e}")),
-    }
-}
-
-/// `mxtls healthcheck`: `GET /healthz` on `listen`, 200 or not, within 5 s.
-fn healthcheck(listen: std::net::SocketAddr) -> ExitCode {
-    use std::io::{Read, Write};
-    let limit = std::time::Duration::from_secs(5);
-    let answer = (|| -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect_timeout(&listen, limit)?;
-        s.set_read_timeout(Some(limit))?;
-        s.set_write_timeout(Some(limit))?;
-        s.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {listen}\r\n\r\n").as_bytes())?;
-        let mut head = [0u8; 64];
-        let n = s.read(&mut head)?;
-        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
-    })();
-    match answer {
-        Ok(head) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => {
-            ExitCode::SUCCESS
-        }
-        Ok(head) => {
-            eprintln!(
-                "mxtls: {listen}/healthz: {}",
-                head.lines().next().unwrap_or("")
-            );
-            ExitCode::from(EXIT_ERRORS)
-        }
-        Err(e) => {
-            eprintln!("mxtls: {listen}/healthz: {e}");
-            ExitCode::from(EXIT_ERRORS)
-        }
-    }
 }

@@ -152,6 +152,16 @@ impl Dialogue {
     }
 }
 
+/// The recipient a `RCPT TO:<a>` line names, lower-cased: what the receiver asks the store
+/// about before the dialogue answers.
+pub fn recipient_of(line: &str) -> Option<String> {
+    let verb = line.split_whitespace().next()?;
+    if !verb.eq_ignore_ascii_case("RCPT") {
+        return None;
+    }
+    path(line, "TO:")
+}
+
 /// The address of `MAIL FROM:<a>` or `RCPT TO:<a>` (`prefix` the part before `<`), lower-cased;
 /// the empty reverse path `<>` is an empty string.
 fn path(line: &str, prefix: &str) -> Option<String> {

@@ -149,12 +149,23 @@ pub struct TlsSeen {
     /// The SNI it sent, if any (DANE and MTA-STS senders must send the MX host name).
     #[serde(default)]
     pub sni: Option<String>,
+    /// The key exchange groups its ClientHello offered, in its order: what it could do,
+    /// where the receiver's own choice of groups limits what was negotiated.
+    #[serde(default)]
+    pub offered_groups: Vec<String>,
 }
 
 impl TlsSeen {
     /// Whether the key exchange resists a quantum computer (a hybrid with ML-KEM).
     pub fn post_quantum(&self) -> bool {
         self.group.to_ascii_uppercase().contains("MLKEM")
+    }
+
+    /// Whether it offered a post-quantum key exchange.
+    pub fn offers_post_quantum(&self) -> bool {
+        self.offered_groups
+            .iter()
+            .any(|g| g.to_ascii_uppercase().contains("MLKEM"))
     }
 }
 
@@ -206,6 +217,18 @@ pub enum Outcome {
     Bad,
     Neutral,
     Waiting,
+}
+
+impl Outcome {
+    /// The machine id (JSON, data attributes).
+    pub fn id(self) -> &'static str {
+        match self {
+            Outcome::Good => "good",
+            Outcome::Bad => "bad",
+            Outcome::Neutral => "neutral",
+            Outcome::Waiting => "waiting",
+        }
+    }
 }
 
 /// The verdict on one test domain, in words.
@@ -378,6 +401,7 @@ mod tests {
             cipher: "TLS_AES_256_GCM_SHA384".into(),
             group: "X25519MLKEM768".into(),
             sni: Some("mx.dane-mismatch.sender.example".into()),
+            offered_groups: vec!["X25519MLKEM768".into(), "X25519".into()],
         })
     }
 

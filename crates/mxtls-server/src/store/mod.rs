@@ -402,6 +402,25 @@ pub const MIGRATIONS: &[Migration] = &[
              updated_at BIGINT NOT NULL
          );",
     ),
+    // 9: the sender test: the tests people started, and what the receivers saw of each
+    // connection (a `sender_test::Connection` as JSON; `token` when it named one).
+    both(
+        "CREATE TABLE IF NOT EXISTS sender_tests (
+             token TEXT PRIMARY KEY,
+             started_at BIGINT NOT NULL,
+             until_at BIGINT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS sender_test_connections (
+             id TEXT PRIMARY KEY,
+             at BIGINT NOT NULL,
+             token TEXT,
+             record TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS sender_test_connections_at
+             ON sender_test_connections (at);
+         CREATE INDEX IF NOT EXISTS sender_test_connections_token
+             ON sender_test_connections (token);",
+    ),
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
