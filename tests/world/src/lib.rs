@@ -27,6 +27,7 @@ pub mod postgres;
 pub mod process;
 pub mod scenarios;
 pub mod sender_reports;
+pub mod sender_zone;
 pub mod smtp;
 pub mod zones;
 
@@ -59,6 +60,8 @@ pub struct Options {
     /// Extra signed domains `tenant-1.test` … `tenant-N.test` whose MX is `dane-ee.test`'s
     /// host: many domains that share one mail server, as at a hosting provider.
     pub tenants: usize,
+    /// Publish the sender test's zone (`sender_zone`).
+    pub sender_test: bool,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             postfix: true,
             https_port: 4443,
             tenants: 0,
+            sender_test: false,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct World {
     servers: Vec<tokio::task::JoinHandle<()>>,
     /// Every session the scenario SMTP servers took (not Postfix's).
     pub sessions: std::sync::Arc<smtp::SessionLog>,
+    /// The sender test's zone and what its receivers need, with `Options::sender_test`.
+    pub sender_test: Option<sender_zone::SenderTestWorld>,
 }
 
 /// The names of [`Options::tenants`] domains.
@@ -347,6 +353,15 @@ impl World {
                 secondary: scenarios::Secondary::None,
             });
         }
+        let sender_test = if options.sender_test {
+            let (zone, hosts, world) =
+                sender_zone::build(&pki, &dir, net, options.smtp_port, options.https_port).await?;
+            zones.push(zone);
+            servers.0.extend(hosts);
+            Some(world)
+        } else {
+            None
+        };
         let zone_dir = dir.join("zones");
         let signed = zones::build(&zone_dir, ip(0, 2), &zones)?;
         let mut daemons = Vec::new();
@@ -423,6 +438,7 @@ impl World {
             daemons,
             servers: std::mem::take(&mut servers.0),
             sessions,
+            sender_test,
         })
     }
 

@@ -141,8 +141,10 @@ impl SenderTests {
                 params![token, started, until, MAX_CONNECTIONS_READ],
             )
             .await?;
+        // Oldest first again (the query kept the newest).
         let all: Vec<Connection> = rows
             .iter()
+            .rev()
             .filter_map(|r| r.text("record").ok())
             .filter_map(|t| serde_json::from_str(&t).ok())
             .collect();

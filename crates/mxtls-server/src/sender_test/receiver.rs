@@ -134,11 +134,9 @@ async fn accept(shared: Arc<Shared>, case: Case, listener: TcpListener) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let record = timeout(SESSION, session(&shared, case, stream, peer)).await;
-            let record = match record {
-                Ok(r) => r,
-                Err(_) => None,
-            };
+            let record = timeout(SESSION, session(&shared, case, stream, peer))
+                .await
+                .unwrap_or_default();
             if let Some(r) = record {
                 shared.tests.record(&r).await;
             }
@@ -257,6 +255,8 @@ async fn session(
     talk.tls_started();
     let mut secure = BufReader::new(tls);
     let _ = converse(shared, &mut secure, &mut talk, &mut seen, &mut said).await;
+    // close_notify, as a TLS server closes: without it a sender sees a truncated session.
+    let _ = timeout(Duration::from_secs(2), secure.get_mut().shutdown()).await;
     Some(seen)
 }
 
