@@ -15,6 +15,7 @@ pub mod net;
 pub mod pages;
 pub mod refusal;
 pub mod report;
+pub mod send_test;
 pub mod tls_rpt;
 
 use wasm_bindgen::JsCast;
@@ -80,6 +81,10 @@ fn app() -> Html {
         }
         Route::Widget(d) => {
             return html! { <WidgetPage domain={d.clone()} navigate={navigate.clone()} /> };
+        }
+        Route::SendTest(None) => html! { <send_test::SendTestStart navigate={navigate.clone()} /> },
+        Route::SendTest(Some(t)) => {
+            html! { <send_test::SendTestPage token={t.clone()} navigate={navigate.clone()} /> }
         }
         // `/d/…` and `/tls-rpt` are bundles of their own (`history`, `tls_rpt`); this one
         // only sees them when the server has not got them built.

@@ -152,6 +152,7 @@ pub fn home(props: &NavProps) -> Html {
                 </ul>
                 <p class="muted">{ "The server only gathers evidence; your browser judges it." }</p>
             </section>
+            <p id="send-test-link">{ "Sending mail, not receiving it? " }{ link(&props.navigate, Route::SendTest(None), "Test your own outgoing server".into()) }</p>
         </main>
     }
 }

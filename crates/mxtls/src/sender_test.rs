@@ -268,7 +268,7 @@ async fn watch(
             if json {
                 println!("{}", to_json(&test));
             } else {
-                println!("\n{}", summary(&test));
+                println!("\n{}\n{}", test.summary(), summary(&test));
             }
             let bad = test.verdicts().iter().any(|v| v.outcome == Outcome::Bad);
             return ExitCode::from(if bad { 1 } else { 0 });
@@ -345,10 +345,7 @@ fn summary(test: &SenderTest) -> String {
     for v in test.verdicts() {
         let broken = test.published.iter().filter(|p| p.case == v.case).count();
         let (mark, words) = if broken > 0 {
-            (
-                "?",
-                "not judged: the test domain itself is broken on the server's side".to_owned(),
-            )
+            ("?", mxtls_core::sender_test::view::NOT_JUDGED.to_owned())
         } else {
             let mark = match v.outcome {
                 Outcome::Good => "ok",
@@ -376,5 +373,5 @@ fn to_json(test: &SenderTest) -> String {
             })
         })
         .collect();
-    serde_json::json!({ "test": test, "verdicts": verdicts }).to_string()
+    serde_json::json!({ "test": test, "summary": test.summary(), "verdicts": verdicts }).to_string()
 }

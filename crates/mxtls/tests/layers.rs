@@ -96,6 +96,7 @@ const SERVER: Layers = &[
             "history",
             "tls_reports",
             "about",
+            "sender_test",
         ],
     ),
 ];

@@ -436,6 +436,12 @@ fn the_receivers_record_and_the_verdicts_follow_what_each_sender_did() {
             "{case}: {words:?} lacks {want_words:?}"
         );
     }
+    assert_eq!(
+        json["summary"],
+        "Your server validates DANE; enforces MTA-STS; falls back to cleartext when STARTTLS \
+         breaks; sends in cleartext when STARTTLS is stripped, although DANE requires TLS.",
+        "{json:#}"
+    );
     // Bad verdicts: the watch exits 1.
     assert_eq!(code, Some(1), "{err}");
     let connections = json["test"]["connections"].as_array().expect("connections");

@@ -71,6 +71,18 @@ fn words(text: impl Into<String>, mood: Mood) -> Words {
     }
 }
 
+/// A sender test's outcome on one test domain: a neutral outcome is a fact (info), a wait
+/// is not seen yet (unknown).
+pub fn sender_test_outcome(o: crate::sender_test::Outcome) -> Words {
+    use crate::sender_test::Outcome;
+    match o {
+        Outcome::Good => words("good", Mood::Good),
+        Outcome::Bad => words("bad", Mood::Bad),
+        Outcome::Neutral => words("neutral", Mood::Info),
+        Outcome::Waiting => words("waiting", Mood::Unknown),
+    }
+}
+
 /// The TLS verdict of an address or chain.
 pub fn verdict(v: Verdict) -> Words {
     match v {

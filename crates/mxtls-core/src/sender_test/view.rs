@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Case, CaseVerdict, Connection, judge};
+use super::{Case, CaseVerdict, Connection, Outcome, judge};
 use crate::evidence::UnixTime;
 use crate::names::DnsName;
 
@@ -52,6 +52,11 @@ impl SenderTest {
                 judge(case, &seen, self.now, self.until)
             })
             .collect()
+    }
+
+    /// The one line a hurried reader takes away (the page's and the CLI's first line).
+    pub fn summary(&self) -> String {
+        summary(&self.verdicts(), &broken_cases(self), self.listening())
     }
 
     /// Whether the receivers still listen for this test.
@@ -138,6 +143,60 @@ pub fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
 }
 
+/// What a verdict cell says for a test domain the server found broken: what the sender
+/// did there would rest on records that are wrong on our side.
+pub const NOT_JUDGED: &str = "not judged: the test domain itself is broken";
+
+/// The cases the summary line speaks of, in the order it says them: what tells senders
+/// apart (the controls do not).
+const SUMMED_UP: [Case; 4] = [
+    Case::DaneMismatch,
+    Case::StsWrongName,
+    Case::StarttlsBroken,
+    Case::StarttlsStripped,
+];
+
+/// A verdict's leading clause: its words up to the explanation (`: …`) or the count of
+/// attempts (` (2 attempts)`). "validates DANE: refused …" → "validates DANE".
+pub fn clause(words: &str) -> &str {
+    let end = [words.find(": "), words.find(" (")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(words.len());
+    words[..end].trim_end()
+}
+
+/// "Your server validates DANE; falls back to cleartext when STARTTLS breaks.": the
+/// verdicts of the cases that tell senders apart, good or bad ones only (a wait or a
+/// domain never tried says nothing of the server), leaving out broken test domains.
+pub fn summary(verdicts: &[CaseVerdict], broken: &[Case], listening: bool) -> String {
+    let said: Vec<&str> = SUMMED_UP
+        .iter()
+        .filter(|c| !broken.contains(c))
+        .filter_map(|c| verdicts.iter().find(|v| v.case == *c))
+        .filter(|v| matches!(v.outcome, Outcome::Good | Outcome::Bad))
+        .map(|v| clause(&v.words))
+        .collect();
+    if !said.is_empty() {
+        format!("Your server {}.", said.join("; "))
+    } else if listening {
+        "No verdict yet: send the messages, and the verdicts appear here as your server connects."
+            .to_owned()
+    } else {
+        "No verdict on DANE, MTA-STS or STARTTLS: your server did not show what it does there."
+            .to_owned()
+    }
+}
+
+/// The test domains the server found published wrongly.
+pub fn broken_cases(test: &SenderTest) -> Vec<Case> {
+    let mut cases: Vec<Case> = test.published.iter().map(|p| p.case).collect();
+    cases.sort();
+    cases.dedup();
+    cases
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +241,64 @@ mod tests {
         assert!(is_token(&t), "{t}");
         assert_ne!(t, token([0x5A; 16]));
         assert!(!is_token("short") && !is_token(&"A".repeat(26)));
+    }
+
+    fn verdict(case: Case, outcome: Outcome, words: &str) -> CaseVerdict {
+        CaseVerdict {
+            case,
+            outcome,
+            words: words.into(),
+        }
+    }
+
+    #[test]
+    fn clauses_end_before_the_explanation() {
+        assert_eq!(
+            clause(
+                "validates DANE: refused the server whose TLSA records match nothing (1 attempt)"
+            ),
+            "validates DANE"
+        );
+        assert_eq!(
+            clause("defers when STARTTLS breaks (2 attempts)"),
+            "defers when STARTTLS breaks"
+        );
+        assert_eq!(
+            clause("falls back to cleartext when STARTTLS breaks"),
+            "falls back to cleartext when STARTTLS breaks"
+        );
+    }
+
+    #[test]
+    fn the_summary_speaks_of_judged_cases_only() {
+        let verdicts = vec![
+            verdict(Case::DaneValid, Outcome::Good, "delivered with TLS"),
+            verdict(
+                Case::DaneMismatch,
+                Outcome::Good,
+                "validates DANE: refused it (1 attempt)",
+            ),
+            verdict(
+                Case::StsWrongName,
+                Outcome::Waiting,
+                "connected, no handshake yet",
+            ),
+            verdict(
+                Case::StarttlsBroken,
+                Outcome::Bad,
+                "falls back to cleartext when STARTTLS breaks",
+            ),
+        ];
+        assert_eq!(
+            summary(&verdicts, &[], true),
+            "Your server validates DANE; falls back to cleartext when STARTTLS breaks."
+        );
+        // A broken test domain is not summed up.
+        assert_eq!(
+            summary(&verdicts, &[Case::DaneMismatch], true),
+            "Your server falls back to cleartext when STARTTLS breaks."
+        );
+        assert!(summary(&verdicts[..1], &[], true).starts_with("No verdict yet"));
+        assert!(summary(&[], &[], false).starts_with("No verdict on"));
     }
 }
