@@ -321,3 +321,75 @@ async fn the_web_checker_in_chromium() {
         assert!(shots.join(file).exists(), "screenshot {file}");
     }
 }
+
+/// The sender test page (tests/browser/send_test.mjs): started in the browser, followed
+/// live while the script sends over a stripped STARTTLS and in cleartext, and on a shared
+/// link at phone width.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_test_page_in_chromium() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let script_dir = root.join("tests/browser");
+    let world = World::start(Options {
+        net: 113,
+        smtp_port: 2613,
+        https_port: 4613,
+        postfix: false,
+        sender_test: true,
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let st = world.sender_test.clone().expect("the sender test's zone");
+    let chain_pem = std::fs::read(&st.cert).expect("chain");
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
+        .collect::<Result<_, _>>()
+        .expect("PEM chain");
+    let key = PrivateKeyDer::from_pem_slice(&std::fs::read(&st.key).expect("key")).expect("key");
+    let cases = mxtls_core::sender_test::Case::ALL;
+    let db = common::TestDb::new(&world.dir.join("send-test.sqlite"));
+    let config = Config {
+        web_dir: root.join("dist"),
+        probe: common::world_probe(&world),
+        sender_test: Some(mxtls_server::sender_test::Settings {
+            zone: mxtls_core::names::DnsName::parse(&st.zone).expect("zone"),
+            listen: cases.into_iter().zip(st.listen.iter().copied()).collect(),
+            chain,
+            key: Arc::new(key),
+            window: std::time::Duration::from_secs(600),
+            published: Vec::new(),
+        }),
+        ..common::api_only(&db)
+    };
+    let (addr, _app) = common::start(config).await;
+    let at = |label: &str| {
+        let i = cases.iter().position(|c| c.label() == label).expect("case");
+        st.listen[i].to_string()
+    };
+    let shots = root.join("target/screenshots");
+    let out = tokio::process::Command::new("node")
+        .current_dir(&script_dir)
+        .arg("send_test.mjs")
+        .arg(format!("http://{addr}"))
+        .arg(&shots)
+        .arg(at("starttls-stripped"))
+        .arg(at("no-starttls"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), out)
+        .await
+        .expect("the sender test page's tests finish within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    world.stop().await;
+    assert!(
+        out.status.success(),
+        "send_test.mjs failed:\n{stdout}\n{stderr}"
+    );
+    for shot in ["send-test.png", "send-test-phone.png"] {
+        assert!(shots.join(shot).exists(), "screenshot {shot}");
+    }
+}
