@@ -40,6 +40,40 @@ need_apt clang ca-certificates openssl brotli chromium chromium-driver \
     sslscan testssl.sh systemd caddy
 command -v npm >/dev/null || need_apt nodejs npm
 
+# >>> MTA senders (tests/world/src/senders/) >>>
+# Exim, Sendmail and OpenSMTPD as senders beside Postfix. Each provides mail-transport-agent,
+# so installing one would remove Postfix: their packages are only downloaded and unpacked into
+# "$MXTLS_MTA_DIR/<name>/" (never configured, never started by the system); their libraries
+# are installed, and the system users their compiled-in defaults name are created as Debian's
+# maintainer scripts would.
+export MXTLS_MTA_DIR="${MXTLS_MTA_DIR:-$MXTLS_TOOLS/mta}"
+need_apt m4 libidn12 libnsl2 libpcre2-8-0 libgnutls-dane0 libgnutls30 libldap-2.5-0 \
+    liblockfile1 libsasl2-2 libwrap0 libevent-2.1-7 libpam0g zlib1g libdb5.3
+for mta in "exim:exim4-daemon-light exim4-base" "sendmail:sendmail-bin sendmail-base sendmail-cf" \
+    "opensmtpd:opensmtpd"; do
+    name=${mta%%:*}
+    [ -f "$MXTLS_MTA_DIR/$name/.extracted" ] && continue
+    step "apt-get download ${mta#*:} (unpacked into $MXTLS_MTA_DIR/$name, not installed)"
+    rm -rf "$MXTLS_MTA_DIR/debs/$name" "$MXTLS_MTA_DIR/$name"
+    mkdir -p "$MXTLS_MTA_DIR/debs/$name" "$MXTLS_MTA_DIR/$name"
+    # shellcheck disable=SC2086 # the package list splits on purpose
+    if ! (cd "$MXTLS_MTA_DIR/debs/$name" && apt-get download -qq ${mta#*:} 2>/dev/null); then
+        [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+        (cd "$MXTLS_MTA_DIR/debs/$name" && apt-get download -qq ${mta#*:})
+    fi
+    for deb in "$MXTLS_MTA_DIR/debs/$name"/*.deb; do dpkg -x "$deb" "$MXTLS_MTA_DIR/$name"; done
+    touch "$MXTLS_MTA_DIR/$name/.extracted"
+done
+for group in Debian-exim smmta smmsp opensmtpd opensmtpq; do
+    getent group "$group" >/dev/null || as_root groupadd --system "$group"
+done
+for user in Debian-exim:/var/spool/exim4 smmta:/var/lib/sendmail smmsp:/var/lib/sendmail \
+    opensmtpd:/var/lib/opensmtpd/empty opensmtpq:/var/lib/opensmtpd/empty; do
+    getent passwd "${user%%:*}" >/dev/null || as_root useradd --system --gid "${user%%:*}" \
+        --home-dir "${user#*:}" --no-create-home --shell /usr/sbin/nologin "${user%%:*}"
+done
+# <<< MTA senders <<<
+
 rustup target list --installed | grep -qx wasm32-unknown-unknown || {
     step "rustup target add wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown

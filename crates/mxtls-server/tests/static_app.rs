@@ -196,6 +196,8 @@ async fn serves_health_app_and_client_routes() {
         "/api/watches/{id}/unsubscribe",
         "/metrics",
         "/tlsrpt/{domain}",
+        "/api/sender-tests",
+        "/api/sender-tests/{token}",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is not documented");
     }

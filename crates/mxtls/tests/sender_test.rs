@@ -489,6 +489,34 @@ fn the_receivers_record_and_the_verdicts_follow_what_each_sender_did() {
         "{json:#}"
     );
 
+    // The API's answer is what its OpenAPI document says: every key named, every required
+    // one there.
+    let spec: serde_json::Value =
+        serde_json::from_str(mxtls_server::OPENAPI).expect("the OpenAPI document");
+    let conforms = |value: &serde_json::Value, schema: &str| {
+        let schema = &spec["components"]["schemas"][schema];
+        let object = value.as_object().expect("an object");
+        for key in object.keys() {
+            assert!(
+                schema["properties"][key].is_object(),
+                "{key} is not in the schema"
+            );
+        }
+        for key in schema["required"].as_array().expect("required") {
+            assert!(
+                object.contains_key(key.as_str().expect("name")),
+                "{key} is missing"
+            );
+        }
+    };
+    conforms(&json["test"], "SenderTest");
+    for c in connections {
+        conforms(c, "SenderTestConnection");
+        if c["tls"].is_object() {
+            conforms(&c["tls"], "SenderTestTls");
+        }
+    }
+
     // The text view says the same.
     let (_, text, _) = watch(&[&token, "--once"]);
     assert!(

@@ -28,6 +28,7 @@ pub mod process;
 pub mod scenarios;
 pub mod sender_reports;
 pub mod sender_zone;
+pub mod senders;
 pub mod smtp;
 pub mod zones;
 
