@@ -22,6 +22,9 @@ pub use policy_http::policy_http;
 pub use report_diff::report_diff;
 mod server;
 pub use server::{atom_feed, forwarded, watch_target};
+// Issue 26: what a sender says to the sender test's receivers, and a test's JSON.
+mod sender_test;
+pub use sender_test::{sender_dialogue, sender_test_json};
 // The core's DER reader against x509-parser (also the core's tests/x509_oracle.rs).
 pub mod x509_oracle;
 
@@ -50,6 +53,9 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("forwarded", forwarded),
     ("watch_target", watch_target),
     ("atom_feed", atom_feed),
+    // The sender test (`sender_test`).
+    ("sender_dialogue", sender_dialogue),
+    ("sender_test_json", sender_test_json),
 ];
 
 /// A fixed judgement time for targets that need one (the evidence's own is used where

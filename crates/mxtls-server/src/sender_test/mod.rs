@@ -183,8 +183,22 @@ impl SenderTests {
         )
     }
 
-    /// Keeps what a receiver saw of one connection.
+    /// Keeps what a receiver saw of one connection. One that named no live token is kept
+    /// only while some test listens (only then can it be matched to one): a flood of
+    /// connections while no test runs leaves nothing in the store.
     pub async fn record(&self, connection: &Connection) {
+        if connection.token.is_none() {
+            let listening = self
+                .store
+                .number(
+                    "SELECT COUNT(*) AS n FROM sender_tests WHERE until_at > ?1",
+                    params![connection.at.0],
+                )
+                .await;
+            if !matches!(listening, Ok(n) if n > 0) {
+                return;
+            }
+        }
         let Ok(json) = serde_json::to_string(connection) else {
             return;
         };
