@@ -104,9 +104,7 @@ pub async fn build(
             _ => None,
         };
         if let Some(data) = tlsa {
-            body.push_str(&format!(
-                "_{smtp_port}._tcp.{host}. 300 IN TLSA 3 1 1 {data}\n"
-            ));
+            body.push_str(&format!("_25._tcp.{host}. 300 IN TLSA 3 1 1 {data}\n"));
         }
         if label.starts_with("sts-") {
             let domain = format!("{label}.{ZONE}");

@@ -83,6 +83,38 @@ pub fn sender_test_outcome(o: crate::sender_test::Outcome) -> Words {
     }
 }
 
+/// One connection of a sender test in a line: what TLS it did, and whether it delivered.
+pub fn sender_test_connection(c: &crate::sender_test::Connection) -> String {
+    let tls = match (&c.tls, &c.alert) {
+        (Some(t), _) => format!(
+            "TLS {} {} {}{}{}",
+            t.version,
+            t.cipher,
+            t.group,
+            if t.post_quantum() {
+                " (post-quantum)"
+            } else {
+                ""
+            },
+            t.sni
+                .as_deref()
+                .map(|s| format!(", SNI {s}"))
+                .unwrap_or_default()
+        ),
+        (None, Some(alert)) => format!("broke the handshake off (TLS alert {alert})"),
+        (None, None) if c.starttls => "STARTTLS, no handshake".into(),
+        (None, None) => "no TLS".into(),
+    };
+    let outcome = if c.delivered {
+        "delivered"
+    } else if c.mail {
+        "began a message, none delivered"
+    } else {
+        "no message"
+    };
+    format!("from {}: {tls}; {outcome}", c.source)
+}
+
 /// The TLS verdict of an address or chain.
 pub fn verdict(v: Verdict) -> Words {
     match v {

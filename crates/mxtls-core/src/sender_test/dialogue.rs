@@ -143,9 +143,10 @@ impl Dialogue {
 
     /// The reply once the message has been read: `size` octets, or more than allowed.
     pub fn message_end(&mut self, size: usize) -> Step {
+        // The transaction ends with its data (RFC 5321 §4.1.1.4): a new one needs MAIL.
         self.from = None;
+        self.to = None;
         if size > MAX_MESSAGE {
-            self.to = None;
             return Step::Reply("552 5.3.4 message too large".into());
         }
         Step::Reply("250 2.0.0 received: the test has its verdict".into())
@@ -221,6 +222,8 @@ mod tests {
         assert!(matches!(d.command("DATA", live), Step::Data(_)));
         assert_eq!(d.recipient(), Some("tok123@dane-valid.t.example"));
         assert!(reply(d.message_end(MAX_MESSAGE + 1)).starts_with("552"));
+        // The transaction is over: DATA again needs MAIL and RCPT first.
+        assert!(reply(d.command("DATA", live)).starts_with("503"));
         assert!(matches!(d.command("QUIT", live), Step::Close(_)));
     }
 

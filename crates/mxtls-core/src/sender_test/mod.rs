@@ -194,6 +194,10 @@ pub struct Connection {
     pub alert: Option<String>,
     /// The message was accepted (250 after DATA) in this connection.
     pub delivered: bool,
+    /// The sender said `MAIL FROM` (after the handshake, where there was one): it was ready
+    /// to send here, whatever became of the message (too large, a recipient refused).
+    #[serde(default)]
+    pub mail: bool,
     /// The test token of the recipient it named, when it named a live one.
     #[serde(default)]
     pub token: Option<String>,
@@ -201,10 +205,15 @@ pub struct Connection {
 
 impl Connection {
     /// The sender refused the certificate: it broke the handshake off with an alert, or
-    /// completed it and left without a message (it checked the certificate or its DANE
-    /// records after the handshake).
+    /// completed it and left without even `MAIL FROM` (it checked the certificate or its
+    /// DANE records after the handshake). A message refused for its size is not this.
     fn refused_after_handshake(&self) -> bool {
-        (self.tls.is_some() || self.alert.is_some()) && !self.delivered
+        self.alert.is_some() || (self.tls.is_some() && !self.mail && !self.delivered)
+    }
+
+    /// The sender was ready to send here: it delivered, or said `MAIL FROM`.
+    fn willing(&self) -> bool {
+        self.delivered || self.mail
     }
 }
 
@@ -264,6 +273,9 @@ pub fn judge(
         };
     }
     let delivered = connections.iter().find(|c| c.delivered);
+    // Where the sender was ready to send (even if the message itself was refused): what
+    // counts for the cases where sending at all is the fault.
+    let willing = connections.iter().find(|c| c.willing());
     let over_tls = delivered.is_some_and(|c| c.tls.is_some());
     let refused = connections.iter().any(Connection::refused_after_handshake);
     let tries = connections.len();
@@ -283,13 +295,17 @@ pub fn judge(
                 Outcome::Bad,
                 "delivered in cleartext although STARTTLS worked",
             ),
-            None if refused => verdict(
+            None if refused && !listening => verdict(
                 Outcome::Bad,
                 "refused a server whose TLSA records match: its DANE check is broken",
             ),
+            None if refused => verdict(
+                Outcome::Waiting,
+                "refused so far, although its TLSA records match: a sender that defers comes back",
+            ),
             None => waiting("connected, no message yet"),
         },
-        Case::DaneMismatch => match delivered {
+        Case::DaneMismatch => match willing {
             Some(_) => verdict(
                 Outcome::Bad,
                 "does not validate DANE: delivered to a server whose TLSA records match nothing",
@@ -323,13 +339,17 @@ pub fn judge(
                 Outcome::Bad,
                 "delivered in cleartext to an MTA-STS enforce domain",
             ),
-            None if refused => verdict(
+            None if refused && !listening => verdict(
                 Outcome::Bad,
                 "refused a valid certificate under MTA-STS: its check is broken",
             ),
+            None if refused => verdict(
+                Outcome::Waiting,
+                "refused a valid certificate so far: a sender that defers comes back",
+            ),
             None => waiting("connected, no message yet"),
         },
-        Case::StsWrongName => match delivered {
+        Case::StsWrongName => match willing {
             Some(_) => verdict(
                 Outcome::Bad,
                 "does not enforce MTA-STS: delivered to a certificate for another name",
@@ -344,18 +364,20 @@ pub fn judge(
             None => waiting("connected, no handshake yet"),
         },
         Case::StarttlsBroken => match delivered {
-            Some(_) if !connections.iter().any(|c| c.starttls) => verdict(
-                Outcome::Bad,
-                "never tried STARTTLS: delivered in cleartext although it was offered",
-            ),
+            Some(_) if !connections.iter().any(|c| c.starttls) => {
+                verdict(Outcome::Bad, "never tried STARTTLS: delivered in cleartext")
+            }
             Some(_) => verdict(Outcome::Bad, "falls back to cleartext when STARTTLS breaks"),
+            None if !connections.iter().any(|c| c.starttls) => {
+                waiting("connected, never tried STARTTLS")
+            }
             None if tries > 1 || !listening => verdict(
                 Outcome::Good,
                 &format!("defers when STARTTLS breaks ({})", attempts(tries)),
             ),
             None => waiting("tried once and went away: a deferring sender comes back"),
         },
-        Case::StarttlsStripped => match delivered {
+        Case::StarttlsStripped => match willing {
             Some(_) => verdict(
                 Outcome::Bad,
                 "sends in cleartext when STARTTLS is stripped, although DANE requires TLS",
@@ -415,6 +437,7 @@ mod tests {
             tls,
             alert: None,
             delivered,
+            mail: delivered,
             token: None,
         }
     }
@@ -527,6 +550,47 @@ mod tests {
                 v.words
             );
         }
+    }
+
+    /// Not delivering is not refusing: a message refused for its size after `MAIL FROM`
+    /// over TLS is a sender that did not validate; a refused control waits while listening.
+    #[test]
+    fn a_refused_message_is_not_a_refused_certificate() {
+        let mut too_large = conn(true, tls(), false);
+        too_large.mail = true;
+        let v = judge(Case::DaneMismatch, &[too_large.clone()], NOW, UNTIL);
+        assert_eq!(v.outcome, Outcome::Bad, "{}", v.words);
+        let v = judge(Case::StsWrongName, &[too_large.clone()], NOW, UNTIL);
+        assert_eq!(v.outcome, Outcome::Bad, "{}", v.words);
+        let v = judge(
+            Case::StarttlsStripped,
+            &[conn(false, None, false)],
+            NOW,
+            UNTIL,
+        );
+        assert_eq!(v.outcome, Outcome::Waiting, "{}", v.words);
+        let mut ready = conn(false, None, false);
+        ready.mail = true;
+        let v = judge(Case::StarttlsStripped, &[ready], NOW, UNTIL);
+        assert_eq!(v.outcome, Outcome::Bad, "{}", v.words);
+        // A control refused while the test listens: a deferring sender may come back.
+        let v = judge(Case::DaneValid, &[conn(true, tls(), false)], NOW, UNTIL);
+        assert_eq!(v.outcome, Outcome::Waiting, "{}", v.words);
+        let v = judge(Case::DaneValid, &[conn(true, tls(), false)], LATER, UNTIL);
+        assert_eq!(v.outcome, Outcome::Bad, "{}", v.words);
+        // A sender that never said STARTTLS has not deferred on a broken one.
+        let v = judge(
+            Case::StarttlsBroken,
+            &[conn(false, None, false)],
+            LATER,
+            UNTIL,
+        );
+        assert_eq!(v.outcome, Outcome::Neutral, "{}", v.words);
+        // An alert is a refusal, whatever came before.
+        let mut alert = conn(true, None, false);
+        alert.alert = Some("bad_certificate".into());
+        let v = judge(Case::DaneMismatch, &[alert], NOW, UNTIL);
+        assert_eq!(v.outcome, Outcome::Good, "{}", v.words);
     }
 
     #[test]

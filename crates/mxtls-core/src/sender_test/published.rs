@@ -98,6 +98,16 @@ pub fn check(expected: &Expected, lookups: &Lookups) -> Vec<Problem> {
             format!("{host} must have the receiver's address {want} (found {found:?})"),
         );
     }
+    // DANE applies only where the MX host's addresses are secure too (RFC 7672 §2.2.2).
+    if case.tlsa()
+        && let Some(a) = lookups
+            .addresses
+            .iter()
+            .find(|a| !crate::dns::addresses(a).is_empty())
+        && let Some(why) = insecure(a)
+    {
+        say(a, why);
+    }
     let tlsa = &lookups.tlsa;
     let records: Vec<_> = crate::dns::tlsa_records(tlsa)
         .into_iter()
@@ -178,6 +188,38 @@ pub fn check(expected: &Expected, lookups: &Lookups) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// What MTA-STS senders need of the receivers' certificate, which only `sts-enforce` uses for
+/// its name: a chain to a public root (`roots`, or `extra` ones a test world adds) at `now`,
+/// valid for `mx-sts-enforce.ZONE`. Without it every MTA-STS sender would refuse the
+/// control, and the wrong-name case would say nothing.
+pub fn certificate(
+    zone: &DnsName,
+    chain: &[crate::evidence::Bytes],
+    roots: &crate::pkix::RootSet,
+    extra: &[crate::evidence::Bytes],
+    now: crate::evidence::UnixTime,
+) -> Vec<Problem> {
+    let host = Case::StsEnforce.mx_host(zone);
+    let problem = |p: String| Problem {
+        case: Case::StsEnforce,
+        record: format!("the receivers' certificate for {host}"),
+        problem: p,
+    };
+    let anchors = crate::pkix::pkix_anchors(roots, extra);
+    if let Err(e) = crate::pkix::verify_chain(chain, &anchors, now) {
+        return vec![problem(format!(
+            "does not chain to a public root ({e:?}): MTA-STS senders need one"
+        ))];
+    }
+    match chain.first().map(|c| crate::cert::ParsedCert::parse(&c.0)) {
+        Some(Ok(leaf)) if leaf.matches_name(&host) => Vec::new(),
+        Some(Ok(_)) => vec![problem(format!(
+            "is not valid for {host} (use one for *.{zone})"
+        ))],
+        _ => vec![problem("does not parse".into())],
+    }
 }
 
 fn names(list: &[DnsName]) -> String {
@@ -306,5 +348,49 @@ mod tests {
         // The MTA-STS domains need their policy.
         let sts = published(Case::StsEnforce, vec![], DnssecState::Secure);
         assert!(sts[0].problem.contains("MTA-STS policy"), "{sts:?}");
+    }
+
+    /// The certificate MTA-STS senders need: from a root they trust, for the control's name.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_receivers_certificate_must_serve_mta_sts() {
+        use crate::evidence::{Bytes, UnixTime};
+        use mxtls_world::pki::{KeyAlg, Pki};
+        let zone = DnsName::parse("st.example").expect("zone");
+        let pki = Pki::new().expect("pki");
+        let chain = |names: &[&str]| -> Vec<Bytes> {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            pki.leaf(&names, KeyAlg::Ecdsa, false, true)
+                .expect("leaf")
+                .chain
+                .into_iter()
+                .map(Bytes)
+                .collect()
+        };
+        let roots = crate::pkix::RootSet {
+            source: "none".into(),
+            anchors: Vec::new(),
+        };
+        let ours = [Bytes(pki.root_der.clone())];
+        let now = UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        );
+        let wildcard = chain(&["*.st.example"]);
+        assert_eq!(certificate(&zone, &wildcard, &roots, &ours, now), vec![]);
+        let untrusted = certificate(&zone, &wildcard, &roots, &[], now);
+        assert!(
+            untrusted[0].problem.contains("public root"),
+            "{untrusted:?}"
+        );
+        let elsewhere = certificate(&zone, &chain(&["mx.other.example"]), &roots, &ours, now);
+        assert!(
+            elsewhere[0]
+                .problem
+                .contains("not valid for mx-sts-enforce.st.example"),
+            "{elsewhere:?}"
+        );
     }
 }

@@ -38,9 +38,11 @@ impl SenderTest {
             .collect()
     }
 
-    /// Each test domain's verdict as of the server's `now`.
+    /// Each test domain's verdict as of the server's `now`. A refusal of the broken case
+    /// says the sender validates only where it delivered to the case's control: a sender
+    /// that refuses every certificate validates nothing.
     pub fn verdicts(&self) -> Vec<CaseVerdict> {
-        Case::ALL
+        let mut verdicts: Vec<CaseVerdict> = Case::ALL
             .into_iter()
             .map(|case| {
                 let seen: Vec<Connection> = self
@@ -51,7 +53,36 @@ impl SenderTest {
                     .collect();
                 judge(case, &seen, self.now, self.until)
             })
-            .collect()
+            .collect();
+        for (broken, control, what) in [
+            (Case::DaneMismatch, Case::DaneValid, "DANE"),
+            (Case::StsWrongName, Case::StsEnforce, "MTA-STS"),
+        ] {
+            let control = verdicts
+                .iter()
+                .find(|v| v.case == control)
+                .map(|v| v.outcome);
+            if let Some(v) = verdicts.iter_mut().find(|v| v.case == broken)
+                && v.outcome == Outcome::Good
+            {
+                match control {
+                    Some(Outcome::Good) => {}
+                    Some(Outcome::Waiting) => {
+                        v.outcome = Outcome::Waiting;
+                        v.words = format!(
+                            "refused here; waiting for a delivery to the valid {what} control before saying it validates {what}"
+                        );
+                    }
+                    _ => {
+                        v.outcome = Outcome::Neutral;
+                        v.words = format!(
+                            "refused here, but did not deliver to the valid {what} control either: no verdict on {what}"
+                        );
+                    }
+                }
+            }
+        }
+        verdicts
     }
 
     /// The one line a hurried reader takes away (the page's and the CLI's first line).
@@ -67,21 +98,23 @@ impl SenderTest {
 
 /// The connections of the test `token` (started at `started`, listening until `until`)
 /// among `all`: those that named its token, and those that named none (a sender that refused
-/// a certificate or deferred never says RCPT) from the networks its named ones came from —
-/// the same /24 (IPv4) or /64 (IPv6), since large senders leave from many addresses —
-/// within its window. Two tests from one network at once share those unnamed connections;
-/// the page says that a shared sender network makes them ambiguous.
+/// a certificate or deferred never says RCPT) within its window that came from the sender
+/// its named ones did — the same network (/24 for IPv4, /64 for IPv6, since large senders
+/// leave from many addresses) or the same EHLO name (a sender that retries from another
+/// network, or the other address family, still names itself). Two tests from one sender at
+/// once share those unnamed connections; the page says so.
 pub fn attribute(
     token: &str,
     started: UnixTime,
     until: UnixTime,
     all: &[Connection],
 ) -> Vec<Connection> {
-    let networks: Vec<Network> = all
+    let named: Vec<&Connection> = all
         .iter()
         .filter(|c| c.token.as_deref() == Some(token))
-        .map(|c| Network::of(c.source))
         .collect();
+    let networks: Vec<String> = named.iter().map(|c| network(c.source)).collect();
+    let names: Vec<&str> = named.iter().filter_map(|c| c.ehlo.as_deref()).collect();
     let mut mine: Vec<Connection> = all
         .iter()
         .filter(|c| match &c.token {
@@ -89,7 +122,8 @@ pub fn attribute(
             None => {
                 c.at.0 >= started.0
                     && c.at.0 <= until.0
-                    && networks.contains(&Network::of(c.source))
+                    && (networks.contains(&network(c.source))
+                        || c.ehlo.as_deref().is_some_and(|e| names.contains(&e)))
             }
         })
         .cloned()
@@ -98,28 +132,22 @@ pub fn attribute(
     mine
 }
 
-/// A sender's network: its address's /24 or /64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Network {
-    V4([u8; 3]),
-    V6([u8; 8]),
-}
-
-impl Network {
-    fn of(ip: IpAddr) -> Network {
-        match ip {
-            IpAddr::V4(v4) => {
-                let o = v4.octets();
-                Network::V4([o[0], o[1], o[2]])
-            }
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Network::of(IpAddr::V4(v4)),
-                None => {
-                    let o = v6.octets();
-                    Network::V6([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
-                }
-            },
+/// A sender's network, as the store keeps it beside each connection: its address's /24
+/// (`192.0.2.0/24`) or /64 (`2001:db8::/64`).
+pub fn network(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
         }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
     }
 }
 
@@ -211,6 +239,7 @@ mod tests {
             tls: None,
             alert: None,
             delivered: token.is_some(),
+            mail: token.is_some(),
             token: token.map(str::to_owned),
         }
     }
@@ -233,6 +262,72 @@ mod tests {
         assert_eq!(at, vec![100, 101]);
         // A token with no named connection has no unnamed ones either.
         assert!(attribute("none", UnixTime(0), UnixTime(500), &all).is_empty());
+        // A retry from another network that names itself as the delivering sender did.
+        let mut named = all.clone();
+        named[0].ehlo = Some("out.sender.example".into());
+        let mut elsewhere = conn(Case::StarttlsBroken, 104, [203, 0, 113, 9], None);
+        elsewhere.ehlo = Some("out.sender.example".into());
+        named.push(elsewhere);
+        let at: Vec<i64> = attribute("tok", UnixTime(50), UnixTime(500), &named)
+            .iter()
+            .map(|c| c.at.0)
+            .collect();
+        assert_eq!(at, vec![100, 101, 104]);
+        assert_eq!(network(IpAddr::from([192, 0, 2, 77])), "192.0.2.0/24");
+        assert_eq!(
+            network("2001:db8:1:2:3::4".parse().expect("ip")),
+            "2001:db8:1:2::/64"
+        );
+    }
+
+    /// A sender that refuses every certificate validates nothing: the refusal of the broken
+    /// case counts only beside a delivery to its control.
+    #[test]
+    fn a_refusal_counts_only_beside_its_control() {
+        let refused = |case| Connection {
+            tls: Some(super::super::TlsSeen::default()),
+            delivered: false,
+            mail: false,
+            token: None,
+            ..conn(case, 110, [192, 0, 2, 10], None)
+        };
+        let named = conn(Case::NoStarttls, 100, [192, 0, 2, 10], Some("tok"));
+        let test = |connections: Vec<Connection>, now: i64| SenderTest {
+            token: "tok".into(),
+            zone: DnsName::parse("st.example").expect("zone"),
+            started: UnixTime(50),
+            until: UnixTime(500),
+            now: UnixTime(now),
+            connections,
+            published: Vec::new(),
+        };
+        let outcome = |t: &SenderTest, case: Case| {
+            t.verdicts()
+                .into_iter()
+                .find(|v| v.case == case)
+                .map(|v| v.outcome)
+        };
+        let both = vec![
+            named.clone(),
+            refused(Case::DaneValid),
+            refused(Case::DaneMismatch),
+        ];
+        assert_eq!(
+            outcome(&test(both.clone(), 200), Case::DaneMismatch),
+            Some(Outcome::Waiting)
+        );
+        assert_eq!(
+            outcome(&test(both, 600), Case::DaneMismatch),
+            Some(Outcome::Neutral)
+        );
+        let mut valid = conn(Case::DaneValid, 105, [192, 0, 2, 10], Some("tok"));
+        valid.tls = Some(super::super::TlsSeen::default());
+        let good = vec![named, valid, refused(Case::DaneMismatch)];
+        assert_eq!(
+            outcome(&test(good.clone(), 200), Case::DaneMismatch),
+            Some(Outcome::Good)
+        );
+        assert!(test(good, 200).summary().contains("validates DANE"));
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::cert::ParsedCert;
 use crate::names::DnsName;
 use crate::tlsa::hex;
 
+/// The port in every TLSA owner name: senders look up `_25._tcp.<MX host>` (RFC 7672 §2.2),
+/// whatever port the receivers themselves listen on behind a port forward.
+pub const SMTP_PORT: u16 = 25;
+
 /// What the records are made of.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -20,8 +24,6 @@ pub struct Plan {
     pub zone: DnsName,
     /// Each case's receiver address (the address its MX host has).
     pub receivers: Vec<(Case, IpAddr)>,
-    /// The SMTP port the receivers listen on (25 for real senders); the TLSA owner names it.
-    pub port: u16,
     /// SHA-256 of the receivers' public key (SubjectPublicKeyInfo).
     pub spki_sha256: [u8; 32],
     /// The web server that serves the MTA-STS policies (`mta-sts.<domain>`), if known.
@@ -65,7 +67,7 @@ pub fn records(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "{}. 300 IN TLSA 3 1 1 {}",
-                host.tlsa_owner(plan.port),
+                host.tlsa_owner(SMTP_PORT),
                 hex(&data)
             );
         }
@@ -135,7 +137,6 @@ mod tests {
                 .map(|(c, i)| (c, IpAddr::from([192, 0, 2, i])))
                 .collect(),
             zone,
-            port: 25,
             spki_sha256: [7; 32],
             policy_hosts: vec![IpAddr::from([192, 0, 2, 100])],
             sts_id: "20261206".into(),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use mxtls_core::evidence::UnixTime;
 use mxtls_core::names::DnsName;
 use mxtls_core::sender_test::published::Problem;
-use mxtls_core::sender_test::view::{SenderTest, attribute, is_token, token};
+use mxtls_core::sender_test::view::{SenderTest, attribute, is_token, network, token};
 use mxtls_core::sender_test::{Case, Connection};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -32,8 +32,12 @@ pub const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Tests listening at once, across all clients: a bound on the store and on the work of
 /// matching connections.
 pub const MAX_LIVE_TESTS: i64 = 500;
-/// Connections read for one test's view: the newest are kept when there are more.
-const MAX_CONNECTIONS_READ: i64 = 2000;
+/// Connections read for one test's view, per key it is read by (its token; each network
+/// and EHLO name its named connections came from): a flood from elsewhere cannot push its
+/// own connections out of the view.
+const MAX_CONNECTIONS_READ: i64 = 500;
+/// Networks and EHLO names of one test that unnamed connections are matched by.
+const MAX_ANCHORS: usize = 16;
 
 /// What `--sender-test` and its flags set.
 #[derive(Debug, Clone)]
@@ -132,22 +136,33 @@ impl SenderTests {
             return Ok(None);
         };
         let (started, until) = (row.int("started_at")?, row.int("until_at")?);
-        let rows = self
-            .store
-            .query(
-                "SELECT record FROM sender_test_connections
-                 WHERE token = ?1 OR (token IS NULL AND at >= ?2 AND at <= ?3)
-                 ORDER BY at DESC LIMIT ?4",
-                params![token, started, until, MAX_CONNECTIONS_READ],
-            )
-            .await?;
-        // Oldest first again (the query kept the newest).
-        let all: Vec<Connection> = rows
-            .iter()
-            .rev()
-            .filter_map(|r| r.text("record").ok())
-            .filter_map(|t| serde_json::from_str(&t).ok())
-            .collect();
+        let mut all = self.read("token = ?1", params![token]).await?;
+        let mut networks: Vec<String> = all.iter().map(|c| network(c.source)).collect();
+        networks.sort();
+        networks.dedup();
+        let mut names: Vec<String> = all.iter().filter_map(|c| c.ehlo.clone()).collect();
+        names.sort();
+        names.dedup();
+        for n in networks.iter().take(MAX_ANCHORS) {
+            let found = self
+                .read(
+                    "token IS NULL AND network = ?1 AND at >= ?2 AND at <= ?3",
+                    params![n.as_str(), started, until],
+                )
+                .await?;
+            all.extend(found);
+        }
+        for e in names.iter().take(MAX_ANCHORS) {
+            let found = self
+                .read(
+                    "token IS NULL AND ehlo = ?1 AND at >= ?2 AND at <= ?3",
+                    params![e.as_str(), started, until],
+                )
+                .await?;
+            all.extend(found);
+        }
+        all.sort_by_key(|c| c.at);
+        all.dedup();
         let connections = attribute(token, UnixTime(started), UnixTime(until), &all);
         Ok(Some(SenderTest {
             token: token.to_owned(),
@@ -160,27 +175,50 @@ impl SenderTests {
         }))
     }
 
-    /// Whether `address` is `TOKEN@<a test domain>` of a test that still listens.
-    pub async fn live(&self, address: &str) -> bool {
+    /// Whether `address` is `TOKEN@<case's test domain>` of a test that still listens (a
+    /// token at another test domain is not taken here: the verdict is this receiver's).
+    pub async fn live(&self, address: &str, case: Case) -> Result<bool> {
         let Some((local, domain)) = address.rsplit_once('@') else {
-            return false;
+            return Ok(false);
         };
         let Ok(domain) = DnsName::parse(domain) else {
-            return false;
+            return Ok(false);
         };
-        if !is_token(local) || Case::of(&domain, &self.settings.zone).is_none() {
-            return false;
+        if !is_token(local) || Case::of(&domain, &self.settings.zone) != Some(case) {
+            return Ok(false);
         }
         let now = now_ms() / 1000;
-        matches!(
-            self.store
-                .number(
-                    "SELECT COUNT(*) AS n FROM sender_tests WHERE token = ?1 AND until_at > ?2",
-                    params![local, now],
-                )
-                .await,
-            Ok(n) if n > 0
-        )
+        let n = self
+            .store
+            .number(
+                "SELECT COUNT(*) AS n FROM sender_tests WHERE token = ?1 AND until_at > ?2",
+                params![local, now],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Connections `WHERE <condition>`, oldest first, at most [`MAX_CONNECTIONS_READ`].
+    async fn read(
+        &self,
+        condition: &str,
+        params: Vec<crate::store::Value>,
+    ) -> Result<Vec<Connection>> {
+        let rows = self
+            .store
+            .query(
+                &format!(
+                    "SELECT record FROM sender_test_connections WHERE {condition}
+                     ORDER BY at LIMIT {MAX_CONNECTIONS_READ}"
+                ),
+                params,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.text("record").ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect())
     }
 
     /// Keeps what a receiver saw of one connection. One that named no live token is kept
@@ -208,9 +246,16 @@ impl SenderTests {
         if let Err(e) = self
             .store
             .execute(
-                "INSERT INTO sender_test_connections (id, at, token, record)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, connection.at.0, connection.token.clone(), json],
+                "INSERT INTO sender_test_connections (id, at, token, network, ehlo, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    connection.at.0,
+                    connection.token.clone(),
+                    network(connection.source),
+                    connection.ehlo.clone(),
+                    json
+                ],
             )
             .await
         {
@@ -218,8 +263,9 @@ impl SenderTests {
         }
     }
 
-    /// Forgets tests past their keeping time, and connections older than any test kept.
-    async fn forget_old(&self, now: i64) -> Result<()> {
+    /// Forgets tests past their keeping time, and connections older than any test kept
+    /// (at every start, and every few minutes while the receivers run).
+    pub async fn forget_old(&self, now: i64) -> Result<()> {
         let before = now - KEEP.as_secs() as i64;
         self.store
             .execute(

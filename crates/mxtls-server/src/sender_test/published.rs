@@ -3,9 +3,11 @@
 
 use std::time::Instant;
 
+use mxtls_core::evidence::Bytes;
 use mxtls_core::names::{RecordType, policy_host};
+use mxtls_core::pkix::RootSet;
 use mxtls_core::sender_test::Case;
-use mxtls_core::sender_test::published::{Expected, Lookups, Problem, check};
+use mxtls_core::sender_test::published::{Expected, Lookups, Problem, certificate, check};
 use mxtls_core::sender_test::zone::spki_sha256;
 use mxtls_probe::dns::Dns;
 
@@ -50,13 +52,12 @@ pub async fn look(settings: &Settings, probe: &mxtls_probe::Config) -> Vec<Probl
         receivers: settings.published_addresses(),
         spki_sha256: spki,
     };
-    let port = settings.listen.first().map(|(_, a)| a.port()).unwrap_or(25);
     let looks = Case::ALL.into_iter().map(|case| {
         let (dns, zone) = (dns.clone(), settings.zone.clone());
         async move {
             let domain = case.domain(&zone);
             let host = case.mx_host(&zone);
-            let owner = host.tlsa_owner(port);
+            let owner = host.tlsa_owner(mxtls_core::sender_test::zone::SMTP_PORT);
             let (mx, a, aaaa, tlsa) = tokio::join!(
                 dns.lookup(&domain, RecordType::MX),
                 dns.lookup(&host, RecordType::A),
@@ -95,5 +96,19 @@ pub async fn look(settings: &Settings, probe: &mxtls_probe::Config) -> Vec<Probl
         }
     });
     let lookups = futures_util::future::join_all(looks).await;
-    lookups.iter().flat_map(|l| check(&expected, l)).collect()
+    let mut problems: Vec<Problem> = lookups.iter().flat_map(|l| check(&expected, l)).collect();
+    let chain: Vec<Bytes> = settings.chain.iter().map(|c| Bytes(c.to_vec())).collect();
+    let extra: Vec<Bytes> = probe
+        .extra_pkix_roots
+        .iter()
+        .map(|r| Bytes(r.clone()))
+        .collect();
+    problems.extend(certificate(
+        &settings.zone,
+        &chain,
+        &RootSet::mozilla(),
+        &extra,
+        mxtls_probe::clock::unix_now(),
+    ));
+    problems
 }

@@ -7,7 +7,7 @@
 //! end and dropped: only that it arrived is kept.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ pub const SESSION: Duration = Duration::from_secs(300);
 pub const LINE: Duration = Duration::from_secs(60);
 /// What is read of a message beyond the dialogue's bound before the connection is closed.
 const MAX_DISCARD: usize = 16 * dialogue::MAX_MESSAGE;
+/// How often tests past their keeping time are forgotten while the receivers run.
+const PRUNE: Duration = Duration::from_secs(600);
 
 /// Binds every receiver's listener (before anything is spawned, so that a port that is
 /// taken is an error at start-up, not a silent gap).
@@ -68,10 +70,13 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     limits: ConnectionLimits,
 ) {
+    // A quarter of the HTTP server's connection budget (at least 16): the receivers share
+    // the process's descriptors with it and the probe.
+    let cap = (limits.max_connections / 4).max(16);
     let shared = Arc::new(Shared {
         tests,
         tls,
-        open: Arc::new(Semaphore::new(limits.max_connections)),
+        open: Arc::new(Semaphore::new(cap)),
         per_client: Mutex::new(HashMap::new()),
         limits,
     });
@@ -79,6 +84,15 @@ pub async fn serve(
     for (case, listener) in listeners {
         tasks.spawn(accept(shared.clone(), case, listener));
     }
+    let prune = shared.tests.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(PRUNE).await;
+            if let Err(e) = prune.forget_old(now_ms() / 1000).await {
+                crate::say!("sender test: old tests not forgotten: {e}");
+            }
+        }
+    });
     while tasks.join_next().await.is_some() {}
 }
 
@@ -121,24 +135,18 @@ async fn accept(shared: Arc<Shared>, case: Case, listener: TcpListener) {
             }
         };
         let Some(slot) = admit(&shared, peer.ip()) else {
-            // Over a cap: say so in SMTP and close, as a busy server does (421).
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let _ = timeout(
-                    Duration::from_secs(2),
-                    stream.write_all(b"421 4.7.0 too many connections, try later\r\n"),
-                )
-                .await;
-            });
+            // Over a cap: say so in SMTP, as a busy server does (421), if the socket takes it
+            // at once, and close — no task, no wait.
+            let _ = stream.try_write(b"421 4.7.0 too many connections, try later\r\n");
             continue;
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let record = timeout(SESSION, session(&shared, case, stream, peer))
-                .await
-                .unwrap_or_default();
-            if let Some(r) = record {
-                shared.tests.record(&r).await;
+            let mut seen = Seen::new(case, peer.ip());
+            // Past the session's limit, what was seen until then is still kept.
+            let _ = timeout(SESSION, session(&shared, case, stream, &mut seen)).await;
+            for record in seen.records() {
+                shared.tests.record(&record).await;
             }
             drop(slot);
         });
@@ -161,45 +169,78 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Slot> {
     })
 }
 
+/// What a session showed so far: its record, the tokens of the messages it delivered, and
+/// whether the sender said anything at all.
+struct Seen {
+    connection: Connection,
+    tokens: Vec<String>,
+    said: bool,
+}
+
+impl Seen {
+    fn new(case: Case, source: IpAddr) -> Seen {
+        Seen {
+            connection: Connection {
+                case,
+                at: UnixTime(now_ms() / 1000),
+                source: canonical(source),
+                ehlo: None,
+                starttls: false,
+                tls: None,
+                alert: None,
+                delivered: false,
+                mail: false,
+                token: None,
+            },
+            tokens: Vec::new(),
+            said: false,
+        }
+    }
+
+    /// What to keep: one record per test it delivered for (a sender that reuses its
+    /// connection for two tests' messages), or one without a token; nothing for a sender
+    /// that said nothing (a port scan is not a connection worth keeping).
+    fn records(self) -> Vec<Connection> {
+        if !self.said {
+            return Vec::new();
+        }
+        if self.tokens.is_empty() {
+            return vec![self.connection];
+        }
+        let mut tokens = self.tokens;
+        tokens.sort();
+        tokens.dedup();
+        tokens
+            .into_iter()
+            .map(|t| Connection {
+                token: Some(t),
+                ..self.connection.clone()
+            })
+            .collect()
+    }
+}
+
 /// How a stretch of dialogue ended.
 enum End {
     Closed,
     StartTls,
 }
 
-/// One SMTP session: what the receiver saw of it. `None` when the sender sent nothing at
-/// all (a port scan is not a connection worth keeping).
-async fn session(
-    shared: &Shared,
-    case: Case,
-    stream: TcpStream,
-    peer: SocketAddr,
-) -> Option<Connection> {
+/// One SMTP session, what it shows written into `seen` as it happens.
+async fn session(shared: &Shared, case: Case, stream: TcpStream, seen: &mut Seen) {
     let zone = &shared.tests.settings.zone;
     let host = case.mx_host(zone);
     let mode = case.receiver();
-    let mut seen = Connection {
-        case,
-        at: UnixTime(now_ms() / 1000),
-        source: canonical(peer.ip()),
-        ehlo: None,
-        starttls: false,
-        tls: None,
-        alert: None,
-        delivered: false,
-        token: None,
-    };
     let (mut talk, greeting) = Dialogue::new(host.as_str(), mode);
     let mut plain = BufReader::new(stream);
-    let mut said = false;
     if send(&mut plain, &greeting).await.is_err() {
-        return None;
+        return;
     }
-    match converse(shared, &mut plain, &mut talk, &mut seen, &mut said).await {
-        End::Closed => return said.then_some(seen),
+    match converse(shared, case, &mut plain, &mut talk, seen).await {
+        End::Closed => return,
         End::StartTls => {}
     }
-    seen.starttls = true;
+    seen.connection.starttls = true;
     // Whatever the sender pipelined after STARTTLS is dropped with the buffer: nothing
     // sent in cleartext may count as said inside TLS (the STARTTLS injection flaw).
     let mut tcp = plain.into_inner();
@@ -207,7 +248,7 @@ async fn session(
         tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), &mut tcp);
     let start = match timeout(LINE, acceptor).await {
         Ok(Ok(start)) => start,
-        _ => return Some(seen),
+        _ => return,
     };
     let hello = start.client_hello();
     let sni = hello.server_name().map(|s| bounded(s, 255));
@@ -215,28 +256,30 @@ async fn session(
         .named_groups()
         .unwrap_or_default()
         .iter()
+        .take(64)
         .map(|g| NamedGroup(u16::from(*g)).name())
         .collect();
     if mode == Receiver::FailAfterStarttls {
         // The broken STARTTLS: the handshake is refused as a server without a usable
         // certificate does (a fatal handshake_failure alert), then the connection closes.
+        drop(start);
         let _ = timeout(
             Duration::from_secs(5),
             tcp.write_all(&[21, 3, 3, 0, 2, 2, 40]),
         )
         .await;
-        return Some(seen);
+        return;
     }
     let tls = match timeout(LINE, start.into_stream(shared.tls.clone())).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            seen.alert = alert_of(&e);
-            return Some(seen);
+            seen.connection.alert = alert_of(&e);
+            return;
         }
-        Err(_) => return Some(seen),
+        Err(_) => return,
     };
     let (_, conn) = tls.get_ref();
-    seen.tls = Some(TlsSeen {
+    seen.connection.tls = Some(TlsSeen {
         version: conn
             .protocol_version()
             .map(|v| TlsVersion(u16::from(v)).name())
@@ -253,20 +296,21 @@ async fn session(
         offered_groups: offered,
     });
     talk.tls_started();
+    // What counts is what the sender does inside TLS.
+    seen.connection.mail = false;
     let mut secure = BufReader::new(tls);
-    let _ = converse(shared, &mut secure, &mut talk, &mut seen, &mut said).await;
+    let _ = converse(shared, case, &mut secure, &mut talk, seen).await;
     // close_notify, as a TLS server closes: without it a sender sees a truncated session.
     let _ = timeout(Duration::from_secs(2), secure.get_mut().shutdown()).await;
-    Some(seen)
 }
 
 /// Commands and replies until the sender leaves, the receiver closes, or STARTTLS.
 async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
+    case: Case,
     stream: &mut BufReader<S>,
     talk: &mut Dialogue,
-    seen: &mut Connection,
-    said: &mut bool,
+    seen: &mut Seen,
 ) -> End {
     loop {
         let line = match read_line(stream, dialogue::MAX_LINE * 2).await {
@@ -277,21 +321,34 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Line::End => return End::Closed,
         };
-        *said = true;
+        seen.said = true;
         let verb = line
             .split_whitespace()
             .next()
             .unwrap_or("")
             .to_ascii_uppercase();
         if verb == "EHLO" || verb == "HELO" {
-            seen.ehlo = line.split_whitespace().nth(1).map(|n| bounded(n, 255));
+            seen.connection.ehlo = line.split_whitespace().nth(1).map(|n| bounded(n, 255));
         }
         let live = match dialogue::recipient_of(&line) {
-            Some(address) => shared.tests.live(&address).await,
+            Some(address) => match shared.tests.live(&address, case).await {
+                Ok(live) => live,
+                Err(_) => {
+                    // The store does not answer: a temporary failure, so the sender retries
+                    // rather than bouncing a message its test is waiting for.
+                    if send(stream, "451 4.3.0 try again later").await.is_err() {
+                        return End::Closed;
+                    }
+                    continue;
+                }
+            },
             None => false,
         };
         match talk.command(&line, |_| live) {
             Step::Reply(r) => {
+                if verb == "MAIL" && r.starts_with("250") {
+                    seen.connection.mail = true;
+                }
                 if send(stream, &r).await.is_err() {
                     return End::Closed;
                 }
@@ -318,11 +375,10 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     Step::Reply(r) | Step::Close(r) | Step::Data(r) | Step::StartTls(r) => r,
                 };
                 if reply.starts_with("250") {
-                    seen.delivered = true;
-                    seen.token = recipient
-                        .as_deref()
-                        .and_then(|r| r.split_once('@'))
-                        .map(|(t, _)| t.to_owned());
+                    seen.connection.delivered = true;
+                    if let Some((token, _)) = recipient.as_deref().and_then(|r| r.split_once('@')) {
+                        seen.tokens.push(token.to_owned());
+                    }
                 }
                 if send(stream, &reply).await.is_err() {
                     return End::Closed;
@@ -351,9 +407,13 @@ async fn read_line<S: AsyncRead + Unpin>(stream: &mut BufReader<S>, max: usize) 
             Some(i) => (i + 1, true),
             None => (chunk.len(), false),
         };
-        buf.extend_from_slice(&chunk[..take]);
+        if buf.len() <= max {
+            buf.extend_from_slice(&chunk[..take]);
+        }
         stream.consume(take);
-        if buf.len() > max {
+        // A line too long is read to its end (within the deadline) and dropped, so that its
+        // tail is not taken for a line of its own.
+        if done && buf.len() > max {
             return Line::TooLong;
         }
         if done {

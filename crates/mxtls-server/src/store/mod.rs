@@ -403,7 +403,8 @@ pub const MIGRATIONS: &[Migration] = &[
          );",
     ),
     // 9: the sender test: the tests people started, and what the receivers saw of each
-    // connection (a `sender_test::Connection` as JSON; `token` when it named one).
+    // connection (a `sender_test::Connection` as JSON; `token` when it named one; the
+    // sender's network and EHLO name, by which unnamed ones are matched to a test).
     both(
         "CREATE TABLE IF NOT EXISTS sender_tests (
              token TEXT PRIMARY KEY,
@@ -414,12 +415,18 @@ pub const MIGRATIONS: &[Migration] = &[
              id TEXT PRIMARY KEY,
              at BIGINT NOT NULL,
              token TEXT,
+             network TEXT NOT NULL,
+             ehlo TEXT,
              record TEXT NOT NULL
          );
          CREATE INDEX IF NOT EXISTS sender_test_connections_at
              ON sender_test_connections (at);
          CREATE INDEX IF NOT EXISTS sender_test_connections_token
-             ON sender_test_connections (token);",
+             ON sender_test_connections (token);
+         CREATE INDEX IF NOT EXISTS sender_test_connections_network
+             ON sender_test_connections (network, at);
+         CREATE INDEX IF NOT EXISTS sender_test_connections_ehlo
+             ON sender_test_connections (ehlo, at);",
     ),
 ];
 
