@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod api;
 pub mod authoritative;
+pub mod batch;
 pub mod cert;
 pub mod dane;
 pub mod der;

@@ -5,6 +5,7 @@
 //!   the report; this is how a probe run is re-judged by newer analysis.
 //! * `mxtls tls-rpt FILE...` reads senders' TLS-RPT reports and holds them against the
 //!   domain's evidence (`--evidence`, or a fresh check).
+//! * `mxtls batch FILE` checks a list of domains, sharing mail servers' sessions.
 //! * `mxtls serve` serves the web checker.
 //!
 //! With `--server URL` (or `MXTLS_SERVER`), `check` and `analyse` end the report with the
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod batch;
 mod probe_flags;
 mod sender_test;
 mod service;
@@ -146,6 +148,9 @@ enum Command {
         #[command(flatten)]
         probe: ProbeArgs,
     },
+    /// Check a list of domains (a portfolio), sharing each mail server's sessions among the
+    /// domains that use it; one row per domain.
+    Batch(batch::Args),
     /// The sender test: what to publish for its zone, and a test's verdicts.
     SenderTest {
         #[command(subcommand)]
@@ -389,6 +394,7 @@ fn main() -> ExitCode {
         Command::Migrate { db } => service::migrate(&db),
         Command::Healthcheck { listen } => service::healthcheck(listen),
         Command::SenderTest { command } => sender_test::run(command),
+        Command::Batch(args) => batch::run(args),
         Command::Worker {
             db,
             target_sessions,

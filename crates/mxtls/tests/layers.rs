@@ -38,7 +38,7 @@ const CORE: Layers = &[
     ("judgement", &["analysis"]),
     (
         "renderers and the report's promises",
-        &["render", "promises"],
+        &["render", "batch", "promises"],
     ),
 ];
 
