@@ -229,3 +229,24 @@ impl Stream for Counted {
         next
     }
 }
+
+/// What a check's frames end with: its evidence and snapshot, or the error it ended with. For the server's own askers (the watcher, the
+/// batches), which wait for the end rather than stream it.
+pub async fn last_answer(
+    mut listener: impl Stream<Item = Arc<Frame>> + Unpin,
+) -> Result<Option<mxtls_core::api::CheckAnswer>, String> {
+    use futures_util::StreamExt;
+    let mut last = Err("the stream ended without evidence".to_owned());
+    while let Some(frame) = listener.next().await {
+        match frame.name {
+            StreamEventName::Evidence => {
+                last = mxtls_core::api::CheckAnswer::from_json(&frame.data)
+                    .map(Some)
+                    .map_err(|e| e.to_string());
+            }
+            StreamEventName::Error => last = Err(frame.data.clone()),
+            _ => {}
+        }
+    }
+    last
+}

@@ -21,8 +21,7 @@ use std::time::Duration;
 
 use crate::params;
 use crate::store::{FromRow, Result as StoreResult, Row};
-use futures_util::StreamExt;
-use mxtls_core::api::{CheckAnswer, StreamEventName};
+
 use mxtls_core::report::{FindingChange, ReportDiff};
 use mxtls_core::{Evidence, Report};
 use serde::Serialize;
@@ -430,7 +429,7 @@ async fn recheck(app: &Arc<App>, domain: &str) {
         return;
     }
     let answer = match app.runner.check(name.clone(), Asker::Schedule).await {
-        Ok(frames) => last_answer(frames).await,
+        Ok(frames) => crate::runner::last_answer(frames).await,
         Err(refused) => Err(format!("not started: {refused:?}")),
     };
     let answer = match answer {
@@ -494,24 +493,6 @@ async fn recheck(app: &Arc<App>, domain: &str) {
 }
 
 /// The evidence a check's stream ends with, or the error it ends with.
-async fn last_answer(
-    mut listener: impl futures_util::Stream<Item = Arc<crate::checks::Frame>> + Unpin,
-) -> Result<Option<CheckAnswer>, String> {
-    let mut last = Err("the stream ended without evidence".to_owned());
-    while let Some(frame) = listener.next().await {
-        match frame.name {
-            StreamEventName::Evidence => {
-                last = CheckAnswer::from_json(&frame.data)
-                    .map(Some)
-                    .map_err(|e| e.to_string());
-            }
-            StreamEventName::Error => last = Err(frame.data.clone()),
-            _ => {}
-        }
-    }
-    last
-}
-
 async fn load_report(app: &Arc<App>, id: &str) -> Option<Report> {
     let id = SnapshotId::parse(id)?;
     let snap = app.store.get(&id).await.ok()??;
