@@ -33,6 +33,7 @@
 
 pub mod about;
 pub mod api;
+pub mod batches;
 pub mod budget;
 pub mod checks;
 pub mod clients;
@@ -112,6 +113,8 @@ pub struct Config {
     pub operator: about::Operator,
     /// The sender test's receivers and zone (`--sender-test ZONE`), if this instance runs it.
     pub sender_test: Option<sender_test::Settings>,
+    /// Operators' API tokens for batches (`--batch-token NAME=TOKEN`): none, no batches.
+    pub batch_tokens: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -138,6 +141,7 @@ impl Default for Config {
             limits: Limits::default(),
             operator: about::Operator::default(),
             sender_test: None,
+            batch_tokens: Vec::new(),
         }
     }
 }
@@ -212,6 +216,8 @@ pub struct App {
     pub operator: about::Operator,
     /// The sender test, where this instance runs it.
     pub sender_test: Option<Arc<sender_test::SenderTests>>,
+    /// Operators and their API tokens for batches.
+    pub batch_tokens: Vec<(String, String)>,
 }
 
 impl App {
@@ -255,6 +261,7 @@ impl App {
             health: health::Health::default(),
             operator: about::Operator::default(),
             sender_test: None,
+            batch_tokens: Vec::new(),
         }
     }
 }
@@ -331,6 +338,13 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
             axum::routing::post(sender_test::api::start),
         )
         .route("/api/sender-tests/{token}", get(sender_test::api::show))
+        .route(
+            "/api/batches",
+            axum::routing::post(batches::api::create)
+                .layer(axum::extract::DefaultBodyLimit::max(batches::api::MAX_BODY)),
+        )
+        .route("/api/batches/{id}", get(batches::api::show))
+        .route("/api/batches/{id}/results", get(batches::api::results))
         .route("/metrics", get(metrics_text))
         .route(
             "/tlsrpt/{domain}",
@@ -381,12 +395,18 @@ async fn metrics_text(
 
 /// Starts the watcher and the delivery of its notices (`watches::outbox`) for the life of
 /// the runtime; aborting the handles stops both (a test's "instance" going away).
-pub fn start_watcher(app: &Arc<App>) -> [tokio::task::AbortHandle; 2] {
+pub fn start_watcher(app: &Arc<App>) -> Vec<tokio::task::AbortHandle> {
     let watcher = watches::Watcher::new(&app.watch);
-    [
+    let mut tasks = vec![
         tokio::spawn(watcher.run(app.clone())).abort_handle(),
         tokio::spawn(watches::outbox::deliver_forever(app.clone())).abort_handle(),
-    ]
+    ];
+    // Batch items are checked by the instances that take batches (in a cluster each item is
+    // claimed in the store, so several share a batch).
+    if !app.batch_tokens.is_empty() {
+        tasks.push(tokio::spawn(batches::work_forever(app.clone())).abort_handle());
+    }
+    tasks
 }
 
 /// `db` with any password in a URL replaced by `***` — in the userinfo
@@ -466,6 +486,13 @@ impl Server {
         app.accept_tls_rpt_for_all = config.accept_tls_rpt_for_all;
         app.metrics_from = config.metrics_from.clone();
         app.operator = config.operator.clone();
+        app.batch_tokens = config.batch_tokens.clone();
+        if !app.batch_tokens.is_empty() && config.probe.reuse_max_age.is_zero() {
+            crate::say!(
+                "batches: without --target-reuse, domains on one mail server wait for its \
+                 budget instead of sharing its sessions"
+            );
+        }
         let mut receivers = None;
         if let Some(settings) = &config.sender_test {
             let tls = sender_test::receiver::tls_config(settings).map_err(std::io::Error::other)?;

@@ -198,6 +198,9 @@ async fn serves_health_app_and_client_routes() {
         "/tlsrpt/{domain}",
         "/api/sender-tests",
         "/api/sender-tests/{token}",
+        "/api/batches",
+        "/api/batches/{id}",
+        "/api/batches/{id}/results",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is not documented");
     }

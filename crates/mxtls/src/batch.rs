@@ -199,6 +199,28 @@ async fn one(
     batch::row(&report, &evidence, snapshot)
 }
 
+/// `--batch-token NAME=TOKEN`s: a name (an operator) and a token of at least 16 characters
+/// each, names and tokens each once.
+pub fn tokens(given: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for t in given {
+        let Some((name, token)) = t.split_once('=') else {
+            return Err("--batch-token takes NAME=TOKEN".into());
+        };
+        let (name, token) = (name.trim(), token.trim());
+        if name.is_empty() || token.len() < 16 {
+            return Err(format!(
+                "--batch-token {name}=…: a name, and a token of at least 16 characters"
+            ));
+        }
+        if out.iter().any(|(n, t)| n == name || t == token) {
+            return Err(format!("--batch-token {name}: a name or token given twice"));
+        }
+        out.push((name.to_owned(), token.to_owned()));
+    }
+    Ok(out)
+}
+
 fn bar(done: usize, total: usize) -> String {
     let width = 30;
     let filled = (done * width).checked_div(total).unwrap_or(width);

@@ -141,6 +141,10 @@ enum Command {
         /// masked) and exit.
         #[arg(long)]
         print_config: bool,
+        /// An operator's API token for batches (`POST /api/batches` with `Authorization:
+        /// Bearer TOKEN`), as NAME=TOKEN (repeatable); without one the server takes none.
+        #[arg(long = "batch-token", value_name = "NAME=TOKEN", value_delimiter = ',')]
+        batch_tokens: Vec<String>,
         #[command(flatten)]
         sender_test: sender_test::ServeArgs,
         #[command(flatten)]
@@ -322,12 +326,17 @@ fn main() -> ExitCode {
             no_probe,
             operator_contact,
             print_config: _,
+            batch_tokens,
             sender_test,
             cluster: cluster_args,
             probe,
         } => {
             let sender_test = match sender_test.settings() {
                 Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let batch_tokens = match batch::tokens(&batch_tokens) {
+                Ok(t) => t,
                 Err(e) => return fail(&e),
             };
             let mut probe = match probe.config(true, true) {
@@ -385,6 +394,7 @@ fn main() -> ExitCode {
                     target_window: std::time::Duration::from_secs(cluster_args.target_window),
                 },
                 sender_test,
+                batch_tokens,
             };
             match runtime.block_on(mxtls_server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

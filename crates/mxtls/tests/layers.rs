@@ -97,6 +97,7 @@ const SERVER: Layers = &[
             "tls_reports",
             "about",
             "sender_test",
+            "batches",
         ],
     ),
 ];

@@ -428,6 +428,28 @@ pub const MIGRATIONS: &[Migration] = &[
          CREATE INDEX IF NOT EXISTS sender_test_connections_ehlo
              ON sender_test_connections (ehlo, at);",
     ),
+    // 10: batches of an operator's domains, and each domain's place, state and row (the
+    // core's `batch::Row` as JSON, once done).
+    both(
+        "CREATE TABLE IF NOT EXISTS batches (
+             id TEXT PRIMARY KEY,
+             operator TEXT NOT NULL,
+             name TEXT NOT NULL,
+             created_at BIGINT NOT NULL,
+             total BIGINT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS batch_items (
+             batch TEXT NOT NULL,
+             position BIGINT NOT NULL,
+             domain TEXT NOT NULL,
+             state TEXT NOT NULL,
+             claimed_at BIGINT,
+             row_status TEXT,
+             row_json TEXT,
+             PRIMARY KEY (batch, position)
+         );
+         CREATE INDEX IF NOT EXISTS batch_items_state ON batch_items (state, batch, position);",
+    ),
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).

@@ -1,0 +1,328 @@
+//! Batches: an operator's portfolio of domains (`POST /api/batches`, with an API token),
+//! checked through the same check runner and queue as people's checks — by this instance's
+//! batch worker, or every instance's in a cluster, each item claimed in the store so that
+//! one instance checks it — while people keep priority: a worker starts a batch check only
+//! while more than half of the checker's slots are free. Each domain's row is the core's
+//! `batch::Row`, kept in the store; results as JSON lines or CSV (`api`).
+//!
+//! A mail server shared by many domains of a batch is not probed once per domain: over its
+//! per-address budget, a check reuses the sessions another domain's check saw there a
+//! moment ago, when the server reuses sessions at all (`--target-reuse`, which a server
+//! that takes batches should set).
+
+pub mod api;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mxtls_core::batch::{self, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::clock::now_ms;
+use crate::params;
+use crate::runner::Asker;
+use crate::store::{Result, Step, Store};
+
+/// Domains one batch takes.
+pub const MAX_DOMAINS: usize = 100_000;
+/// Batch checks one instance runs at once (within the checker's free slots).
+pub const PARALLEL: usize = 4;
+/// A claimed item whose instance has not finished it within this is claimed again (an
+/// instance that stopped mid-check).
+const CLAIM: Duration = Duration::from_secs(15 * 60);
+/// Rows inserted by one statement.
+const CHUNK: usize = 400;
+
+/// `POST /api/batches`'s body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewBatch {
+    pub name: String,
+    pub domains: Vec<String>,
+}
+
+/// A batch's progress, as `GET /api/batches/{id}` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: String,
+    pub name: String,
+    pub operator: String,
+    pub created_at: i64,
+    pub total: i64,
+    pub done: i64,
+    /// Rows by state (`summary.status`'s, or `error`), every state, zeros included.
+    pub counts: Vec<(String, i64)>,
+}
+
+/// Stores a new batch for `operator`: its domains in order, each once; a line that is not a
+/// domain is an `error` row at once. `Err` with the reason for a body that is not a batch.
+pub async fn create(
+    store: &Store,
+    operator: &str,
+    new: NewBatch,
+) -> std::result::Result<Progress, CreateError> {
+    let name: String = new.name.trim().chars().take(200).collect();
+    if new.domains.is_empty() || new.domains.len() > MAX_DOMAINS {
+        return Err(CreateError::Invalid(format!(
+            "a batch takes 1 to {MAX_DOMAINS} domains, not {}",
+            new.domains.len()
+        )));
+    }
+    let id = crate::ids::random_id()
+        .ok_or_else(|| CreateError::Invalid("no randomness for an id".into()))?;
+    let now = now_ms() / 1000;
+    let mut seen = std::collections::HashSet::new();
+    let mut items: Vec<(String, Option<Row>)> = Vec::new();
+    for d in &new.domains {
+        match mxtls_core::names::parse_user_domain(d) {
+            Ok(name) => {
+                if seen.insert(name.clone()) {
+                    items.push((name.to_string(), None));
+                }
+            }
+            Err(e) => {
+                let shown: String = d.chars().take(253).collect();
+                items.push((shown.clone(), Some(batch::failed(&shown, &e))));
+            }
+        }
+    }
+    let mut steps = vec![Step {
+        sql: "INSERT INTO batches (id, operator, name, created_at, total) VALUES (?1, ?2, ?3, ?4, ?5)"
+            .into(),
+        params: params![id.as_str(), operator, name.as_str(), now, items.len() as i64],
+        must_change: true,
+    }];
+    for (n, chunk) in items.chunks(CHUNK).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO batch_items (batch, position, domain, state, row_status, row_json) VALUES ",
+        );
+        let mut values = Vec::new();
+        for (i, (domain, row)) in chunk.iter().enumerate() {
+            let k = values.len();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                k + 1,
+                k + 2,
+                k + 3,
+                k + 4,
+                k + 5,
+                k + 6
+            ));
+            let position = (n * CHUNK + i) as i64;
+            let (state, status, json) = match row {
+                Some(r) => (
+                    "done",
+                    Some(r.status.clone()),
+                    serde_json::to_string(r).ok(),
+                ),
+                None => ("queued", None, None),
+            };
+            values.extend(params![
+                id.as_str(),
+                position,
+                domain.as_str(),
+                state,
+                status,
+                json
+            ]);
+        }
+        steps.push(Step {
+            sql,
+            params: values,
+            must_change: true,
+        });
+    }
+    store.atomically(steps).await.map_err(CreateError::Store)?;
+    progress(store, &id)
+        .await
+        .map_err(CreateError::Store)?
+        .ok_or_else(|| CreateError::Invalid("the batch was not stored".into()))
+}
+
+/// Why a batch was not made.
+#[derive(Debug)]
+pub enum CreateError {
+    Invalid(String),
+    Store(crate::store::StoreError),
+}
+
+/// A batch's progress, if there is one with `id`.
+pub async fn progress(store: &Store, id: &str) -> Result<Option<Progress>> {
+    let Some(b) = store
+        .query_opt(
+            "SELECT id, operator, name, created_at, total FROM batches WHERE id = ?1",
+            params![id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let by_state = store
+        .query(
+            "SELECT row_status, COUNT(*) AS n FROM batch_items
+             WHERE batch = ?1 AND state = 'done' GROUP BY row_status",
+            params![id],
+        )
+        .await?;
+    let count = |state: &str| {
+        by_state
+            .iter()
+            .filter(|r| r.opt_text("row_status").ok().flatten().as_deref() == Some(state))
+            .filter_map(|r| r.int("n").ok())
+            .sum::<i64>()
+    };
+    let counts: Vec<(String, i64)> = batch::STATES
+        .iter()
+        .map(|s| ((*s).to_owned(), count(s)))
+        .collect();
+    let done = counts.iter().map(|(_, n)| n).sum();
+    Ok(Some(Progress {
+        id: b.text("id")?,
+        name: b.text("name")?,
+        operator: b.text("operator")?,
+        created_at: b.int("created_at")?,
+        total: b.int("total")?,
+        done,
+        counts,
+    }))
+}
+
+/// The rows done so far, in the batch's order.
+pub async fn rows(store: &Store, id: &str) -> Result<Vec<Row>> {
+    let found = store
+        .query(
+            "SELECT row_json FROM batch_items WHERE batch = ?1 AND state = 'done'
+             ORDER BY position",
+            params![id],
+        )
+        .await?;
+    Ok(found
+        .iter()
+        .filter_map(|r| r.opt_text("row_json").ok().flatten())
+        .filter_map(|t| serde_json::from_str(&t).ok())
+        .collect())
+}
+
+/// Checks batch items for as long as the server runs: claims queued ones while more than
+/// half of the checker's slots are free, at most [`PARALLEL`] at once.
+pub async fn work_forever(app: Arc<App>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    loop {
+        let load = app.runner.load().await;
+        let reserve = (load.running + load.free) / 2;
+        let room = load
+            .free
+            .saturating_sub(reserve)
+            .min(slots.available_permits());
+        let claimed = if room > 0 {
+            claim(&app.store, room).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let idle = claimed.is_empty();
+        for (batch, position, domain) in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                match check(&app, &domain).await {
+                    Some(row) => {
+                        let _ = finish(&app.store, &batch, position, &row).await;
+                    }
+                    // The checker was full after all: the item waits for the next round.
+                    None => {
+                        let _ = release(&app.store, &batch, position).await;
+                    }
+                }
+                drop(permit);
+            });
+        }
+        tokio::time::sleep(if idle {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(50)
+        })
+        .await;
+    }
+}
+
+/// Claims up to `n` items: queued ones, and running ones whose claim has run out.
+async fn claim(store: &Store, n: usize) -> Result<Vec<(String, i64, String)>> {
+    let now = now_ms() / 1000;
+    let stale = now - CLAIM.as_secs() as i64;
+    let candidates = store
+        .query(
+            "SELECT batch, position, domain, state, claimed_at FROM batch_items
+             WHERE state = 'queued' OR (state = 'running' AND claimed_at < ?1)
+             ORDER BY batch, position LIMIT ?2",
+            params![stale, n as i64],
+        )
+        .await?;
+    let mut claimed = Vec::new();
+    for c in candidates {
+        let (batch, position, domain) = (c.text("batch")?, c.int("position")?, c.text("domain")?);
+        let won = store
+            .atomically(vec![Step {
+                sql: "UPDATE batch_items SET state = 'running', claimed_at = ?1
+                      WHERE batch = ?2 AND position = ?3
+                      AND (state = 'queued' OR (state = 'running' AND claimed_at < ?4))"
+                    .into(),
+                params: params![now, batch.as_str(), position, stale],
+                must_change: true,
+            }])
+            .await?;
+        if won {
+            claimed.push((batch, position, domain));
+        }
+    }
+    Ok(claimed)
+}
+
+/// One item checked through the runner, judged into its row; `None` when the checker had
+/// no room for it after all (or is stopping): it is to be tried again.
+async fn check(app: &Arc<App>, domain: &str) -> Option<Row> {
+    let Ok(name) = mxtls_core::names::DnsName::parse(domain) else {
+        return Some(batch::failed(domain, "not a domain name"));
+    };
+    let answer = match app.runner.check(name, Asker::Schedule).await {
+        Ok(frames) => crate::runner::last_answer(frames).await,
+        Err(crate::runner::Refused::Limit(_) | crate::runner::Refused::ShuttingDown) => {
+            return None;
+        }
+        Err(refused) => Err(format!("not started: {refused:?}")),
+    };
+    Some(match answer {
+        Ok(Some(a)) => {
+            let report = mxtls_core::analyse(&a.evidence, a.evidence.probe.finished_at);
+            batch::row(&report, &a.evidence, Some(a.snapshot))
+        }
+        Ok(None) => batch::failed(domain, "the check gave no evidence"),
+        Err(why) => batch::failed(domain, &why),
+    })
+}
+
+async fn release(store: &Store, batch: &str, position: i64) -> Result<()> {
+    store
+        .execute(
+            "UPDATE batch_items SET state = 'queued' WHERE batch = ?1 AND position = ?2",
+            params![batch, position],
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn finish(store: &Store, batch: &str, position: i64, row: &Row) -> Result<()> {
+    let json = serde_json::to_string(row).unwrap_or_default();
+    store
+        .execute(
+            "UPDATE batch_items SET state = 'done', row_status = ?1, row_json = ?2
+             WHERE batch = ?3 AND position = ?4",
+            params![row.status.as_str(), json, batch, position],
+        )
+        .await
+        .map(|_| ())
+}
