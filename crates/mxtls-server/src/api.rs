@@ -34,12 +34,7 @@ pub async fn check(
     headers: HeaderMap,
     Path(domain): Path<String>,
 ) -> Response {
-    let trusted = app.proxies.trusts(peer.ip());
-    let host = trusted
-        .then(|| headers.get("x-forwarded-host"))
-        .flatten()
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|h| h.to_str().ok());
+    let host = clients::addressed_host(&app.proxies, peer.ip(), &headers);
     if clients::cross_site(&headers, host) {
         return json_error(
             StatusCode::FORBIDDEN,

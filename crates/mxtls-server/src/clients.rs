@@ -270,6 +270,21 @@ pub fn cross_site(headers: &HeaderMap, host: Option<&str>) -> bool {
     }
 }
 
+/// The authority a client addressed: `Host`, or the forwarded host where a trusted proxy
+/// (`peer`) carries the request — what [`cross_site`] compares an `Origin` with.
+pub fn addressed_host<'h>(
+    proxies: &TrustedProxies,
+    peer: IpAddr,
+    headers: &'h HeaderMap,
+) -> Option<&'h str> {
+    proxies
+        .trusts(peer)
+        .then(|| headers.get("x-forwarded-host"))
+        .flatten()
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|h| h.to_str().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::App;
-use crate::api::json_error;
+use crate::api::{json_error, store_failed};
 
 /// The body limit of `POST /api/batches`: 100,000 domains of any length fit.
 pub const MAX_BODY: usize = 32 << 20;
@@ -54,15 +54,6 @@ fn refuse(app: &App, headers: &HeaderMap) -> Result<String, Box<Response>> {
     })
 }
 
-fn store_error(e: &crate::store::StoreError) -> Response {
-    let status = if e.is_unavailable() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    json_error(status, &format!("the store: {e}"))
-}
-
 pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: String) -> Response {
     let operator = match refuse(&app, &headers) {
         Ok(o) => o,
@@ -80,7 +71,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Strin
     match super::create(&app.store, &operator, new).await {
         Ok(p) => (StatusCode::CREATED, axum::Json(p)).into_response(),
         Err(super::CreateError::Invalid(why)) => json_error(StatusCode::BAD_REQUEST, &why),
-        Err(super::CreateError::Store(e)) => store_error(&e),
+        Err(super::CreateError::Store(e)) => store_failed(&e, "the batch store failed"),
     }
 }
 
@@ -90,7 +81,7 @@ async fn owned(app: &App, headers: &HeaderMap, id: &str) -> Result<super::Progre
     match super::progress(&app.store, id).await {
         Ok(Some(p)) if p.operator == operator => Ok(p),
         Ok(_) => Err(Box::new(json_error(StatusCode::NOT_FOUND, "no such batch"))),
-        Err(e) => Err(Box::new(store_error(&e))),
+        Err(e) => Err(Box::new(store_failed(&e, "the batch store failed"))),
     }
 }
 
@@ -121,7 +112,7 @@ pub async fn results(
     }
     let rows = match super::rows(&app.store, &id).await {
         Ok(r) => r,
-        Err(e) => return store_error(&e),
+        Err(e) => return store_failed(&e, "the batch store failed"),
     };
     match format.format.as_deref().unwrap_or("jsonl") {
         "csv" => {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::App;
-use crate::api::{json_error, retry_after};
+use crate::api::{json_error, retry_after, store_failed};
 use crate::clients::{self, ClientKey};
 
 const NOT_HERE: &str = "this checker does not run the sender test (mxtls serve --sender-test ZONE)";
@@ -24,12 +24,7 @@ pub async fn start(
     let Some(tests) = app.sender_test.as_ref() else {
         return json_error(StatusCode::NOT_FOUND, NOT_HERE);
     };
-    let trusted = app.proxies.trusts(peer.ip());
-    let host = trusted
-        .then(|| headers.get("x-forwarded-host"))
-        .flatten()
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|h| h.to_str().ok());
+    let host = clients::addressed_host(&app.proxies, peer.ip(), &headers);
     if clients::cross_site(&headers, host) {
         return json_error(
             StatusCode::FORBIDDEN,
@@ -54,7 +49,7 @@ pub async fn start(
             60,
             "too many sender tests are running: try again in a minute",
         ),
-        Err(e) => store_error(&e),
+        Err(e) => store_failed(&e, "the sender test's store failed"),
     }
 }
 
@@ -69,15 +64,6 @@ pub async fn show(State(app): State<Arc<App>>, Path(token): Path<String>) -> Res
             StatusCode::NOT_FOUND,
             "no such sender test: the link is wrong, or the test ended more than a week ago",
         ),
-        Err(e) => store_error(&e),
+        Err(e) => store_failed(&e, "the sender test's store failed"),
     }
-}
-
-fn store_error(e: &crate::store::StoreError) -> Response {
-    let status = if e.is_unavailable() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    json_error(status, &format!("the store: {e}"))
 }
