@@ -21,6 +21,9 @@ pub enum Route {
     /// The sender test: `None` offers to start one, `Some(token)` shows the test's live
     /// results. A token has the form the server gives (`sender_test::view::token`).
     SendTest(Option<String>),
+    /// A portfolio: a batch's domains at a glance, by the batch's id (32 hex digits, as the
+    /// server makes them). Its own bundle (`dist/portfolio/`).
+    Portfolio(String),
     NotFound,
 }
 
@@ -42,6 +45,7 @@ impl Route {
             ("tls-rpt", None) if rest.is_none() => Route::TlsRpt,
             ("send-test", None) if rest.is_none() => Route::SendTest(None),
             ("send-test", Some(t)) if is_token(&t) => Route::SendTest(Some(t)),
+            ("b", Some(id)) if is_batch_id(&id) => Route::Portfolio(id),
             _ => Route::NotFound,
         }
     }
@@ -57,6 +61,7 @@ impl Route {
             Route::TlsRpt => "/tls-rpt".to_owned(),
             Route::SendTest(None) => "/send-test".to_owned(),
             Route::SendTest(Some(t)) => format!("/send-test/{}", percent_encode(t)),
+            Route::Portfolio(id) => format!("/b/{}", percent_encode(id)),
         }
     }
 }
@@ -69,6 +74,13 @@ fn is_token(s: &str) -> bool {
     s.len() == 26
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+}
+
+/// Whether `s` has the form of a batch's id: 32 lowercase hex digits.
+fn is_batch_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Decodes `%XX` escapes; invalid escapes and invalid UTF-8 are kept as they are, so a
@@ -122,6 +134,7 @@ mod tests {
             Route::SendTest(None),
             Route::SendTest(Some("abcdefghijklmnopqrstuvwxyz".into())),
             Route::SendTest(Some("a234567bcdefghijklmnopqrst".into())),
+            Route::Portfolio("0123456789abcdef0123456789abcdef".into()),
         ] {
             assert_eq!(Route::parse(&route.path()), route);
         }
@@ -134,6 +147,11 @@ mod tests {
         assert_eq!(Route::parse("/nope"), Route::NotFound);
         assert_eq!(Route::parse("/tls-rpt/"), Route::TlsRpt);
         assert_eq!(Route::parse("/tls-rpt/x"), Route::NotFound);
+        assert_eq!(Route::parse("/b/0123"), Route::NotFound);
+        assert_eq!(
+            Route::parse("/b/0123456789ABCDEF0123456789ABCDEF"),
+            Route::NotFound
+        );
         // Dot segments, raw or escaped, name no page (a path that a server or a browser
         // would resolve to another page must not be taken for the widget).
         assert_eq!(Route::parse("/widget/../r/x"), Route::NotFound);

@@ -2,11 +2,15 @@
 //! in `summary.status`, the one-line answer, the finding codes, the snapshot, and the
 //! sessions it reused from another domain's check of the same mail server — written as JSON
 //! lines or CSV, and the counts by state. The CLI (`mxtls batch`) and the server's batch
-//! results write the same rows.
+//! results write the same rows; `portfolio` reads many of them at once (causes shared by
+//! many domains, changes since the previous run), for the portfolio page.
+
+pub mod portfolio;
 
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Evidence, UnixTime};
+use crate::findings::{Severity, Subject};
 use crate::report::{Report, Status};
 
 /// One domain of a batch.
@@ -20,6 +24,14 @@ pub struct Row {
     pub answer: String,
     /// Every finding's code, most severe first, each once.
     pub codes: Vec<String>,
+    /// The report's colour (`present::report_mood`: `good`, `warn`, `bad`, `unknown`), so a
+    /// portfolio colours each domain as its report does.
+    #[serde(default)]
+    pub mood: String,
+    /// What hurts: each error and warning once per code and MX host, so that one cause on a
+    /// shared mail server is counted over every domain it hurts.
+    #[serde(default)]
+    pub causes: Vec<Cause>,
     /// The stored evidence, where the batch keeps it.
     #[serde(default)]
     pub snapshot: Option<String>,
@@ -27,6 +39,20 @@ pub struct Row {
     /// server), and how old they were.
     #[serde(default)]
     pub reused: Vec<Reused>,
+}
+
+/// An error or warning of a domain's report, by what a fix would touch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cause {
+    pub code: String,
+    pub severity: Severity,
+    /// The MX host the finding is about (an address's host for an address); `None` for the
+    /// domain as a whole (its DNS, its policies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The finding's title; a domain's own name in it is "the domain", so that one title
+    /// stands for every domain of the cause.
+    pub title: String,
 }
 
 /// Sessions an address's evidence reused.
@@ -71,6 +97,31 @@ pub fn row(report: &Report, evidence: &Evidence, snapshot: Option<String>) -> Ro
             codes.push(code);
         }
     }
+    let mut causes: Vec<Cause> = Vec::new();
+    let own = report.domain.to_string();
+    for f in &report.findings {
+        if !matches!(f.severity, Severity::Error | Severity::Warning) {
+            continue;
+        }
+        let host = match &f.subject {
+            Subject::Host { name } | Subject::Address { host: name, .. } => Some(name.to_string()),
+            Subject::Domain { .. } | Subject::Resolver => None,
+        };
+        let title = if host.is_none() {
+            f.title.replace(&own, "the domain")
+        } else {
+            f.title.clone()
+        };
+        let code = f.code.as_str().to_owned();
+        if !causes.iter().any(|c| c.code == code && c.host == host) {
+            causes.push(Cause {
+                code,
+                severity: f.severity,
+                host,
+                title,
+            });
+        }
+    }
     let finished: UnixTime = evidence.probe.finished_at;
     let reused = evidence
         .hosts
@@ -89,6 +140,8 @@ pub fn row(report: &Report, evidence: &Evidence, snapshot: Option<String>) -> Ro
         status: state(report.summary.status).to_owned(),
         answer: report.summary.headline.clone(),
         codes,
+        mood: crate::present::report_mood(report).id().to_owned(),
+        causes,
         snapshot,
         reused,
     }
@@ -102,6 +155,8 @@ pub fn failed(domain: &str, why: &str) -> Row {
         status: "error".to_owned(),
         answer: why.to_owned(),
         codes: Vec::new(),
+        mood: crate::present::Mood::Unknown.id().to_owned(),
+        causes: Vec::new(),
         snapshot: None,
         reused: Vec::new(),
     }
@@ -161,6 +216,8 @@ mod tests {
             status: "strippable".into(),
             answer: "Mail is encrypted, but \"STARTTLS\" can be stripped, for now".into(),
             codes: vec!["no-dane".into(), "no-mta-sts".into()],
+            mood: "warn".into(),
+            causes: Vec::new(),
             snapshot: Some("abc".into()),
             reused: vec![Reused {
                 ip: "192.0.2.1".into(),
