@@ -345,6 +345,7 @@ pub fn router_with(web: Arc<webapp::WebApp>, app: Arc<App>) -> Router {
         )
         .route("/api/batches/{id}", get(batches::api::show))
         .route("/api/batches/{id}/results", get(batches::api::results))
+        .route("/api/batches/{id}/portfolio", get(batches::api::portfolio))
         .route("/metrics", get(metrics_text))
         .route(
             "/tlsrpt/{domain}",

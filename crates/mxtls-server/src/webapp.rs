@@ -5,9 +5,9 @@
 //! a rebuilt app is picked up by restarting the server — which `scripts/run.sh` does.
 //! The app's pages (`mxtls_core::route`) are answered with `index.html`; an unknown path
 //! gets `index.html` too, with status 404, so the app shows its own "not found" page.
-//! Two pages have bundles of their own, built by further Trunk runs: `/d/<domain>`
-//! (`history/index.html`) and `/tls-rpt` (`tls-rpt/index.html`); without them, those paths
-//! get the app's page too.
+//! Three pages have bundles of their own, built by further Trunk runs: `/d/<domain>`
+//! (`history/index.html`), `/tls-rpt` (`tls-rpt/index.html`) and `/b/<id>`
+//! (`portfolio/index.html`); without them, those paths get the app's page too.
 //!
 //! The icon (`web/favicon.svg`, which Trunk copies into `dist/`) is also compiled in: every
 //! page links it as `/favicon.svg`, and `/favicon.ico` — which browsers and feed readers ask
@@ -40,12 +40,15 @@ pub struct WebApp {
 const READER: &str = "/tls-rpt/index.html";
 /// The history page (`/d/<domain>`), a bundle of its own.
 const HISTORY: &str = "/history/index.html";
+/// The portfolio page (`/b/<id>`), a bundle of its own.
+const PORTFOLIO: &str = "/portfolio/index.html";
 
 /// The page of a route that has a bundle of its own.
 fn bundle(route: &Route) -> Option<&'static str> {
     match route {
         Route::TlsRpt => Some(READER),
         Route::History(_) => Some(HISTORY),
+        Route::Portfolio(_) => Some(PORTFOLIO),
         _ => None,
     }
 }
@@ -169,7 +172,7 @@ impl WebApp {
     /// The pages whose inline scripts the content security policy allows: the bootstraps
     /// of the app and of its other bundles.
     pub fn index(&self) -> String {
-        ["/index.html", HISTORY, READER]
+        ["/index.html", HISTORY, READER, PORTFOLIO]
             .iter()
             .filter_map(|p| self.files.get(*p))
             .filter_map(|f| std::str::from_utf8(&f.body).ok())

@@ -204,5 +204,46 @@ async fn an_operators_batch_is_checked_and_its_results_kept() {
     let mut lines = csv.body.lines();
     assert_eq!(lines.next(), Some(mxtls_core::batch::CSV_HEADER));
     assert_eq!(lines.count(), domains.len());
+
+    // A second run of the list (the same name), made at once: the portfolio knows the first
+    // as its previous run, in order even within one second; another operator sees nothing.
+    let again =
+        serde_json::json!({"name": "portfolio", "domains": ["dane-ee.test", "null-mx.test"]});
+    let made = call(addr, "POST", "/api/batches", TOKEN, &again.to_string()).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let second: serde_json::Value = serde_json::from_str(&made.body).expect("JSON");
+    let second = second["id"].as_str().expect("an id").to_owned();
+    let path = format!("/api/batches/{second}/portfolio");
+    assert_eq!(call(addr, "GET", &path, OTHER, "").await.status, 404);
+    assert_eq!(call(addr, "GET", &path, "", "").await.status, 401);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let portfolio = loop {
+        let a = call(addr, "GET", &path, TOKEN, "").await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let p: mxtls_core::batch::portfolio::Answer =
+            serde_json::from_str(&a.body).expect("a portfolio");
+        if p.batch.complete() {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second run did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let runs: Vec<&str> = portfolio.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(runs, [id.as_str(), second.as_str()]);
+    let previous = portfolio.previous.as_ref().expect("the previous run");
+    assert_eq!(previous.id, id);
+    assert_eq!(previous.rows.len(), domains.len());
+    assert_eq!(portfolio.rows.len(), 2);
+    let changes = mxtls_core::batch::portfolio::changes(&previous.rows, &portfolio.rows, true);
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.direction == mxtls_core::batch::portfolio::Direction::Gone),
+        "the two domains checked again are as they were: {changes:#?}"
+    );
+    assert_eq!(changes.len(), domains.len() - 2);
     world.stop().await;
 }

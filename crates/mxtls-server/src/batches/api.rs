@@ -1,5 +1,6 @@
-//! `POST /api/batches`, `GET /api/batches/{id}` and `GET /api/batches/{id}/results`
-//! (`?format=jsonl`, the default, or `csv`), for operators with an API token
+//! `POST /api/batches`, `GET /api/batches/{id}`, `GET /api/batches/{id}/results`
+//! (`?format=jsonl`, the default, or `csv`) and `GET /api/batches/{id}/portfolio` (the
+//! portfolio page's data, `mxtls_core::batch::portfolio::Answer`), for operators with an API token
 //! (`Authorization: Bearer TOKEN`, tokens from `--batch-token NAME=TOKEN`). A batch is its
 //! operator's: another token gets 404, as for a batch that does not exist.
 
@@ -135,5 +136,27 @@ pub async fn results(
             StatusCode::BAD_REQUEST,
             &format!("format {other:?}: jsonl or csv"),
         ),
+    }
+}
+
+pub async fn portfolio(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let batch = match owned(&app, &headers, &id).await {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match super::portfolio(&app.store, &batch).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => store_failed(&e, "the batch store failed"),
     }
 }

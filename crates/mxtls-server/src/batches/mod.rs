@@ -15,7 +15,7 @@ pub mod api;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mxtls_core::batch::{self, Row};
+use mxtls_core::batch::{self, Row, portfolio};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
@@ -70,7 +70,8 @@ pub async fn create(
     }
     let id = crate::ids::random_id()
         .ok_or_else(|| CreateError::Invalid("no randomness for an id".into()))?;
-    let now = now_ms() / 1000;
+    let now_ms = now_ms();
+    let now = now_ms / 1000;
     let mut seen = std::collections::HashSet::new();
     let mut items: Vec<(String, Option<Row>)> = Vec::new();
     for d in &new.domains {
@@ -87,9 +88,17 @@ pub async fn create(
         }
     }
     let mut steps = vec![Step {
-        sql: "INSERT INTO batches (id, operator, name, created_at, total) VALUES (?1, ?2, ?3, ?4, ?5)"
+        sql: "INSERT INTO batches (id, operator, name, created_at, created_ms, total)
+              VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
             .into(),
-        params: params![id.as_str(), operator, name.as_str(), now, items.len() as i64],
+        params: params![
+            id.as_str(),
+            operator,
+            name.as_str(),
+            now,
+            now_ms,
+            items.len() as i64
+        ],
         must_change: true,
     }];
     for (n, chunk) in items.chunks(CHUNK).enumerate() {
@@ -192,6 +201,15 @@ pub async fn progress(store: &Store, id: &str) -> Result<Option<Progress>> {
 
 /// The rows done so far, in the batch's order.
 pub async fn rows(store: &Store, id: &str) -> Result<Vec<Row>> {
+    Ok(rows_json(store, id)
+        .await?
+        .iter()
+        .filter_map(|t| serde_json::from_str(t).ok())
+        .collect())
+}
+
+/// The rows done so far as stored (the core's `Row` as JSON), in the batch's order.
+async fn rows_json(store: &Store, id: &str) -> Result<Vec<String>> {
     let found = store
         .query(
             "SELECT row_json FROM batch_items WHERE batch = ?1 AND state = 'done'
@@ -202,8 +220,81 @@ pub async fn rows(store: &Store, id: &str) -> Result<Vec<Row>> {
     Ok(found
         .iter()
         .filter_map(|r| r.opt_text("row_json").ok().flatten())
-        .filter_map(|t| serde_json::from_str(&t).ok())
         .collect())
+}
+
+impl Progress {
+    fn run(&self) -> portfolio::Run {
+        portfolio::Run {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            created_at: self.created_at,
+            total: self.total,
+            done: self.done,
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+/// The portfolio page's data for `batch` (`portfolio::Answer` as JSON): the runs of its list
+/// (its operator's batches of the same name, up to this one), its rows and the previous
+/// run's. Written from the stored rows as they are, so a list of 100,000 domains is not
+/// parsed and written again.
+pub async fn portfolio(store: &Store, batch: &Progress) -> Result<String> {
+    let made = store
+        .query_opt(
+            "SELECT COALESCE(created_ms, created_at * 1000) AS made FROM batches WHERE id = ?1",
+            params![batch.id.as_str()],
+        )
+        .await?
+        .map(|r| r.int("made"))
+        .transpose()?
+        .unwrap_or(batch.created_at * 1000);
+    let earlier = store
+        .query(
+            "SELECT id FROM batches WHERE operator = ?1 AND name = ?2
+             AND COALESCE(created_ms, created_at * 1000) < ?3
+             ORDER BY COALESCE(created_ms, created_at * 1000) DESC LIMIT ?4",
+            params![
+                batch.operator.as_str(),
+                batch.name.as_str(),
+                made,
+                (portfolio::RUNS - 1) as i64
+            ],
+        )
+        .await?;
+    let mut runs = Vec::new();
+    for r in earlier.iter().rev() {
+        if let Some(p) = progress(store, &r.text("id")?).await? {
+            runs.push(p.run());
+        }
+    }
+    let previous = match runs.last() {
+        Some(run) => Some((run.clone(), rows_json(store, &run.id).await?)),
+        None => None,
+    };
+    runs.push(batch.run());
+    let rows = rows_json(store, &batch.id).await?;
+    let mut out = format!(
+        "{{\"batch\":{},\"runs\":{},\"rows\":[{}]",
+        json(&batch.run()),
+        json(&runs),
+        rows.join(",")
+    );
+    match previous {
+        Some((run, rows)) => out.push_str(&format!(
+            ",\"previous\":{{\"id\":{},\"created_at\":{},\"rows\":[{}]}}}}",
+            json(&run.id),
+            run.created_at,
+            rows.join(",")
+        )),
+        None => out.push_str(",\"previous\":null}"),
+    }
+    Ok(out)
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
 /// Checks batch items for as long as the server runs: claims queued ones while more than

@@ -450,6 +450,12 @@ pub const MIGRATIONS: &[Migration] = &[
          );
          CREATE INDEX IF NOT EXISTS batch_items_state ON batch_items (state, batch, position);",
     ),
+    // 11: when a batch was made, to the millisecond, so that two runs of one list made in
+    // the same second are still in order (the previous run, the portfolio's chart).
+    both(
+        "ALTER TABLE batches ADD COLUMN created_ms BIGINT;
+         CREATE INDEX IF NOT EXISTS batches_runs ON batches (operator, name, created_ms);",
+    ),
 ];
 
 /// Whether `--db` names a PostgreSQL server (else it is a SQLite file's path).
