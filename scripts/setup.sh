@@ -129,12 +129,13 @@ fi
 cargo fetch --quiet
 
 # The web app: the checker's bundle into dist/, then the bundles of its two other pages, kept
-# out of the home page's first load: the history (/d/<domain>) into dist/history/ and the
-# TLS-RPT report reader (/tls-rpt) into dist/tls-rpt/. The first build empties dist/, so the
-# others come after it.
+# out of the home page's first load: the history (/d/<domain>) into dist/history/, the
+# TLS-RPT report reader (/tls-rpt) into dist/tls-rpt/ and the portfolio (/b/<id>) into
+# dist/portfolio/. The first build empties dist/, so the others come after it.
 build_web() {
-    step "trunk build --release (the web app, size profile; the history and report reader bundles)"
+    step "trunk build --release (the web app, size profile; the history, report reader and portfolio bundles)"
     trunk build --release
     trunk build web/history.html --release --dist dist/history --public-url /history/
     trunk build web/tls-rpt.html --release --dist dist/tls-rpt --public-url /tls-rpt/
+    trunk build web/portfolio.html --release --dist dist/portfolio --public-url /portfolio/
 }

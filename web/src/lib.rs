@@ -13,6 +13,7 @@ pub mod history;
 pub mod live;
 pub mod net;
 pub mod pages;
+pub mod portfolio;
 pub mod refusal;
 pub mod report;
 pub mod send_test;
@@ -88,7 +89,7 @@ fn app() -> Html {
         }
         // `/d/…` and `/tls-rpt` are bundles of their own (`history`, `tls_rpt`); this one
         // only sees them when the server has not got them built.
-        Route::History(_) | Route::TlsRpt | Route::NotFound => {
+        Route::History(_) | Route::TlsRpt | Route::Portfolio(_) | Route::NotFound => {
             html! { <NotFound navigate={navigate.clone()} /> }
         }
     };

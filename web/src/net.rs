@@ -85,6 +85,45 @@ async fn refusal(response: &Response) -> Failure {
     }
 }
 
+/// GETs `url` with `Authorization: Bearer token` (an operator's API token, for batches);
+/// the body of a 2xx answer.
+pub async fn get_authorized(url: &str, token: &str) -> Result<String, Failure> {
+    let window = web_sys::window().ok_or_else(|| Failure::network(JsValue::NULL))?;
+    let headers = web_sys::Headers::new().map_err(Failure::network)?;
+    headers
+        .append("Authorization", &format!("Bearer {token}"))
+        .map_err(Failure::network)?;
+    let init = RequestInit::new();
+    init.set_headers(&headers);
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(Failure::network)?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(refusal(&response).await);
+    }
+    text(&response).await
+}
+
+/// This tab's stored value of `key` (`sessionStorage`: gone when the tab closes).
+pub fn session_get(key: &str) -> Option<String> {
+    web_sys::window()?
+        .session_storage()
+        .ok()??
+        .get_item(key)
+        .ok()?
+}
+
+/// Keeps `value` under `key` for this tab; `None` forgets it.
+pub fn session_set(key: &str, value: Option<&str>) {
+    if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = match value {
+            Some(v) => s.set_item(key, v),
+            None => s.remove_item(key),
+        };
+    }
+}
+
 /// GETs `url`; the body of a 2xx answer.
 pub async fn get_text(url: &str) -> Result<String, Failure> {
     let response = fetch(url, None).await?;

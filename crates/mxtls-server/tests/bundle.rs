@@ -95,9 +95,14 @@ fn the_home_page_loads_at_most_350_kb_brotli() {
         kb(roots.len()),
         kb(brotli_len(&roots))
     );
-    // The history (/d/…) and the report reader (/tls-rpt) are bundles of their own, loaded
-    // only on their pages: none of their files is part of the home page's load.
-    for (dir, page) in [("history", "/d/<domain>"), ("tls-rpt", "/tls-rpt")] {
+    // The history (/d/…), the report reader (/tls-rpt) and the portfolio (/b/…) are bundles
+    // of their own, loaded only on their pages: none of their files is part of the home
+    // page's load.
+    for (dir, page) in [
+        ("history", "/d/<domain>"),
+        ("tls-rpt", "/tls-rpt"),
+        ("portfolio", "/b/<id>"),
+    ] {
         let bundle = dist.join(dir);
         let bundle_files = first_load_under(&bundle, &format!("/{dir}/"));
         assert!(

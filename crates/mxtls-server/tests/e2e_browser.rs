@@ -393,3 +393,153 @@ async fn the_sender_test_page_in_chromium() {
         assert!(shots.join(shot).exists(), "screenshot {shot}");
     }
 }
+
+/// The portfolio page (`/b/<id>`) in Chromium (tests/browser/portfolio.mjs): two runs of one
+/// list through the API — between them one mail server stops, one domain leaves the list
+/// and one joins it — and eight tenants on one broken shared mail server. The page must ask
+/// for the operator's token, show every state's count, the shared server's cause first,
+/// exactly the changes, filter the table and link each domain's report, whose headline
+/// (judged in the browser) is the row's answer; on a phone too, with axe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portfolio_page_in_chromium() {
+    use mxtls_core::batch::portfolio::{self, Answer, Direction};
+    const TOKEN: &str = "acme-portfolio-0123456789";
+    const TENANTS: usize = 8;
+    const SHARED: &str = "mx.tlsa-mismatch.test";
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let world = World::start(Options {
+        net: 121,
+        smtp_port: 2621,
+        https_port: 4621,
+        postfix: false,
+        tenants: TENANTS,
+        tenant_mx: Some("mx.tlsa-mismatch.test."),
+        ..Options::default()
+    })
+    .await
+    .expect("world");
+    let db = common::TestDb::new(&world.dir.join("portfolio.sqlite"));
+    let config = Config {
+        web_dir: root.join("dist"),
+        probe: common::world_probe(&world),
+        batch_tokens: vec![("acme".into(), TOKEN.into())],
+        ..common::api_only(&db)
+    };
+    let (addr, _app) = common::start(config).await;
+    let list = |scenarios: &[&str]| {
+        let mut domains: Vec<String> = scenarios.iter().map(|s| format!("{s}.test")).collect();
+        domains.extend(mxtls_world::tenant_domains(TENANTS));
+        serde_json::json!({"name": "weekly", "domains": domains}).to_string()
+    };
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    let run = |body: String| {
+        let auth = auth.clone();
+        async move {
+            let made = common::post_with(
+                addr,
+                "/api/batches",
+                "application/json",
+                body.as_bytes(),
+                &auth,
+            )
+            .await;
+            assert_eq!(made.status, 201, "{}", made.body);
+            let made: serde_json::Value = serde_json::from_str(&made.body).expect("JSON");
+            let id = made["id"].as_str().expect("id").to_owned();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+            loop {
+                let a = common::get(addr, &format!("/api/batches/{id}"), &auth).await;
+                let p: serde_json::Value = serde_json::from_str(&a.body).unwrap_or_default();
+                if p["done"] == p["total"] {
+                    break id;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the batch did not end: {p}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let common_part = [
+        "dane-ee",
+        "tlsa-mismatch",
+        "sts-enforce",
+        "no-starttls",
+        "null-mx",
+    ];
+    let first: Vec<&str> = common_part.iter().copied().chain(["two-mx"]).collect();
+    let second: Vec<&str> = common_part
+        .iter()
+        .copied()
+        .chain(["broken-handshake"])
+        .collect();
+    run(list(&first)).await;
+    assert!(
+        world.stop_smtp("sts-enforce.test"),
+        "sts-enforce's server stops"
+    );
+    let id = run(list(&second)).await;
+
+    // What the page must show, from the API (the schema's `Portfolio`), held first against
+    // the world: the shared server's cause on every tenant and on its own domain.
+    let answer = common::get(addr, &format!("/api/batches/{id}/portfolio"), &auth).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer: Answer = serde_json::from_str(&answer.body).expect("a portfolio");
+    assert_eq!(answer.runs.len(), 2);
+    assert_eq!(answer.rows.len(), second.len() + TENANTS);
+    let previous = answer.previous.as_ref().expect("the previous run");
+    let causes = portfolio::causes(&answer.rows);
+    let top = causes.first().expect("a cause");
+    assert_eq!(top.host.as_deref(), Some(SHARED), "{causes:#?}");
+    assert_eq!(top.domains.len(), TENANTS + 1, "{top:#?}");
+    let changes = portfolio::changes(&previous.rows, &answer.rows, true);
+    let moved = |domain: &str| changes.iter().find(|c| c.domain == domain);
+    assert_eq!(
+        moved("two-mx.test").map(|c| c.direction),
+        Some(Direction::Gone)
+    );
+    assert_eq!(
+        moved("broken-handshake.test").map(|c| c.direction),
+        Some(Direction::New)
+    );
+    let sts = moved("sts-enforce.test").expect("sts-enforce changed");
+    assert_eq!(sts.before.as_deref(), Some("protected"));
+    assert_ne!(sts.after.as_deref(), Some("protected"));
+    assert_eq!(changes.len(), 3, "nothing else changed: {changes:#?}");
+    let expected = serde_json::json!({
+        "counts": mxtls_core::batch::counts(&answer.rows),
+        "top": { "host": SHARED, "code": top.code, "count": top.domains.len(), "domains": top.domains },
+        "changes": changes.iter().map(|c| (c.domain.clone(), c.direction.id())).collect::<Vec<_>>(),
+        "rows": answer.rows.iter().map(|r| (r.domain.clone(), r.status.clone(), r.answer.clone())).collect::<Vec<_>>(),
+    });
+    let expect_file = world.dir.join("portfolio-expected.json");
+    std::fs::write(&expect_file, expected.to_string()).expect("write");
+
+    let shots = root.join("target/screenshots");
+    let out = tokio::process::Command::new("node")
+        .current_dir(root.join("tests/browser"))
+        .arg("portfolio.mjs")
+        .arg(format!("http://{addr}"))
+        .arg(&shots)
+        .arg(&id)
+        .arg(TOKEN)
+        .arg(&expect_file)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), out)
+        .await
+        .expect("the portfolio page's tests finish within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    world.stop().await;
+    assert!(
+        out.status.success(),
+        "portfolio.mjs failed:\n{stdout}\n{stderr}"
+    );
+    for shot in ["portfolio.png", "portfolio-phone.png"] {
+        assert!(shots.join(shot).exists(), "screenshot {shot}");
+    }
+}

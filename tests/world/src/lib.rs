@@ -61,6 +61,9 @@ pub struct Options {
     /// Extra signed domains `tenant-1.test` … `tenant-N.test` whose MX is `dane-ee.test`'s
     /// host: many domains that share one mail server, as at a hosting provider.
     pub tenants: usize,
+    /// The tenants' MX host instead of `mx.dane-ee.test.` (a scenario's host, absolute):
+    /// many domains hurt by one broken mail server.
+    pub tenant_mx: Option<&'static str>,
     /// Publish the sender test's zone (`sender_zone`).
     pub sender_test: bool,
 }
@@ -74,6 +77,7 @@ impl Default for Options {
             postfix: true,
             https_port: 4443,
             tenants: 0,
+            tenant_mx: None,
             sender_test: false,
         }
     }
@@ -345,12 +349,13 @@ impl World {
             });
         }
 
+        let tenant_mx = options.tenant_mx.unwrap_or("mx.dane-ee.test.");
         for name in tenant_domains(options.tenants) {
             zones.push(zones::Zone {
                 origin: format!("{name}."),
-                body: "@ IN MX 10 mx.dane-ee.test.\n".into(),
+                body: format!("@ IN MX 10 {tenant_mx}\n"),
                 signing: scenarios::Signing::Signed,
-                first_host: "mx.dane-ee.test.".into(),
+                first_host: tenant_mx.into(),
                 secondary: scenarios::Secondary::None,
             });
         }
