@@ -3,7 +3,9 @@
 //! budget is spent (`--target-sessions` a minute, one at a time), a check reuses what another
 //! domain's check saw there a moment ago (the probe's `RecentEvidence` seam, over the
 //! snapshots this command keeps), so a portfolio on a few shared mail servers opens about
-//! those servers' worth of sessions. Rows come out in the file's order: JSON lines
+//! those servers' worth of sessions. Within a run, any of its sessions may be reused; an
+//! earlier run's, kept in `--db`, only when at most `--target-reuse` seconds old (default
+//! 0: each run sees each server afresh at least once). Rows come out in the file's order: JSON lines
 //! (`--json`), CSV (`--csv`) or a table; a progress line on a terminal's standard error.
 
 use std::collections::HashSet;
@@ -22,8 +24,6 @@ use crate::probe_flags::ProbeArgs;
 
 /// Domains one batch takes (as the server's batches).
 pub const MAX_DOMAINS: usize = 100_000;
-/// How long another domain's sessions at an address may be reused within a batch.
-const REUSE: Duration = Duration::from_secs(3600);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,6 +47,10 @@ pub struct Args {
     /// it they are kept in memory for the run only.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Also reuse sessions an earlier run kept in `--db`, when at most this many seconds old
+    /// (0–86400); this run's own sessions are reused whatever their age.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub target_reuse: u64,
     #[command(flatten)]
     pub probe: ProbeArgs,
 }
@@ -107,9 +111,10 @@ pub fn run(args: Args) -> ExitCode {
         args.target_sessions as usize,
         Duration::from_secs(60),
     )));
-    probe.reuse = Some(Arc::new(mxtls_server::budget::StoreRecent {
+    probe.reuse = Some(Arc::new(RunRecent {
         store: store.clone(),
-        max_age: REUSE,
+        started: unix_now(),
+        across: args.target_reuse as i64,
     }));
     let total = list.len();
     let done = Arc::new(AtomicUsize::new(0));
@@ -176,6 +181,57 @@ pub fn run(args: Args) -> ExitCode {
         counts.join(", ")
     );
     ExitCode::SUCCESS
+}
+
+/// The store's recent sessions as a run may reuse them: its own, of any age, and an earlier
+/// run's up to `across` seconds old. Sessions younger than the run are its own (or of a run
+/// beside it, which is as fresh).
+struct RunRecent {
+    store: Arc<mxtls_server::snapshots::Store>,
+    /// When the run started, in Unix seconds.
+    started: i64,
+    across: i64,
+}
+
+impl std::fmt::Debug for RunRecent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRecent")
+            .field("started", &self.started)
+            .field("across", &self.across)
+            .finish()
+    }
+}
+
+impl RunRecent {
+    fn now(&self) -> mxtls_server::budget::StoreRecent {
+        let own = (unix_now() - self.started).max(0) + 1;
+        mxtls_server::budget::StoreRecent {
+            store: self.store.clone(),
+            max_age: Duration::from_secs((own + self.across) as u64),
+        }
+    }
+}
+
+type Found<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Option<mxtls_probe::budget::Recent>> + Send + 'a>,
+>;
+
+impl mxtls_probe::budget::RecentEvidence for RunRecent {
+    fn recent(&self, ip: std::net::IpAddr) -> Found<'_> {
+        let inner = self.now();
+        Box::pin(async move { inner.recent(ip).await })
+    }
+
+    fn posture(&self, ip: std::net::IpAddr) -> Found<'_> {
+        let inner = self.now();
+        Box::pin(async move { inner.posture(ip).await })
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// One domain checked, kept and judged.
