@@ -78,6 +78,12 @@ pub trait TargetBudget: Send + Sync + std::fmt::Debug {
     fn admit(&self, ip: IpAddr) -> Pin<Box<dyn Future<Output = Admission> + Send + '_>>;
     /// A session to `ip` ended so.
     fn finished(&self, ip: IpAddr, outcome: Outcome);
+    /// The window the budget counts sessions in: a batch's check reuses an address's
+    /// sessions younger than this before asking (`check::Config::reuse_first`), so a shared
+    /// server is checked about once a window however many domains use it.
+    fn window(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// The per-address state of a [`LocalBudget`].
@@ -185,6 +191,10 @@ impl TargetBudget for Arc<LocalBudget> {
             }
             Outcome::Other => {}
         }
+    }
+
+    fn window(&self) -> Duration {
+        self.as_ref().window
     }
 }
 

@@ -158,6 +158,10 @@ impl TargetBudget for StoreBudget {
             }
         });
     }
+
+    fn window(&self) -> Duration {
+        self.window
+    }
 }
 
 /// Recent sessions from the store (`mxtls_probe::budget::RecentEvidence`): for checks over

@@ -557,7 +557,9 @@ async fn run_job(
         })
     };
     // The probe in its own task, so that a panic in it is caught here.
-    let check = tokio::spawn(prober(name, probe.clone())(Some(tx)));
+    let mut probe = probe.clone();
+    probe.reuse_first = claim.client == crate::clients::batch_key().to_string();
+    let check = tokio::spawn(prober(name, probe)(Some(tx)));
     let abort = check.abort_handle();
     let outcome = tokio::select! {
         joined = check => match joined {

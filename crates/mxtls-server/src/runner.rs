@@ -37,6 +37,10 @@ pub enum Asker {
     /// The server's own re-check of a watched domain: a slot like anyone's, no client limits
     /// (the watcher bounds its own rate and concurrency).
     Schedule,
+    /// A batch's check: like the schedule's, and it uses an address's recent sessions
+    /// before asking the budget (`mxtls_probe::Config::reuse_first`), so that a portfolio
+    /// opens about one check's worth of sessions per shared mail server.
+    Batch,
 }
 
 /// Why a check was not started or joined.
@@ -148,10 +152,13 @@ impl Runner {
                 store,
             } => {
                 // The hub counts its own starts and ends (it sees the probe's task).
-                let job = Job::check(domain, (**probe).clone(), store.clone());
+                let mut probe = (**probe).clone();
+                probe.reuse_first = matches!(asker, Asker::Batch);
+                let job = Job::check(domain, probe, store.clone());
                 let listener = match asker {
                     Asker::Client(client) => checks.watch(client, job),
                     Asker::Schedule => checks.watch_scheduled(schedule_key(), job),
+                    Asker::Batch => checks.watch_scheduled(crate::clients::batch_key(), job),
                 };
                 listener
                     .map(|l| Box::pin(l) as Frames)
@@ -161,6 +168,7 @@ impl Runner {
                 let (client, counted) = match asker {
                     Asker::Client(c) => (c, true),
                     Asker::Schedule => (schedule_key(), false),
+                    Asker::Batch => (crate::clients::batch_key(), false),
                 };
                 match cluster.check(&domain, client, limits, counted).await {
                     Ok((job, created)) => {

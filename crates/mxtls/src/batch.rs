@@ -111,6 +111,7 @@ pub fn run(args: Args) -> ExitCode {
         args.target_sessions as usize,
         Duration::from_secs(60),
     )));
+    probe.reuse_first = true;
     probe.reuse = Some(Arc::new(RunRecent {
         store: store.clone(),
         started: unix_now(),

@@ -96,6 +96,26 @@ async fn a_portfolio_shares_its_mail_servers_and_keeps_every_outcome() {
         if row["answer"].as_str().is_none_or(str::is_empty) {
             problems.push(format!("{domain}: no answer"));
         }
+        // The causes are the errors and warnings among the codes, each once per MX host;
+        // a row with a cause is never coloured good, a protected domain never bad.
+        let causes = row["causes"].as_array().cloned().unwrap_or_default();
+        for c in &causes {
+            let code = c["code"].as_str().unwrap_or("");
+            if !codes.iter().any(|k| k == code)
+                || !matches!(c["severity"].as_str(), Some("error" | "warning"))
+            {
+                problems.push(format!("{domain}: cause {c}"));
+            }
+        }
+        let mood = row["mood"].as_str().unwrap_or("");
+        let errors = causes.iter().any(|c| c["severity"] == "error");
+        if (errors && mood != "bad")
+            || (!causes.is_empty() && mood == "good")
+            || (status == "protected" && mood == "bad" && !errors)
+            || !["good", "warn", "bad", "unknown", "info"].contains(&mood)
+        {
+            problems.push(format!("{domain}: mood {mood:?} with causes {causes:?}"));
+        }
     }
     assert!(problems.is_empty(), "{}\n{stderr}", problems.join("\n"));
 

@@ -28,6 +28,7 @@ use crate::smtp::{self, SessionPlan};
 mod nameservers;
 mod policy;
 mod posture;
+mod reused;
 pub use posture::PostureConfig;
 
 /// Caps that keep one check bounded whatever DNS says.
@@ -81,6 +82,11 @@ pub struct Config {
     /// How old reused sessions may be (`--target-reuse`; zero: never reused). The server,
     /// which has the store, turns it into `reuse`.
     pub reuse_max_age: Duration,
+    /// Use an address's sessions younger than the budget's window (from `reuse`) before
+    /// asking the budget, not only when it is spent: a batch's checks, so that a portfolio on
+    /// a few shared mail servers opens about one check's worth of sessions per address and
+    /// window, not the budget's worth.
+    pub reuse_first: bool,
     /// Whether posture is asked (after the verdict-bearing sessions, at most
     /// `mxtls_core::posture::MAX_SESSIONS` more per address) and how long one is reused.
     pub posture: posture::PostureConfig,
@@ -104,6 +110,7 @@ impl Default for Config {
             vantage: None,
             reuse: None,
             reuse_max_age: Duration::ZERO,
+            reuse_first: false,
             posture: posture::PostureConfig::default(),
         }
     }
@@ -498,29 +505,21 @@ impl Run {
         }
         // Over the address's budget, sessions seen there a moment ago (by another check, of
         // another domain on the same server, say) are used instead of waiting.
+        // A batch's check looks first, for sessions younger than the budget's window.
+        if self.config.reuse_first
+            && let (Some(b), Some(reuse)) = (&self.config.budget, &self.config.reuse)
+            && let Some(recent) = reuse.recent(ip).await
+            && crate::clock::unix_now().0 - recent.gathered_at.0 <= b.window().as_secs() as i64
+        {
+            return reused::evidence(ip, recent, reused::SHARED_IN_BATCH.to_owned());
+        }
         let mut first_permit = None;
         if let (Some(b), Some(reuse)) = (&self.config.budget, &self.config.reuse) {
             match b.admit(ip).await {
                 budget::Admission::Start(p) => first_permit = Some(p),
                 budget::Admission::Wait { reason, .. } => {
                     if let Some(recent) = reuse.recent(ip).await {
-                        return AddressEvidence {
-                            ip,
-                            target: TargetDecision::Allowed,
-                            sessions: recent.evidence.sessions,
-                            probed_for: recent.evidence.probed_for.or(Some(recent.host)),
-                            posture: posture::reused(
-                                recent.evidence.posture,
-                                &recent.snapshot,
-                                recent.gathered_at,
-                                &reason,
-                            ),
-                            reused: Some(mxtls_core::evidence::ReusedSessions {
-                                snapshot: recent.snapshot,
-                                gathered_at: recent.gathered_at,
-                                reason,
-                            }),
-                        };
+                        return reused::evidence(ip, recent, reason);
                     }
                 }
             }

@@ -379,7 +379,7 @@ async fn check(app: &Arc<App>, domain: &str) -> Option<Row> {
     let Ok(name) = mxtls_core::names::DnsName::parse(domain) else {
         return Some(batch::failed(domain, "not a domain name"));
     };
-    let answer = match app.runner.check(name, Asker::Schedule).await {
+    let answer = match app.runner.check(name, Asker::Batch).await {
         Ok(frames) => crate::runner::last_answer(frames).await,
         Err(crate::runner::Refused::Limit(_) | crate::runner::Refused::ShuttingDown) => {
             return None;

@@ -52,6 +52,8 @@ pub struct Claim {
     pub domain: String,
     pub attempt: i64,
     pub worker: String,
+    /// Who asked (`ClientKey`'s text): a batch's job is checked with `reuse_first`.
+    pub client: String,
 }
 
 /// How a claimed job ended.
@@ -286,7 +288,7 @@ impl Jobs<'_> {
                      WHERE id = (SELECT id FROM jobs
                                  WHERE state = $4 OR (state = $3 AND lease_until < {DB_NOW_MS})
                                  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, domain, attempts"
+                     RETURNING id, domain, attempts, client"
                 ),
                 &[
                     &worker,
@@ -302,6 +304,7 @@ impl Jobs<'_> {
                 domain: r.try_get("domain")?,
                 attempt: r.try_get("attempts")?,
                 worker: worker.to_owned(),
+                client: r.try_get("client")?,
             })
         })
         .transpose()
