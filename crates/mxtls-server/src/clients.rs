@@ -285,6 +285,15 @@ pub fn addressed_host<'h>(
         .and_then(|h| h.to_str().ok())
 }
 
+/// The client key of batch checks: in RFC 6666's discard-only prefix (100::/64), so no
+/// real client has it. A cluster's worker knows a batch's job by it (and checks it with
+/// `reuse_first`).
+pub fn batch_key() -> ClientKey {
+    ClientKey::of(std::net::IpAddr::V6(std::net::Ipv6Addr::new(
+        0x100, 0, 0, 0, 0, 0, 0, 1,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,13 +432,4 @@ mod tests {
         // curl: neither header.
         assert!(!cross_site(&HeaderMap::new(), host));
     }
-}
-
-/// The client key of batch checks: in RFC 6666's discard-only prefix (100::/64), so no
-/// real client has it. A cluster's worker knows a batch's job by it (and checks it with
-/// `reuse_first`).
-pub fn batch_key() -> ClientKey {
-    ClientKey::of(std::net::IpAddr::V6(std::net::Ipv6Addr::new(
-        0x100, 0, 0, 0, 0, 0, 0, 1,
-    )))
 }
