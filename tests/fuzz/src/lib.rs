@@ -25,6 +25,9 @@ pub use server::{atom_feed, forwarded, watch_target};
 // Issue 26: what a sender says to the sender test's receivers, and a test's JSON.
 mod sender_test;
 pub use sender_test::{sender_dialogue, sender_test_json};
+// Issue 27: a portfolio's JSON, as the portfolio page reads it.
+mod portfolio;
+pub use portfolio::portfolio_json;
 // The core's DER reader against x509-parser (also the core's tests/x509_oracle.rs).
 pub mod x509_oracle;
 
@@ -56,6 +59,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     // The sender test (`sender_test`).
     ("sender_dialogue", sender_dialogue),
     ("sender_test_json", sender_test_json),
+    // Portfolios (`portfolio`).
+    ("portfolio_json", portfolio_json),
 ];
 
 /// A fixed judgement time for targets that need one (the evidence's own is used where
