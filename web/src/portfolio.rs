@@ -29,8 +29,11 @@ const PAGE: usize = 200;
 const CAUSES: usize = 20;
 /// Changes listed.
 const CHANGES: usize = 200;
-/// How often a running batch is fetched again.
-const POLL_MS: i32 = 5000;
+/// How often a running batch is fetched again: every few seconds, and every half minute
+/// for a list whose answer is megabytes long.
+fn poll_ms(total: i64) -> i32 {
+    if total > 5_000 { 30_000 } else { 5_000 }
+}
 
 /// Starts the portfolio page (the `mxtls-portfolio` bundle) for the batch its path names.
 pub fn start() {
@@ -128,15 +131,18 @@ fn portfolio_page(props: &PageProps) -> Html {
             }
         });
     }
-    let running = matches!(&*state, State::Ready(l) if !l.answer.batch.complete());
+    let running = match &*state {
+        State::Ready(l) if !l.answer.batch.complete() => Some(poll_ms(l.answer.batch.total)),
+        _ => None,
+    };
     {
         let tick = tick.clone();
         use_effect_with(running, move |running| {
             // The handle's value is the one of this render: count in a cell of our own.
             let n = Rc::new(std::cell::Cell::new(*tick));
             let interval = running
-                .then(|| {
-                    net::every(POLL_MS, move || {
+                .map(|ms| {
+                    net::every(ms, move || {
                         n.set(n.get().wrapping_add(1));
                         tick.set(n.get());
                     })
