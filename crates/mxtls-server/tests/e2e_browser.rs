@@ -408,9 +408,9 @@ async fn the_portfolio_page_in_chromium() {
     const SHARED: &str = "mx.tlsa-mismatch.test";
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let world = World::start(Options {
-        net: 121,
-        smtp_port: 2621,
-        https_port: 4621,
+        net: 122,
+        smtp_port: 2622,
+        https_port: 4622,
         postfix: false,
         tenants: TENANTS,
         tenant_mx: Some("mx.tlsa-mismatch.test."),
