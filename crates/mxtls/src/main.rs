@@ -129,6 +129,10 @@ enum Command {
         /// or refuses the connection is left alone longer. Checks beyond it wait, and say so.
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=60))]
         target_sessions: u64,
+        /// Checks this instance's probe runs at once (1–512); a batch uses only the free ones
+        /// beyond half.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=512))]
+        max_checks: u64,
         /// With a PostgreSQL store: serve the API and pages only, and leave the probing to
         /// `mxtls worker` processes.
         #[arg(long)]
@@ -323,6 +327,7 @@ fn main() -> ExitCode {
             accept_tls_rpt,
             metrics_from,
             target_sessions,
+            max_checks,
             no_probe,
             operator_contact,
             print_config: _,
@@ -387,7 +392,10 @@ fn main() -> ExitCode {
                 accept_tls_rpt_for_all: accept_tls_rpt,
                 metrics_from,
                 cluster,
-                limits: mxtls_server::Limits::default(),
+                limits: mxtls_server::Limits {
+                    max_concurrent_checks: max_checks as usize,
+                    ..mxtls_server::Limits::default()
+                },
                 operator: mxtls_server::about::Operator {
                     contact: operator_contact,
                     target_sessions,

@@ -26,8 +26,10 @@ use crate::store::{Result, Step, Store};
 
 /// Domains one batch takes.
 pub const MAX_DOMAINS: usize = 100_000;
-/// Batch checks one instance runs at once (within the checker's free slots).
-pub const PARALLEL: usize = 4;
+/// Batch checks one instance runs at once, at most: never more than the checker's free
+/// slots beyond half of them (people keep the other half), so `--max-checks` is what scales
+/// a batch on one instance, and workers' slots in a cluster.
+pub const PARALLEL: usize = 64;
 /// A claimed item whose instance has not finished it within this is claimed again (an
 /// instance that stopped mid-check).
 const CLAIM: Duration = Duration::from_secs(15 * 60);
