@@ -300,9 +300,12 @@ fn json<T: Serialize>(value: &T) -> String {
 }
 
 /// Checks batch items for as long as the server runs: claims queued ones while more than
-/// half of the checker's slots are free, at most [`PARALLEL`] at once.
+/// half of the checker's slots are free, at most [`PARALLEL`] at once. With no room it waits
+/// for one of its checks to end (or a moment, for people's checks to end); with nothing
+/// queued, a second.
 pub async fn work_forever(app: Arc<App>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let ended = Arc::new(tokio::sync::Notify::new());
     loop {
         let load = app.runner.load().await;
         let reserve = (load.running + load.free) / 2;
@@ -315,12 +318,12 @@ pub async fn work_forever(app: Arc<App>) {
         } else {
             Vec::new()
         };
-        let idle = claimed.is_empty();
+        let (none, full) = (claimed.is_empty(), room == 0);
         for (batch, position, domain) in claimed {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
-            let app = app.clone();
+            let (app, ended) = (app.clone(), ended.clone());
             tokio::spawn(async move {
                 match check(&app, &domain).await {
                     Some(row) => {
@@ -332,14 +335,17 @@ pub async fn work_forever(app: Arc<App>) {
                     }
                 }
                 drop(permit);
+                ended.notify_one();
             });
         }
-        tokio::time::sleep(if idle {
-            Duration::from_secs(1)
+        if full {
+            let _ = tokio::time::timeout(Duration::from_millis(250), ended.notified()).await;
+        } else if none {
+            tokio::time::sleep(Duration::from_secs(1)).await;
         } else {
-            Duration::from_millis(50)
-        })
-        .await;
+            // The checks just claimed take their slots before the next look at the load.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
