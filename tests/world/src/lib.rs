@@ -11,6 +11,8 @@
 //! | `127.<net>.1.N`    | scenario SMTP servers (port `smtp_port`, 2525)     |
 //! | `127.<net>.2.1`    | the real Postfix (port `smtp_port`)                |
 //! | `127.<net>.3.N`    | MTA-STS policy hosts (port `https_port`, 4443)     |
+//! | `127.<net>.10.K`   | a portfolio's shared mail hosts (`portfolio`)      |
+//! | `127.<net>.11-19.N`| a portfolio's own mail hosts                       |
 //! | `[::1]`            | the IPv6 address of the `ipv6` scenario            |
 //!
 //! Nothing binds a wildcard address or ports 25 and 443, so the world runs beside the mail
@@ -23,6 +25,7 @@ pub mod daemons;
 pub mod https;
 pub mod openssl;
 pub mod pki;
+pub mod portfolio;
 pub mod postgres;
 pub mod process;
 pub mod scenarios;
@@ -66,6 +69,9 @@ pub struct Options {
     pub tenant_mx: Option<&'static str>,
     /// Publish the sender test's zone (`sender_zone`).
     pub sender_test: bool,
+    /// A hosting provider's portfolio in `portfolio.test`: many domains over a few shared
+    /// mail hosts, and some with their own (`portfolio`; the scale benchmark's).
+    pub portfolio: Option<portfolio::Shape>,
 }
 
 impl Default for Options {
@@ -79,6 +85,7 @@ impl Default for Options {
             tenants: 0,
             tenant_mx: None,
             sender_test: false,
+            portfolio: None,
         }
     }
 }
@@ -116,6 +123,8 @@ pub struct World {
     pub sessions: std::sync::Arc<smtp::SessionLog>,
     /// The sender test's zone and what its receivers need, with `Options::sender_test`.
     pub sender_test: Option<sender_zone::SenderTestWorld>,
+    /// The portfolio's domains and mail hosts, with `Options::portfolio`.
+    pub portfolio: Option<portfolio::Portfolio>,
 }
 
 /// The names of [`Options::tenants`] domains.
@@ -368,6 +377,16 @@ impl World {
         } else {
             None
         };
+        let portfolio = match options.portfolio {
+            Some(shape) => {
+                let (zone, hosts, portfolio) =
+                    portfolio::build(&pki, net, options.smtp_port, shape, sessions.clone()).await?;
+                zones.push(zone);
+                servers.0.extend(hosts);
+                Some(portfolio)
+            }
+            None => None,
+        };
         let zone_dir = dir.join("zones");
         let signed = zones::build(&zone_dir, ip(0, 2), &zones)?;
         let mut daemons = Vec::new();
@@ -445,6 +464,7 @@ impl World {
             servers: std::mem::take(&mut servers.0),
             sessions,
             sender_test,
+            portfolio,
         })
     }
 

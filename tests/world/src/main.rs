@@ -3,7 +3,9 @@
 //! process it started.
 //!
 //! Options: `--net N` (use 127.N.0.0/16, default 53), `--smtp-port PORT` (default 2525),
-//! `--https-port PORT` (default 4443), `--banner-delay-ms MS` (default 3000), `--no-postfix`;
+//! `--https-port PORT` (default 4443), `--banner-delay-ms MS` (default 3000), `--no-postfix`,
+//! `--portfolio SHARED,ADDRESSES,OWN` (the scale benchmark's portfolio, its list written to
+//! `portfolio.txt` in the world's directory);
 //! `--markdown` prints the scenario table for SCENARIOS.md and exits; `--hold-ports P,…`
 //! only holds those TCP ports on every address (0.0.0.0 and ::) until its standard input
 //! closes — the stand-in for a machine's own mail and web servers in `scripts/test.sh`.
@@ -27,6 +29,14 @@ fn parse() -> Result<Options, String> {
             }
             "--https-port" => o.https_port = value("--https-port")?.parse().map_err(|_| "--https-port takes a port")?,
             "--no-postfix" => o.postfix = false,
+            "--portfolio" => {
+                let v = value("--portfolio")?;
+                let n: Vec<usize> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+                let [shared_domains, shared_addresses, own] = n[..] else {
+                    return Err("--portfolio takes SHARED,ADDRESSES,OWN (e.g. 10000,20,500)".into());
+                };
+                o.portfolio = Some(mxtls_world::portfolio::Shape { shared_domains, shared_addresses, own });
+            }
             "--hold-ports" => {
                 let ports = value("--hold-ports")?;
                 std::process::exit(hold_ports(&ports));
@@ -35,7 +45,7 @@ fn parse() -> Result<Options, String> {
                 print!("{}", mxtls_world::scenarios::markdown());
                 std::process::exit(0);
             }
-            "-h" | "--help" => return Err("usage: mxtls-world [--net N] [--smtp-port PORT] [--https-port PORT] [--banner-delay-ms MS] [--no-postfix] | --markdown | --hold-ports P,...".into()),
+            "-h" | "--help" => return Err("usage: mxtls-world [--net N] [--smtp-port PORT] [--https-port PORT] [--banner-delay-ms MS] [--no-postfix] [--portfolio SHARED,ADDRESSES,OWN] | --markdown | --hold-ports P,...".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -60,6 +70,18 @@ async fn main() -> std::process::ExitCode {
         }
     };
     println!("{}", world.describe());
+    if let Some(p) = &world.portfolio {
+        let list = world.dir.join("portfolio.txt");
+        if let Err(e) = std::fs::write(&list, p.domains.join("\n")) {
+            eprintln!("mxtls-world: {}: {e}", list.display());
+        }
+        println!(
+            "portfolio: {} domains in portfolio.test ({} with TLSA), listed in {}\n",
+            p.domains.len(),
+            p.dane_domains,
+            list.display()
+        );
+    }
     println!(
         "try: mxtls check dane-ee.test --resolver {} --trust-anchor {} --pkix-roots {} --allow-private-targets",
         world.resolver,

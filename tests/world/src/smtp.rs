@@ -71,6 +71,76 @@ impl SessionLog {
         let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         s.iter().filter(|x| x.ip == ip).copied().collect()
     }
+
+    /// What each address that took a session since `from` saw, by address: how many, the
+    /// most accepted within any `window` (what a per-address budget of N a window must keep
+    /// to N), and the most open at once.
+    pub fn load(&self, window: Duration, from: std::time::Instant) -> Vec<AddressLoad> {
+        let all: Vec<Seen> = {
+            let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            s.iter().filter(|x| x.accepted >= from).copied().collect()
+        };
+        let mut by_ip: std::collections::BTreeMap<std::net::IpAddr, Vec<Seen>> = Default::default();
+        for seen in all {
+            by_ip.entry(seen.ip).or_default().push(seen);
+        }
+        by_ip
+            .into_iter()
+            .map(|(ip, mut seen)| {
+                seen.sort_by_key(|s| s.accepted);
+                let mut most_in_window = 0;
+                let mut first = 0;
+                for (last, s) in seen.iter().enumerate() {
+                    while s.accepted.duration_since(seen[first].accepted) >= window {
+                        first += 1;
+                    }
+                    most_in_window = most_in_window.max(last - first + 1);
+                }
+                // Opened +1, closed -1, a close before an open at the same instant.
+                let mut edges: Vec<(std::time::Instant, i32)> = seen
+                    .iter()
+                    .flat_map(|s| [Some((s.accepted, 1)), s.ended.map(|e| (e, -1))])
+                    .flatten()
+                    .collect();
+                edges.sort();
+                let (mut open, mut most_at_once) = (0i32, 0i32);
+                for (_, d) in edges {
+                    open += d;
+                    most_at_once = most_at_once.max(open);
+                }
+                // How long a session was open beside an earlier one, at most.
+                let mut longest_overlap = Duration::ZERO;
+                let mut open_until: Option<std::time::Instant> = None;
+                for s in &seen {
+                    let end = s.ended.unwrap_or_else(std::time::Instant::now);
+                    if let Some(until) = open_until {
+                        longest_overlap = longest_overlap
+                            .max(until.min(end).saturating_duration_since(s.accepted));
+                    }
+                    open_until = Some(open_until.map_or(end, |u| u.max(end)));
+                }
+                AddressLoad {
+                    ip,
+                    sessions: seen.len(),
+                    most_in_window,
+                    most_at_once: most_at_once as usize,
+                    longest_overlap,
+                }
+            })
+            .collect()
+    }
+}
+
+/// What one address saw ([`SessionLog::load`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressLoad {
+    pub ip: std::net::IpAddr,
+    pub sessions: usize,
+    pub most_in_window: usize,
+    pub most_at_once: usize,
+    /// The longest a session was open beside another (as the server saw them: the end of
+    /// one is when the server noticed the client had gone).
+    pub longest_overlap: Duration,
 }
 
 /// Picks the ECDSA certificate when the client can verify ECDSA signatures, else RSA — what
