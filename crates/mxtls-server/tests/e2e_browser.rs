@@ -408,9 +408,9 @@ async fn the_portfolio_page_in_chromium() {
     const SHARED: &str = "mx.tlsa-mismatch.test";
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let world = World::start(Options {
-        net: 122,
-        smtp_port: 2622,
-        https_port: 4622,
+        net: 123,
+        smtp_port: 2623,
+        https_port: 4623,
         postfix: false,
         tenants: TENANTS,
         tenant_mx: Some("mx.tlsa-mismatch.test."),

@@ -505,21 +505,21 @@ impl Run {
         }
         // Over the address's budget, sessions seen there a moment ago (by another check, of
         // another domain on the same server, say) are used instead of waiting.
-        // A batch's check looks first, for sessions younger than the budget's window.
-        if self.config.reuse_first
-            && let (Some(b), Some(reuse)) = (&self.config.budget, &self.config.reuse)
-            && let Some(recent) = reuse.recent(ip).await
-            && crate::clock::unix_now().0 - recent.gathered_at.0 <= b.window().as_secs() as i64
-        {
-            return reused::evidence(ip, recent, reused::SHARED_IN_BATCH.to_owned());
+        if let Some(shared) = reused::first(&self.config, ip).await {
+            return shared;
         }
         let mut first_permit = None;
         if let (Some(b), Some(reuse)) = (&self.config.budget, &self.config.reuse) {
             match b.admit(ip).await {
                 budget::Admission::Start(p) => first_permit = Some(p),
                 budget::Admission::Wait { reason, .. } => {
-                    if let Some(recent) = reuse.recent(ip).await {
-                        return reused::evidence(ip, recent, reason);
+                    let until = Instant::now()
+                        + self.deadline.saturating_duration_since(Instant::now()) / 2;
+                    match reused::wait_for_shared(b.as_ref(), reuse.as_ref(), ip, until, reason)
+                        .await
+                    {
+                        Ok(permit) => first_permit = permit,
+                        Err(evidence) => return *evidence,
                     }
                 }
             }
